@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom up:
+//   Crdkafka          librdkafka's C API (Debian's librdkafka-dev, pkg-config `rdkafka`)
+//   TokenmeterKafka   the only code that touches librdkafka pointers: consumer, producer, mock cluster
+//   TokenmeterCore    pure Swift, no Kafka: config, decode, normalise, price, windows, rollup files, checkpoint
+//   TokenmeterDaemon  binds Kafka to the core: the consume loop, dead letters, commits, signals
+//   tokenmeter        the command line, one file per subcommand
+let package = Package(
+    name: "tokenmeter",
+    products: [
+        .executable(name: "tokenmeter", targets: ["tokenmeter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "Crdkafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(name: "TokenmeterCore"),
+        .target(
+            name: "TokenmeterKafka",
+            dependencies: ["Crdkafka"]
+        ),
+        .target(
+            name: "TokenmeterDaemon",
+            dependencies: [
+                "TokenmeterCore",
+                "TokenmeterKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tokenmeter",
+            dependencies: [
+                "TokenmeterCore",
+                "TokenmeterKafka",
+                "TokenmeterDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore"]),
+        .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
+        // Slow scenarios with real processes (broker, produce, run): one clearly named target.
+        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,152 @@
+/// The validated configuration (contract section 5). Built only by `ConfigLoader`, which reports every
+/// problem as `FILE:LINE:COL: error: ...`; everything downstream can trust these values.
+public struct TokenmeterConfig: Sendable, Equatable {
+    public var kafka: KafkaSettings
+    public var rollups: RollupSettings
+    public var state: StateSettings
+    public var dedup: DedupSettings
+    public var http: HTTPSettings
+    public var prices: [PriceEntry]
+    public var budgets: [BudgetRule]
+    public var spikes: [SpikeRule]
+    public var outcomeLimits: [OutcomeLimitRule]
+
+    public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
+                dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],
+                budgets: [BudgetRule] = [], spikes: [SpikeRule] = [], outcomeLimits: [OutcomeLimitRule] = []) {
+        self.kafka = kafka; self.rollups = rollups; self.state = state; self.dedup = dedup; self.http = http
+        self.prices = prices; self.budgets = budgets; self.spikes = spikes; self.outcomeLimits = outcomeLimits
+    }
+}
+
+public struct KafkaSettings: Sendable, Equatable {
+    public var brokers: String = "127.0.0.1:9092"
+    public var groupId: String = "tokenmeter"
+    public var topics: [String] = ["llm-usage"]
+    public var alertsTopic: String = "llm-alerts"
+    public var deadLetterTopic: String? = nil
+    /// librdkafka properties passed through, in file order.
+    public var properties: [KeyValue] = []
+    /// librdkafka property name -> file whose contents (trailing newline removed) is the value. Never logged.
+    public var secretFiles: [KeyValue] = []
+    public init() {}
+}
+
+public struct KeyValue: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String) { self.key = key; self.value = value }
+}
+
+public struct RollupSettings: Sendable, Equatable {
+    public var dir: String = "/var/lib/tokenmeter/rollups"
+    public var windows: [DurationSpec] = [DurationSpec(millis: 60_000, label: "1m"),
+                                          DurationSpec(millis: 3_600_000, label: "1h"),
+                                          DurationSpec(millis: 86_400_000, label: "1d")]
+    public var grace: DurationSpec = DurationSpec(millis: 30_000, label: "30s")
+    public var idleClose: DurationSpec = DurationSpec(millis: 120_000, label: "2m")
+    public var lateHorizon: DurationSpec = DurationSpec(millis: 7 * 86_400_000, label: "7d")
+    public var tags: [String] = []
+    /// This instance's name in rollup file names (`<window start>-<instance>-p<partition>.jsonl`).
+    /// Default: the host name. Added to the contract's keys.
+    public var instance: String? = nil
+    public init() {}
+}
+
+public struct StateSettings: Sendable, Equatable {
+    public var dir: String = "/var/lib/tokenmeter/state"
+    /// How often open windows and offsets are checkpointed and offsets committed. Added to the contract's keys.
+    public var checkpointInterval: DurationSpec = DurationSpec(millis: 5_000, label: "5s")
+    public init() {}
+}
+
+public struct DedupSettings: Sendable, Equatable {
+    public var window: DurationSpec = DurationSpec(millis: 3_600_000, label: "1h")
+    public init() {}
+}
+
+public struct HTTPSettings: Sendable, Equatable {
+    public var listen: String = "127.0.0.1:9464"
+    public init() {}
+}
+
+/// One `[[price]]` entry: USD per 1M tokens, kept as exact nano-dollars.
+public struct PriceEntry: Sendable, Equatable {
+    /// Exact model name or a glob (`*`, `?`).
+    public var model: String
+    public var provider: String?
+    public var input: PricePerMillion
+    public var cacheRead: PricePerMillion?
+    public var cacheWrite: PricePerMillion?
+    public var cacheWrite1h: PricePerMillion?
+    public var output: PricePerMillion
+    public var reasoning: PricePerMillion?
+    public var effectiveFrom: EpochMillis?
+    public var serviceTier: String?
+    public var minInputTokens: Int64?
+    /// Where the entry was written (`FILE:LINE`), for `prices check` explanations.
+    public var origin: String
+
+    public init(model: String, provider: String? = nil, input: PricePerMillion, cacheRead: PricePerMillion? = nil,
+                cacheWrite: PricePerMillion? = nil, cacheWrite1h: PricePerMillion? = nil, output: PricePerMillion,
+                reasoning: PricePerMillion? = nil, effectiveFrom: EpochMillis? = nil, serviceTier: String? = nil,
+                minInputTokens: Int64? = nil, origin: String = "") {
+        self.model = model; self.provider = provider; self.input = input; self.cacheRead = cacheRead
+        self.cacheWrite = cacheWrite; self.cacheWrite1h = cacheWrite1h; self.output = output
+        self.reasoning = reasoning; self.effectiveFrom = effectiveFrom; self.serviceTier = serviceTier
+        self.minInputTokens = minInputTokens; self.origin = origin
+    }
+}
+
+public enum BudgetPeriod: String, Sendable, Equatable, CaseIterable {
+    case hour, day, week, month
+}
+
+public struct BudgetRule: Sendable, Equatable {
+    public var name: String
+    public var owner: String?
+    public var workflow: String?
+    public var period: BudgetPeriod
+    public var amount: Money
+    /// Percentages, ascending, e.g. [50, 80, 100].
+    public var thresholds: [Int]
+    public var forecast: Bool
+
+    public init(name: String, owner: String? = nil, workflow: String? = nil, period: BudgetPeriod, amount: Money,
+                thresholds: [Int], forecast: Bool) {
+        self.name = name; self.owner = owner; self.workflow = workflow; self.period = period
+        self.amount = amount; self.thresholds = thresholds; self.forecast = forecast
+    }
+}
+
+public enum SpikeDimension: String, Sendable, Equatable, CaseIterable {
+    case workflow, owner
+}
+
+public struct SpikeRule: Sendable, Equatable {
+    public var name: String
+    public var by: SpikeDimension
+    public var window: DurationSpec
+    /// Kept as text-exact thousandths: `3.0` is 3000.
+    public var factorMilli: Int64
+    public var min: Money
+
+    public init(name: String, by: SpikeDimension, window: DurationSpec, factorMilli: Int64, min: Money) {
+        self.name = name; self.by = by; self.window = window; self.factorMilli = factorMilli; self.min = min
+    }
+}
+
+public struct OutcomeLimitRule: Sendable, Equatable {
+    public var name: String
+    public var workflow: String?
+    public var owner: String?
+    public var outcome: String
+    public var maxCost: Money
+    public var period: BudgetPeriod
+
+    public init(name: String, workflow: String? = nil, owner: String? = nil, outcome: String, maxCost: Money,
+                period: BudgetPeriod) {
+        self.name = name; self.workflow = workflow; self.owner = owner; self.outcome = outcome
+        self.maxCost = maxCost; self.period = period
+    }
+}

@@ -1,0 +1,178 @@
+/// Exact money: an integer count of femto-dollars (10^-15 USD).
+///
+/// Why femto-dollars: prices are USD per 1M tokens with up to 9 decimals (nano-dollars per 1M tokens), so
+/// `tokens x price` is an exact integer in 10^-15 USD. Sums never round; rounding to the 9 decimals of the
+/// output happens only when a number is printed. Int128 keeps a sum exact far beyond any real bill.
+public struct Money: Sendable, Hashable, Comparable, AdditiveArithmetic, CustomStringConvertible {
+    public var femtos: Int128
+
+    public static let femtosPerDollar: Int128 = 1_000_000_000_000_000
+    public static let femtosPerNano: Int128 = 1_000_000
+    public static let zero = Money(femtos: 0)
+
+    @inlinable public init(femtos: Int128) { self.femtos = femtos }
+
+    public init(nanos: Int64) { self.femtos = Int128(nanos) * Money.femtosPerNano }
+
+    public init(dollars: Int) { self.femtos = Int128(dollars) * Money.femtosPerDollar }
+
+    @inlinable public static func + (a: Money, b: Money) -> Money { Money(femtos: a.femtos + b.femtos) }
+    @inlinable public static func - (a: Money, b: Money) -> Money { Money(femtos: a.femtos - b.femtos) }
+    @inlinable public static func += (a: inout Money, b: Money) { a.femtos += b.femtos }
+    @inlinable public static func < (a: Money, b: Money) -> Bool { a.femtos < b.femtos }
+
+    /// Parses a decimal number such as `5`, `0.05`, `-1.5`, `2.5e-7` exactly (no binary floating point).
+    /// Digits beyond femto precision are rounded half to even.
+    public static func parse<S: StringProtocol>(_ text: S) -> Money? {
+        guard let v = FixedDecimal.parse(text, scale: 15) else { return nil }
+        return Money(femtos: v)
+    }
+
+    /// The amount as an exact decimal string with at most `decimals` decimals (rounded half to even),
+    /// trailing zeros dropped: `5.75`, `0.0000048`, `0`.
+    public func decimalString(decimals: Int = 9) -> String {
+        FixedDecimal.format(femtos, scale: 15, maxDecimals: decimals)
+    }
+
+    /// Fixed two decimals, for human messages: `4012.35`.
+    public func dollarsString() -> String {
+        FixedDecimal.format(femtos, scale: 15, maxDecimals: 2, minDecimals: 2)
+    }
+
+    /// Only for display arithmetic (percentages, projections); never for sums.
+    public var approximateDollars: Double { Double(femtos) / 1e15 }
+
+    public var description: String { decimalString() }
+}
+
+/// A price in nano-dollars per 1 million tokens: `2.50` USD/1M is 2_500_000_000.
+public struct PricePerMillion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var nanos: Int64
+
+    public init(nanos: Int64) { self.nanos = nanos }
+
+    /// Exact parse of a decimal price per 1M tokens (`2.50`, `0.075`, `1.5e-1`).
+    public static func parse<S: StringProtocol>(_ text: S) -> PricePerMillion? {
+        guard let v = FixedDecimal.parse(text, scale: 9), v >= 0, v <= Int128(Int64.max) else { return nil }
+        return PricePerMillion(nanos: Int64(v))
+    }
+
+    /// The exact cost of `tokens` tokens at this price.
+    @inlinable public func cost(_ tokens: Int64) -> Money {
+        // nanos per 1M tokens = 10^-9 USD / 10^6 tokens = 10^-15 USD per token: the product is femtos.
+        Money(femtos: Int128(tokens) * Int128(nanos))
+    }
+
+    public static func < (a: PricePerMillion, b: PricePerMillion) -> Bool { a.nanos < b.nanos }
+
+    public var description: String { FixedDecimal.format(Int128(nanos), scale: 9, maxDecimals: 9) }
+}
+
+/// Exact decimal text <-> scaled integer conversion.
+public enum FixedDecimal {
+    /// Parses `[-+]digits[.digits][e[-+]digits]` into an integer scaled by 10^scale.
+    /// Extra precision is rounded half to even. Returns nil on malformed text or overflow.
+    public static func parse<S: StringProtocol>(_ text: S, scale: Int) -> Int128? {
+        var digits: [UInt8] = []
+        digits.reserveCapacity(24)
+        var negative = false
+        var fractionDigits = 0
+        var exponent = 0
+        var sawDigit = false
+        var inFraction = false
+        var it = text.utf8.makeIterator()
+        var c = it.next()
+        if c == UInt8(ascii: "-") { negative = true; c = it.next() } else if c == UInt8(ascii: "+") { c = it.next() }
+        while let ch = c {
+            if ch >= 48 && ch <= 57 {
+                sawDigit = true
+                if !(digits.isEmpty && ch == 48) { digits.append(ch - 48) } else if inFraction { digits.append(0) }
+                if inFraction { fractionDigits += 1 }
+            } else if ch == UInt8(ascii: ".") && !inFraction {
+                inFraction = true
+            } else if ch == UInt8(ascii: "_") {
+                // TOML allows underscores between digits.
+            } else if ch == UInt8(ascii: "e") || ch == UInt8(ascii: "E") {
+                var expNeg = false
+                var sawExpDigit = false
+                c = it.next()
+                if c == UInt8(ascii: "-") { expNeg = true; c = it.next() } else if c == UInt8(ascii: "+") { c = it.next() }
+                while let e = c {
+                    guard e >= 48 && e <= 57 else { return nil }
+                    sawExpDigit = true
+                    exponent = exponent * 10 + Int(e - 48)
+                    if exponent > 400 { return nil }
+                    c = it.next()
+                }
+                guard sawExpDigit else { return nil }
+                if expNeg { exponent = -exponent }
+                break
+            } else {
+                return nil
+            }
+            c = it.next()
+        }
+        guard sawDigit else { return nil }
+        // value = digits x 10^(exponent - fractionDigits); we want value x 10^scale.
+        let shift = exponent - fractionDigits + scale
+        var result: Int128 = 0
+        let limit = Int128.max / 10
+        if shift >= 0 {
+            for d in digits {
+                guard result <= limit else { return nil }
+                result = result * 10 + Int128(d)
+            }
+            for _ in 0..<shift {
+                guard result <= limit else { return nil }
+                result *= 10
+            }
+        } else {
+            let keep = digits.count + shift
+            if keep <= 0 {
+                result = 0
+                // Rounding: only a first dropped digit > 5 (or == 5 with more) can round 0 up to 1.
+                if keep == 0, let first = digits.first {
+                    let rest = digits.dropFirst().contains { $0 != 0 }
+                    if first > 5 || (first == 5 && rest) { result = 1 }
+                }
+            } else {
+                for d in digits[0..<keep] {
+                    guard result <= limit else { return nil }
+                    result = result * 10 + Int128(d)
+                }
+                let first = digits[keep]
+                let rest = digits[(keep + 1)...].contains { $0 != 0 }
+                if first > 5 || (first == 5 && (rest || result % 2 == 1)) { result += 1 }
+            }
+        }
+        return negative ? -result : result
+    }
+
+    /// Formats `value / 10^scale` with at most `maxDecimals` decimals (half to even), trailing zeros
+    /// dropped down to `minDecimals`.
+    public static func format(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0) -> String {
+        var v = value
+        let negative = v < 0
+        if negative { v = -v }
+        var s = scale
+        if scale > maxDecimals {
+            var div: Int128 = 1
+            for _ in 0..<(scale - maxDecimals) { div *= 10 }
+            let q = v / div
+            let r = v % div
+            let half = div / 2
+            v = q
+            if r > half || (r == half && q % 2 == 1) { v += 1 }
+            s = maxDecimals
+        }
+        var digits = String(v)
+        if digits.count <= s { digits = String(repeating: "0", count: s - digits.count + 1) + digits }
+        let intPart = digits.prefix(digits.count - s)
+        var frac = Substring(digits.suffix(s))
+        while frac.count > minDecimals, frac.last == "0" { frac = frac.dropLast() }
+        var out = negative && (v != 0) ? "-" : ""
+        out += intPart
+        if !frac.isEmpty { out += "."; out += frac }
+        return out
+    }
+}

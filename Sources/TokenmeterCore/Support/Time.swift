@@ -1,0 +1,164 @@
+/// Event time as integer milliseconds since the Unix epoch, UTC. No `Foundation.Date` on the hot path.
+public typealias EpochMillis = Int64
+
+/// RFC 3339 parsing and formatting, by hand: the decoder calls this per event.
+public enum RFC3339 {
+    /// Parses `2026-11-29T10:00:00Z`, `2026-11-29T10:00:00.123+02:00`, `2026-11-29 10:00:00Z`, and
+    /// (when `allowDateOnly`) `2026-11-29` as midnight UTC. Returns nil for anything else.
+    public static func parse(_ p: UnsafeRawBufferPointer, allowDateOnly: Bool = false) -> EpochMillis? {
+        let n = p.count
+        guard n >= 10 else { return nil }
+        @inline(__always) func digit(_ i: Int) -> Int? {
+            let c = p[i]
+            return c >= 48 && c <= 57 ? Int(c - 48) : nil
+        }
+        @inline(__always) func num(_ i: Int, _ len: Int) -> Int? {
+            var v = 0
+            for k in i..<(i + len) { guard let d = digit(k) else { return nil }; v = v * 10 + d }
+            return v
+        }
+        guard let year = num(0, 4), p[4] == UInt8(ascii: "-"), let month = num(5, 2), p[7] == UInt8(ascii: "-"),
+              let day = num(8, 2), month >= 1, month <= 12, day >= 1, day <= daysIn(month: month, year: year)
+        else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        if n == 10 { return allowDateOnly ? Int64(days) * 86_400_000 : nil }
+        let sep = p[10]
+        guard sep == UInt8(ascii: "T") || sep == UInt8(ascii: "t") || sep == UInt8(ascii: " "), n >= 20,
+              let hour = num(11, 2), p[13] == UInt8(ascii: ":"), let minute = num(14, 2), p[16] == UInt8(ascii: ":"),
+              let second = num(17, 2), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var i = 19
+        var millis = 0
+        if p[i] == UInt8(ascii: ".") {
+            i += 1
+            var scale = 100
+            let start = i
+            while i < n, let d = digit(i) {
+                millis += d * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        guard i < n else { return nil }
+        var offsetMinutes = 0
+        let z = p[i]
+        if z == UInt8(ascii: "Z") || z == UInt8(ascii: "z") {
+            i += 1
+        } else if z == UInt8(ascii: "+") || z == UInt8(ascii: "-") {
+            guard i + 6 == n, let oh = num(i + 1, 2), p[i + 3] == UInt8(ascii: ":"), let om = num(i + 4, 2),
+                  oh < 24, om < 60 else { return nil }
+            offsetMinutes = (oh * 60 + om) * (z == UInt8(ascii: "+") ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == n else { return nil }
+        let secs = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetMinutes * 60)
+        return secs * 1000 + Int64(millis)
+    }
+
+    public static func parse(_ s: String, allowDateOnly: Bool = false) -> EpochMillis? {
+        var s = s
+        return s.withUTF8 { parse(UnsafeRawBufferPointer($0), allowDateOnly: allowDateOnly) }
+    }
+
+    /// `2026-11-29T10:00:00Z`, or with milliseconds when `fraction` is true and they are non-zero.
+    public static func format(_ ms: EpochMillis, fraction: Bool = false) -> String {
+        let (y, mo, d, h, mi, s, frac) = components(ms)
+        var out = pad(y, 4) + "-" + pad(mo, 2) + "-" + pad(d, 2) + "T" + pad(h, 2) + ":" + pad(mi, 2) + ":" + pad(s, 2)
+        if fraction { out += "." + pad(frac, 3) }
+        return out + "Z"
+    }
+
+    /// The compact form used in file names: `20261129T100000Z`.
+    public static func compact(_ ms: EpochMillis) -> String {
+        let (y, mo, d, h, mi, s, _) = components(ms)
+        return pad(y, 4) + pad(mo, 2) + pad(d, 2) + "T" + pad(h, 2) + pad(mi, 2) + pad(s, 2) + "Z"
+    }
+
+    /// `2026-11-29`: the day folder of a rollup file.
+    public static func day(_ ms: EpochMillis) -> String {
+        let (y, mo, d, _, _, _, _) = components(ms)
+        return pad(y, 4) + "-" + pad(mo, 2) + "-" + pad(d, 2)
+    }
+
+    public static func components(_ ms: EpochMillis) -> (Int, Int, Int, Int, Int, Int, Int) {
+        let days = floorDiv(ms, 86_400_000)
+        let msOfDay = Int(ms - days * 86_400_000)
+        let (y, mo, d) = civilFromDays(Int(days))
+        return (y, mo, d, msOfDay / 3_600_000, (msOfDay / 60_000) % 60, (msOfDay / 1000) % 60, msOfDay % 1000)
+    }
+
+    // Howard Hinnant's days_from_civil / civil_from_days.
+    public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    public static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    private static func pad(_ v: Int, _ width: Int) -> String {
+        let s = String(v)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}
+
+@inlinable public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+/// A length of time parsed from config text such as `30s`, `2m`, `1h`, `7d`, `500ms`, `1w`.
+public struct DurationSpec: Sendable, Hashable, CustomStringConvertible {
+    public var millis: Int64
+    /// The text as the user wrote it (`1h`): used as the window's label in rollups.
+    public var label: String
+
+    public init(millis: Int64, label: String) { self.millis = millis; self.label = label }
+
+    public static func parse(_ text: String) -> DurationSpec? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000), ("w", 604_800_000)]
+        var total: Int64 = 0
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, let v = Int64(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            let unitText = rest.prefix { $0.isLetter }
+            guard let unit = units.first(where: { $0.0 == unitText }) else { return nil }
+            rest = rest.dropFirst(unitText.count)
+            let (m, o1) = v.multipliedReportingOverflow(by: unit.1)
+            let (t, o2) = total.addingReportingOverflow(m)
+            guard !o1, !o2 else { return nil }
+            total = t
+        }
+        return DurationSpec(millis: total, label: text)
+    }
+
+    public var description: String { label }
+}

@@ -1,0 +1,2 @@
+// The executable is filled in by the subcommands.
+print("tokenmeter")
