@@ -1,0 +1,180 @@
+/// Event-time tumbling windows of one input partition (Kafka Streams' model).
+///
+/// Stream time is the largest event time seen. The watermark is `stream time - grace` (or, when the input
+/// went quiet, the wall clock minus grace: see `advanceIdle`); a window `[start, end)` closes once
+/// `end <= watermark`. The watermark never goes back, so every window whose end is at or below it has been
+/// closed, and an event that falls into such a window is late: it is added to a late bucket that becomes an
+/// extra `"late": true` file at the next close. Events older than `stream time - late horizon` are refused.
+public struct PartitionWindows: Sendable {
+    public struct Window: Sendable {
+        public var start: EpochMillis
+        public var rows: [SeriesKey: RollupCounters]
+    }
+
+    public struct LateKey: Hashable, Sendable {
+        public var sizeIndex: Int
+        public var start: EpochMillis
+    }
+
+    public enum AddResult: Equatable, Sendable {
+        case onTime
+        /// At least one of the event's windows had closed: counted in a late bucket for that size.
+        case late
+        /// Older than the late horizon: not counted.
+        case tooLate
+    }
+
+    public let sizes: [Int64]
+    public let grace: Int64
+    public let lateHorizon: Int64
+    public private(set) var streamTime: EpochMillis = .min
+    public private(set) var watermark: EpochMillis = .min
+    /// Per window size, the open windows (usually one or two), oldest first.
+    public internal(set) var open: [[Window]]
+    public internal(set) var late: [LateKey: [SeriesKey: RollupCounters]] = [:]
+
+    public init(sizes: [Int64], grace: Int64, lateHorizon: Int64) {
+        self.sizes = sizes
+        self.grace = grace
+        self.lateHorizon = lateHorizon
+        self.open = Array(repeating: [], count: sizes.count)
+    }
+
+    public var isEmpty: Bool { late.isEmpty && open.allSatisfy { $0.isEmpty } }
+
+    /// Number of open (window, row) pairs, for metrics and memory accounting.
+    public var openRowCount: Int { open.reduce(0) { $0 + $1.reduce(0) { $0 + $1.rows.count } } + late.values.reduce(0) { $0 + $1.count } }
+
+    /// Whether an event at `time` would be refused as older than the late horizon.
+    public func isTooLate(_ time: EpochMillis) -> Bool {
+        streamTime != .min && time < streamTime &- lateHorizon
+    }
+
+    /// Adds one event's effect to every window size. `apply` is called once per size with the row to update.
+    public mutating func add(key: SeriesKey, time: EpochMillis, _ apply: (inout RollupCounters) -> Void) -> AddResult {
+        if isTooLate(time) { return .tooLate }
+        var result = AddResult.onTime
+        for i in 0..<sizes.count {
+            let size = sizes[i]
+            let start = floorDiv(time, size) &* size
+            if start &+ size <= watermark {
+                result = .late
+                apply(&late[LateKey(sizeIndex: i, start: start), default: [:]][key, default: RollupCounters()])
+                continue
+            }
+            var w = open[i].count - 1
+            while w >= 0 && open[i][w].start != start { w -= 1 }
+            if w < 0 {
+                // Keep oldest first: out-of-order events may open an earlier window than the newest.
+                var at = open[i].count
+                while at > 0 && open[i][at - 1].start > start { at -= 1 }
+                open[i].insert(Window(start: start, rows: [:]), at: at)
+                w = at
+            }
+            apply(&open[i][w].rows[key, default: RollupCounters()])
+        }
+        if time > streamTime { streamTime = time }
+        return result
+    }
+
+    /// Closes what the stream time allows. Call after each batch of events (cheap when nothing closes).
+    public mutating func closeDue() -> [ClosedWindow] {
+        guard streamTime != .min else { return [] }
+        return advanceWatermark(to: streamTime &- grace)
+    }
+
+    /// The wall-clock close for a quiet input: windows that ended before `wallNow - grace` close even though
+    /// no later event arrived to push stream time.
+    public mutating func advanceIdle(wallNow: EpochMillis) -> [ClosedWindow] {
+        advanceWatermark(to: wallNow &- grace)
+    }
+
+    /// Closes every window and late bucket (end of a replay file).
+    public mutating func closeAll() -> [ClosedWindow] {
+        var out: [ClosedWindow] = []
+        for i in 0..<sizes.count {
+            for w in open[i] where !w.rows.isEmpty {
+                out.append(ClosedWindow(sizeIndex: i, start: w.start, rows: w.rows, kind: .final))
+            }
+            open[i].removeAll()
+        }
+        if let last = out.map({ $0.start &+ sizes[$0.sizeIndex] }).max(), last > watermark { watermark = last }
+        out.append(contentsOf: takeLate(stamp: watermark))
+        return out
+    }
+
+    /// Hands over everything open as additive partial rows (a revoked partition), leaving this empty.
+    public mutating func takeAllPartial(offset: Int64) -> [ClosedWindow] {
+        var out: [ClosedWindow] = []
+        for i in 0..<sizes.count {
+            for w in open[i] where !w.rows.isEmpty {
+                out.append(ClosedWindow(sizeIndex: i, start: w.start, rows: w.rows, kind: .partial(offset: offset)))
+            }
+            open[i].removeAll()
+        }
+        for (k, rows) in late.sorted(by: { ($0.key.sizeIndex, $0.key.start) < ($1.key.sizeIndex, $1.key.start) }) {
+            out.append(ClosedWindow(sizeIndex: k.sizeIndex, start: k.start, rows: rows, kind: .latePartial(offset: offset)))
+        }
+        late.removeAll()
+        return out
+    }
+
+    private mutating func advanceWatermark(to candidate: EpochMillis) -> [ClosedWindow] {
+        guard candidate > watermark else { return [] }
+        watermark = candidate
+        var out: [ClosedWindow] = []
+        for i in 0..<sizes.count {
+            let size = sizes[i]
+            while let first = open[i].first, first.start &+ size <= watermark {
+                open[i].removeFirst()
+                if !first.rows.isEmpty {
+                    out.append(ClosedWindow(sizeIndex: i, start: first.start, rows: first.rows, kind: .final))
+                }
+            }
+        }
+        if !out.isEmpty || !late.isEmpty { out.append(contentsOf: takeLate(stamp: watermark)) }
+        return out
+    }
+
+    private mutating func takeLate(stamp: EpochMillis) -> [ClosedWindow] {
+        guard !late.isEmpty else { return [] }
+        let out = late.sorted(by: { ($0.key.sizeIndex, $0.key.start) < ($1.key.sizeIndex, $1.key.start) }).map {
+            ClosedWindow(sizeIndex: $0.key.sizeIndex, start: $0.key.start, rows: $0.value, kind: .late(stamp: stamp))
+        }
+        late.removeAll()
+        return out
+    }
+
+    /// Rebuilds from a checkpoint.
+    public mutating func restore(streamTime: EpochMillis, watermark: EpochMillis, open: [[Window]],
+                                 late: [LateKey: [SeriesKey: RollupCounters]]) {
+        self.streamTime = streamTime
+        self.watermark = watermark
+        self.open = open
+        self.late = late
+    }
+}
+
+/// A window's rows ready to be written, with the reason it was written (which decides the file name).
+public struct ClosedWindow: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The window closed on event time: `<start>-<writer>.jsonl`.
+        case final
+        /// Rows of events that arrived after the window closed, flushed when the watermark reached `stamp`.
+        case late(stamp: EpochMillis)
+        /// Open rows handed over on revoke, the partition's resume offset in the name.
+        case partial(offset: Int64)
+        case latePartial(offset: Int64)
+    }
+    public var sizeIndex: Int
+    public var start: EpochMillis
+    public var rows: [SeriesKey: RollupCounters]
+    public var kind: Kind
+
+    public var isLate: Bool {
+        switch kind {
+        case .late, .latePartial: return true
+        case .final, .partial: return false
+        }
+    }
+}

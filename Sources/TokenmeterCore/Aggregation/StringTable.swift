@@ -1,0 +1,113 @@
+/// Interns byte strings to small integer ids, so the hot path keys its tables by `UInt32` and builds a
+/// Swift `String` only the first time a name is seen (for output). Lookups hash and compare raw bytes:
+/// no allocation for a string already known.
+public struct StringTable: Sendable {
+    private var arena: [UInt8] = []
+    private var offsets: [Int] = [0]
+    private var hashes: [UInt64] = []
+    /// Open addressing; 0 = empty, otherwise id + 1.
+    private var slots: [UInt32] = Array(repeating: 0, count: 1024)
+    public private(set) var strings: [String] = []
+
+    public init() {}
+
+    public var count: Int { strings.count }
+
+    @inlinable public subscript(id: UInt32) -> String { strings[Int(id)] }
+
+    public mutating func intern(_ s: String) -> UInt32 {
+        var s = s
+        return s.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func intern(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        let h = StringTable.hash(bytes)
+        var mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let slot = slots[i]
+            if slot == 0 { break }
+            let id = Int(slot - 1)
+            if hashes[id] == h && equals(id, bytes) { return UInt32(id) }
+            i = (i + 1) & mask
+        }
+        let id = strings.count
+        arena.append(contentsOf: bytes)
+        offsets.append(arena.count)
+        hashes.append(h)
+        strings.append(String(decoding: bytes, as: UTF8.self))
+        if (id + 1) * 2 > slots.count {
+            grow()
+            mask = slots.count - 1
+            i = Int(truncatingIfNeeded: h) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+        }
+        slots[i] = UInt32(id + 1)
+        return UInt32(id)
+    }
+
+    /// The id of `bytes` if interned, without inserting.
+    public func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        let h = StringTable.hash(bytes)
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        while slots[i] != 0 {
+            let id = Int(slots[i] - 1)
+            if hashes[id] == h && equals(id, bytes) { return UInt32(id) }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    private func equals(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let start = offsets[id], end = offsets[id + 1]
+        guard end - start == bytes.count else { return false }
+        return arena.withUnsafeBytes { a in
+            bytes.count == 0 || memcmpBytes(a.baseAddress! + start, bytes.baseAddress!, bytes.count)
+        }
+    }
+
+    private mutating func grow() {
+        var newSlots = [UInt32](repeating: 0, count: slots.count * 2)
+        let mask = newSlots.count - 1
+        for id in 0..<strings.count {
+            var i = Int(truncatingIfNeeded: hashes[id]) & mask
+            while newSlots[i] != 0 { i = (i + 1) & mask }
+            newSlots[i] = UInt32(id + 1)
+        }
+        slots = newSlots
+    }
+
+    /// FNV-1a over 8-byte words then a final mix: fast for short names, good enough spread for probing.
+    @inlinable public static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01b3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n {
+            h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3
+            i += 1
+        }
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        return h
+    }
+}
+
+@inline(__always) func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}

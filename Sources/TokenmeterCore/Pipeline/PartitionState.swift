@@ -1,0 +1,18 @@
+/// Everything the pipeline keeps for one input partition: its windows, its dedup memory and where to resume.
+/// State moves with the partition: restored from the checkpoint on assignment, handed over on revoke.
+public struct PartitionState: Sendable {
+    public var topic: String
+    public var partition: Int32
+    /// The next offset to consume: everything before it is in `windows` or already in rollup files.
+    public var nextOffset: Int64
+    public var windows: PartitionWindows
+    public var dedup: DedupSet
+    /// Wall clock of the last message, for the idle close.
+    public var lastMessageWall: EpochMillis
+
+    public init(topic: String, partition: Int32, nextOffset: Int64, windows: PartitionWindows, dedup: DedupSet,
+                lastMessageWall: EpochMillis) {
+        self.topic = topic; self.partition = partition; self.nextOffset = nextOffset; self.windows = windows
+        self.dedup = dedup; self.lastMessageWall = lastMessageWall
+    }
+}

@@ -1,0 +1,260 @@
+/// The whole event path minus Kafka: decode, normalise, dedup, price, aggregate into windows per
+/// partition, and collect closed windows for the rollup writer. Fed by the Kafka consume loop (`run`) or a
+/// file (`replay`), which is why both produce the same files for the same events.
+///
+/// Owned by one thread. Per event it allocates nothing once the tables have grown: names are interned
+/// bytes, price lookups are cached per (model, provider), rows are found by integer keys.
+public final class Pipeline {
+    public let config: TokenmeterConfig
+    public let instance: String
+    public private(set) var dimensions: Dimensions
+    public private(set) var metrics = PipelineMetrics()
+    public let writer: RollupFileWriter
+    /// Closed windows not yet on disk. Kept until `writePending` succeeds, and a checkpoint is only taken
+    /// when this is empty: the checkpoint no longer holds these rows, so they must be in files first.
+    public private(set) var pending: [(window: ClosedWindow, writer: String)] = []
+
+    private let decoder: EventDecoder
+    private var prices: PriceTable
+    private var priceCache: [PriceCacheKey: PriceCandidates] = [:]
+    private let topics: [String]
+    /// [topic index][partition] -> state.
+    private var partitions: [[PartitionState?]]
+    private let sizes: [Int64]
+    private let tagNameBytes: [[UInt8]]
+    private let standardTier: UInt32
+
+    private struct PriceCacheKey: Hashable {
+        var model: UInt32
+        var provider: UInt32
+    }
+
+    public enum Result: Equatable, Sendable {
+        case counted
+        case late
+        case duplicate
+        case rejected(RejectReason)
+    }
+
+    public init(config: TokenmeterConfig, instance: String) {
+        self.config = config
+        self.instance = instance
+        self.topics = config.kafka.topics
+        self.dimensions = Dimensions(tagNames: config.rollups.tags)
+        self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
+        self.decoder = EventDecoder()
+        self.prices = PriceTable(config.prices)
+        self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
+        self.sizes = config.rollups.windows.map(\.millis)
+        self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
+        self.standardTier = dimensions.names.intern("standard")
+    }
+
+    // MARK: Partitions
+
+    /// The name a partition's files carry: `<instance>-p<N>`, with the topic when several are consumed.
+    public func writerName(topicIndex: Int, partition: Int32) -> String {
+        topics.count > 1 ? "\(instance)-\(topics[topicIndex])-p\(partition)" : "\(instance)-p\(partition)"
+    }
+
+    public func topicIndex(_ topic: String) -> Int? { topics.firstIndex(of: topic) }
+
+    public func freshState(topicIndex: Int, partition: Int32, nextOffset: Int64, wallNow: EpochMillis) -> PartitionState {
+        PartitionState(topic: topics[topicIndex], partition: partition, nextOffset: nextOffset,
+                       windows: PartitionWindows(sizes: sizes, grace: config.rollups.grace.millis,
+                                                 lateHorizon: config.rollups.lateHorizon.millis),
+                       dedup: DedupSet(window: config.dedup.window.millis), lastMessageWall: wallNow)
+    }
+
+    /// Takes ownership of a partition, with the state restored from a checkpoint or a fresh one.
+    public func assign(_ state: PartitionState, topicIndex: Int) {
+        let p = Int(state.partition)
+        while partitions[topicIndex].count <= p { partitions[topicIndex].append(nil) }
+        partitions[topicIndex][p] = state
+    }
+
+    public func state(topicIndex: Int, partition: Int32) -> PartitionState? {
+        let p = Int(partition)
+        return p < partitions[topicIndex].count ? partitions[topicIndex][p] : nil
+    }
+
+    public var assigned: [(topicIndex: Int, state: PartitionState)] {
+        partitions.enumerated().flatMap { t, list in list.compactMap { $0 }.map { (t, $0) } }
+    }
+
+    /// Gives a partition up. With `handover`, its open windows and late buckets become additive partial
+    /// rows (pending files) so that whoever consumes it next from the committed offset loses nothing;
+    /// without it (shutdown, lost assignment), the state is just dropped here (the checkpoint holds it).
+    @discardableResult
+    public func release(topicIndex: Int, partition: Int32, handover: Bool) -> PartitionState? {
+        guard var s = state(topicIndex: topicIndex, partition: partition) else { return nil }
+        partitions[topicIndex][Int(partition)] = nil
+        if handover {
+            let name = writerName(topicIndex: topicIndex, partition: partition)
+            for w in s.windows.takeAllPartial(offset: s.nextOffset) { pending.append((w, name)) }
+        }
+        return s
+    }
+
+    // MARK: Events
+
+    /// Processes one message. `messageTime` is the Kafka timestamp, used when the event has none.
+    public func process(_ bytes: UnsafeRawBufferPointer, topicIndex: Int, partition: Int32, offset: Int64,
+                        messageTime: EpochMillis?, wallNow: EpochMillis) -> Result {
+        metrics.messages &+= 1
+        let p = Int(partition)
+        if p >= partitions[topicIndex].count || partitions[topicIndex][p] == nil {
+            assign(freshState(topicIndex: topicIndex, partition: partition, nextOffset: offset, wallNow: wallNow), topicIndex: topicIndex)
+        }
+        partitions[topicIndex][p]!.nextOffset = offset &+ 1
+        partitions[topicIndex][p]!.lastMessageWall = wallNow
+        let result = apply(bytes, state: &partitions[topicIndex][p]!, messageTime: messageTime)
+        switch result {
+        case .rejected(let r): metrics.rejected[r.code, default: 0] &+= 1
+        case .duplicate: metrics.duplicates &+= 1
+        case .late: metrics.lateEvents &+= 1
+        case .counted: break
+        }
+        let closed = partitions[topicIndex][p]!.windows.closeDue()
+        if !closed.isEmpty { enqueue(closed, topicIndex: topicIndex, partition: partition) }
+        return result
+    }
+
+    private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?) -> Result {
+        if let reason = decoder.decode(bytes) { return .rejected(reason) }
+        let ev = decoder.event
+        guard let time = ev.timestamp ?? messageTime else {
+            return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
+        }
+        if state.windows.isTooLate(time) {
+            return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
+        }
+        if !ev.id.isAbsent {
+            let h = decoder.withBytes(ev.id) { StringTable.hash($0) }
+            if !state.dedup.insert(h, time: time, streamTime: state.windows.streamTime) { return .duplicate }
+        }
+        let workflow = intern(ev.workflow)
+        let owner = intern(ev.owner)
+        let provider = ev.provider.isAbsent ? SeriesKey.none : intern(ev.provider)
+        let tags = tagTuple(ev)
+        var late = false
+        if ev.kind == .outcome {
+            metrics.outcomeEvents &+= 1
+            let name = ev.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.outcome)
+            let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
+            let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: ev.outcomeCount, value: ev.outcomeValue) }
+            return r == .late ? .late : .counted
+        }
+        metrics.usageEvents &+= 1
+        let tier = ev.serviceTier.isAbsent ? standardTier : intern(ev.serviceTier)
+        for (i, c) in ev.contributions.enumerated() {
+            let model = c.model.isAbsent ? SeriesKey.none : intern(c.model)
+            var cost: Money?
+            if let override = ev.costOverride {
+                // The producer's cost is the whole event's: it goes to the first billed call.
+                cost = i == 0 ? override : .zero
+            } else if model != SeriesKey.none {
+                let candidates = priceCandidates(model: model, provider: provider)
+                if let entry = prices.select(candidates, at: time, inputTokens: c.tokens.input,
+                                             serviceTier: dimensions.names[tier]) {
+                    cost = PriceTable.cost(of: c.tokens, entry: entry)
+                }
+            }
+            if cost == nil { metrics.unpricedRequests &+= 1 }
+            let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
+            let r = state.windows.add(key: key, time: time) { $0.addUsage(c.tokens, cost: cost, isError: ev.isError) }
+            if r == .late { late = true }
+        }
+        return late ? .late : .counted
+    }
+
+    private func intern(_ s: ScratchString) -> UInt32 {
+        decoder.withBytes(s) { dimensions.names.intern($0) }
+    }
+
+    private func tagTuple(_ ev: DecodedEvent) -> UInt32 {
+        if tagNameBytes.isEmpty || ev.tags.isEmpty { return Dimensions.noTags }
+        var found = false
+        for t in ev.tags where tagIndex(t.name) != nil { found = true; break }
+        if !found { return Dimensions.noTags }
+        var values: [(Int, UInt32)] = []
+        for t in ev.tags { if let j = tagIndex(t.name) { values.append((j, intern(t.value))) } }
+        return dimensions.internTags { tuple in for (j, v) in values { tuple[j] = v } }
+    }
+
+    private func tagIndex(_ name: ScratchString) -> Int? {
+        decoder.withBytes(name) { bytes in
+            tagNameBytes.firstIndex { $0.count == bytes.count && $0.withUnsafeBytes { memcmpBytes($0.baseAddress!, bytes.baseAddress!, bytes.count) } }
+        }
+    }
+
+    private func priceCandidates(model: UInt32, provider: UInt32) -> PriceCandidates {
+        let key = PriceCacheKey(model: model, provider: provider)
+        if let c = priceCache[key] { return c }
+        let c = prices.candidates(model: dimensions.names[model], provider: dimensions.name(provider))
+        priceCache[key] = c
+        return c
+    }
+
+    /// New prices (a reload) apply from the next event on; open rows keep what they were priced at.
+    public func replacePrices(_ entries: [PriceEntry]) {
+        prices = PriceTable(entries)
+        priceCache.removeAll()
+    }
+
+    // MARK: Closing and writing
+
+    private func enqueue(_ closed: [ClosedWindow], topicIndex: Int, partition: Int32) {
+        let name = writerName(topicIndex: topicIndex, partition: partition)
+        for w in closed {
+            if case .final = w.kind { metrics.windowsClosed &+= 1 }
+            pending.append((w, name))
+        }
+    }
+
+    /// The wall-clock close of partitions that have been quiet for `rollups.idle_close`.
+    public func closeIdle(wallNow: EpochMillis) {
+        let idle = config.rollups.idleClose.millis
+        for t in partitions.indices {
+            for p in partitions[t].indices where partitions[t][p] != nil {
+                guard wallNow &- partitions[t][p]!.lastMessageWall >= idle else { continue }
+                let closed = partitions[t][p]!.windows.advanceIdle(wallNow: wallNow)
+                if !closed.isEmpty { enqueue(closed, topicIndex: t, partition: Int32(p)) }
+            }
+        }
+    }
+
+    /// End of input (replay): closes everything.
+    public func closeAll() {
+        for t in partitions.indices {
+            for p in partitions[t].indices where partitions[t][p] != nil {
+                let closed = partitions[t][p]!.windows.closeAll()
+                if !closed.isEmpty { enqueue(closed, topicIndex: t, partition: Int32(p)) }
+            }
+        }
+    }
+
+    /// Writes pending windows in order; on failure keeps the rest for the next try.
+    public func writePending() throws(FileError) {
+        while let first = pending.first {
+            try writer.write(first.window, writer: first.writer, dimensions: dimensions)
+            metrics.filesWritten &+= 1
+            pending.removeFirst()
+        }
+    }
+
+    // MARK: Checkpoint
+
+    public func checkpointBytes() -> [UInt8] {
+        Checkpoint.encode(assigned.map(\.state), dimensions: dimensions)
+    }
+
+    /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
+    /// hands the partitions over).
+    public func decodeCheckpoint(_ bytes: [UInt8]) throws(CheckpointFormatError) -> Checkpoint.Restored {
+        try Checkpoint.decode(bytes, dimensions: &dimensions, sizes: sizes, grace: config.rollups.grace.millis,
+                              lateHorizon: config.rollups.lateHorizon.millis, dedupWindow: config.dedup.window.millis)
+    }
+
+    public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }
+}

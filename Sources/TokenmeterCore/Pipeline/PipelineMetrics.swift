@@ -1,0 +1,16 @@
+/// Counters of what the pipeline did, read by the daemon for logs, STATUS and /metrics.
+public struct PipelineMetrics: Sendable, Equatable {
+    public var messages: Int64 = 0
+    public var usageEvents: Int64 = 0
+    public var outcomeEvents: Int64 = 0
+    public var duplicates: Int64 = 0
+    public var lateEvents: Int64 = 0
+    public var rejected: [RejectReason.Code: Int64] = [:]
+    public var windowsClosed: Int64 = 0
+    public var filesWritten: Int64 = 0
+    public var unpricedRequests: Int64 = 0
+
+    public init() {}
+
+    public var rejectedTotal: Int64 { rejected.values.reduce(0, +) }
+}

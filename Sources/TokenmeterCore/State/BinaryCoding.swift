@@ -1,0 +1,73 @@
+/// Little-endian binary writer/reader for the checkpoint file.
+public struct BinaryWriter {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+    public mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
+    public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    public mutating func i128(_ v: Int128) {
+        u64(UInt64(truncatingIfNeeded: v))
+        u64(UInt64(truncatingIfNeeded: v >> 64))
+    }
+    public mutating func count(_ n: Int) { u32(UInt32(n)) }
+    public mutating func string(_ s: String) {
+        count(s.utf8.count)
+        bytes += s.utf8
+    }
+}
+
+public struct CheckpointFormatError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public var description: String { "checkpoint unreadable: \(reason)" }
+}
+
+public struct BinaryReader {
+    private let bytes: [UInt8]
+    public private(set) var position = 0
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var remaining: Int { bytes.count - position }
+
+    private mutating func take(_ n: Int) throws(CheckpointFormatError) -> ArraySlice<UInt8> {
+        guard n >= 0, position + n <= bytes.count else { throw CheckpointFormatError(reason: "truncated at byte \(position)") }
+        defer { position += n }
+        return bytes[position..<(position + n)]
+    }
+    public mutating func u8() throws(CheckpointFormatError) -> UInt8 { try take(1).first! }
+    public mutating func u32() throws(CheckpointFormatError) -> UInt32 {
+        try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+    public mutating func u64() throws(CheckpointFormatError) -> UInt64 {
+        try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+    public mutating func i32() throws(CheckpointFormatError) -> Int32 { Int32(bitPattern: try u32()) }
+    public mutating func i64() throws(CheckpointFormatError) -> Int64 { Int64(bitPattern: try u64()) }
+    public mutating func i128() throws(CheckpointFormatError) -> Int128 {
+        let lo = try u64(), hi = try u64()
+        return Int128(Int64(bitPattern: hi)) << 64 | Int128(lo)
+    }
+    public mutating func count() throws(CheckpointFormatError) -> Int {
+        let n = Int(try u32())
+        guard n <= remaining else { throw CheckpointFormatError(reason: "count \(n) exceeds the file at byte \(position)") }
+        return n
+    }
+    public mutating func string() throws(CheckpointFormatError) -> String {
+        let n = try count()
+        return String(decoding: try take(n), as: UTF8.self)
+    }
+}
+
+/// CRC-32 (IEEE), to refuse a checkpoint damaged on disk instead of restoring wrong totals.
+public enum CRC32 {
+    private static let table: [UInt32] = (0..<256).map { i in
+        var c = UInt32(i)
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+}

@@ -1,0 +1,182 @@
+/// The checkpoint file: every assigned partition's resume offset, open windows, late buckets and dedup
+/// memory, so that a restart continues exactly where the last durable flush left off.
+///
+/// Binary, versioned, CRC-checked. Names are stored as strings (ids are per process), each once, through
+/// a local string table. Window sizes are stored by length, so a restart with a changed `rollups.windows`
+/// restores the sizes that remain and reports the ones dropped.
+public enum Checkpoint {
+    static let magic: [UInt8] = Array("TMCK".utf8)
+    static let version: UInt32 = 1
+
+    public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions) -> [UInt8] {
+        var body = BinaryWriter()
+        var local: [UInt32: UInt32] = [:]
+        var strings: [String] = []
+        func ref(_ id: UInt32) -> UInt32 {
+            if id == SeriesKey.none { return .max }
+            if let r = local[id] { return r }
+            let r = UInt32(strings.count)
+            strings.append(d.names[id])
+            local[id] = r
+            return r
+        }
+        var records = BinaryWriter()
+        records.count(partitions.count)
+        for p in partitions {
+            records.string(p.topic)
+            records.i32(p.partition)
+            records.i64(p.nextOffset)
+            records.i64(p.windows.streamTime)
+            records.i64(p.windows.watermark)
+            records.count(p.windows.sizes.count)
+            for (i, size) in p.windows.sizes.enumerated() {
+                records.i64(size)
+                records.count(p.windows.open[i].count)
+                for w in p.windows.open[i] {
+                    records.i64(w.start)
+                    writeRows(&records, w.rows, d, ref)
+                }
+            }
+            records.count(p.windows.late.count)
+            for (k, rows) in p.windows.late {
+                records.i64(p.windows.sizes[k.sizeIndex])
+                records.i64(k.start)
+                writeRows(&records, rows, d, ref)
+            }
+            let dedup = p.dedup.entries
+            records.count(dedup.count)
+            for (h, t) in dedup { records.u64(h); records.i64(t) }
+        }
+        body.count(strings.count)
+        for s in strings { body.string(s) }
+        var out = BinaryWriter()
+        for b in magic { out.u8(b) }
+        out.u32(version)
+        let payload = body.bytes + records.bytes
+        out.u64(UInt64(payload.count))
+        out.u32(CRC32.checksum(payload))
+        return out.bytes + payload
+    }
+
+    private static func writeRows(_ w: inout BinaryWriter, _ rows: [SeriesKey: RollupCounters], _ d: Dimensions,
+                                  _ ref: (UInt32) -> UInt32) {
+        w.count(rows.count)
+        for (k, c) in rows {
+            w.u32(ref(k.workflow)); w.u32(ref(k.owner)); w.u32(ref(k.model)); w.u32(ref(k.provider))
+            let tags = d.tagTuples[Int(k.tags)]
+            let present = tags.enumerated().filter { $0.element != SeriesKey.none }
+            w.count(present.count)
+            for (i, v) in present { w.string(d.tagNames[i]); w.u32(ref(v)) }
+            w.i64(c.requests); w.i64(c.errors); w.i64(c.input); w.i64(c.cacheRead); w.i64(c.cacheWrite)
+            w.i64(c.output); w.i64(c.reasoning); w.i128(c.cost.femtos); w.i64(c.unpricedRequests)
+            w.i128(c.outcomeValue.femtos)
+            w.count(c.outcomes.count)
+            for o in c.outcomes { w.u32(ref(o.name)); w.i64(o.count) }
+        }
+    }
+
+    public struct Restored {
+        public var partitions: [PartitionState]
+        /// Window sizes (ms) present in the checkpoint but no longer configured: their open rows are dropped.
+        public var droppedSizes: Set<Int64>
+    }
+
+    /// Decodes a checkpoint, interning its names into `d` and fitting it to the configured window sizes.
+    public static func decode(_ bytes: [UInt8], dimensions d: inout Dimensions, sizes: [Int64], grace: Int64,
+                              lateHorizon: Int64, dedupWindow: Int64) throws(CheckpointFormatError) -> Restored {
+        var r = BinaryReader(bytes)
+        for b in magic { guard try r.u8() == b else { throw CheckpointFormatError(reason: "not a tokenmeter checkpoint") } }
+        let v = try r.u32()
+        guard v == version else { throw CheckpointFormatError(reason: "version \(v), expected \(version)") }
+        let length = try r.u64()
+        let crc = try r.u32()
+        guard UInt64(r.remaining) == length else { throw CheckpointFormatError(reason: "length \(r.remaining), expected \(length)") }
+        guard CRC32.checksum(bytes[r.position...]) == crc else { throw CheckpointFormatError(reason: "checksum mismatch") }
+        let stringCount = try r.count()
+        var ids: [UInt32] = []
+        ids.reserveCapacity(stringCount)
+        for _ in 0..<stringCount { ids.append(d.names.intern(try r.string())) }
+        func id(_ ref: UInt32) throws(CheckpointFormatError) -> UInt32 {
+            if ref == .max { return SeriesKey.none }
+            guard Int(ref) < ids.count else { throw CheckpointFormatError(reason: "bad string reference \(ref)") }
+            return ids[Int(ref)]
+        }
+        var dropped = Set<Int64>()
+        var out: [PartitionState] = []
+        let partitionCount = try r.count()
+        for _ in 0..<partitionCount {
+            let topic = try r.string()
+            let partition = try r.i32()
+            let nextOffset = try r.i64()
+            let streamTime = try r.i64()
+            let watermark = try r.i64()
+            var open: [[PartitionWindows.Window]] = Array(repeating: [], count: sizes.count)
+            let sizeCount = try r.count()
+            for _ in 0..<sizeCount {
+                let size = try r.i64()
+                let windowCount = try r.count()
+                for _ in 0..<windowCount {
+                    let start = try r.i64()
+                    let rows = try readRows(&r, &d, id)
+                    if let i = sizes.firstIndex(of: size) {
+                        open[i].append(PartitionWindows.Window(start: start, rows: rows))
+                    } else {
+                        dropped.insert(size)
+                    }
+                }
+            }
+            var late: [PartitionWindows.LateKey: [SeriesKey: RollupCounters]] = [:]
+            let lateCount = try r.count()
+            for _ in 0..<lateCount {
+                let size = try r.i64()
+                let start = try r.i64()
+                let rows = try readRows(&r, &d, id)
+                if let i = sizes.firstIndex(of: size) {
+                    late[PartitionWindows.LateKey(sizeIndex: i, start: start)] = rows
+                } else {
+                    dropped.insert(size)
+                }
+            }
+            var dedup = DedupSet(window: dedupWindow)
+            let dedupCount = try r.count()
+            var entries: [(UInt64, EpochMillis)] = []
+            entries.reserveCapacity(dedupCount)
+            for _ in 0..<dedupCount { entries.append((try r.u64(), try r.i64())) }
+            dedup.restore(entries)
+            var windows = PartitionWindows(sizes: sizes, grace: grace, lateHorizon: lateHorizon)
+            windows.restore(streamTime: streamTime, watermark: watermark, open: open, late: late)
+            out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,
+                                      dedup: dedup, lastMessageWall: 0))
+        }
+        guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes") }
+        return Restored(partitions: out, droppedSizes: dropped)
+    }
+
+    private static func readRows(_ r: inout BinaryReader, _ d: inout Dimensions,
+                                 _ id: (UInt32) throws(CheckpointFormatError) -> UInt32) throws(CheckpointFormatError) -> [SeriesKey: RollupCounters] {
+        let n = try r.count()
+        var rows: [SeriesKey: RollupCounters] = [:]
+        rows.reserveCapacity(n)
+        for _ in 0..<n {
+            let workflow = try id(try r.u32()), owner = try id(try r.u32())
+            let model = try id(try r.u32()), provider = try id(try r.u32())
+            let tagCount = try r.count()
+            var tagPairs: [(String, UInt32)] = []
+            for _ in 0..<tagCount { tagPairs.append((try r.string(), try id(try r.u32()))) }
+            let tagNames = d.tagNames
+            let tuple = d.internTags { values in
+                for (name, v) in tagPairs { if let i = tagNames.firstIndex(of: name) { values[i] = v } }
+            }
+            var c = RollupCounters()
+            c.requests = try r.i64(); c.errors = try r.i64(); c.input = try r.i64(); c.cacheRead = try r.i64()
+            c.cacheWrite = try r.i64(); c.output = try r.i64(); c.reasoning = try r.i64()
+            c.cost = Money(femtos: try r.i128()); c.unpricedRequests = try r.i64()
+            c.outcomeValue = Money(femtos: try r.i128())
+            let oc = try r.count()
+            for _ in 0..<oc { c.outcomes.append(OutcomeCount(name: try id(try r.u32()), count: try r.i64())) }
+            // Rows whose tag dimensions were dropped from the config merge into one.
+            rows[SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tuple), default: RollupCounters()].merge(c)
+        }
+        return rows
+    }
+}
