@@ -1,1 +1,311 @@
-public enum TokenmeterDaemon {}
+import Logging
+import TokenmeterCore
+import TokenmeterKafka
+
+/// `tokenmeter run`: the consume loop that binds Kafka to the pipeline.
+///
+/// One thread does everything on the hot path: it polls librdkafka (which also runs the rebalance, error
+/// and statistics callbacks on this thread), feeds the pipeline, writes closed windows, and checkpoints.
+///
+/// Durability order of every flush, and why a crash between any two steps is harmless:
+///  1. rollup files of closed windows (temp, fsync, rename): a crash after this replays events whose
+///     windows re-close into the same file names with the same content;
+///  2. dead letters delivered (producer flush): a crash after this only re-sends a dead letter;
+///  3. the checkpoint (open windows + the offsets they cover): a crash after this restarts from it, and
+///     the offsets not yet committed are taken from the checkpoint, not from Kafka;
+///  4. the Kafka commit of exactly the checkpoint's offsets.
+public final class Daemon: RebalanceHandler {
+    public let config: TokenmeterConfig
+    let log: Logger
+    let pipeline: Pipeline
+    let stop: StopSignal
+    var consumer: KafkaConsumer?
+    let producer: KafkaProducer?
+    let checkpointPath: String
+    /// Partition states from the checkpoint, handed out as Kafka assigns the partitions.
+    var restored: [TopicPartition: PartitionState] = [:]
+    var committed: [TopicPartition: Int64] = [:]
+    var shuttingDown = false
+    var lastCheckpoint: Int64 = 0
+    var lastIdleCheck: Int64 = 0
+    var deadLetterToken: UInt64 = 0
+    var deliveryFailures = 0
+    let rejectLog = RateLimitedLog(perMinute: 20)
+    var writeFailing = false
+
+    public init(config: TokenmeterConfig, log: Logger, stop: StopSignal) throws {
+        self.config = config
+        self.log = log
+        self.stop = stop
+        let instance = config.rollups.instance ?? WallClock.hostName()
+        self.pipeline = Pipeline(config: config, instance: instance)
+        self.checkpointPath = config.state.dir + "/checkpoint.bin"
+        let base = try Daemon.kafkaProperties(config, instance: instance)
+        if config.kafka.deadLetterTopic != nil {
+            let p = KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
+            self.producer = try p
+        } else {
+            self.producer = nil
+        }
+        producer?.onDelivery = { [weak self] _, error in
+            if let error, let self {
+                self.deliveryFailures += 1
+                self.log.error("dead letter not delivered", metadata: ["error": "\(error)"])
+            }
+        }
+        log.info("tokenmeter starting", metadata: ["instance": "\(instance)", "topics": "\(config.kafka.topics.joined(separator: ","))",
+                                                   "rollups": "\(config.rollups.dir)", "state": "\(config.state.dir)"])
+    }
+
+    /// librdkafka properties: brokers, group, the pass-through properties, then secrets read from files.
+    static func kafkaProperties(_ c: TokenmeterConfig, instance: String) throws -> [(String, String)] {
+        var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
+        for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
+        for kv in c.kafka.secretFiles {
+            guard let bytes = try DurableFile.read(kv.value) else {
+                throw DaemonError("cannot read kafka.secret_files \"\(kv.key)\": \(kv.value) does not exist")
+            }
+            var s = String(decoding: bytes, as: UTF8.self)
+            while s.last == "\n" || s.last == "\r" { s.removeLast() }
+            props.append((kv.key, s))
+        }
+        return props
+    }
+
+    // MARK: The loop
+
+    public func run() throws {
+        try restoreCheckpoint()
+        let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
+        let consumer = try KafkaConsumer(
+            properties: base + [("group.id", config.kafka.groupId), ("auto.offset.reset", "earliest")],
+            topics: config.kafka.topics, rebalance: self)
+        consumer.onError = { [log] e in log.warning("kafka: \(e)") }
+        self.consumer = consumer
+        lastCheckpoint = WallClock.monotonicMillis()
+        while !stop.stopRequested {
+            if writeFailing {
+                // Nothing new is consumed while closed windows cannot reach the disk: the offsets must not
+                // move past rows that exist only in memory.
+                _ = consumer.poll(maxMessages: 0, timeoutMs: 200) { _ in }
+                flushFiles()
+                continue
+            }
+            let wallNow = WallClock.now()
+            _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { m in
+                self.handle(m, wallNow: wallNow)
+            }
+            producer?.poll(timeoutMs: 0)
+            let mono = WallClock.monotonicMillis()
+            if mono - lastIdleCheck >= 1000 {
+                lastIdleCheck = mono
+                pipeline.closeIdle(wallNow: WallClock.now())
+            }
+            flushFiles()
+            if mono - lastCheckpoint >= config.state.checkpointInterval.millis {
+                checkpoint(reason: "interval")
+            }
+        }
+        shutdown()
+    }
+
+    func handle(_ m: KafkaMessage, wallNow: EpochMillis) {
+        let result = pipeline.process(m.payload, topicIndex: m.topicIndex, partition: m.partition, offset: m.offset,
+                                      messageTime: m.timestampMs, wallNow: wallNow)
+        if case .rejected(let reason) = result {
+            if rejectLog.allow(now: WallClock.monotonicMillis()) {
+                log.warning("rejected message", metadata: ["reason": "\(reason)", "topic": "\(config.kafka.topics[m.topicIndex])",
+                                                           "partition": "\(m.partition)", "offset": "\(m.offset)"])
+            }
+            deadLetter(m, reason: reason)
+        }
+    }
+
+    func deadLetter(_ m: KafkaMessage, reason: RejectReason) {
+        guard let producer, let topic = config.kafka.deadLetterTopic else { return }
+        deadLetterToken &+= 1
+        let headers: [(String, [UInt8])] = [
+            ("tokenmeter-error", Array(reason.description.utf8)),
+            ("tokenmeter-topic", Array(config.kafka.topics[m.topicIndex].utf8)),
+            ("tokenmeter-partition", Array(String(m.partition).utf8)),
+            ("tokenmeter-offset", Array(String(m.offset).utf8)),
+        ]
+        do {
+            try producer.produce(topic: topic, key: m.key, value: m.payload, headers: headers, token: deadLetterToken)
+        } catch {
+            log.error("cannot queue dead letter", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func flushFiles() {
+        guard !pipeline.pending.isEmpty else { return }
+        do {
+            try pipeline.writePending()
+            if writeFailing { log.notice("rollup directory writable again; consuming resumes") }
+            writeFailing = false
+        } catch {
+            if !writeFailing { log.error("cannot write rollup file; consuming paused until it can", metadata: ["error": "\(error)"]) }
+            writeFailing = true
+        }
+    }
+
+    // MARK: Checkpoint and commit
+
+    func restoreCheckpoint() throws {
+        guard let bytes = try DurableFile.read(checkpointPath) else {
+            log.info("no checkpoint; starting fresh", metadata: ["path": "\(checkpointPath)"])
+            return
+        }
+        let r = try pipeline.decodeCheckpoint(bytes)
+        if !r.droppedSizes.isEmpty {
+            log.warning("checkpoint has window sizes no longer configured; their open rows are dropped",
+                        metadata: ["sizes_ms": "\(r.droppedSizes.sorted())"])
+        }
+        for s in r.partitions { restored[TopicPartition(topic: s.topic, partition: s.partition)] = s }
+        log.info("checkpoint restored", metadata: ["partitions": "\(r.partitions.count)",
+                                                    "open_rows": "\(r.partitions.reduce(0) { $0 + $1.windows.openRowCount })"])
+    }
+
+    /// Files, dead letters, checkpoint, commit: see the type's comment for why in this order.
+    @discardableResult
+    func checkpoint(reason: String) -> Bool {
+        lastCheckpoint = WallClock.monotonicMillis()
+        flushFiles()
+        guard pipeline.pending.isEmpty else { return false }
+        if let producer, producer.outstanding > 0 {
+            guard producer.flush(timeoutMs: 10_000) else {
+                log.warning("dead letters not yet delivered; commit postponed")
+                return false
+            }
+        }
+        do {
+            try DurableFile.makeDirectories(config.state.dir)
+            try DurableFile.write(pipeline.checkpointBytes(), to: checkpointPath)
+        } catch {
+            log.error("cannot write checkpoint; commit postponed", metadata: ["error": "\(error)"])
+            return false
+        }
+        commitAssigned()
+        return true
+    }
+
+    func commitAssigned(only: Set<TopicPartition>? = nil) {
+        guard let consumer else { return }
+        var offsets: [TopicPartitionOffset] = []
+        for (t, s) in pipeline.assigned {
+            let tp = TopicPartition(topic: config.kafka.topics[t], partition: s.partition)
+            if let only, !only.contains(tp) { continue }
+            guard s.nextOffset >= 0, committed[tp] != s.nextOffset else { continue }
+            offsets.append(TopicPartitionOffset(topic: tp.topic, partition: tp.partition, offset: s.nextOffset))
+        }
+        guard !offsets.isEmpty else { return }
+        do {
+            try consumer.commit(offsets)
+            for o in offsets { committed[TopicPartition(topic: o.topic, partition: o.partition)] = o.offset }
+        } catch {
+            log.warning("offset commit failed; retried at the next checkpoint", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func shutdown() {
+        log.info("stopping: writing checkpoint and committing offsets")
+        shuttingDown = true
+        checkpoint(reason: "shutdown")
+        consumer?.close()
+        consumer = nil
+        if let producer, !producer.flush(timeoutMs: 10_000) {
+            log.warning("some dead letters were not delivered before the deadline", metadata: ["outstanding": "\(producer.outstanding)"])
+        }
+        let m = pipeline.metrics
+        log.info("stopped", metadata: ["messages": "\(m.messages)", "usage": "\(m.usageEvents)", "outcomes": "\(m.outcomeEvents)",
+                                       "rejected": "\(m.rejectedTotal)", "duplicates": "\(m.duplicates)", "late": "\(m.lateEvents)",
+                                       "files": "\(m.filesWritten)"])
+    }
+
+    // MARK: Rebalances
+
+    public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
+        let wallNow = WallClock.now()
+        var starts: [Int64?] = []
+        for tp in partitions {
+            guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
+            if var s = restored.removeValue(forKey: tp) {
+                s.lastMessageWall = wallNow
+                pipeline.assign(s, topicIndex: t)
+                starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
+            } else {
+                pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                starts.append(nil)
+            }
+        }
+        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
+        handOverUnassignedRestored()
+        return starts
+    }
+
+    /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
+    /// partial files now, so that nothing counted before the committed offset is lost.
+    func handOverUnassignedRestored() {
+        guard !restored.isEmpty else { return }
+        for (tp, s) in restored {
+            guard let t = pipeline.topicIndex(tp.topic) else { continue }
+            pipeline.assign(s, topicIndex: t)
+            pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
+        }
+        log.info("wrote partial rows of checkpointed partitions now owned elsewhere", metadata: ["partitions": "\(restored.count)"])
+        restored.removeAll()
+        flushFiles()
+    }
+
+    public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
+        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
+                                                  "lost": "\(lost)"])
+        if lost {
+            // Another member may already own them: committing or writing their rows would double count.
+            for tp in partitions { if let t = pipeline.topicIndex(tp.topic) { pipeline.release(topicIndex: t, partition: tp.partition, handover: false) } }
+            return
+        }
+        if shuttingDown {
+            // The shutdown checkpoint already holds these partitions' open windows and offsets.
+            for tp in partitions { if let t = pipeline.topicIndex(tp.topic) { pipeline.release(topicIndex: t, partition: tp.partition, handover: false) } }
+            return
+        }
+        // Commit first what the revoked partitions consumed, then hand their windows over as partial rows.
+        let set = Set(partitions)
+        var released: [(Int, PartitionState)] = []
+        for tp in partitions {
+            guard let t = pipeline.topicIndex(tp.topic), pipeline.state(topicIndex: t, partition: tp.partition) != nil else { continue }
+            if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) { released.append((t, s)) }
+        }
+        flushFiles()
+        // The checkpoint now lacks the released partitions; commit their offsets after it is durable.
+        if checkpoint(reason: "rebalance"), let consumer {
+            let offsets = released.filter { $0.1.nextOffset >= 0 && set.contains(TopicPartition(topic: $0.1.topic, partition: $0.1.partition)) }
+                .map { TopicPartitionOffset(topic: $0.1.topic, partition: $0.1.partition, offset: $0.1.nextOffset) }
+            if !offsets.isEmpty {
+                do { try consumer.commit(offsets) } catch { log.warning("commit on revoke failed", metadata: ["error": "\(error)"]) }
+            }
+        }
+        for tp in partitions { committed[tp] = nil }
+    }
+}
+
+public struct DaemonError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Allows at most `perMinute` log lines a minute, so bad input cannot flood the journal.
+final class RateLimitedLog {
+    let perMinute: Int
+    var windowStart: Int64 = 0
+    var count = 0
+    var suppressed = 0
+    init(perMinute: Int) { self.perMinute = perMinute }
+    func allow(now: Int64) -> Bool {
+        if now - windowStart >= 60_000 { windowStart = now; count = 0; suppressed = 0 }
+        count += 1
+        if count > perMinute { suppressed += 1; return false }
+        return true
+    }
+}

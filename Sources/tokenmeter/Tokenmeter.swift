@@ -1,0 +1,26 @@
+import ArgumentParser
+
+@main
+struct Tokenmeter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenmeter",
+        abstract: "Meters what AI workflows cost: LLM usage events from Kafka to priced rollups and alerts.",
+        subcommands: [
+            RunCommand.self,
+            DemoCommand.self,
+            BrokerCommand.self,
+            CheckConfigCommand.self,
+            ReplayCommand.self,
+            ProduceCommand.self,
+        ]
+    )
+}
+
+/// `--config FILE`, shared by the commands that read the configuration.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The configuration file (TOML).")
+    var config: String = "/etc/tokenmeter/tokenmeter.toml"
+}
+
+/// sysexits.h EX_CONFIG: systemd's `RestartPreventExitStatus=78` keeps a bad config from restart-looping.
+let exitConfigError: Int32 = 78

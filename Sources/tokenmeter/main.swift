@@ -1,2 +1,0 @@
-// The executable is filled in by the subcommands.
-print("tokenmeter")
