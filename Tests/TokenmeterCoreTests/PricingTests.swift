@@ -256,6 +256,16 @@ private func pick(_ table: PriceTable, _ model: String, provider: String? = nil,
         let won = PriceTable([entry("gpt-4o", origin: "a"), entry("gpt-*", origin: "b")])
             .explain(model: "gpt-4o", provider: nil, at: now, inputTokens: 1, serviceTier: nil)
         #expect(won.contains { $0.contains("outranked by #1: an exact model name beats a glob") })
+        // An entry after the winner that does not apply says why, rather than "outranked".
+        let tiers = PriceTable([entry("o3", tier: "priority", origin: "pri"), entry("o3", tier: "flex", origin: "flex"),
+                                entry("o3", from: "2025-01-01", origin: "new"), entry("o3", origin: "old")])
+            .explain(model: "o3", provider: nil, at: now, inputTokens: 1, serviceTier: "priority")
+        #expect(tiers.contains { $0.contains("flex") && $0.contains("skipped: service_tier") })
+        #expect(tiers.contains { $0.contains("new") && $0.contains("outranked by #1: an entry with a matching service_tier") })
+        #expect(tiers.contains { $0.contains("old") && $0.contains("outranked by #1") })
+        let dated = PriceTable([entry("o3", origin: "old"), entry("o3", from: "2025-01-01", origin: "new")])
+            .explain(model: "o3", provider: nil, at: now, inputTokens: 1, serviceTier: nil)
+        #expect(dated.contains { $0.contains("old") && $0.contains("same pattern: the latest effective_from") })
     }
 
     // MARK: Cost

@@ -213,6 +213,7 @@ public struct PriceTable: Sendable {
         var winner: Int? = nil
         var modelMatches = 0
         var rank = 0
+        var winnerRank = 0
         for i in order {
             let e = entries[i]
             guard globs[i].matches(model) else { continue }
@@ -224,14 +225,6 @@ public struct PriceTable: Sendable {
             }
             rank += 1
             let prefix = "  \(rank). \(describe(i)): "
-            if let w = winner {
-                let why: String
-                if let d = Self.firstDifference(w, i, entries: entries, globs: globs, group: group) {
-                    why = Self.reason(d.rule, winner: w, loser: i, entries: entries, globs: globs)
-                } else { why = "identical" }
-                out.append(prefix + "outranked by #\(winnerRank(w, model: model, provider: provider)): \(why)")
-                continue
-            }
             if let t = e.serviceTier, t != eventTier {
                 out.append(prefix + "skipped: service_tier \"\(t)\" is not the event's \"\(eventTier)\""); continue
             }
@@ -241,7 +234,16 @@ public struct PriceTable: Sendable {
             if let f = e.effectiveFrom, f > time {
                 out.append(prefix + "skipped: effective_from \(Self.time(f)) is after the event's time"); continue
             }
+            if let w = winner {
+                let why: String
+                if let d = Self.firstDifference(w, i, entries: entries, globs: globs, group: group) {
+                    why = Self.reason(d.rule, winner: w, loser: i, entries: entries, globs: globs)
+                } else { why = "identical" }
+                out.append(prefix + "applies, but outranked by #\(winnerRank): \(why)")
+                continue
+            }
             winner = i
+            winnerRank = rank
             out.append(prefix + "SELECTED")
         }
         if modelMatches == 0 {
@@ -257,17 +259,6 @@ public struct PriceTable: Sendable {
             out.append("result: unpriced (no entry applies; tokens are counted, cost is not)")
         }
         return out
-    }
-
-    private func winnerRank(_ w: Int, model: String, provider: String?) -> Int {
-        var rank = 0
-        for i in order {
-            guard globs[i].matches(model) else { continue }
-            if let p = entries[i].provider, p != provider { continue }
-            rank += 1
-            if i == w { return rank }
-        }
-        return 0
     }
 
     private func describe(_ i: Int) -> String {
