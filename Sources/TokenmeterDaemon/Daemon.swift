@@ -32,9 +32,12 @@ public final class Daemon: RebalanceHandler {
     var deliveryFailures = 0
     let rejectLog = RateLimitedLog(perMinute: 20)
     var writeFailing = false
+    public let progress: DaemonProgress
+    var checkpoints = 0
 
-    public init(config: TokenmeterConfig, log: Logger, stop: StopSignal) throws {
+    public init(config: TokenmeterConfig, log: Logger, stop: StopSignal, progress: DaemonProgress = DaemonProgress()) throws {
         self.config = config
+        self.progress = progress
         self.log = log
         self.stop = stop
         let instance = config.rollups.instance ?? WallClock.hostName()
@@ -105,6 +108,7 @@ public final class Daemon: RebalanceHandler {
             if mono - lastCheckpoint >= config.state.checkpointInterval.millis {
                 checkpoint(reason: "interval")
             }
+            publishProgress()
         }
         shutdown()
     }
@@ -186,7 +190,24 @@ public final class Daemon: RebalanceHandler {
             return false
         }
         commitAssigned()
+        checkpoints += 1
         return true
+    }
+
+    func publishProgress() {
+        let metrics = pipeline.metrics
+        let assigned = pipeline.assigned.count
+        let open = pipeline.openRowCount
+        let pending = pipeline.pending.count
+        let checkpoints = checkpoints
+        progress.update {
+            $0.metrics = metrics
+            $0.assignedPartitions = assigned
+            $0.openRows = open
+            $0.pendingFiles = pending
+            $0.checkpoints = checkpoints
+            $0.joined = assigned > 0 || $0.joined
+        }
     }
 
     func commitAssigned(only: Set<TopicPartition>? = nil) {
@@ -216,6 +237,7 @@ public final class Daemon: RebalanceHandler {
         if let producer, !producer.flush(timeoutMs: 10_000) {
             log.warning("some dead letters were not delivered before the deadline", metadata: ["outstanding": "\(producer.outstanding)"])
         }
+        publishProgress()
         let m = pipeline.metrics
         log.info("stopped", metadata: ["messages": "\(m.messages)", "usage": "\(m.usageEvents)", "outcomes": "\(m.outcomeEvents)",
                                        "rejected": "\(m.rejectedTotal)", "duplicates": "\(m.duplicates)", "late": "\(m.lateEvents)",

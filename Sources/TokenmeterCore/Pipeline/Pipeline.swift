@@ -22,7 +22,6 @@ public final class Pipeline {
     private var partitions: [[PartitionState?]]
     private let sizes: [Int64]
     private let tagNameBytes: [[UInt8]]
-    private let standardTier: UInt32
 
     private struct PriceCacheKey: Hashable {
         var model: UInt32
@@ -47,7 +46,6 @@ public final class Pipeline {
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.sizes = config.rollups.windows.map(\.millis)
         self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
-        self.standardTier = dimensions.names.intern("standard")
     }
 
     // MARK: Partitions
@@ -146,7 +144,7 @@ public final class Pipeline {
             return r == .late ? .late : .counted
         }
         metrics.usageEvents &+= 1
-        let tier = ev.serviceTier.isAbsent ? standardTier : intern(ev.serviceTier)
+        let tier = ev.serviceTier.isAbsent ? prices.standardKey : decoder.withBytes(ev.serviceTier) { prices.tierKey(utf8: $0) }
         for (i, c) in ev.contributions.enumerated() {
             let model = c.model.isAbsent ? SeriesKey.none : intern(c.model)
             var cost: Money?
@@ -155,9 +153,8 @@ public final class Pipeline {
                 cost = i == 0 ? override : .zero
             } else if model != SeriesKey.none {
                 let candidates = priceCandidates(model: model, provider: provider)
-                if let entry = prices.select(candidates, at: time, inputTokens: c.tokens.input,
-                                             serviceTier: dimensions.names[tier]) {
-                    cost = PriceTable.cost(of: c.tokens, entry: entry)
+                if let i = prices.selectIndex(candidates, at: time, inputTokens: c.tokens.input, tier: tier) {
+                    cost = prices.rates[i].cost(of: c.tokens)
                 }
             }
             if cost == nil { metrics.unpricedRequests &+= 1 }

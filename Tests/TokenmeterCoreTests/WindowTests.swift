@@ -1,0 +1,121 @@
+import Testing
+@testable import TokenmeterCore
+
+/// Event-time windows driven by explicit times: the "manual clock" is the event and wall times we pass.
+@Suite struct WindowTests {
+    static let minute: Int64 = 60_000
+    static let hour: Int64 = 3_600_000
+    let t0 = RFC3339.parse("2026-11-29T10:00:00Z")!
+    let key = SeriesKey(workflow: 1, owner: 2, model: 3, provider: SeriesKey.none, tags: 0)
+
+    func windows(grace: Int64 = 30_000, horizon: Int64 = 7 * 86_400_000) -> PartitionWindows {
+        PartitionWindows(sizes: [Self.minute, Self.hour], grace: grace, lateHorizon: horizon)
+    }
+
+    func add(_ w: inout PartitionWindows, at t: EpochMillis, tokens: Int64 = 10) -> PartitionWindows.AddResult {
+        w.add(key: key, time: t) { $0.addUsage(TokenCounts(input: tokens), cost: Money(nanos: 1), isError: false) }
+    }
+
+    @Test func windowStaysOpenUntilStreamTimePassesEndPlusGrace() {
+        var w = windows()
+        #expect(add(&w, at: t0 + 5_000) == .onTime)
+        #expect(w.closeDue().isEmpty)
+        // 10:01:29.999 is before end (10:01) + grace (30 s): still open.
+        #expect(add(&w, at: t0 + Self.minute + 29_999) == .onTime)
+        #expect(w.closeDue().isEmpty)
+        #expect(add(&w, at: t0 + Self.minute + 30_000) == .onTime)
+        let closed = w.closeDue()
+        #expect(closed.count == 1)
+        #expect(closed[0].sizeIndex == 0 && closed[0].start == t0 && closed[0].kind == .final)
+        #expect(closed[0].rows[key]?.input == 10)
+        #expect(closed[0].rows[key]?.requests == 1)
+    }
+
+    @Test func outOfOrderWithinGraceCountsInItsOwnWindow() {
+        var w = windows()
+        _ = add(&w, at: t0 + Self.minute + 10_000)
+        _ = w.closeDue()
+        // 20 s behind stream time, inside the 30 s grace: on time, in the 10:00 window.
+        #expect(add(&w, at: t0 + 50_000, tokens: 7) == .onTime)
+        _ = add(&w, at: t0 + 2 * Self.minute + 30_000)
+        let closed = w.closeDue().filter { $0.sizeIndex == 0 }
+        #expect(closed.map(\.start) == [t0, t0 + Self.minute])
+        #expect(closed[0].rows[key]?.input == 7)
+    }
+
+    @Test func lateEventBecomesLateRowsFlushedAtNextClose() {
+        var w = windows()
+        _ = add(&w, at: t0 + 5_000)
+        _ = add(&w, at: t0 + 2 * Self.minute)
+        let first = w.closeDue()
+        #expect(first.map(\.start) == [t0])
+        // The 10:00 minute window has closed; the hour window has not.
+        #expect(add(&w, at: t0 + 6_000, tokens: 3) == .late)
+        #expect(w.late.count == 1)
+        _ = add(&w, at: t0 + 3 * Self.minute)
+        let closed = w.closeDue()
+        let late = closed.filter(\.isLate)
+        #expect(late.count == 1)
+        #expect(late[0].start == t0 && late[0].sizeIndex == 0)
+        #expect(late[0].rows[key]?.input == 3)
+        if case .late(let stamp) = late[0].kind { #expect(stamp == t0 + 3 * Self.minute - 30_000) } else { Issue.record("not late") }
+        // The hour window got the late event on time.
+        _ = add(&w, at: t0 + Self.hour + Self.minute)
+        let hour = w.closeDue().first { $0.sizeIndex == 1 && !$0.isLate }
+        #expect(hour?.rows[key]?.input == 10 + 10 + 3 + 10)
+    }
+
+    @Test func eventsBeyondLateHorizonAreRefused() {
+        var w = windows(horizon: Self.hour)
+        _ = add(&w, at: t0 + 2 * Self.hour)
+        #expect(w.isTooLate(t0 + Self.hour - 1))
+        #expect(add(&w, at: t0 + Self.hour - 1) == .tooLate)
+        #expect(!w.isTooLate(t0 + Self.hour))
+    }
+
+    @Test func idleCloseUsesWallClockAndMakesLaterEventsLate() {
+        var w = windows()
+        _ = add(&w, at: t0 + 5_000)
+        #expect(w.closeDue().isEmpty)
+        // Wall clock long past: both windows close although no later event came.
+        let closed = w.advanceIdle(wallNow: t0 + 2 * Self.hour)
+        #expect(Set(closed.map(\.sizeIndex)) == [0, 1])
+        #expect(w.isEmpty)
+        // An event for the closed windows is late now: never a second "final" file for the same window.
+        #expect(add(&w, at: t0 + 6_000) == .late)
+        #expect(w.open.allSatisfy { $0.isEmpty })
+    }
+
+    @Test func severalSizesCloseIndependently() {
+        var w = windows(grace: 0)
+        var closed: [ClosedWindow] = []
+        // One event a minute for 61 minutes, closing as the pipeline does after every event.
+        for m in 0...60 {
+            _ = add(&w, at: t0 + Int64(m) * Self.minute, tokens: 1)
+            closed += w.closeDue()
+        }
+        let minutes = closed.filter { $0.sizeIndex == 0 }
+        #expect(minutes.count == 60)
+        #expect(minutes.allSatisfy { $0.rows[key]?.input == 1 })
+        let hours = closed.filter { $0.sizeIndex == 1 }
+        #expect(hours.count == 1)
+        #expect(hours.first?.rows[key]?.input == 60)
+        // The 11:00 minute and hour windows are still open with the 61st event.
+        #expect(w.open[0].map(\.start) == [t0 + Self.hour])
+        #expect(w.open[1].map(\.start) == [t0 + Self.hour])
+    }
+
+    @Test func partialHandOverTakesEverythingOpen() {
+        var w = windows()
+        _ = add(&w, at: t0 + 5_000)
+        _ = add(&w, at: t0 + 2 * Self.minute)
+        _ = w.closeDue()
+        _ = add(&w, at: t0 + 1_000)
+        let parts = w.takeAllPartial(offset: 42)
+        #expect(w.isEmpty)
+        #expect(parts.contains { $0.kind == .partial(offset: 42) })
+        #expect(parts.contains { $0.kind == .latePartial(offset: 42) })
+        let total = parts.filter { $0.sizeIndex == 1 }.reduce(Int64(0)) { $0 + ($1.rows[key]?.input ?? 0) }
+        #expect(total == 30)
+    }
+}
