@@ -37,6 +37,40 @@ struct MockClusterTests {
         #expect(failures.isEmpty, "\(failures)")
     }
 
+    @Test func queueFullIsWaitedOutNotThrown() throws {
+        let cluster = Shared.cluster
+        let topic = uniqueName("backpressure")
+        let producer = try KafkaProducer(properties: [
+            ("bootstrap.servers", cluster.bootstrapServers), ("queue.buffering.max.messages", "10"), ("linger.ms", "0"),
+        ])
+        var delivered = 0
+        producer.onDelivery = { _, err in if err == nil { delivered += 1 } }
+        for i in 0..<500 {
+            try Array("v\(i)".utf8).withUnsafeBytes { try producer.produce(topic: topic, key: nil, value: $0, token: UInt64(i)) }
+            #expect(producer.outstanding <= 10 + 5)  // the queue bound, plus in-flight requests
+        }
+        #expect(producer.flush(timeoutMs: 15_000))
+        #expect(delivered == 500)
+    }
+
+    @Test func lostAssignmentIsReportedAsLost() throws {
+        let cluster = try MockCluster()
+        let topic = "lost"
+        try cluster.createTopic(topic, partitions: 2)
+        let handler = RecordingHandler()
+        let consumer = try KafkaConsumer(
+            properties: consumerProperties(cluster, group: "lost-g", [("heartbeat.interval.ms", "200")]),
+            topics: [topic], rebalance: handler)
+        #expect(waitUntil(step: { consumer.poll(maxMessages: 10, timeoutMs: 100) { _ in } }) { handler.assigned.count == 2 })
+        // Heartbeat (API 12) answered with UNKNOWN_MEMBER_ID (25): the member is out of the group.
+        cluster.pushRequestErrors(apiKey: 12, errors: [25])
+        #expect(waitUntil(step: { consumer.poll(maxMessages: 10, timeoutMs: 100) { _ in } }) {
+            handler.events.contains("revoke 2 lost=true") && handler.events.last == "assign 2"
+        }, "\(handler.events)")
+        #expect(consumer.rebalanceCount >= 3)
+        consumer.close()
+    }
+
     @Test func fixedPortForwardsBootstrap() throws {
         let port = try freePort()
         let cluster = try MockCluster(brokers: 2, port: port)
