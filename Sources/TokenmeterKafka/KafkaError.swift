@@ -1,0 +1,49 @@
+import Crdkafka
+
+/// An error from librdkafka or from this wrapper's own validation.
+///
+/// `code` is the raw `rd_kafka_resp_err_t` so callers can match on it without importing the C module;
+/// the call site is kept because librdkafka's own reasons rarely say which of our calls failed.
+public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: Int32
+    public var reason: String
+    public var file: String
+    public var line: Int
+
+    public init(code: Int32, reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    /// librdkafka's symbolic name for the code, e.g. `_QUEUE_FULL` or `UNKNOWN_MEMBER_ID`.
+    public var name: String {
+        String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code)))
+    }
+
+    public var description: String {
+        "KafkaError(\(name) [\(code)]): \(reason) (\(file):\(line))"
+    }
+
+    // Raw codes callers commonly branch on; the values are librdkafka's ABI and never change.
+    public static let invalidArgument: Int32 = RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue
+    public static let queueFull: Int32 = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
+    public static let timedOut: Int32 = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
+    public static let messageTimedOut: Int32 = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue
+    public static let state: Int32 = RD_KAFKA_RESP_ERR__STATE.rawValue
+    public static let allBrokersDown: Int32 = RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
+
+    init(_ err: rd_kafka_resp_err_t, _ reason: String? = nil, file: String = #fileID, line: Int = #line) {
+        let text = reason ?? String(cString: rd_kafka_err2str(err))
+        self.init(code: err.rawValue, reason: text, file: file, line: line)
+    }
+
+    /// Takes ownership of an `rd_kafka_error_t` and destroys it.
+    init(consuming error: OpaquePointer, file: String = #fileID, line: Int = #line) {
+        let code = rd_kafka_error_code(error)
+        let reason = String(cString: rd_kafka_error_string(error))
+        rd_kafka_error_destroy(error)
+        self.init(code: code.rawValue, reason: reason, file: file, line: line)
+    }
+}

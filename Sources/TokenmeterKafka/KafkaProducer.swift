@@ -1,0 +1,163 @@
+import Crdkafka
+
+/// An idempotent producer owned by ONE thread: `produce`, `poll` and `flush` must not race, and delivery
+/// reports run inside `poll`/`flush`/`produce` (while waiting out a full queue) on that thread.
+/// Not `Sendable` on purpose.
+public final class KafkaProducer {
+    /// Called once per message with the token given to `produce` and nil, or the delivery error.
+    public var onDelivery: ((UInt64, KafkaError?) -> Void)? {
+        get { context.onDelivery }
+        set { context.onDelivery = newValue }
+    }
+
+    /// Client-level errors (all brokers down, fatal idempotence errors).
+    public var onError: ((KafkaError) -> Void)? {
+        get { context.onError }
+        set { context.onError = newValue }
+    }
+
+    private let handle: OpaquePointer
+    private let context: ProducerContext
+    // A producer writes to a handful of topics; a linear scan over names beats a dictionary of Strings.
+    private var topicHandles: [(name: String, rkt: OpaquePointer)] = []
+
+    /// `enable.idempotence=true` first, so `properties` can override it; everything in `properties`
+    /// goes to librdkafka in order (e.g. `message.timeout.ms=0` to keep messages through an outage).
+    public init(properties: [(String, String)], file: String = #fileID, line: Int = #line) throws {
+        let conf = try KafkaProperties.makeConf([("enable.idempotence", "true")] + properties, file: file, line: line)
+        let context = ProducerContext()
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, msg, opaque in
+            guard let msg, let opaque else { return }
+            Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue().delivered(msg)
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
+            guard let opaque else { return }
+            let ctx = Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue()
+            ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
+        }
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(
+                code: KafkaError.invalidArgument,
+                reason: "cannot create producer: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
+                file: file, line: line)
+        }
+        self.handle = rk
+        self.context = context
+    }
+
+    deinit {
+        for entry in topicHandles { rd_kafka_topic_destroy(entry.rkt) }
+        rd_kafka_destroy(handle)
+    }
+
+    /// Enqueues one message (payload, key and headers are copied). A full local queue is waited out by
+    /// serving delivery reports, so this blocks rather than fails under backpressure.
+    ///
+    /// `token` comes back in `onDelivery`; `partition` nil lets the partitioner choose.
+    public func produce(
+        topic: String,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer,
+        headers: [(String, [UInt8])] = [],
+        partition: Int32? = nil,
+        token: UInt64,
+        file: String = #fileID,
+        line: Int = #line
+    ) throws {
+        let rkt = try topicHandle(topic, file: file, line: line)
+        // librdkafka owns the headers list once produceva succeeds; until then it is ours.
+        var hdrs: OpaquePointer? = nil
+        if !headers.isEmpty {
+            hdrs = rd_kafka_headers_new(headers.count)
+            for (name, bytes) in headers {
+                _ = bytes.withUnsafeBytes { rd_kafka_header_add(hdrs, name, -1, $0.baseAddress, $0.count) }
+            }
+        }
+        var vus = (rd_kafka_vu_t(), rd_kafka_vu_t(), rd_kafka_vu_t(), rd_kafka_vu_t(),
+                   rd_kafka_vu_t(), rd_kafka_vu_t(), rd_kafka_vu_t())
+        var count = 0
+        withUnsafeMutableBytes(of: &vus) { raw in
+            let v = raw.bindMemory(to: rd_kafka_vu_t.self)
+            v[count].vtype = RD_KAFKA_VTYPE_RKT; v[count].u.rkt = rkt; count += 1
+            v[count].vtype = RD_KAFKA_VTYPE_PARTITION; v[count].u.i32 = partition ?? RD_KAFKA_PARTITION_UA; count += 1
+            v[count].vtype = RD_KAFKA_VTYPE_MSGFLAGS; v[count].u.i = RD_KAFKA_MSG_F_COPY; count += 1
+            v[count].vtype = RD_KAFKA_VTYPE_VALUE
+            v[count].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+            v[count].u.mem.size = value.count; count += 1
+            if let key {
+                v[count].vtype = RD_KAFKA_VTYPE_KEY
+                // A non-nil zero-length key is an empty key, not a null one: keep a non-nil pointer.
+                v[count].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+                v[count].u.mem.size = key.count; count += 1
+            }
+            v[count].vtype = RD_KAFKA_VTYPE_OPAQUE; v[count].u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(token)); count += 1
+            if let hdrs { v[count].vtype = RD_KAFKA_VTYPE_HEADERS; v[count].u.headers = hdrs; count += 1 }
+        }
+        while true {
+            let error = withUnsafeBytes(of: &vus) { raw in
+                rd_kafka_produceva(handle, raw.bindMemory(to: rd_kafka_vu_t.self).baseAddress, count)
+            }
+            guard let error else { return }
+            let code = rd_kafka_error_code(error)
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                rd_kafka_error_destroy(error)
+                rd_kafka_poll(handle, 10)
+                continue
+            }
+            if let hdrs { rd_kafka_headers_destroy(hdrs) }
+            throw KafkaError(consuming: error, file: file, line: line)
+        }
+    }
+
+    /// Serves delivery reports and errors; returns the number of events served.
+    @discardableResult
+    public func poll(timeoutMs: Int32 = 0) -> Int {
+        Int(rd_kafka_poll(handle, timeoutMs))
+    }
+
+    /// Waits until every queued message has a delivery report (served here); false on timeout.
+    public func flush(timeoutMs: Int32) -> Bool {
+        rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
+    /// Messages (and requests) not yet acknowledged: queued, in flight, or awaiting their report.
+    public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+
+    private func topicHandle(_ name: String, file: String, line: Int) throws -> OpaquePointer {
+        for entry in topicHandles where entry.name == name { return entry.rkt }
+        guard let rkt = rd_kafka_topic_new(handle, name, nil) else {
+            let err = rd_kafka_last_error()
+            throw KafkaError(err, "topic '\(name)': \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)
+        }
+        topicHandles.append((name, rkt))
+        return rkt
+    }
+}
+
+/// What the C callbacks reach through librdkafka's opaque pointer; owned by the producer, which outlives rk.
+final class ProducerContext {
+    var onDelivery: ((UInt64, KafkaError?) -> Void)?
+    var onError: ((KafkaError) -> Void)?
+
+    func delivered(_ msg: UnsafePointer<rd_kafka_message_t>) {
+        let token = UInt64(UInt(bitPattern: msg.pointee._private))
+        let err = msg.pointee.err
+        guard let onDelivery else { return }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            onDelivery(token, nil)
+            return
+        }
+        // POSSIBLY_PERSISTED means a retry could duplicate: the caller must know it is not a clean failure.
+        let status: String
+        switch rd_kafka_message_status(msg) {
+        case RD_KAFKA_MSG_STATUS_PERSISTED: status = "persisted"
+        case RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED: status = "possibly persisted"
+        default: status = "not persisted"
+        }
+        let reason = String(cString: rd_kafka_err2str(err))
+        onDelivery(token, KafkaError(err, "delivery failed (\(status)): \(reason)"))
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import TokenmeterKafka
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `tokenmeter produce`: JSON Lines (or any lines) to a topic, one message per non-blank line.
+struct ProduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "produce",
+        abstract: "Send each non-blank line of FILE (or stdin) as one message to a topic.",
+        discussion: """
+            The message value is the line's bytes without its newline; there is no key. Waits for every \
+            delivery report and exits 1 if any message failed.
+            """)
+
+    @Option(help: "Bootstrap servers, e.g. 127.0.0.1:9092.")
+    var brokers: String
+
+    @Option(help: "Topic to produce to.")
+    var topic: String
+
+    @Option(name: .customLong("property"), help: "librdkafka producer property k=v (repeatable).")
+    var properties: [String] = []
+
+    @Argument(help: "Input file; stdin when absent or '-'.")
+    var file: String?
+
+    func validate() throws {
+        guard !topic.isEmpty else { throw ValidationError("--topic must not be empty") }
+        for p in properties where !p.contains("=") { throw ValidationError("--property expects k=v") }
+    }
+
+    func run() throws {
+        let overrides: [(String, String)] = properties.map { p in
+            let eq = p.firstIndex(of: "=")!
+            return (String(p[..<eq]), String(p[p.index(after: eq)...]))
+        }
+        let input: UnsafeMutablePointer<FILE>
+        if let file, file != "-" {
+            guard let f = fopen(file, "r") else {
+                printError("tokenmeter produce: cannot open \(file): \(String(cString: strerror(errno)))")
+                throw ExitCode(66)  // EX_NOINPUT
+            }
+            input = f
+        } else {
+            input = fdopen(0, "r")
+        }
+        defer { fclose(input) }
+
+        // Unkeyed messages: without linger 0 the sticky partitioner sends whole batches to one partition,
+        // overflowing the mock broker's ~5 MiB per partition while others stay empty.
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(properties: [
+                ("bootstrap.servers", brokers),
+                ("sticky.partitioning.linger.ms", "0"),
+                ("linger.ms", "5"),
+                ("batch.num.messages", "10000"),
+                ("queue.buffering.max.messages", "1000000"),
+                ("queue.buffering.max.kbytes", "1048576"),
+            ] + overrides)
+        } catch let error as KafkaError {
+            printError("tokenmeter produce: \(error.reason)")
+            throw ExitCode(78)  // EX_CONFIG: a property librdkafka rejected
+        }
+
+        var delivered = 0
+        var failed = 0
+        var firstFailure: KafkaError?
+        producer.onDelivery = { _, error in
+            if let error {
+                failed += 1
+                if firstFailure == nil { firstFailure = error }
+            } else {
+                delivered += 1
+            }
+        }
+        var reportedErrors = 0
+        producer.onError = { error in
+            reportedErrors += 1
+            if reportedErrors <= 5 { printError("tokenmeter produce: \(error.reason)") }
+        }
+
+        // getline reuses one buffer for every line: no allocation per message.
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(line) }
+        var sent = 0
+        while true {
+            let n = getline(&line, &capacity, input)
+            if n < 0 { break }
+            var length = n
+            if length > 0 && line![length - 1] == 0x0A { length -= 1 }
+            let value = UnsafeRawBufferPointer(start: line, count: length)
+            if value.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            try producer.produce(topic: topic, key: nil, value: value, token: UInt64(sent))
+            sent += 1
+            if sent & 1023 == 0 { producer.poll(timeoutMs: 0) }
+        }
+        if ferror(input) != 0 {
+            printError("tokenmeter produce: read error: \(String(cString: strerror(errno)))")
+        }
+
+        var waited = 0
+        while delivered + failed < sent {
+            if producer.flush(timeoutMs: 1000) { break }
+            waited += 1
+            if waited % 10 == 0 {
+                printError("tokenmeter produce: waiting for \(sent - delivered - failed) delivery reports")
+            }
+        }
+        printError("produced \(delivered) messages to \(topic)")
+        if failed > 0 {
+            printError("tokenmeter produce: \(failed) messages failed; first: \(firstFailure?.reason ?? "unknown")")
+            throw ExitCode(1)
+        }
+        if delivered != sent {
+            printError("tokenmeter produce: \(sent - delivered) messages without a delivery report")
+            throw ExitCode(1)
+        }
+    }
+}
+
+private func printError(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
+}
