@@ -1,2 +1,8 @@
-// The executable is filled in by the subcommands.
-print("tokenmeter")
+// TEMPORARY (config worktree): a root command listing check-config, for testing. The integrator merges main.swift.
+import ArgumentParser
+
+struct Tokenmeter: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokenmeter", subcommands: [CheckConfigCommand.self])
+}
+
+Tokenmeter.main()
