@@ -1,0 +1,44 @@
+import ArgumentParser
+import TokenmeterCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `tokenmeter check-config --config FILE`: validate the configuration, exit 0 or 78 (EX_CONFIG).
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration file.",
+        discussion: """
+            Prints every problem as FILE:LINE:COL: error: MESSAGE on standard error and exits 78 (EX_CONFIG), \
+            or prints a one-line summary and exits 0.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "FILE"))
+    var config: String = ConfigLoader.defaultPath
+
+    func run() throws {
+        switch ConfigLoader.load(path: config) {
+        case .success(let c):
+            print("\(config): ok (\(ConfigLoader.summary(c)))")
+        case .failure(let errors):
+            for d in errors.diagnostics { writeStderr(d.description + "\n") }
+            throw ExitCode(78)
+        }
+    }
+}
+
+private func writeStderr(_ s: String) {
+    var bytes = Array(s.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + off, $0.count - off) }
+        if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+        off += n
+    }
+}
