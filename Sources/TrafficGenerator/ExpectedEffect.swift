@@ -2,7 +2,7 @@ import TokenmeterCore
 
 /// Token counts in the contract's canonical buckets: `input` includes `cacheRead` and `cacheWrite`;
 /// `output` includes `reasoning`.
-public struct TokenCounts: Sendable, Hashable {
+public struct ExpectedTokens: Sendable, Hashable {
     public var input: Int64
     public var cacheRead: Int64
     public var cacheWrite: Int64
@@ -17,7 +17,7 @@ public struct TokenCounts: Sendable, Hashable {
         self.reasoning = reasoning
     }
 
-    public static let zero = TokenCounts()
+    public static let zero = ExpectedTokens()
 }
 
 /// The wire shape a line was written in (the innermost one, for CloudEvents).
@@ -48,7 +48,7 @@ public struct ExpectedUsage: Sendable, Hashable {
     /// As the pipeline must resolve it: the event's `provider` or the one inferred from its usage block; nil when neither.
     public var provider: String?
     public var tags: [String: String]
-    public var tokens: TokenCounts
+    public var tokens: ExpectedTokens
     public var isError: Bool
     /// The event's `cost_usd`, which replaces the price table.
     public var costOverride: Money?

@@ -2,7 +2,7 @@ import TokenmeterCore
 
 /// One price entry for the oracle: USD per 1M tokens. An omitted cache price is the input price; an
 /// omitted reasoning price is the output price (contract section 2). No dates, tiers or long-context rates.
-public struct PriceRule: Sendable, Hashable {
+public struct OraclePrice: Sendable, Hashable {
     /// An exact model name, or a glob with `*` (any run) and `?` (one character).
     public var model: String
     /// When set, the event's resolved provider must equal it.
@@ -38,7 +38,7 @@ public struct PriceRule: Sendable, Hashable {
     public var isGlob: Bool { model.contains("*") || model.contains("?") }
 
     /// The contract section 2 formula, exactly.
-    public func cost(_ t: TokenCounts) -> Money {
+    public func cost(_ t: ExpectedTokens) -> Money {
         let plainInput = t.input - t.cacheRead - t.cacheWrite
         let plainOutput = t.output - t.reasoning
         return input.cost(plainInput) + (cacheRead ?? input).cost(t.cacheRead) + (cacheWrite ?? input).cost(t.cacheWrite)
@@ -66,8 +66,8 @@ func globMatches(_ pattern: String, _ text: String) -> Bool {
     return pi == p.count
 }
 
-/// Totals for one key: exact integers and fixed-point money.
-public struct Totals: Sendable, Hashable {
+/// ExpectedRow for one key: exact integers and fixed-point money.
+public struct ExpectedRow: Sendable, Hashable {
     public var requests: Int64 = 0
     public var errors: Int64 = 0
     public var inputTokens: Int64 = 0
@@ -83,7 +83,7 @@ public struct Totals: Sendable, Hashable {
 
     public init() {}
 
-    public mutating func add(_ o: Totals) {
+    public mutating func add(_ o: ExpectedRow) {
         requests += o.requests
         errors += o.errors
         inputTokens += o.inputTokens
@@ -97,14 +97,14 @@ public struct Totals: Sendable, Hashable {
         outcomeValue += o.outcomeValue
     }
 
-    public var tokens: TokenCounts {
-        TokenCounts(input: inputTokens, cacheRead: cacheReadTokens, cacheWrite: cacheWriteTokens, output: outputTokens,
+    public var tokens: ExpectedTokens {
+        ExpectedTokens(input: inputTokens, cacheRead: cacheReadTokens, cacheWrite: cacheWriteTokens, output: outputTokens,
                     reasoning: reasoningTokens)
     }
 }
 
 /// Rollup key without time: outcome rows have a nil model.
-public struct TotalsKey: Sendable, Hashable {
+public struct ExpectedKey: Sendable, Hashable {
     public var workflow: String
     public var owner: String
     public var model: String?
@@ -116,7 +116,7 @@ public struct TotalsKey: Sendable, Hashable {
     }
 }
 
-public struct WindowKey: Sendable, Hashable {
+public struct ExpectedWindowKey: Sendable, Hashable {
     public var windowMillis: Int64
     public var windowStart: EpochMillis
     public var workflow: String
@@ -131,38 +131,38 @@ public struct WindowKey: Sendable, Hashable {
         self.model = model
     }
 
-    public var key: TotalsKey { TotalsKey(workflow: workflow, owner: owner, model: model) }
+    public var key: ExpectedKey { ExpectedKey(workflow: workflow, owner: owner, model: model) }
 }
 
 /// The independent oracle: what the rollups must add up to for a list of generated events.
 public struct ExpectedTotals: Sendable {
-    public var prices: [PriceRule]
+    public var prices: [OraclePrice]
     /// Tumbling window sizes in milliseconds (event time, aligned to the epoch).
     public var windows: [Int64]
 
-    public private(set) var byKey: [TotalsKey: Totals] = [:]
-    public private(set) var byWindow: [WindowKey: Totals] = [:]
-    public private(set) var grandTotal = Totals()
+    public private(set) var byKey: [ExpectedKey: ExpectedRow] = [:]
+    public private(set) var byWindow: [ExpectedWindowKey: ExpectedRow] = [:]
+    public private(set) var grandTotal = ExpectedRow()
     /// Bad lines per `BadClass.rawValue`.
     public private(set) var deadLetters: [String: Int] = [:]
     public private(set) var duplicates = 0
     /// Models that had at least one request without a matching price.
     public private(set) var unpricedModels: Set<String> = []
 
-    public init(prices: [PriceRule] = Catalogue.referencePrices, windows: [Int64] = []) {
+    public init(prices: [OraclePrice] = Catalogue.referencePrices, windows: [Int64] = []) {
         self.prices = prices
         self.windows = windows
     }
 
-    public init<S: Sequence>(_ effects: S, prices: [PriceRule] = Catalogue.referencePrices, windows: [Int64] = [])
+    public init<S: Sequence>(_ effects: S, prices: [OraclePrice] = Catalogue.referencePrices, windows: [Int64] = [])
     where S.Element == ExpectedEffect {
         self.init(prices: prices, windows: windows)
         add(contentsOf: effects)
     }
 
     /// The price entry that applies: provider must match when set; exact beats glob; a longer glob beats a shorter.
-    public func price(model: String, provider: String?) -> PriceRule? {
-        var best: PriceRule?
+    public func price(model: String, provider: String?) -> OraclePrice? {
+        var best: OraclePrice?
         for p in prices {
             if let want = p.provider, want != provider { continue }
             if p.isGlob {
@@ -189,8 +189,8 @@ public struct ExpectedTotals: Sendable {
     }
 
     public mutating func add(_ effect: ExpectedEffect) {
-        var t = Totals()
-        let key: TotalsKey
+        var t = ExpectedRow()
+        let key: ExpectedKey
         let time: EpochMillis
         switch effect {
         case .bad(let reason):
@@ -213,26 +213,26 @@ public struct ExpectedTotals: Sendable {
                 t.unpricedRequests = 1
                 unpricedModels.insert(u.model)
             }
-            key = TotalsKey(workflow: u.workflow, owner: u.owner, model: u.model)
+            key = ExpectedKey(workflow: u.workflow, owner: u.owner, model: u.model)
             time = u.eventTime
         case .outcome(let o):
             t.outcomes[o.outcome] = o.count
             t.outcomeValue = o.valueUSD ?? .zero
-            key = TotalsKey(workflow: o.workflow, owner: o.owner, model: nil)
+            key = ExpectedKey(workflow: o.workflow, owner: o.owner, model: nil)
             time = o.eventTime
         }
-        byKey[key, default: Totals()].add(t)
+        byKey[key, default: ExpectedRow()].add(t)
         grandTotal.add(t)
         for w in windows {
             let start = floorDiv(time, w) * w
-            let wk = WindowKey(windowMillis: w, windowStart: start, workflow: key.workflow, owner: key.owner, model: key.model)
-            byWindow[wk, default: Totals()].add(t)
+            let wk = ExpectedWindowKey(windowMillis: w, windowStart: start, workflow: key.workflow, owner: key.owner, model: key.model)
+            byWindow[wk, default: ExpectedRow()].add(t)
         }
     }
 
     /// Sum over all keys matching a filter (e.g. one owner, or one workflow across models).
-    public func total(where predicate: (TotalsKey) -> Bool) -> Totals {
-        var t = Totals()
+    public func total(where predicate: (ExpectedKey) -> Bool) -> ExpectedRow {
+        var t = ExpectedRow()
         for (k, v) in byKey where predicate(k) { t.add(v) }
         return t
     }

@@ -30,7 +30,7 @@ public struct ShapeMix: Sendable, Hashable {
 
 /// From `startFraction` of `TrafficConfig.plannedEvents` on, `workflow` makes `factor` times as many
 /// requests (the other workflows keep their rate: events come faster) with `factor` times larger token sizes.
-public struct Spike: Sendable, Hashable {
+public struct TrafficSpike: Sendable, Hashable {
     public var workflow: String
     public var startFraction: Double
     public var factor: Double
@@ -74,8 +74,8 @@ public struct TrafficConfig: Sendable {
     public var includeOversized = false
 
     public var shapes = ShapeMix()
-    public var spike: Spike?
-    public var workflows: [WorkflowProfile] = Catalogue.workflows
+    public var spike: TrafficSpike?
+    public var workflows: [CatalogueWorkflow] = Catalogue.workflows
 
     /// `events` events spread over `spanMillis` of event time from `start` (default: 6 hours).
     public init(seed: UInt64, start: EpochMillis, events: Int = 50_000, spanMillis: Int64 = 6 * 3_600_000) {
@@ -173,11 +173,11 @@ public struct TrafficGenerator: Sendable {
 
     // MARK: - Choices
 
-    private mutating func pickWorkflow(spiking: Bool) -> WorkflowProfile {
+    private mutating func pickWorkflow(spiking: Bool) -> CatalogueWorkflow {
         config.workflows[rng.weighted(spiking ? spikedWeights : baseWeights)]
     }
 
-    private func sizeFactor(_ w: WorkflowProfile, spiking: Bool) -> Double {
+    private func sizeFactor(_ w: CatalogueWorkflow, spiking: Bool) -> Double {
         if spiking, let s = config.spike, s.workflow == w.name { return s.factor }
         return 1
     }
@@ -226,7 +226,7 @@ public struct TrafficGenerator: Sendable {
         let w = pickWorkflow(spiking: spiking)
         let modelName = w.models[rng.weighted(w.models.map(\.weight))].model
         let info = Catalogue.model(named: modelName)
-            ?? ModelInfo(name: modelName, provider: "openai", snapshot: modelName, reasoning: .none)
+            ?? CatalogueModel(name: modelName, provider: "openai", snapshot: modelName, reasoning: .none)
         let factor = sizeFactor(w, spiking: spiking)
 
         // Shape first: it constrains what a provider block can say.
@@ -271,7 +271,7 @@ public struct TrafficGenerator: Sendable {
         if reasons { reasoning = rng.logNormal(median: w.reasoningMedian * factor, sigma: 0.6, minimum: 16, maximum: 200_000) }
         let isError = rng.chance(w.errorRate * config.errorRateScale)
         if isError && rng.chance(0.5) { visible = 0; reasoning = 0 } // failed before any output
-        let tokens = TokenCounts(input: input, cacheRead: cacheRead, cacheWrite: cacheWrite, output: visible + reasoning,
+        let tokens = ExpectedTokens(input: input, cacheRead: cacheRead, cacheWrite: cacheWrite, output: visible + reasoning,
                                  reasoning: reasoning)
         let costOverride: Money? = rng.chance(config.costOverrideFraction) ? Money(nanos: rng.int(1_000...9_000_000)) : nil
         let tags = tags()
@@ -328,7 +328,7 @@ public struct TrafficGenerator: Sendable {
     }
 
     /// `model`, `provider` and the tokens in the given shape (canonical or a provider block).
-    private mutating func writeModelAndUsage(_ o: inout JSONObject, shape: EventShape, info: ModelInfo, tokens t: TokenCounts,
+    private mutating func writeModelAndUsage(_ o: inout JSONObject, shape: EventShape, info: CatalogueModel, tokens t: ExpectedTokens,
                                              expected: inout ExpectedUsage) {
         o.string("model", info.name)
         let writeProvider = shape == .geminiOpenAICompat || rng.chance(shape == .canonical ? 0.8 : 0.7)
@@ -425,7 +425,7 @@ public struct TrafficGenerator: Sendable {
         o.object("usage", u)
     }
 
-    private mutating func writeOtel(_ o: inout JSONObject, w: WorkflowProfile, info: ModelInfo, tokens t: TokenCounts,
+    private mutating func writeOtel(_ o: inout JSONObject, w: CatalogueWorkflow, info: CatalogueModel, tokens t: ExpectedTokens,
                                     ownerInData: Bool, expected: inout ExpectedUsage) {
         o.string("gen_ai.operation.name", "chat")
         let p = rng.uniform()
@@ -543,7 +543,7 @@ public struct TrafficGenerator: Sendable {
             let valid = render()
             switch rng.index(5) {
             case 0: line = String(valid.dropLast(Int(rng.int(1...12))))  // truncated
-            case 1: line = String(valid.dropLast()) + ",}"  // trailing comma
+            case 1: line = valid.replacing(",\"owner\":", with: " \"owner\":")  // missing comma between members
             case 2: line = valid.replacing("\"", with: "'")  // single quotes
             case 3: line = "{workflow: \(q(w.name)), owner: \(q(w.owner)), input_tokens: 5}"  // unquoted keys
             default: line = valid.replacing("\"output_tokens\":300", with: "\"output_tokens\":NaN")
