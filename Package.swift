@@ -23,6 +23,7 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .target(name: "TokenmeterCore"),
+        .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
         .target(
             name: "TokenmeterKafka",
             dependencies: ["Crdkafka"]
@@ -47,6 +48,7 @@ let package = Package(
         ),
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
+        .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Slow scenarios with real processes (broker, produce, run): one clearly named target.
         .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore"]),
     ],
