@@ -45,8 +45,7 @@ public final class Daemon: RebalanceHandler {
         self.checkpointPath = config.state.dir + "/checkpoint.bin"
         let base = try Daemon.kafkaProperties(config, instance: instance)
         if config.kafka.deadLetterTopic != nil {
-            let p = KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
-            self.producer = try p
+            self.producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
         } else {
             self.producer = nil
         }

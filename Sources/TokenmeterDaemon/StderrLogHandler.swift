@@ -35,7 +35,9 @@ public struct StderrLogHandler: LogHandler {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
         for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
         line += "\n"
-        fputs(line, stderr)
+        // One write(2) per line: lines from several threads never interleave mid-line.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
     private func priority(_ level: Logger.Level) -> Int {

@@ -27,18 +27,8 @@ struct CheckConfigCommand: ParsableCommand {
         case .success(let c):
             print("\(config): ok (\(ConfigLoader.summary(c)))")
         case .failure(let errors):
-            for d in errors.diagnostics { writeStderr(d.description + "\n") }
+            for d in errors.diagnostics { printError(d.description) }
             throw ExitCode(78)
         }
-    }
-}
-
-private func writeStderr(_ s: String) {
-    var bytes = Array(s.utf8)
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + off, $0.count - off) }
-        if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-        off += n
     }
 }

@@ -9,7 +9,7 @@ func loadConfigOrExit(_ path: String) -> TokenmeterConfig {
     case .success(let config):
         return config
     case .failure(let errors):
-        for d in errors.diagnostics { fputs("\(d)\n", stderr) }
+        for d in errors.diagnostics { printError(d.description) }
         exit(exitConfigError)
     }
 }

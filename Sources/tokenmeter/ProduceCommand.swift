@@ -123,8 +123,3 @@ struct ProduceCommand: ParsableCommand {
         }
     }
 }
-
-private func printError(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
-}

@@ -58,6 +58,6 @@ struct ReplayCommand: ParsableCommand {
         try pipeline.writePending()
         if let deadLetters { try DurableFile.write(dead, to: deadLetters) }
         let m = pipeline.metrics
-        fputs("replayed \(m.messages) lines: \(m.usageEvents) usage, \(m.outcomeEvents) outcomes, \(m.rejectedTotal) rejected, \(m.duplicates) duplicates, \(m.lateEvents) late; \(m.filesWritten) rollup files in \(config.rollups.dir)\n", stderr)
+        printError("replayed \(m.messages) lines: \(m.usageEvents) usage, \(m.outcomeEvents) outcomes, \(m.rejectedTotal) rejected, \(m.duplicates) duplicates, \(m.lateEvents) late; \(m.filesWritten) rollup files in \(config.rollups.dir)")
     }
 }

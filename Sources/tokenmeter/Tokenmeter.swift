@@ -1,4 +1,5 @@
 import ArgumentParser
+import TokenmeterCore
 
 @main
 struct Tokenmeter: ParsableCommand {
@@ -19,7 +20,7 @@ struct Tokenmeter: ParsableCommand {
 /// `--config FILE`, shared by the commands that read the configuration.
 struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "The configuration file (TOML).")
-    var config: String = "/etc/tokenmeter/tokenmeter.toml"
+    var config: String = ConfigLoader.defaultPath
 }
 
 /// sysexits.h EX_CONFIG: systemd's `RestartPreventExitStatus=78` keeps a bad config from restart-looping.
