@@ -124,6 +124,8 @@ public struct TrafficGenerator: Sendable {
     /// The current stream position (event time of an on-time event).
     public var position: EpochMillis { floorDiv(clockMicros, 1000) }
 
+    private static let listPrices = ExpectedTotals(prices: Catalogue.referencePrices)
+
     public var spikeActive: Bool {
         guard let s = config.spike else { return false }
         return Double(sequence) >= s.startFraction * Double(config.plannedEvents)
@@ -273,7 +275,15 @@ public struct TrafficGenerator: Sendable {
         if isError && rng.chance(0.5) { visible = 0; reasoning = 0 } // failed before any output
         let tokens = ExpectedTokens(input: input, cacheRead: cacheRead, cacheWrite: cacheWrite, output: visible + reasoning,
                                  reasoning: reasoning)
-        let costOverride: Money? = rng.chance(config.costOverrideFraction) ? Money(nanos: rng.int(1_000...9_000_000)) : nil
+        var costOverride: Money?
+        if rng.chance(config.costOverrideFraction) {
+            // A producer that knows its bill: the list price with a 15% negotiated discount, in whole nano-dollars.
+            if let p = Self.listPrices.price(model: info.name, provider: info.provider) {
+                costOverride = Money(nanos: Int64(p.cost(tokens).femtos * 17 / 20 / Money.femtosPerNano))
+            } else {
+                costOverride = Money(nanos: rng.int(1_000...9_000_000))
+            }
+        }
         let tags = tags()
 
         var expected = ExpectedUsage(id: id, workflow: w.name, owner: w.owner, model: info.name, provider: info.provider,
