@@ -42,6 +42,7 @@ let package = Package(
                 "TokenmeterCore",
                 "TokenmeterKafka",
                 "TokenmeterDaemon",
+                "TrafficGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,7 +51,7 @@ let package = Package(
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Slow scenarios with real processes (broker, produce, run): one clearly named target.
-        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TrafficGenerator"]),
     ],
     swiftLanguageModes: [.v6]
 )

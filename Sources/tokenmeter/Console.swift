@@ -13,3 +13,14 @@ func printError(_ text: String) {
         off += n
     }
 }
+
+/// Writes text to stdout unbuffered (progress lines must show at once; C's `stdout` is off limits in Swift 6).
+func writeOut(_ text: String) {
+    let bytes = Array(text.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + off, $0.count - off) }
+        if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+        off += n
+    }
+}

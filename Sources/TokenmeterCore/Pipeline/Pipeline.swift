@@ -231,13 +231,19 @@ public final class Pipeline {
         }
     }
 
-    /// Writes pending windows in order; on failure keeps the rest for the next try.
+    /// Writes pending windows, then fsyncs each folder they went to once. Only after that are they
+    /// taken off `pending`: on failure everything stays for the next try (rewriting a file that did land
+    /// is harmless, it gets the same content).
     public func writePending() throws(FileError) {
-        while let first = pending.first {
-            try writer.write(first.window, writer: first.writer, dimensions: dimensions)
-            metrics.filesWritten &+= 1
-            pending.removeFirst()
+        guard !pending.isEmpty else { return }
+        var folders = Set<String>()
+        for p in pending {
+            let path = try writer.write(p.window, writer: p.writer, dimensions: dimensions, syncDirectory: false)
+            folders.insert(DurableFile.parentDirectory(path))
         }
+        for f in folders { try DurableFile.syncDirectory(f) }
+        metrics.filesWritten &+= Int64(pending.count)
+        pending.removeAll(keepingCapacity: true)
     }
 
     // MARK: Checkpoint

@@ -26,12 +26,13 @@ public struct RollupFileWriter: Sendable {
         return label + "/" + RFC3339.day(w.start) + "/" + name + ".jsonl"
     }
 
-    /// Writes one file; returns its path.
+    /// Writes one file; returns its path. Without `syncDirectory`, the caller syncs the file's folder.
     @discardableResult
-    public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions) throws(FileError) -> String {
+    public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions, syncDirectory: Bool = true) throws(FileError) -> String {
         let path = dir + "/" + relativePath(w, writer: writer)
         let size = windows[w.sizeIndex]
-        try DurableFile.write(encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions), to: path)
+        try DurableFile.write(encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions), to: path,
+                              syncDirectory: syncDirectory)
         return path
     }
 

@@ -18,7 +18,9 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
 /// the folder. A reader sees the old file or the whole new one, never a part, and after `write` returns
 /// the file survives a power cut.
 public enum DurableFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
+    /// With `syncDirectory: false` the caller must `syncDirectory` the parent before relying on the file:
+    /// a batch of files in one folder then costs one folder fsync instead of one each.
+    public static func write(_ bytes: [UInt8], to path: String, syncDirectory syncDir: Bool = true) throws(FileError) {
         let dir = parentDirectory(path)
         try makeDirectories(dir)
         let name = path.split(separator: "/").last.map(String.init) ?? path
@@ -46,7 +48,7 @@ public enum DurableFile {
             unlink(tmp)
             throw FileError(operation: "rename", path: path, errno: e)
         }
-        try syncDirectory(dir)
+        if syncDir { try syncDirectory(dir) }
     }
 
     public static func read(_ path: String) throws(FileError) -> [UInt8]? {

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import TokenmeterCore
+import TokenmeterDaemon
+import TokenmeterKafka
+import TrafficGenerator
+
+/// `tokenmeter demo`: the whole system on one machine with nothing installed. An embedded broker
+/// (librdkafka's mock cluster, real Kafka protocol on loopback), generated traffic in every provider's
+/// native shape, the real daemon consuming it on its own thread, live progress, and a summary read back
+/// from the rollup files it wrote.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole system on this machine: broker, traffic, daemon, summary.")
+
+    @Option(help: "Number of events to generate.")
+    var events: Int = 40_000
+
+    @Option(help: "Seconds over which the traffic is sent (so progress can be watched).")
+    var seconds: Double = 8
+
+    @Option(help: "Folder for the rollups and state (default: a new folder under $TMPDIR or /tmp).")
+    var dir: String?
+
+    @Option(help: "Random seed of the traffic.")
+    var seed: UInt64 = 2026
+
+    func run() throws {
+        let started = Date()
+        let work = dir ?? Self.newFolder()
+        let out = Terminal()
+        out.line("tokenmeter demo: everything runs in this process; files go to \(work)")
+
+        // 1. The broker.
+        let cluster = try MockCluster(brokers: 1)
+        try cluster.createTopic("llm-usage", partitions: 8)
+        try cluster.createTopic("llm-usage-dlq", partitions: 1)
+        try cluster.createTopic("llm-alerts", partitions: 1)
+        out.line("  broker     embedded Kafka (librdkafka mock cluster) at \(cluster.bootstrapServers), topic llm-usage with 8 partitions")
+
+        // 2. The configuration: the bundled demo config, pointed at this broker and folder.
+        var config: TokenmeterConfig
+        switch ConfigLoader.parse(text: DemoConfiguration.toml, file: "demo.toml") {
+        case .success(let c): config = c
+        case .failure(let e): throw ValidationError("bundled demo config is invalid: \(e)")
+        }
+        config.kafka.brokers = cluster.bootstrapServers
+        config.rollups.dir = work + "/rollups"
+        config.state.dir = work + "/state"
+
+        // 3. The traffic: the day before yesterday (UTC), so every window, the day's included, can close.
+        let today = floorDiv(Int64(Date().timeIntervalSince1970 * 1000), 86_400_000) * 86_400_000
+        var traffic = TrafficConfig(seed: seed, start: today - 2 * 86_400_000, events: events, spanMillis: 86_400_000)
+        traffic.spike = TrafficSpike(workflow: "support-triage", startFraction: 0.5, factor: 5)
+        traffic.badFraction = 0.01
+        traffic.lateFraction = 0.005
+        var generator = TrafficGenerator(traffic)
+        var expected = ExpectedTotals(prices: Catalogue.referencePrices, windows: [])
+        var lines: [String] = []
+        lines.reserveCapacity(events)
+        for _ in 0..<events {
+            let e = generator.next()
+            lines.append(e.line)
+            expected.add(e.expected)
+        }
+        let models = Set(expected.byKey.keys.compactMap(\.model)).count
+        let workflows = Set(expected.byKey.keys.map(\.workflow)).count
+        let owners = Set(expected.byKey.keys.map(\.owner)).count
+        out.line("  traffic    \(events) events: \(workflows) workflows, \(owners) owners, \(models) models (OpenAI, Anthropic, Google, Bedrock)")
+        out.line("             native usage shapes, OpenTelemetry, CloudEvents, outcomes; 1% bad input; support-triage spikes x5 at noon")
+
+        // 4. The daemon, on its own thread, exactly as `tokenmeter run` runs it.
+        let stop = StopSignal()
+        let progress = DaemonProgress()
+        let daemonDone = DispatchSemaphore(value: 0)
+        let daemonError = SharedBox<String?>(nil)
+        var logger = Logger(label: "tokenmeter") { StderrLogHandler(label: $0) }
+        logger.logLevel = .error
+        let log = logger
+        let daemonConfig = config
+        Thread.detachNewThread {
+            do {
+                let daemon = try Daemon(config: daemonConfig, log: log, stop: stop, progress: progress)
+                try daemon.run()
+            } catch {
+                daemonError.set("\(error)")
+            }
+            daemonDone.signal()
+        }
+
+        // 5. The producer, paced so that progress can be watched.
+        let produced = SharedBox<Int>(0)
+        let produceDone = DispatchSemaphore(value: 0)
+        let bootstrap = cluster.bootstrapServers
+        let pace = seconds
+        let allLines = lines
+        Thread.detachNewThread {
+            Self.produce(allLines, brokers: bootstrap, seconds: pace, counter: produced)
+            produceDone.signal()
+        }
+
+        // 6. Progress until every event is counted and every window is on disk.
+        let deadline = Date().addingTimeInterval(120)
+        var finished = false
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.25)
+            let s = progress.snapshot
+            let m = s.metrics
+            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.openRows)")
+            if let e = daemonError.value { throw ValidationError("daemon failed: \(e)") }
+            if produced.value == events && m.messages >= Int64(events) && s.openRows == 0 && s.pendingFiles == 0 {
+                finished = true
+                break
+            }
+        }
+        out.endProgress()
+        produceDone.wait()
+        stop.requestStop()
+        daemonDone.wait()
+        guard finished else { throw ValidationError("the daemon did not count every event within two minutes") }
+
+        // 7. The summary, read back from the rollup files.
+        let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.metrics)
+        out.line("")
+        summary.print(to: out)
+        out.line("")
+        out.line("Rollup files (JSON Lines, one file per closed window per writer): \(config.rollups.dir)")
+        out.line("  try: jq -s 'group_by(.owner) | map({owner: .[0].owner, usd: (map(.cost_usd) | add)})' \(config.rollups.dir)/1d/*/*.jsonl")
+        out.line(String(format: "Finished in %.1f s.", Date().timeIntervalSince(started)))
+    }
+
+    static func newFolder() -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let stamp = RFC3339.compact(Int64(Date().timeIntervalSince1970 * 1000))
+        return "\(base)/tokenmeter-demo-\(stamp)-\(getpid())"
+    }
+
+    static func produce(_ lines: [String], brokers: String, seconds: Double, counter: SharedBox<Int>) {
+        do {
+            let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "5"),
+                                                          ("sticky.partitioning.linger.ms", "0")])
+            let start = Date()
+            let perSlice = max(1, Int(Double(lines.count) / max(seconds, 0.1) / 20))
+            var sent = 0
+            while sent < lines.count {
+                let end = min(lines.count, sent + perSlice)
+                for i in sent..<end {
+                    var line = lines[i]
+                    try line.withUTF8 { try producer.produce(topic: "llm-usage", key: nil, value: UnsafeRawBufferPointer($0), token: UInt64(i)) }
+                }
+                sent = end
+                _ = producer.poll(timeoutMs: 0)
+                counter.set(sent)
+                let due = start.addingTimeInterval(seconds * Double(sent) / Double(lines.count))
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
+            _ = producer.flush(timeoutMs: 30_000)
+        } catch {
+            printError("demo producer failed: \(error)")
+        }
+    }
+}
+
+/// Progress on one rewritten line on a terminal; occasional plain lines otherwise (CI logs, pipes).
+final class Terminal {
+    let tty = isatty(1) != 0
+    var lastPlain = Date.distantPast
+    var progressShown = false
+
+    func line(_ s: String) { writeOut(s + "\n") }
+
+    func progress(_ s: String) {
+        if tty {
+            writeOut("\r\u{1B}[K" + s)
+            progressShown = true
+        } else if Date().timeIntervalSince(lastPlain) >= 2 {
+            lastPlain = Date()
+            line(s)
+        }
+    }
+
+    func endProgress() {
+        if tty && progressShown { writeOut("\n") }
+    }
+}
+
+/// A value shared between the demo's threads.
+final class SharedBox<T: Sendable>: Sendable {
+    private let state: Mutex<T>
+    init(_ value: T) { state = Mutex(value) }
+    var value: T { state.withLock { $0 } }
+    func set(_ v: T) { state.withLock { $0 = v } }
+}
