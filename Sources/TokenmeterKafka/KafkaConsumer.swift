@@ -147,12 +147,17 @@ public final class KafkaConsumer {
     ///
     /// `metadata` is set on each element of the commit list: on 2.0.2 metadata given to
     /// `rd_kafka_offsets_store` is dropped, an explicit commit keeps it. Safe to call from
-    /// `RebalanceHandler.partitionsRevoked`.
+    /// `RebalanceHandler.partitionsRevoked`, except when the assignment was lost: then it throws
+    /// `_STATE` rather than rewind offsets another member may already own.
     public func commit(
         _ offsets: [TopicPartitionOffset], metadata: String? = nil, file: String = #fileID, line: Int = #line
     ) throws {
         guard !offsets.isEmpty else { return }
         try checkOpen(file: file, line: line)
+        if context.revokingLost {
+            // Another member may already own these partitions; a commit now could move its offsets back.
+            throw KafkaError(code: KafkaError.state, reason: "assignment lost: commit refused", file: file, line: line)
+        }
         let list = RDKafkaPartitionList.make(offsets, metadata: metadata)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_commit(handle, list, 0)
@@ -235,6 +240,7 @@ final class ConsumerContext {
     var onError: ((KafkaError) -> Void)?
     var onStatistics: ((String) -> Void)?
     var rebalanceCount = 0
+    var revokingLost = false
 
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: RDKafkaPartitionList.Pointer) {
         rebalanceCount += 1
@@ -252,7 +258,10 @@ final class ConsumerContext {
             if e != RD_KAFKA_RESP_ERR_NO_ERROR { onError?(KafkaError(e, "assign: \(String(cString: rd_kafka_err2str(e)))")) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // Still assigned here: commits from the handler succeed; after unassign they fail with _STATE.
-            handler?.partitionsRevoked(RDKafkaPartitionList.partitions(list), lost: rd_kafka_assignment_lost(rk) != 0)
+            let lost = rd_kafka_assignment_lost(rk) != 0
+            revokingLost = lost
+            handler?.partitionsRevoked(RDKafkaPartitionList.partitions(list), lost: lost)
+            revokingLost = false
             _ = rd_kafka_assign(rk, nil)
         default:
             onError?(KafkaError(err, "rebalance error: \(String(cString: rd_kafka_err2str(err)))"))
