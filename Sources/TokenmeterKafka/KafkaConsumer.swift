@@ -171,6 +171,13 @@ public final class KafkaConsumer {
     public func committed(
         _ partitions: [TopicPartition], timeoutMs: Int32, file: String = #fileID, line: Int = #line
     ) throws -> [Int64?] {
+        try committedWithMetadata(partitions, timeoutMs: timeoutMs, file: file, line: line).map(\.offset)
+    }
+
+    /// Committed offsets with the metadata string each was committed with (nil when none).
+    public func committedWithMetadata(
+        _ partitions: [TopicPartition], timeoutMs: Int32, file: String = #fileID, line: Int = #line
+    ) throws -> [(offset: Int64?, metadata: String?)] {
         try checkOpen(file: file, line: line)
         let list = RDKafkaPartitionList.make(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -179,13 +186,17 @@ public final class KafkaConsumer {
             throw KafkaError(err, file: file, line: line)
         }
         if let e = RDKafkaPartitionList.firstError(list, file: file, line: line) { throw e }
-        // librdkafka may reorder nothing here, but look up by key rather than trust positions.
-        var byKey: [TopicPartition: Int64] = [:]
+        // Match by key: the answer is not promised to keep the request's order.
+        var byKey: [TopicPartition: (Int64?, String?)] = [:]
         for i in 0..<Int(list.pointee.cnt) {
             let e = list.pointee.elems[i]
-            if e.offset >= 0 { byKey[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] = e.offset }
+            let metadata = e.metadata.map {
+                String(decoding: UnsafeRawBufferPointer(start: $0, count: e.metadata_size), as: UTF8.self)
+            }
+            byKey[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] =
+                (e.offset >= 0 ? e.offset : nil, e.metadata_size > 0 ? metadata : nil)
         }
-        return partitions.map { byKey[$0] }
+        return partitions.map { byKey[$0].map { (offset: $0.0, metadata: $0.1) } ?? (offset: nil, metadata: nil) }
     }
 
     /// The partitions currently assigned to this member.
