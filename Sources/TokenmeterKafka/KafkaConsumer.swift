@@ -147,12 +147,17 @@ public final class KafkaConsumer {
     ///
     /// `metadata` is set on each element of the commit list: on 2.0.2 metadata given to
     /// `rd_kafka_offsets_store` is dropped, an explicit commit keeps it. Safe to call from
-    /// `RebalanceHandler.partitionsRevoked`.
+    /// `RebalanceHandler.partitionsRevoked`, except when the assignment was lost: then it throws
+    /// `_STATE` rather than rewind offsets another member may already own.
     public func commit(
         _ offsets: [TopicPartitionOffset], metadata: String? = nil, file: String = #fileID, line: Int = #line
     ) throws {
         guard !offsets.isEmpty else { return }
         try checkOpen(file: file, line: line)
+        if context.revokingLost {
+            // Another member may already own these partitions; a commit now could move its offsets back.
+            throw KafkaError(code: KafkaError.state, reason: "assignment lost: commit refused", file: file, line: line)
+        }
         let list = RDKafkaPartitionList.make(offsets, metadata: metadata)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_commit(handle, list, 0)
@@ -166,6 +171,13 @@ public final class KafkaConsumer {
     public func committed(
         _ partitions: [TopicPartition], timeoutMs: Int32, file: String = #fileID, line: Int = #line
     ) throws -> [Int64?] {
+        try committedWithMetadata(partitions, timeoutMs: timeoutMs, file: file, line: line).map(\.offset)
+    }
+
+    /// Committed offsets with the metadata string each was committed with (nil when none).
+    public func committedWithMetadata(
+        _ partitions: [TopicPartition], timeoutMs: Int32, file: String = #fileID, line: Int = #line
+    ) throws -> [(offset: Int64?, metadata: String?)] {
         try checkOpen(file: file, line: line)
         let list = RDKafkaPartitionList.make(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -174,13 +186,17 @@ public final class KafkaConsumer {
             throw KafkaError(err, file: file, line: line)
         }
         if let e = RDKafkaPartitionList.firstError(list, file: file, line: line) { throw e }
-        // librdkafka may reorder nothing here, but look up by key rather than trust positions.
-        var byKey: [TopicPartition: Int64] = [:]
+        // Match by key: the answer is not promised to keep the request's order.
+        var byKey: [TopicPartition: (Int64?, String?)] = [:]
         for i in 0..<Int(list.pointee.cnt) {
             let e = list.pointee.elems[i]
-            if e.offset >= 0 { byKey[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] = e.offset }
+            let metadata = e.metadata.map {
+                String(decoding: UnsafeRawBufferPointer(start: $0, count: e.metadata_size), as: UTF8.self)
+            }
+            byKey[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] =
+                (e.offset >= 0 ? e.offset : nil, e.metadata_size > 0 ? metadata : nil)
         }
-        return partitions.map { byKey[$0] }
+        return partitions.map { byKey[$0].map { (offset: $0.0, metadata: $0.1) } ?? (offset: nil, metadata: nil) }
     }
 
     /// The partitions currently assigned to this member.
@@ -235,6 +251,7 @@ final class ConsumerContext {
     var onError: ((KafkaError) -> Void)?
     var onStatistics: ((String) -> Void)?
     var rebalanceCount = 0
+    var revokingLost = false
 
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: RDKafkaPartitionList.Pointer) {
         rebalanceCount += 1
@@ -252,7 +269,10 @@ final class ConsumerContext {
             if e != RD_KAFKA_RESP_ERR_NO_ERROR { onError?(KafkaError(e, "assign: \(String(cString: rd_kafka_err2str(e)))")) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // Still assigned here: commits from the handler succeed; after unassign they fail with _STATE.
-            handler?.partitionsRevoked(RDKafkaPartitionList.partitions(list), lost: rd_kafka_assignment_lost(rk) != 0)
+            let lost = rd_kafka_assignment_lost(rk) != 0
+            revokingLost = lost
+            handler?.partitionsRevoked(RDKafkaPartitionList.partitions(list), lost: lost)
+            revokingLost = false
             _ = rd_kafka_assign(rk, nil)
         default:
             onError?(KafkaError(err, "rebalance error: \(String(cString: rd_kafka_err2str(err)))"))

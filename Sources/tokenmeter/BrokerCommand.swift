@@ -12,7 +12,8 @@ struct BrokerCommand: ParsableCommand {
         commandName: "broker",
         abstract: "Run a development Kafka broker on loopback (librdkafka's mock cluster).",
         discussion: """
-            Prints the bootstrap address (127.0.0.1:PORT) as the first line of stdout, then runs until \
+            Prints the bootstrap address (127.0.0.1:PORT; a comma-separated list with several brokers \
+            and no --port) as the first line of stdout, then runs until \
             SIGTERM or SIGINT. Data lives in memory only; each partition keeps about 5 MiB. Topics not \
             created with --topic are auto-created on first use with 4 partitions (a fixed mock default). \
             With --port, a loopback forwarder on that port carries the bootstrap connection; the brokers \
@@ -47,9 +48,15 @@ struct BrokerCommand: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let cluster = try MockCluster(brokers: brokers, port: UInt16(port))
-        for topic in topics {
-            try cluster.createTopic(topic, partitions: Int32(partitions))
+        let cluster: MockCluster
+        do {
+            cluster = try MockCluster(brokers: brokers, port: UInt16(port))
+            for topic in topics {
+                try cluster.createTopic(topic, partitions: Int32(partitions))
+            }
+        } catch let error as KafkaError {
+            writeAll(2, "tokenmeter broker: \(error.reason)\n")
+            throw ExitCode.failure
         }
         writeAll(1, cluster.bootstrapServers + "\n")
         var note = "tokenmeter broker: \(brokers) broker(s), bootstrap \(cluster.bootstrapServers)"

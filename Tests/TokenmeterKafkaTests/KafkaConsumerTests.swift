@@ -102,6 +102,9 @@ struct KafkaConsumerTests {
             try consumer.commit(offsets, metadata: "checkpoint-1")
             let committed = try consumer.committed(offsets.map(\.topicPartition), timeoutMs: 5000)
             #expect(committed == offsets.map { Optional($0.offset) })
+            // The metadata survives: it rides on the explicit commit list, not on offsets_store.
+            let withMetadata = try consumer.committedWithMetadata(offsets.map(\.topicPartition), timeoutMs: 5000)
+            #expect(withMetadata.allSatisfy { $0.metadata == "checkpoint-1" })
             consumer.close()
         }
         try produce(cluster, topic: topic, count: 20, from: 40)

@@ -62,12 +62,19 @@ struct MockClusterTests {
             properties: consumerProperties(cluster, group: "lost-g", [("heartbeat.interval.ms", "200")]),
             topics: [topic], rebalance: handler)
         #expect(waitUntil(step: { consumer.poll(maxMessages: 10, timeoutMs: 100) { _ in } }) { handler.assigned.count == 2 })
+        var lostCommitError: KafkaError?
+        handler.onRevoke = { [unowned consumer] partitions, lost in
+            guard lost else { return }
+            do { try consumer.commit(partitions.map { TopicPartitionOffset($0, offset: 0) }) }
+            catch { lostCommitError = error as? KafkaError }
+        }
         // Heartbeat (API 12) answered with UNKNOWN_MEMBER_ID (25): the member is out of the group.
         cluster.pushRequestErrors(apiKey: 12, errors: [25])
         #expect(waitUntil(step: { consumer.poll(maxMessages: 10, timeoutMs: 100) { _ in } }) {
             handler.events.contains("revoke 2 lost=true") && handler.events.last == "assign 2"
         }, "\(handler.events)")
         #expect(consumer.rebalanceCount >= 3)
+        #expect(lostCommitError?.code == KafkaError.state)
         consumer.close()
     }
 
