@@ -244,7 +244,7 @@ struct TOMLParserTests {
         #expect(failure("[a]\n[[a]]") == "2:3: cannot define `[[a]]`: `a` is already a table (line 1, column 2)")
         #expect(failure("a = [1]\n[[a]]") == "2:3: cannot define `[[a]]`: `a` is already an array (line 1, column 1)")
         #expect(failure("a = {x = 1}\n[a.y]") == "2:2: cannot define a table under `a`: it is already a table (line 1, column 1)")
-        #expect(failure("[a.b]\nx = 1\n[a]\nb.y = 2") == "4:1: cannot add to `b` with a dotted key: it is a table defined by a `[b]` header; add keys under that header instead")
+        #expect(failure("[a.b]\nx = 1\n[a]\nb.y = 2") == "4:1: cannot add to `b` with a dotted key: it is a table from a `[...]` header (line 1); add keys under a header instead")
         #expect(failure("p = {a.b = 1, a.b = 2}") == "1:17: duplicate key `a.b` (first defined at line 1, column 8)")
     }
 }

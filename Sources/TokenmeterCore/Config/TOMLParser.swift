@@ -337,7 +337,7 @@ private struct Parser {
                 }
                 let what: String
                 if case .table(let sub) = item.slot, sub.origin == .header || sub.origin == .implicit {
-                    what = "a table defined by a `[\(keyPath(Array(keys[...n])))]` header; add keys under that header instead"
+                    what = "a table from a `[...]` header (line \(sub.position.line)); add keys under a header instead"
                 } else {
                     what = "already \(describe(item.slot)) (line \(item.keyPosition.line), column \(item.keyPosition.column))"
                 }
