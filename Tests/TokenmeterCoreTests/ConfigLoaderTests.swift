@@ -81,6 +81,45 @@ struct ConfigLoaderTests {
         #expect(ConfigLoader.summary(c) == "12 prices, 2 budgets, 1 spikes, 1 outcome limits; windows 1m,1h,1d")
     }
 
+    /// The example documents every key: each one appears at least once.
+    @Test func exampleConfigCoversEveryKey() throws {
+        let bytes = try ConfigLoader.readFile(examplePath).get()
+        let text = try #require(String(validating: bytes, as: UTF8.self))
+        let root = try TOMLParser.parse(text)
+        let expected: [String: [String]] = [
+            "kafka": ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "properties", "secret_files"],
+            "rollups": ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance"],
+            "state": ["dir", "checkpoint_interval"],
+            "dedup": ["window"],
+            "http": ["listen"],
+            "price": ["model", "provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
+                      "effective_from", "service_tier", "min_input_tokens"],
+            "budget": ["name", "owner", "workflow", "period", "amount_usd", "thresholds", "forecast"],
+            "spike": ["name", "by", "window", "factor", "min_usd"],
+            "outcome_limit": ["name", "workflow", "owner", "outcome", "max_cost_usd", "period"],
+        ]
+        #expect(Set(root.keys) == Set(expected.keys))
+        for (section, keys) in expected {
+            let value = try #require(root[section])
+            let tables = value.array?.compactMap(\.table) ?? [value.table].compactMap { $0 }
+            let present = Set(tables.flatMap(\.keys))
+            for key in keys { #expect(present.contains(key), "\(section).\(key) is not in the example") }
+        }
+        #expect(root["kafka"]?.table?["properties"]?.table?.isEmpty == false)
+        #expect(root["kafka"]?.table?["secret_files"]?.table?.isEmpty == false)
+    }
+
+    @Test func pricesMayBeInlineTablesAndDatesMayHaveOffsets() throws {
+        let c = try load("""
+        price = [
+          { model = "a", input = 1, output = 2, effective_from = "2024-10-01T02:00:00+02:00" },
+          { model = "a", input = 1, output = 2, effective_from = 2024-10-01T00:00:00.500Z },
+        ]
+        """)
+        #expect(c.prices.map(\.effectiveFrom) == [RFC3339.parse("2024-10-01T00:00:00Z"), RFC3339.parse("2024-10-01T00:00:00.5Z")])
+        #expect(c.prices.map(\.origin) == ["t.toml:2", "t.toml:3"])
+    }
+
     @Test func emptyConfigTakesTheDefaults() throws {
         #expect(try load("") == TokenmeterConfig())
         #expect(try load("# nothing\n[kafka]\n[rollups]\n") == TokenmeterConfig())
