@@ -120,6 +120,18 @@ struct ConfigLoaderTests {
         #expect(c.prices.map(\.origin) == ["t.toml:2", "t.toml:3"])
     }
 
+    /// Truncations of the example never crash the loader and always report a position inside the file.
+    @Test func truncatedExampleNeverCrashes() throws {
+        let bytes = try ConfigLoader.readFile(examplePath).get()
+        let lineCount = bytes.filter { $0 == 0x0A }.count + 1
+        for n in stride(from: 0, through: bytes.count, by: 23) {
+            if case .failure(let e) = ConfigLoader.parse(bytes: Array(bytes[0..<n]), file: "x") {
+                #expect(!e.diagnostics.isEmpty)
+                for d in e.diagnostics { #expect(d.line >= 1 && d.line <= lineCount && d.column >= 1) }
+            }
+        }
+    }
+
     @Test func emptyConfigTakesTheDefaults() throws {
         #expect(try load("") == TokenmeterConfig())
         #expect(try load("# nothing\n[kafka]\n[rollups]\n") == TokenmeterConfig())
@@ -240,6 +252,9 @@ struct ConfigLoaderTests {
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == [
             "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+        ])
+        #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
+            "t.toml:1:1: error: unknown key `brokers` at the top level; it belongs in a [kafka] table",
         ])
         #expect(problems("[price]\nmodel = \"m\"") == [
             "t.toml:1:1: error: `price` is a list of entries: write `[[price]]`, not `[price]`",

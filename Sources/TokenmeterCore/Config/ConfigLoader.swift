@@ -202,6 +202,8 @@ private struct ConfigBuilder {
                 case .table: message += "; did you mean `[\(sFull)]`?"
                 case .arrayOfTables: message += "; did you mean `[[\(sFull)]]`?"
                 }
+            } else if path == nil, let home = Self.sectionKeys.first(where: { $0.1.contains(e.key) })?.0 {
+                message += "; it belongs in a \(home) table"
             } else if path == nil {
                 message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
                     + "[[spike]], [[outcome_limit]])"
@@ -209,6 +211,19 @@ private struct ConfigBuilder {
             error(e.keyPosition, message)
         }
     }
+
+    /// Which section each key belongs in, to help with a key written above every header.
+    static let sectionKeys: [(String, [String])] = [
+        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic"]),
+        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance"]),
+        ("[state]", ["checkpoint_interval"]),
+        ("[http]", ["listen"]),
+        ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
+                       "effective_from", "service_tier", "min_input_tokens", "provider"]),
+        ("[[budget]]", ["amount_usd", "thresholds", "forecast"]),
+        ("[[spike]]", ["factor", "min_usd", "by"]),
+        ("[[outcome_limit]]", ["outcome", "max_cost_usd"]),
+    ]
 
     // MARK: typed getters
     //

@@ -385,6 +385,7 @@ private struct Parser {
                 case "inf": return TOMLValue(kind: .float(.infinity), position: start, text: word)
                 case "nan": return TOMLValue(kind: .float(.nan), position: start, text: word)
                 default:
+                    if c == 0x2E { throw err("invalid number `\(word)`: write a digit before the point (0\(word))", start) }
                     throw err("invalid value `\(word)` (strings must be quoted: \"\(word)\")", start)
                 }
             }
