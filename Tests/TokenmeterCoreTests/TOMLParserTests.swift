@@ -220,6 +220,7 @@ struct TOMLParserTests {
         #expect(failure(#"a = "x\qy""#) == #"1:7: invalid escape sequence `\q` (allowed: \b \t \n \f \r \" \\ \uXXXX \UXXXXXXXX)"#)
         #expect(failure("\n  name \"x\"") == "2:8: expected `=` after key `name`, found `\"`")
         #expect(failure("a = hello") == "1:5: invalid value `hello` (strings must be quoted: \"hello\")")
+        #expect(failure("a = .5") == "1:5: invalid number `.5`: write a digit before the point (0.5)")
         #expect(failure("a = 012") == "1:5: invalid number `012`")
         #expect(failure("a = 1__0") == "1:5: invalid number `1__0`")
         #expect(failure("a = 1 b = 2") == "1:7: expected a newline after the value of `a`, found `b`")
@@ -244,7 +245,48 @@ struct TOMLParserTests {
         #expect(failure("[a]\n[[a]]") == "2:3: cannot define `[[a]]`: `a` is already a table (line 1, column 2)")
         #expect(failure("a = [1]\n[[a]]") == "2:3: cannot define `[[a]]`: `a` is already an array (line 1, column 1)")
         #expect(failure("a = {x = 1}\n[a.y]") == "2:2: cannot define a table under `a`: it is already a table (line 1, column 1)")
-        #expect(failure("[a.b]\nx = 1\n[a]\nb.y = 2") == "4:1: cannot add to `b` with a dotted key: it is a table defined by a `[b]` header; add keys under that header instead")
+        #expect(failure("[a.b]\nx = 1\n[a]\nb.y = 2") == "4:1: cannot add to `b` with a dotted key: it is a table from a `[...]` header (line 1); add keys under a header instead")
         #expect(failure("p = {a.b = 1, a.b = 2}") == "1:17: duplicate key `a.b` (first defined at line 1, column 8)")
+    }
+}
+
+@Suite("TOML parser robustness")
+struct TOMLParserRobustnessTests {
+    /// Every truncation of a document full of TOML features parses or fails cleanly (never traps), and every
+    /// error position lies inside the text.
+    @Test func truncatedDocumentsNeverCrash() {
+        let doc = #"""
+        # comment é
+        a = "x\u00e9\"" # c
+        b = 'lit'
+        c = """
+        multi \
+          line"""
+        d = '''raw'''
+        e = [1, 2.5e3, -0x1, +inf, 0b1, 0o7, true, 1979-05-27T07:32:00Z, 1979-05-27 07:32:00, 2024-10-01, 07:32:00.1]
+        f = { g = 1, h.i = "j", k = [ { l = 2 } ] }
+        "q k".r = 3
+        [t.u]
+        v = [
+          "w", # x
+        ]
+        [[y.z]]
+        n = 1_000
+        """#
+        let bytes = Array(doc.utf8)
+        let lines = doc.split(separator: "\n", omittingEmptySubsequences: false).count
+        for n in 0...bytes.count {
+            do {
+                _ = try TOMLParser.parse(bytes: Array(bytes[0..<n]))
+            } catch {
+                #expect(error.position.line >= 1 && error.position.line <= lines && error.position.column >= 1)
+            }
+            // A byte removed anywhere.
+            if n < bytes.count {
+                var cut = bytes
+                cut.remove(at: n)
+                _ = try? TOMLParser.parse(bytes: cut)
+            }
+        }
     }
 }

@@ -202,6 +202,8 @@ private struct ConfigBuilder {
                 case .table: message += "; did you mean `[\(sFull)]`?"
                 case .arrayOfTables: message += "; did you mean `[[\(sFull)]]`?"
                 }
+            } else if path == nil, let home = Self.sectionKeys.first(where: { $0.1.contains(e.key) })?.0 {
+                message += "; it belongs in a \(home) table"
             } else if path == nil {
                 message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
                     + "[[spike]], [[outcome_limit]])"
@@ -210,20 +212,34 @@ private struct ConfigBuilder {
         }
     }
 
+    /// Which section each key belongs in, to help with a key written above every header.
+    static let sectionKeys: [(String, [String])] = [
+        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic"]),
+        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance"]),
+        ("[state]", ["checkpoint_interval"]),
+        ("[http]", ["listen"]),
+        ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
+                       "effective_from", "service_tier", "min_input_tokens", "provider"]),
+        ("[[budget]]", ["amount_usd", "thresholds", "forecast"]),
+        ("[[spike]]", ["factor", "min_usd", "by"]),
+        ("[[outcome_limit]]", ["outcome", "max_cost_usd"]),
+    ]
+
     // MARK: typed getters
     //
     // Each returns nil when the key is absent or its value is wrong (the problem is then already reported).
     // `name` is how the key is called in messages (`kafka.brokers`, `price.input`).
 
-    mutating func string(_ t: TOMLTable, _ key: String, _ name: String, allowEmpty: Bool = false)
+    /// `emptyHint` explains what to do instead of an empty string (for keys with a default: omit the key).
+    mutating func string(_ t: TOMLTable, _ key: String, _ name: String, emptyHint: String? = nil)
         -> (String, TOMLPosition)? {
         guard let v = t[key] else { return nil }
         guard let s = v.string else {
             error(v.position, "`\(name)` must be a string, not \(v.typeDescription)")
             return nil
         }
-        if !allowEmpty && s.allSatisfy(\.isWhitespace) {
-            error(v.position, "`\(name)` must not be empty (omit the key to use the default)")
+        if s.allSatisfy(\.isWhitespace) {
+            error(v.position, "`\(name)` must not be empty" + (emptyHint.map { " (\($0))" } ?? ""))
             return nil
         }
         return (s, v.position)
@@ -342,17 +358,18 @@ private struct ConfigBuilder {
         return (i, v.position)
     }
 
-    /// A non-empty array of strings, each non-empty (each problem reported at its element).
-    mutating func stringList(_ t: TOMLTable, _ key: String, _ name: String, unique: Bool)
+    /// An array of non-empty strings. Each bad element is reported at its position and left out, and `ok`
+    /// becomes false; nil when the value is not an array at all.
+    mutating func stringList(_ t: TOMLTable, _ key: String, _ name: String, unique: Bool, ok: inout Bool)
         -> [(String, TOMLPosition)]? {
         guard let v = t[key] else { return nil }
         guard let arr = v.array, !v.isArrayOfTables else {
             let hint = v.string.map { " (write [\"\($0)\"])" } ?? ""
             error(v.position, "`\(name)` must be an array of strings, not \(v.typeDescription)\(hint)")
+            ok = false
             return nil
         }
         var out: [(String, TOMLPosition)] = []
-        var ok = true
         for el in arr {
             guard let s = el.string else {
                 error(el.position, "`\(name)` must contain only strings, not \(el.typeDescription)")
@@ -371,7 +388,7 @@ private struct ConfigBuilder {
             }
             out.append((s, el.position))
         }
-        return ok ? out : nil
+        return out
     }
 
     mutating func period(_ t: TOMLTable, _ key: String, _ name: String) -> BudgetPeriod? {
@@ -402,23 +419,25 @@ private struct ConfigBuilder {
         if let v = t["brokers"] {
             if let list = v.array, !v.isArrayOfTables {
                 // A list of brokers is accepted too and joined with commas.
-                if let items = stringList(t, "brokers", "kafka.brokers", unique: true) {
+                var ok = true
+                if let items = stringList(t, "brokers", "kafka.brokers", unique: true, ok: &ok), ok {
                     if items.isEmpty { error(v.position, "`kafka.brokers` must list at least one broker") } else {
                         k.brokers = items.map(\.0).joined(separator: ",")
                     }
                 }
                 _ = list
-            } else if let (s, _) = string(t, "brokers", "kafka.brokers") {
+            } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: "omit the key for 127.0.0.1:9092") {
                 k.brokers = s
             }
         }
-        if let (s, _) = string(t, "group_id", "kafka.group_id") { k.groupId = s }
+        if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: "omit the key for \"tokenmeter\"") { k.groupId = s }
         var topicPositions: [String: TOMLPosition] = [:]
-        if let v = t["topics"], let items = stringList(t, "topics", "kafka.topics", unique: true) {
+        var topicsOK = true
+        if let v = t["topics"], let items = stringList(t, "topics", "kafka.topics", unique: true, ok: &topicsOK) {
             if items.isEmpty {
-                error(v.position, "`kafka.topics` must list at least one topic")
+                if topicsOK { error(v.position, "`kafka.topics` must list at least one topic") }
             } else {
-                var ok = true
+                var ok = topicsOK
                 for (s, p) in items where !s.hasPrefix("^") {
                     if let problem = Self.topicProblem(s) { error(p, "`kafka.topics`: \(problem)"); ok = false }
                 }
@@ -426,18 +445,21 @@ private struct ConfigBuilder {
                 for (s, p) in items { topicPositions[s] = p }
             }
         }
-        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic") {
+        // Checked against the topics as written, even when some of them were invalid.
+        let listedTopics = t["topics"] != nil ? Set(topicPositions.keys) : Set(k.topics)
+        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic", emptyHint: "omit the key for \"llm-alerts\"") {
             if let problem = Self.topicProblem(s) { error(p, "`kafka.alerts_topic`: \(problem)") } else {
                 k.alertsTopic = s
-                if k.topics.contains(s) {
+                if listedTopics.contains(s) {
                     error(p, "`kafka.alerts_topic` \"\(s)\" is also listed in `kafka.topics`: alerts would be read back as usage events")
                 }
             }
         }
-        if let (s, p) = string(t, "dead_letter_topic", "kafka.dead_letter_topic") {
+        if let (s, p) = string(t, "dead_letter_topic", "kafka.dead_letter_topic",
+                                 emptyHint: "omit the key to only count and log bad input") {
             if let problem = Self.topicProblem(s) { error(p, "`kafka.dead_letter_topic`: \(problem)") } else {
                 k.deadLetterTopic = s
-                if k.topics.contains(s) {
+                if listedTopics.contains(s) {
                     error(p, "`kafka.dead_letter_topic` \"\(s)\" is also listed in `kafka.topics`: rejected messages would be read again")
                 } else if s == k.alertsTopic {
                     error(p, "`kafka.dead_letter_topic` must differ from `kafka.alerts_topic` (\"\(s)\")")
@@ -533,7 +555,7 @@ private struct ConfigBuilder {
         var r = RollupSettings()
         checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
                                                  ("late_horizon", .key), ("tags", .key), ("instance", .key)])
-        if let (s, _) = string(t, "dir", "rollups.dir") { r.dir = s }
+        if let (s, _) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") { r.dir = s }
         if let v = t["windows"] {
             if let arr = v.array, !v.isArrayOfTables {
                 if arr.isEmpty { error(v.position, "`rollups.windows` must list at least one window") }
@@ -576,8 +598,9 @@ private struct ConfigBuilder {
             error(p, "`rollups.late_horizon` (\(r.lateHorizon.label)) must not be shorter than `rollups.grace` "
                   + "(\(r.grace.label)): events later than the late horizon are dead-lettered")
         }
-        if let items = stringList(t, "tags", "rollups.tags", unique: true) { r.tags = items.map(\.0) }
-        if let (s, p) = string(t, "instance", "rollups.instance") {
+        var tagsOK = true
+        if let items = stringList(t, "tags", "rollups.tags", unique: true, ok: &tagsOK), tagsOK { r.tags = items.map(\.0) }
+        if let (s, p) = string(t, "instance", "rollups.instance", emptyHint: "omit the key to use the host name") {
             let legal = s.utf8.allSatisfy {
                 ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39)
                     || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
@@ -595,7 +618,7 @@ private struct ConfigBuilder {
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
         checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key)])
-        if let (d, _) = string(t, "dir", "state.dir") { s.dir = d }
+        if let (d, _) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") { s.dir = d }
         if let (d, p) = duration(t, "checkpoint_interval", "state.checkpoint_interval") {
             if d.millis <= 0 { error(p, "`state.checkpoint_interval` must be longer than 0") } else { s.checkpointInterval = d }
         }
@@ -612,7 +635,7 @@ private struct ConfigBuilder {
     mutating func http(_ t: TOMLTable) -> HTTPSettings {
         var s = HTTPSettings()
         checkUnknown(t, path: "http", known: [("listen", .key)])
-        if let (l, p) = string(t, "listen", "http.listen") {
+        if let (l, p) = string(t, "listen", "http.listen", emptyHint: "omit the key for 127.0.0.1:9464") {
             if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else { s.listen = l }
         }
         return s

@@ -337,7 +337,7 @@ private struct Parser {
                 }
                 let what: String
                 if case .table(let sub) = item.slot, sub.origin == .header || sub.origin == .implicit {
-                    what = "a table defined by a `[\(keyPath(Array(keys[...n])))]` header; add keys under that header instead"
+                    what = "a table from a `[...]` header (line \(sub.position.line)); add keys under a header instead"
                 } else {
                     what = "already \(describe(item.slot)) (line \(item.keyPosition.line), column \(item.keyPosition.column))"
                 }
@@ -385,6 +385,7 @@ private struct Parser {
                 case "inf": return TOMLValue(kind: .float(.infinity), position: start, text: word)
                 case "nan": return TOMLValue(kind: .float(.nan), position: start, text: word)
                 default:
+                    if c == 0x2E { throw err("invalid number `\(word)`: write a digit before the point (0\(word))", start) }
                     throw err("invalid value `\(word)` (strings must be quoted: \"\(word)\")", start)
                 }
             }
