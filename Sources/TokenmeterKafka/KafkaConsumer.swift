@@ -34,7 +34,9 @@ public final class KafkaConsumer {
     // rkt pointer -> subscribed topic index; a handful of entries, so a linear scan beats hashing.
     private var topicCache: [(rkt: OpaquePointer, index: Int)] = []
 
-    /// Joins the group named by `group.id` (required) and subscribes to `topics`.
+    /// Joins the group named by `group.id` (required) and subscribes to `topics`. With no topics it
+    /// subscribes to nothing and never joins: a handle for reading the group's committed offsets
+    /// (`committed`) without triggering a rebalance of its members.
     ///
     /// `partition.assignment.strategy` defaults to `range`; `cooperative-sticky` is rejected because
     /// librdkafka 2.0.2 aborts in `rd_kafka_destroy` when such a consumer closes soon after subscribing
@@ -46,9 +48,6 @@ public final class KafkaConsumer {
         file: String = #fileID,
         line: Int = #line
     ) throws {
-        guard !topics.isEmpty else {
-            throw KafkaError(code: KafkaError.invalidArgument, reason: "no topics to subscribe to", file: file, line: line)
-        }
         guard properties.contains(where: { $0.0 == "group.id" && !$0.1.isEmpty }) else {
             throw KafkaError(code: KafkaError.invalidArgument, reason: "Kafka property 'group.id' is required", file: file, line: line)
         }
@@ -99,7 +98,7 @@ public final class KafkaConsumer {
         let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for t in topics { _ = rd_kafka_topic_partition_list_add(list, t, RD_KAFKA_PARTITION_UA) }
-        let err = rd_kafka_subscribe(rk, list)
+        let err = topics.isEmpty ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_subscribe(rk, list)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             rd_kafka_destroy(rk)
             throw KafkaError(err, "subscribe to \(topics): \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)

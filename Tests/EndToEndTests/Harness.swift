@@ -1,0 +1,199 @@
+import Foundation
+import TokenmeterCore
+import TokenmeterKafka
+import TrafficGenerator
+
+/// Real processes for the end-to-end scenarios: the `tokenmeter` binary built next to the test bundle.
+enum Harness {
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["TOKENMETER_BIN"] { return b }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return dir.appendingPathComponent("tokenmeter").path
+    }
+
+    static func tempDir(_ name: String) throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("tokenmeter-\(name)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Starts `tokenmeter ARGS`, with stderr going to `log` (read it when a test fails).
+    static func start(_ args: [String], log: String, stdout: Pipe? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = stdout ?? FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Runs `tokenmeter ARGS` to completion; returns its exit status.
+    @discardableResult
+    static func run(_ args: [String], log: String) throws -> Int32 {
+        let p = try start(args, log: log)
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// A `tokenmeter broker` process; its bootstrap address is the first line it prints.
+    final class Broker {
+        let process: Process
+        let bootstrap: String
+
+        init(partitions: Int, topics: [String], log: String) throws {
+            let pipe = Pipe()
+            process = try Harness.start(["broker", "--partitions", String(partitions)] + topics.flatMap { ["--topic", $0] },
+                                        log: log, stdout: pipe)
+            var line = Data()
+            let handle = pipe.fileHandleForReading
+            while true {
+                let byte = handle.readData(ofLength: 1)
+                if byte.isEmpty || byte.first == 0x0A { break }
+                line.append(byte)
+            }
+            bootstrap = String(decoding: line, as: UTF8.self)
+            guard !bootstrap.isEmpty else { throw HarnessError("broker printed no address; see \(log)") }
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Polls `condition` every 100 ms until it holds or `seconds` pass; returns whether it held.
+    static func await(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return try condition()
+    }
+
+    /// Reads a consumer group's committed offsets without joining it (no rebalance of the daemon).
+    final class CommitWatcher {
+        let consumer: KafkaConsumer
+        let partitions: [TopicPartition]
+        init(brokers: String, group: String, topic: String, partitions: Int) throws {
+            consumer = try KafkaConsumer(properties: [("bootstrap.servers", brokers), ("group.id", group)], topics: [], rebalance: nil)
+            self.partitions = (0..<partitions).map { TopicPartition(topic: topic, partition: Int32($0)) }
+        }
+        /// The committed offsets summed over the partitions: the number of messages consumed for good.
+        func total() throws -> Int64 {
+            try consumer.committed(partitions, timeoutMs: 5000).reduce(0) { $0 + max($1 ?? 0, 0) }
+        }
+        deinit { consumer.close() }
+    }
+
+    /// Every message of `topic` (read from the start by a fresh group) with its headers.
+    static func readAll(brokers: String, topic: String, expected: Int, seconds: Double) throws -> [(value: [UInt8], headers: [(String, [UInt8])])] {
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", brokers), ("group.id", "reader-\(UUID().uuidString)"),
+                                                      ("auto.offset.reset", "earliest")], topics: [topic], rebalance: nil)
+        defer { consumer.close() }
+        var out: [(value: [UInt8], headers: [(String, [UInt8])])] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        // Keep reading a little past the expected count, so that extra (duplicate) messages show up too.
+        var quietUntil: Date?
+        while Date() < deadline {
+            consumer.poll(maxMessages: 1000, timeoutMs: 100) { m in out.append((Array(m.payload), m.headers())) }
+            if out.count >= expected {
+                if quietUntil == nil { quietUntil = Date().addingTimeInterval(1) }
+                if Date() > quietUntil! { break }
+            }
+        }
+        return out
+    }
+
+    static func configText(brokers: String, group: String, topic: String, dlq: String, rollups: String, state: String,
+                           idleClose: String, windows: [String] = ["1m", "1h", "1d"]) -> String {
+        """
+        [kafka]
+        brokers = "\(brokers)"
+        group_id = "\(group)"
+        topics = ["\(topic)"]
+        alerts_topic = "llm-alerts"
+        dead_letter_topic = "\(dlq)"
+
+        [rollups]
+        dir = "\(rollups)"
+        windows = [\(windows.map { "\"\($0)\"" }.joined(separator: ", "))]
+        grace = "30s"
+        idle_close = "\(idleClose)"
+        late_horizon = "7d"
+        tags = ["environment"]
+        instance = "e2e"
+
+        [state]
+        dir = "\(state)"
+        checkpoint_interval = "500ms"
+
+        \(Catalogue.referencePricesTOML())
+        """
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Rollup rows summed per (window, window start, workflow, owner, model), read with Foundation's JSON
+/// parser: independent of tokenmeter's own reader.
+struct RollupSums: Equatable {
+    var rows: [ExpectedWindowKey: ExpectedRow] = [:]
+    var files = 0
+    var lateRows = 0
+
+    static let windowMillis: [String: Int64] = ["1m": 60_000, "1h": 3_600_000, "1d": 86_400_000]
+
+    init(dir: String) throws {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return }
+        for case let rel as String in e where rel.hasSuffix(".jsonl") && !(rel as NSString).lastPathComponent.hasPrefix(".") {
+            files += 1
+            let text = try String(contentsOfFile: dir + "/" + rel, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                let key = ExpectedWindowKey(windowMillis: Self.windowMillis[o["window"] as! String]!,
+                                            windowStart: RFC3339.parse(o["window_start"] as! String)!,
+                                            workflow: o["workflow"] as! String, owner: o["owner"] as! String,
+                                            model: o["model"] as? String)
+                var r = ExpectedRow()
+                r.requests = (o["requests"] as! NSNumber).int64Value
+                r.errors = (o["errors"] as! NSNumber).int64Value
+                r.inputTokens = (o["input_tokens"] as! NSNumber).int64Value
+                r.cacheReadTokens = (o["cache_read_tokens"] as! NSNumber).int64Value
+                r.cacheWriteTokens = (o["cache_write_tokens"] as! NSNumber).int64Value
+                r.outputTokens = (o["output_tokens"] as! NSNumber).int64Value
+                r.reasoningTokens = (o["reasoning_tokens"] as! NSNumber).int64Value
+                r.unpricedRequests = (o["unpriced_requests"] as! NSNumber).int64Value
+                // Money is compared exactly: take the number's text from the line, not a Double.
+                r.cost = Money.parse(Self.numberText(line, field: "cost_usd"))!
+                r.outcomeValue = Money.parse(Self.numberText(line, field: "outcome_value_usd"))!
+                for (k, v) in o["outcomes"] as! [String: Any] { r.outcomes[k] = (v as! NSNumber).int64Value }
+                if o["late"] as! Bool { lateRows += 1 }
+                rows[key, default: ExpectedRow()].add(r)
+            }
+        }
+    }
+
+    static func numberText(_ line: Substring, field: String) -> String {
+        let marker = "\"\(field)\":"
+        guard let r = line.range(of: marker) else { return "" }
+        return String(line[r.upperBound...].prefix { $0 == "-" || $0 == "." || $0 == "e" || $0 == "E" || $0 == "+" || $0.isNumber })
+    }
+
+    func total(window: Int64) -> ExpectedRow {
+        var t = ExpectedRow()
+        for (k, v) in rows where k.windowMillis == window { t.add(v) }
+        return t
+    }
+}
+
+extension ExpectedTotals {
+    /// Expected rows with zero-count keys dropped (a key that only had rejected events has no row).
+    var windowRows: [ExpectedWindowKey: ExpectedRow] { byWindow }
+}
