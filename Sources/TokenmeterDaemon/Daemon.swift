@@ -183,7 +183,7 @@ public final class Daemon: RebalanceHandler {
         }
         do {
             try DurableFile.makeDirectories(config.state.dir)
-            try DurableFile.write(pipeline.checkpointBytes(), to: checkpointPath)
+            try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values)), to: checkpointPath)
         } catch {
             log.error("cannot write checkpoint; commit postponed", metadata: ["error": "\(error)"])
             return false

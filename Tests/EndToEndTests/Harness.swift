@@ -118,6 +118,11 @@ enum Harness {
         alerts_topic = "llm-alerts"
         dead_letter_topic = "\(dlq)"
 
+        [kafka.properties]
+        # The mock broker forgets a member that left only when its session times out: keep restarts quick.
+        "session.timeout.ms" = "6000"
+        "heartbeat.interval.ms" = "500"
+
         [rollups]
         dir = "\(rollups)"
         windows = [\(windows.map { "\"\($0)\"" }.joined(separator: ", "))]

@@ -29,6 +29,8 @@ import TrafficGenerator
 
     @Test(.timeLimit(.minutes(5)))
     func fiftyThousandEventsThroughRestartExactly() throws {
+        let t0 = Date()
+        func stage(_ s: String) { print("e2e: \(s) at \(String(format: "%.1f", Date().timeIntervalSince(t0))) s") }
         let dir = try Harness.tempDir("e2e")
         let broker = try Harness.Broker(partitions: 8, topics: ["llm-usage", "llm-usage-dlq"], log: dir + "/broker.log")
         defer { broker.stop() }
@@ -41,6 +43,7 @@ import TrafficGenerator
         let phase1 = expected
         try gen.write(count: 10_000, toFile: dir + "/phase2.jsonl", into: &expected)
 
+        stage("// Phase 1: windows")
         // Phase 1: windows idle-close only after an hour, so day windows are still open at SIGTERM.
         try Harness.configText(brokers: broker.bootstrap, group: "e2e", topic: "llm-usage", dlq: "llm-usage-dlq",
                                rollups: rollups, state: state, idleClose: "1h").write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -60,16 +63,20 @@ import TrafficGenerator
         let afterStop = try RollupSums(dir: rollups)
         #expect(afterStop.total(window: 86_400_000).requests < phase1.grandTotal.requests)
 
+        stage("// Phase 2: restart")
         // Phase 2: restart (restoring the checkpoint), more events, and a short idle close so everything closes.
         try Harness.configText(brokers: broker.bootstrap, group: "e2e", topic: "llm-usage", dlq: "llm-usage-dlq",
                                rollups: rollups, state: state, idleClose: "2s").write(toFile: configPath, atomically: true, encoding: .utf8)
         daemon = try Harness.start(["run", "--config", configPath], log: dir + "/run2.log")
         #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-usage", dir + "/phase2.jsonl"], log: dir + "/produce2.log") == 0)
+        #expect(try Harness.await(seconds: 120) { try commits.total() == 50_000 }, "see \(dir)/run2.log")
+        stage("all 50,000 committed")
         var sums = try RollupSums(dir: rollups)
-        let complete = try Harness.await(seconds: 120) {
+        let complete = try Harness.await(seconds: 60) {
             sums = try RollupSums(dir: rollups)
             return sums.rows == expected.byWindow
         }
+        stage("#expect(complete,")
         #expect(complete, "rollups incomplete; see \(dir)/run2.log")
         expectEqual(sums, expected)
         #expect(sums.lateRows > 0, "the traffic has late events: some rows must be late")
@@ -79,6 +86,7 @@ import TrafficGenerator
         // Nothing counted twice after the stop either: the files did not change.
         #expect(try RollupSums(dir: rollups).rows == expected.byWindow)
 
+        stage("// Dead letters:")
         // Dead letters: exactly the bad inputs, each with its reason and source.
         let badCount = expected.deadLetters.values.reduce(0, +)
         let dead = try Harness.readAll(brokers: broker.bootstrap, topic: "llm-usage-dlq", expected: badCount, seconds: 30)
@@ -88,6 +96,7 @@ import TrafficGenerator
             #expect(names.isSuperset(of: ["tokenmeter-error", "tokenmeter-topic", "tokenmeter-partition", "tokenmeter-offset"]))
         }
 
+        stage("// Replay of the same")
         // Replay of the same events gives the same totals.
         let replayRollups = dir + "/replay-rollups"
         try Harness.configText(brokers: broker.bootstrap, group: "e2e", topic: "llm-usage", dlq: "llm-usage-dlq",
@@ -96,6 +105,7 @@ import TrafficGenerator
         let all = try String(contentsOfFile: dir + "/phase1.jsonl", encoding: .utf8) + String(contentsOfFile: dir + "/phase2.jsonl", encoding: .utf8)
         try all.write(toFile: dir + "/all.jsonl", atomically: true, encoding: .utf8)
         #expect(try Harness.run(["replay", "--config", dir + "/replay.toml", dir + "/all.jsonl"], log: dir + "/replay.log") == 0)
+        stage("expectEqual(try RollupSums(dir")
         expectEqual(try RollupSums(dir: replayRollups), expected)
         try? FileManager.default.removeItem(atPath: dir)
     }

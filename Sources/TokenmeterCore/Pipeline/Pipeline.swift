@@ -248,8 +248,10 @@ public final class Pipeline {
 
     // MARK: Checkpoint
 
-    public func checkpointBytes() -> [UInt8] {
-        Checkpoint.encode(assigned.map(\.state), dimensions: dimensions)
+    /// The checkpoint of every assigned partition, plus `unassigned` states this process still holds
+    /// (restored at start, not yet handed out by Kafka): dropping those would lose their open windows.
+    public func checkpointBytes(unassigned: [PartitionState] = []) -> [UInt8] {
+        Checkpoint.encode(assigned.map(\.state) + unassigned, dimensions: dimensions)
     }
 
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
