@@ -123,5 +123,6 @@ workflow = "invoice-extraction"
 outcome = "invoice_processed"
 max_cost_usd = 0.05
 period = "day"
+
 """#
 }

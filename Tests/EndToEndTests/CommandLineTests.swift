@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TokenmeterCore
+import TokenmeterDaemon
+
+/// The command line as a user meets it: exit codes and messages of the real binary.
+@Suite struct CommandLineTests {
+    static var repoRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    func runCapturing(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func badConfigGivesEveryProblemWithPositionAndExit78() throws {
+        let dir = try Harness.tempDir("badconfig")
+        let path = dir + "/bad.toml"
+        try """
+        [kafka]
+        brokers = "127.0.0.1:9092"
+        topicz = ["llm-usage"]
+
+        [rollups]
+        grace = "soon"
+
+        [[price]]
+        model = "gpt-4o"
+        input = "cheap"
+        output = 10.0
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        for command in ["check-config", "run"] {
+            let r = try runCapturing([command, "--config", path])
+            #expect(r.status == 78, "\(command) must exit 78")
+            let lines = r.stderr.split(separator: "\n").map(String.init)
+            #expect(lines.contains { $0.hasPrefix("\(path):3:1: error:") && $0.contains("topicz") && $0.contains("topics") })
+            #expect(lines.contains { $0.hasPrefix("\(path):6:9: error:") })
+            #expect(lines.contains { $0.hasPrefix("\(path):10:9: error:") })
+        }
+    }
+
+    @Test func exampleConfigIsValid() throws {
+        let r = try runCapturing(["check-config", "--config", Self.repoRoot + "/config/tokenmeter.toml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains(": ok ("))
+    }
+
+    @Test func demoConfigFileIsTheEmbeddedOne() throws {
+        let file = try String(contentsOfFile: Self.repoRoot + "/config/demo.toml", encoding: .utf8)
+        #expect(file == DemoConfiguration.toml)
+        if case .failure(let e) = ConfigLoader.parse(text: DemoConfiguration.toml, file: "demo.toml") {
+            Issue.record("demo config invalid: \(e)")
+        }
+    }
+}
