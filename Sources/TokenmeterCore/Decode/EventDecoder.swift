@@ -61,24 +61,24 @@ public final class EventDecoder {
     static let maxEpochMillis: Int64 = 253_402_300_799_999
 
     /// The last decoded message (valid when `decode` returned nil).
-    public private(set) var event = DecodedEvent()
+    @exclusivity(unchecked) public private(set) var event = DecodedEvent()
     /// Bytes of every string `event` keeps (`ScratchString` are offsets into it).
-    public private(set) var scratch: [UInt8] = []
+    @exclusivity(unchecked) public private(set) var scratch: [UInt8] = []
     /// Whether the last message was a CloudEvent (contract 1c).
-    public private(set) var wasCloudEvent = false
+    @exclusivity(unchecked) public private(set) var wasCloudEvent = false
 
     private let tagFilter: [[UInt8]]?
-    private var keyBuf: [UInt8] = []
-    private var tmpBuf: [UInt8] = []
-    private var dataBuf: [UInt8] = []
-    private var errBuf: [UInt8] = []
-    private var slots = Slots()
-    private var usage = RawUsage()
-    private var usageRank: UInt8 = 0
-    private var usagePresent = false
-    private var iterations: [RawUsage] = []
-    private var pending: Pending? = nil
-    private var env = Envelope()
+    @exclusivity(unchecked) private var keyBuf: [UInt8] = []
+    @exclusivity(unchecked) private var tmpBuf: [UInt8] = []
+    @exclusivity(unchecked) private var dataBuf: [UInt8] = []
+    @exclusivity(unchecked) private var errBuf: [UInt8] = []
+    @exclusivity(unchecked) private var slots = Slots()
+    @exclusivity(unchecked) private var usage = RawUsage()
+    @exclusivity(unchecked) private var usageRank: UInt8 = 0
+    @exclusivity(unchecked) private var usagePresent = false
+    @exclusivity(unchecked) private var iterations: [RawUsage] = []
+    @exclusivity(unchecked) private var pending: Pending? = nil
+    @exclusivity(unchecked) private var env = Envelope()
 
     /// `tagNames`: the tag names to keep (the configured rollup dimensions); nil keeps every tag.
     public init(tagNames: [String]? = nil) {
