@@ -1207,7 +1207,26 @@ struct RawUsage {
 func keyEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
     let n = s.utf8CodeUnitCount
     guard k.count == n, let kb = k.baseAddress else { return n == 0 && k.count == 0 }
-    return memcmp(kb, s.utf8Start, n) == 0
+    let sb = UnsafeRawPointer(s.utf8Start)
+    if n >= 8 {
+        // Compare 8 bytes at a time; the last word overlaps the previous one.
+        var i = 0
+        while i + 8 < n {
+            if kb.loadUnaligned(fromByteOffset: i, as: UInt64.self) != sb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        return kb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == sb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    }
+    if n >= 4 {
+        return kb.loadUnaligned(as: UInt32.self) == sb.loadUnaligned(as: UInt32.self)
+            && kb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == sb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+    }
+    for i in 0..<n where kb.load(fromByteOffset: i, as: UInt8.self) != sb.load(fromByteOffset: i, as: UInt8.self) {
+        return false
+    }
+    return true
 }
 
 @inline(__always)
