@@ -91,8 +91,8 @@ public struct DecodedEvent: Sendable {
     public mutating func reset() {
         kind = .usage; id = .absent; timestamp = nil; workflow = .absent; owner = .absent; provider = .absent
         serviceTier = .absent; isError = false; costOverride = nil
-        contributions.removeAll(keepingCapacity: true)
-        tags.removeAll(keepingCapacity: true)
+        if !contributions.isEmpty { contributions.removeAll(keepingCapacity: true) }
+        if !tags.isEmpty { tags.removeAll(keepingCapacity: true) }
         outcome = .absent; outcomeCount = 1; outcomeValue = nil
     }
 }

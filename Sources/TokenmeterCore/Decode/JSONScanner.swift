@@ -39,6 +39,7 @@ public struct JSONScanner {
     /// True right after `{` or `[` was consumed and before the first member/element.
     @usableFromInline var afterOpen = false
 
+    @inline(__always)
     public init(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = 64) {
         self.buffer = buffer
         self.maxDepth = maxDepth
