@@ -202,6 +202,11 @@ struct OTelNameTests {
             + "\"gen_ai.usage.reasoning_tokens\":\"5\"}")
         #expect(d.string(d.event.provider) == "anthropic")
         #expect(onlyTokens(d) == TokenCounts(input: 100, cacheRead: 20, cacheWrite: 10, output: 40, reasoning: 5))
+        // Older OTel names, still emitted by some instrumentations (lowest precedence).
+        decodeOK(d, "{\(wo),\"gen_ai.usage.prompt_tokens\":11,\"gen_ai.usage.completion_tokens\":\"4\"}")
+        #expect(onlyTokens(d) == TokenCounts(input: 11, output: 4))
+        decodeOK(d, "{\(wo),\"gen_ai.usage.input_tokens\":12,\"gen_ai.usage.prompt_tokens\":11}")
+        #expect(onlyTokens(d) == TokenCounts(input: 12))
     }
 
     @Test func modelPrecedenceIgnoresKeyOrder() throws {

@@ -18,6 +18,9 @@ import Darwin
 ///   `time`; canonical token names > OTel GenAI names > the alternative OTel spellings. Fields at the top
 ///   level beat the same fields inside an `attributes` object (flat OTel attributes nested one level).
 ///   Repeated keys: the last one wins.
+/// - Also accepted, at the lowest rank: the older OTel names `gen_ai.usage.prompt_tokens` (input) and
+///   `gen_ai.usage.completion_tokens` (output), still emitted by several instrumentations.
+/// - Outcome events: token fields and `usage` are still validated (a bad count rejects), then ignored.
 /// - `null` is the same as absent everywhere (token counts 0, `count` 1, strings absent).
 /// - Token counts: JSON integers, integral decimals (`100.0`, `1e3`), or strings of ASCII digits.
 /// - `timestamp`/`ts`/`time`: an RFC 3339 string, integer epoch milliseconds, or a string of digits
@@ -312,6 +315,10 @@ public final class EventDecoder {
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_read_input_tokens")) { slots.cacheRead.put(v, base + 1) }
             case .otelCacheWriteAlt:
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_creation_input_tokens")) { slots.cacheWrite.put(v, base + 1) }
+            case .otelPromptTokens:
+                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.prompt_tokens")) { slots.input.put(v, base + 1) }
+            case .otelCompletionTokens:
+                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.completion_tokens")) { slots.output.put(v, base + 1) }
             case .otelReasoningAlt:
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.reasoning_tokens")) { slots.reasoning.put(v, base + 1) }
             case .specversion:
@@ -973,8 +980,11 @@ public final class EventDecoder {
             if keyEquals(k, "gen_ai.usage.input_tokens") { return .otelInput }
         case 26:
             if keyEquals(k, "gen_ai.usage.output_tokens") { return .otelOutput }
+            if keyEquals(k, "gen_ai.usage.prompt_tokens") { return .otelPromptTokens }
         case 29:
             if keyEquals(k, "gen_ai.usage.reasoning_tokens") { return .otelReasoningAlt }
+        case 30:
+            if keyEquals(k, "gen_ai.usage.completion_tokens") { return .otelCompletionTokens }
         case 36:
             if keyEquals(k, "gen_ai.usage.cache_read.input_tokens") { return .otelCacheRead }
             if keyEquals(k, "gen_ai.usage.reasoning.output_tokens") { return .otelReasoning }
@@ -1057,7 +1067,7 @@ enum EventKey: UInt8 {
          provider, costUSD, timestamp, valueUSD, attributes, specversion, serviceTier, inputTokens, outputTokens,
          reasoningTokens, cacheReadTokens, cacheWriteTokens, otelInput, otelOutput, otelCacheRead, otelCacheWrite,
          otelReasoning, otelCacheReadAlt, otelCacheWriteAlt, otelReasoningAlt, otelRequestModel, otelResponseModel,
-         otelProviderName, otelSystem, otelWorkflow
+         otelProviderName, otelSystem, otelWorkflow, otelPromptTokens, otelCompletionTokens
 }
 
 enum UsageKey: UInt8 {
