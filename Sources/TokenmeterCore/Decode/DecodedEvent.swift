@@ -27,7 +27,8 @@ public struct TokenCounts: Sendable, Equatable {
 }
 
 /// One separately billed call inside an event: an ordinary event has one; an Anthropic event with
-/// `usage.iterations` has one per iteration, each under its own model.
+/// `usage.iterations` has one per distinct model its iterations name (iterations under the same model are
+/// summed), so each contribution counts as exactly one request for its model (contract 1f).
 public struct Contribution: Sendable, Equatable {
     public var model: ScratchString
     public var tokens: TokenCounts
