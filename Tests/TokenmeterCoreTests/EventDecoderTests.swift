@@ -662,3 +662,16 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("EventDecoder: reject details")
+struct RejectDetailTests {
+    @Test func detailIsOneLineAndTruncated() throws {
+        let d = EventDecoder()
+        let r = try #require(d.decode("{\(wo),\"model\":{\n\"a\":\n1}}"))
+        #expect(r.detail == "model must be a string, got { \"a\": 1}")
+        let long = String(repeating: "x", count: 200)
+        let r2 = try #require(d.decode("{\(wo),\"input_tokens\":\"\(long)\"}"))
+        #expect(r2.detail.hasSuffix("...") && r2.detail.count < 140)
+        #expect(r2.description.hasPrefix("bad_token_count: input_tokens must be a non-negative integer, got \"xxx"))
+    }
+}

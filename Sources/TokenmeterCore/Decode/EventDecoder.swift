@@ -677,9 +677,7 @@ public final class EventDecoder {
                 // Provider metadata: kept when it is a string, otherwise ignored.
                 if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readString()) } else { try s.skipValue() }
             case .model:
-                if iteration, try s.peekKind() == .string {
-                    u.model = copy(s, try s.readString())
-                } else if iteration {
+                if iteration {
                     if let v = try readString(&s, Where(ctx, block, "model")) { u.model = v }
                 } else {
                     try s.skipValue()
@@ -878,7 +876,11 @@ public final class EventDecoder {
         d += p.at.field.description
         d += " "
         d += p.problem.description
-        if p.hasValue { d += ", got " + String(decoding: errBuf, as: UTF8.self) }
+        if p.hasValue {
+            // One line: whitespace inside a quoted object/array value becomes spaces.
+            for i in errBuf.indices where errBuf[i] < 0x20 { errBuf[i] = 0x20 }
+            d += ", got " + String(decoding: errBuf, as: UTF8.self)
+        }
         return RejectReason(p.code, d)
     }
 
