@@ -27,7 +27,8 @@ public struct TokenCounts: Sendable, Equatable {
 }
 
 /// One separately billed call inside an event: an ordinary event has one; an Anthropic event with
-/// `usage.iterations` has one per iteration, each under its own model.
+/// `usage.iterations` has one per distinct model its iterations name (iterations under the same model are
+/// summed), so each contribution counts as exactly one request for its model (contract 1f).
 public struct Contribution: Sendable, Equatable {
     public var model: ScratchString
     public var tokens: TokenCounts
@@ -91,8 +92,8 @@ public struct DecodedEvent: Sendable {
     public mutating func reset() {
         kind = .usage; id = .absent; timestamp = nil; workflow = .absent; owner = .absent; provider = .absent
         serviceTier = .absent; isError = false; costOverride = nil
-        contributions.removeAll(keepingCapacity: true)
-        tags.removeAll(keepingCapacity: true)
+        if !contributions.isEmpty { contributions.removeAll(keepingCapacity: true) }
+        if !tags.isEmpty { tags.removeAll(keepingCapacity: true) }
         outcome = .absent; outcomeCount = 1; outcomeValue = nil
     }
 }

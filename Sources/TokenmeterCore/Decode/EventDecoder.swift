@@ -18,6 +18,9 @@ import Darwin
 ///   `time`; canonical token names > OTel GenAI names > the alternative OTel spellings. Fields at the top
 ///   level beat the same fields inside an `attributes` object (flat OTel attributes nested one level).
 ///   Repeated keys: the last one wins.
+/// - Also accepted, at the lowest rank: the older OTel names `gen_ai.usage.prompt_tokens` (input) and
+///   `gen_ai.usage.completion_tokens` (output), still emitted by several instrumentations.
+/// - Outcome events: token fields and `usage` are still validated (a bad count rejects), then ignored.
 /// - `null` is the same as absent everywhere (token counts 0, `count` 1, strings absent).
 /// - Token counts: JSON integers, integral decimals (`100.0`, `1e3`), or strings of ASCII digits.
 /// - `timestamp`/`ts`/`time`: an RFC 3339 string, integer epoch milliseconds, or a string of digits
@@ -61,24 +64,26 @@ public final class EventDecoder {
     static let maxEpochMillis: Int64 = 253_402_300_799_999
 
     /// The last decoded message (valid when `decode` returned nil).
-    public private(set) var event = DecodedEvent()
+    @exclusivity(unchecked) public private(set) var event = DecodedEvent()
     /// Bytes of every string `event` keeps (`ScratchString` are offsets into it).
-    public private(set) var scratch: [UInt8] = []
+    @exclusivity(unchecked) public private(set) var scratch: [UInt8] = []
     /// Whether the last message was a CloudEvent (contract 1c).
-    public private(set) var wasCloudEvent = false
+    @exclusivity(unchecked) public private(set) var wasCloudEvent = false
 
     private let tagFilter: [[UInt8]]?
-    private var keyBuf: [UInt8] = []
-    private var tmpBuf: [UInt8] = []
-    private var dataBuf: [UInt8] = []
-    private var errBuf: [UInt8] = []
-    private var slots = Slots()
-    private var usage = RawUsage()
-    private var usageRank: UInt8 = 0
-    private var usagePresent = false
-    private var iterations: [RawUsage] = []
-    private var pending: Pending? = nil
-    private var env = Envelope()
+    @exclusivity(unchecked) private var keyBuf: [UInt8] = []
+    @exclusivity(unchecked) private var tmpBuf: [UInt8] = []
+    @exclusivity(unchecked) private var dataBuf: [UInt8] = []
+    @exclusivity(unchecked) private var errBuf: [UInt8] = []
+    @exclusivity(unchecked) private var slots = Slots()
+    @exclusivity(unchecked) private var usage = RawUsage()
+    @exclusivity(unchecked) private var usageRank: UInt8 = 0
+    @exclusivity(unchecked) private var usagePresent = false
+    @exclusivity(unchecked) private var iterations: [RawUsage] = []
+    @exclusivity(unchecked) private var pending: Pending? = nil
+    @exclusivity(unchecked) private var env = Envelope()
+    /// Whether `env` holds anything (it is reset only then).
+    @exclusivity(unchecked) private var envDirty = false
 
     /// `tagNames`: the tag names to keep (the configured rollup dimensions); nil keeps every tag.
     public init(tagNames: [String]? = nil) {
@@ -123,9 +128,9 @@ public final class EventDecoder {
     /// Decodes one message. Nil: `event` holds it. Otherwise the reason it is rejected (contract 1e).
     public func decode(_ bytes: UnsafeRawBufferPointer) -> RejectReason? {
         event.reset()
-        scratch.removeAll(keepingCapacity: true)
+        if !scratch.isEmpty { scratch.removeAll(keepingCapacity: true) }
         resetFields()
-        env = Envelope()
+        if envDirty { env = Envelope(); envDirty = false }
         wasCloudEvent = false
         guard bytes.count <= Self.maxMessageBytes else {
             return RejectReason(.tooLarge, "message is \(bytes.count) bytes, over the 1 MiB limit (\(Self.maxMessageBytes) bytes)")
@@ -169,10 +174,9 @@ public final class EventDecoder {
 
     private func resetFields() {
         slots = Slots()
-        usage = RawUsage()
         usageRank = 0
         usagePresent = false
-        iterations.removeAll(keepingCapacity: true)
+        if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
         pending = nil
     }
 
@@ -181,7 +185,7 @@ public final class EventDecoder {
     private func decodeCloudEventData(_ bytes: UnsafeRawBufferPointer) -> RejectReason? {
         let envID = slots.id
         resetFields()
-        event.tags.removeAll(keepingCapacity: true)
+        if !event.tags.isEmpty { event.tags.removeAll(keepingCapacity: true) }
         switch env.dataKind {
         case .object:
             var inner = JSONScanner(UnsafeRawBufferPointer(rebasing: bytes[env.dataSpan.start..<env.dataSpan.end]),
@@ -193,7 +197,7 @@ public final class EventDecoder {
                 return Self.syntaxReject(error, "data: ")
             }
         case .string:
-            dataBuf.removeAll(keepingCapacity: true)
+            if !dataBuf.isEmpty { dataBuf.removeAll(keepingCapacity: true) }
             JSONScanner.appendUnescaped(bytes, env.dataSpan, to: &dataBuf)
             let buf = dataBuf
             let r: RejectReason? = buf.withUnsafeBytes { p in
@@ -234,7 +238,7 @@ public final class EventDecoder {
         while let k = try s.nextKey() {
             let key: EventKey
             if k.escaped {
-                keyBuf.removeAll(keepingCapacity: true)
+                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
                 s.appendUnescaped(k, to: &keyBuf)
                 key = keyBuf.withUnsafeBytes { Self.classifyEventKey($0) }
             } else {
@@ -311,10 +315,14 @@ public final class EventDecoder {
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_read_input_tokens")) { slots.cacheRead.put(v, base + 1) }
             case .otelCacheWriteAlt:
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_creation_input_tokens")) { slots.cacheWrite.put(v, base + 1) }
+            case .otelPromptTokens:
+                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.prompt_tokens")) { slots.input.put(v, base + 1) }
+            case .otelCompletionTokens:
+                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.completion_tokens")) { slots.output.put(v, base + 1) }
             case .otelReasoningAlt:
                 if let v = try readCount(&s, Where(ctx, "gen_ai.usage.reasoning_tokens")) { slots.reasoning.put(v, base + 1) }
             case .specversion:
-                if ctx == .top { env.specversion = true }
+                if ctx == .top { env.specversion = true; envDirty = true }
                 try s.skipValue()
             case .data:
                 if ctx == .top {
@@ -327,6 +335,7 @@ public final class EventDecoder {
                         env.dataSpan = JSONSpan(start: start, end: s.position, escaped: false)
                     }
                     env.dataKind = kind
+                    envDirty = true
                 } else {
                     try s.skipValue()
                 }
@@ -334,6 +343,7 @@ public final class EventDecoder {
                 if ctx == .top, try s.peekKind() == .string {
                     let sp = try s.readString()
                     env.subject = copy(s, sp)
+                    envDirty = true
                 } else {
                     try s.skipValue()
                 }
@@ -365,7 +375,7 @@ public final class EventDecoder {
     @inline(__always) private func withUnescaped<R>(_ s: borrowing JSONScanner, _ sp: JSONSpan,
                                                     _ body: (UnsafeRawBufferPointer) -> R) -> R {
         if !sp.escaped { return body(s.bytes(sp)) }
-        tmpBuf.removeAll(keepingCapacity: true)
+        if !tmpBuf.isEmpty { tmpBuf.removeAll(keepingCapacity: true) }
         s.appendUnescaped(sp, to: &tmpBuf)
         return tmpBuf.withUnsafeBytes { body($0) }
     }
@@ -374,7 +384,7 @@ public final class EventDecoder {
     private func fail(_ code: RejectReason.Code, _ at: Where, _ problem: StaticString,
                       _ s: borrowing JSONScanner, from start: Int, prefix: JSONSpan? = nil) {
         guard pending == nil else { return }
-        errBuf.removeAll(keepingCapacity: true)
+        if !errBuf.isEmpty { errBuf.removeAll(keepingCapacity: true) }
         if let prefix {
             s.appendUnescaped(prefix, to: &errBuf)
             errBuf.append(contentsOf: ": ".utf8)
@@ -467,12 +477,13 @@ public final class EventDecoder {
         }
         if let ms {
             slots.timestamp.put(ms, rank)
-            if envelope { env.time = ms }
+            if envelope { env.time = ms; envDirty = true }
             return
         }
         fail(.badTimestamp, at, "must be an RFC 3339 time or integer epoch milliseconds", s, from: start)
         if envelope {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position]).prefix(64), as: UTF8.self)
+            envDirty = true
             env.timeReject = RejectReason(.badTimestamp, "time must be an RFC 3339 time or integer epoch milliseconds, got \(text)")
         }
     }
@@ -544,7 +555,12 @@ public final class EventDecoder {
         while let k = try s.nextKey() {
             if let filter = tagFilter {
                 let wanted = withUnescaped(s, k) { p in
-                    filter.contains { f in f.withUnsafeBytes { fb in fb.elementsEqual(p) } }
+                    for f in filter where f.count == p.count {
+                        if f.withUnsafeBytes({ fb in p.count == 0 || memcmp(fb.baseAddress!, p.baseAddress!, p.count) == 0 }) {
+                            return true
+                        }
+                    }
+                    return false
                 }
                 if !wanted { try s.skipValue(); continue }
             }
@@ -600,7 +616,7 @@ public final class EventDecoder {
             if kind != .null && kind != .object { fail(.badField, Where(ctx, "usage"), "must be an object", s, from: start) }
             return
         }
-        iterations.removeAll(keepingCapacity: true)
+        if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
         var u = RawUsage()
         try walkUsage(&s, &u, ctx, iteration: false)
         usage = u
@@ -609,12 +625,12 @@ public final class EventDecoder {
     }
 
     private func walkUsage(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, iteration: Bool) throws(JSONError) {
-        let block: StaticString = iteration ? "usage.iterations[]." : "usage."
+        let block: Block = iteration ? .iteration : .usage
         try s.beginObject()
         while let k = try s.nextKey() {
             let key: UsageKey
             if k.escaped {
-                keyBuf.removeAll(keepingCapacity: true)
+                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
                 s.appendUnescaped(k, to: &keyBuf)
                 key = keyBuf.withUnsafeBytes { Self.classifyUsageKey($0) }
             } else {
@@ -624,29 +640,29 @@ public final class EventDecoder {
             case .unknown:
                 try s.skipValue()
             case .promptTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "prompt_tokens")) { u.promptTokens = v; u.has.insert(.promptTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens")) { u.promptTokens = v; u.has.insert(.promptTokens) }
             case .completionTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "completion_tokens")) { u.completionTokens = v; u.has.insert(.completionTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "completion_tokens")) { u.completionTokens = v; u.has.insert(.completionTokens) }
             case .totalTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "total_tokens")) { u.totalTokens = v; u.has.insert(.totalTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "total_tokens")) { u.totalTokens = v; u.has.insert(.totalTokens) }
             case .inputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "input_tokens")) { u.inputTokens = v; u.has.insert(.inputTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "input_tokens")) { u.inputTokens = v; u.has.insert(.inputTokens) }
             case .outputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "output_tokens")) { u.outputTokens = v; u.has.insert(.outputTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "output_tokens")) { u.outputTokens = v; u.has.insert(.outputTokens) }
             case .cacheCreationInputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "cache_creation_input_tokens")) { u.cacheCreation = v; u.has.insert(.cacheCreationInputTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "cache_creation_input_tokens")) { u.cacheCreation = v; u.has.insert(.cacheCreationInputTokens) }
             case .cacheReadInputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "", "cache_read_input_tokens")) { u.cacheReadInput = v; u.has.insert(.cacheReadInputTokens) }
+                if let v = try readCount(&s, Where(ctx, block, "cache_read_input_tokens")) { u.cacheReadInput = v; u.has.insert(.cacheReadInputTokens) }
             case .promptTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "", "promptTokenCount")) { u.gPrompt = v; u.has.insert(.gemini) }
+                if let v = try readCount(&s, Where(ctx, block, "promptTokenCount")) { u.gPrompt = v; u.has.insert(.gemini) }
             case .toolUsePromptTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "", "toolUsePromptTokenCount")) { u.gToolUse = v; u.has.insert(.gemini) }
+                if let v = try readCount(&s, Where(ctx, block, "toolUsePromptTokenCount")) { u.gToolUse = v; u.has.insert(.gemini) }
             case .cachedContentTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "", "cachedContentTokenCount")) { u.gCached = v; u.has.insert(.gemini) }
+                if let v = try readCount(&s, Where(ctx, block, "cachedContentTokenCount")) { u.gCached = v; u.has.insert(.gemini) }
             case .candidatesTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "", "candidatesTokenCount")) { u.gCandidates = v; u.has.insert(.gemini) }
+                if let v = try readCount(&s, Where(ctx, block, "candidatesTokenCount")) { u.gCandidates = v; u.has.insert(.gemini) }
             case .thoughtsTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "", "thoughtsTokenCount")) { u.gThoughts = v; u.has.insert(.gemini) }
+                if let v = try readCount(&s, Where(ctx, block, "thoughtsTokenCount")) { u.gThoughts = v; u.has.insert(.gemini) }
             case .promptTokensDetails:
                 try walkDetails(&s, &u, ctx, block, .prompt)
             case .completionTokensDetails:
@@ -661,10 +677,8 @@ public final class EventDecoder {
                 // Provider metadata: kept when it is a string, otherwise ignored.
                 if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readString()) } else { try s.skipValue() }
             case .model:
-                if iteration, try s.peekKind() == .string {
-                    u.model = copy(s, try s.readString())
-                } else if iteration {
-                    if let v = try readString(&s, Where(ctx, block, "", "model")) { u.model = v }
+                if iteration {
+                    if let v = try readString(&s, Where(ctx, block, "model")) { u.model = v }
                 } else {
                     try s.skipValue()
                 }
@@ -674,10 +688,10 @@ public final class EventDecoder {
                 guard kind == .array else {
                     let start = s.position
                     try s.skipValue()
-                    if kind != .null { fail(.badField, Where(ctx, block, "", "iterations"), "must be an array", s, from: start) }
+                    if kind != .null { fail(.badField, Where(ctx, block, "iterations"), "must be an array", s, from: start) }
                     continue
                 }
-                iterations.removeAll(keepingCapacity: true)
+                if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
                 try s.beginArray()
                 while try s.nextElement() {
                     let ek = try s.peekKind()
@@ -688,7 +702,7 @@ public final class EventDecoder {
                     } else {
                         let start = s.position
                         try s.skipValue()
-                        if ek != .null { fail(.badField, Where(ctx, block, "", "iterations"), "elements must be objects", s, from: start) }
+                        if ek != .null { fail(.badField, Where(ctx, block, "iterations"), "elements must be objects", s, from: start) }
                     }
                 }
                 if !iterations.isEmpty { u.has.insert(.iterations) }
@@ -696,13 +710,13 @@ public final class EventDecoder {
         }
     }
 
-    private func walkDetails(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, _ block: StaticString,
+    private func walkDetails(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, _ block: Block,
                              _ which: DetailsOf) throws(JSONError) {
         let kind = try s.peekKind()
         guard kind == .object else {
             let start = s.position
             try s.skipValue()
-            if kind != .null { fail(.badField, Where(ctx, block, "", which.name), "must be an object", s, from: start) }
+            if kind != .null { fail(.badField, Where(ctx, block, which.name), "must be an object", s, from: start) }
             return
         }
         if which == .cacheCreation { u.has.insert(.cacheCreationObject) }
@@ -710,7 +724,7 @@ public final class EventDecoder {
         while let k = try s.nextKey() {
             let key: DetailKey
             if k.escaped {
-                keyBuf.removeAll(keepingCapacity: true)
+                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
                 s.appendUnescaped(k, to: &keyBuf)
                 key = keyBuf.withUnsafeBytes { Self.classifyDetailKey($0) }
             } else {
@@ -718,23 +732,23 @@ public final class EventDecoder {
             }
             switch (which, key) {
             case (.prompt, .cachedTokens):
-                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.", "cached_tokens")) { u.promptCached = v }
+                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.cached_tokens")) { u.promptCached = v }
             case (.prompt, .cacheWriteTokens):
-                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.", "cache_write_tokens")) { u.promptCacheWrite = v }
+                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.cache_write_tokens")) { u.promptCacheWrite = v }
             case (.completion, .reasoningTokens):
-                if let v = try readCount(&s, Where(ctx, block, "completion_tokens_details.", "reasoning_tokens")) { u.completionReasoning = v }
+                if let v = try readCount(&s, Where(ctx, block, "completion_tokens_details.reasoning_tokens")) { u.completionReasoning = v }
             case (.input, .cachedTokens):
-                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.", "cached_tokens")) { u.inputCached = v }
+                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.cached_tokens")) { u.inputCached = v }
             case (.input, .cacheWriteTokens):
-                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.", "cache_write_tokens")) { u.inputCacheWrite = v }
+                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.cache_write_tokens")) { u.inputCacheWrite = v }
             case (.output, .reasoningTokens):
-                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.", "reasoning_tokens")) { u.outputReasoning = v }
+                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.reasoning_tokens")) { u.outputReasoning = v }
             case (.output, .thinkingTokens):
-                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.", "thinking_tokens")) { u.thinking = v; u.has.insert(.thinking) }
+                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.thinking_tokens")) { u.thinking = v; u.has.insert(.thinking) }
             case (.cacheCreation, .ephemeral1h):
-                if let v = try readCount(&s, Where(ctx, block, "cache_creation.", "ephemeral_1h_input_tokens")) { u.cache1h = v }
+                if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_1h_input_tokens")) { u.cache1h = v }
             case (.cacheCreation, .ephemeral5m):
-                if let v = try readCount(&s, Where(ctx, block, "cache_creation.", "ephemeral_5m_input_tokens")) { u.cache5m = v }
+                if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_5m_input_tokens")) { u.cache5m = v }
             default:
                 try s.skipValue()
             }
@@ -789,7 +803,7 @@ public final class EventDecoder {
                 addContribution(it.model.isAbsent ? model : it.model, counts)
             }
         } else {
-            var c = Self.counts(usage, row)
+            var c = row == .none ? TokenCounts() : Self.counts(usage, row)
             if slots.input.isSet { c.input = slots.input.value }
             if slots.cacheRead.isSet { c.cacheRead = slots.cacheRead.value }
             if slots.cacheWrite.isSet {
@@ -857,13 +871,16 @@ public final class EventDecoder {
 
     private func materialize(_ p: Pending) -> RejectReason {
         var d = ""
-        d += p.at.ctx.description
-        d += p.at.block.description
-        d += p.at.parent.description
+        d += p.at.ctx.prefix.description
+        d += p.at.block.prefix.description
         d += p.at.field.description
         d += " "
         d += p.problem.description
-        if p.hasValue { d += ", got " + String(decoding: errBuf, as: UTF8.self) }
+        if p.hasValue {
+            // One line: whitespace inside a quoted object/array value becomes spaces.
+            for i in errBuf.indices where errBuf[i] < 0x20 { errBuf[i] = 0x20 }
+            d += ", got " + String(decoding: errBuf, as: UTF8.self)
+        }
         return RejectReason(p.code, d)
     }
 
@@ -965,8 +982,11 @@ public final class EventDecoder {
             if keyEquals(k, "gen_ai.usage.input_tokens") { return .otelInput }
         case 26:
             if keyEquals(k, "gen_ai.usage.output_tokens") { return .otelOutput }
+            if keyEquals(k, "gen_ai.usage.prompt_tokens") { return .otelPromptTokens }
         case 29:
             if keyEquals(k, "gen_ai.usage.reasoning_tokens") { return .otelReasoningAlt }
+        case 30:
+            if keyEquals(k, "gen_ai.usage.completion_tokens") { return .otelCompletionTokens }
         case 36:
             if keyEquals(k, "gen_ai.usage.cache_read.input_tokens") { return .otelCacheRead }
             if keyEquals(k, "gen_ai.usage.reasoning.output_tokens") { return .otelReasoning }
@@ -1049,7 +1069,7 @@ enum EventKey: UInt8 {
          provider, costUSD, timestamp, valueUSD, attributes, specversion, serviceTier, inputTokens, outputTokens,
          reasoningTokens, cacheReadTokens, cacheWriteTokens, otelInput, otelOutput, otelCacheRead, otelCacheWrite,
          otelReasoning, otelCacheReadAlt, otelCacheWriteAlt, otelReasoningAlt, otelRequestModel, otelResponseModel,
-         otelProviderName, otelSystem, otelWorkflow
+         otelProviderName, otelSystem, otelWorkflow, otelPromptTokens, otelCompletionTokens
 }
 
 enum UsageKey: UInt8 {
@@ -1093,15 +1113,25 @@ enum Ctx: Equatable {
 }
 
 struct Where {
-    var ctx: StaticString
-    var block: StaticString
-    var parent: StaticString
+    var ctx: Ctx
+    var block: Block
     var field: StaticString
     @inline(__always) init(_ ctx: Ctx, _ field: StaticString) {
-        self.ctx = ctx.prefix; block = ""; parent = ""; self.field = field
+        self.ctx = ctx; block = .none; self.field = field
     }
-    @inline(__always) init(_ ctx: Ctx, _ block: StaticString, _ parent: StaticString, _ field: StaticString) {
-        self.ctx = ctx.prefix; self.block = block; self.parent = parent; self.field = field
+    @inline(__always) init(_ ctx: Ctx, _ block: Block, _ field: StaticString) {
+        self.ctx = ctx; self.block = block; self.field = field
+    }
+}
+
+enum Block: UInt8 {
+    case none, usage, iteration
+    var prefix: StaticString {
+        switch self {
+        case .none: ""
+        case .usage: "usage."
+        case .iteration: "usage.iterations[]."
+        }
     }
 }
 
@@ -1207,7 +1237,26 @@ struct RawUsage {
 func keyEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
     let n = s.utf8CodeUnitCount
     guard k.count == n, let kb = k.baseAddress else { return n == 0 && k.count == 0 }
-    return memcmp(kb, s.utf8Start, n) == 0
+    let sb = UnsafeRawPointer(s.utf8Start)
+    if n >= 8 {
+        // Compare 8 bytes at a time; the last word overlaps the previous one.
+        var i = 0
+        while i + 8 < n {
+            if kb.loadUnaligned(fromByteOffset: i, as: UInt64.self) != sb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        return kb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == sb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    }
+    if n >= 4 {
+        return kb.loadUnaligned(as: UInt32.self) == sb.loadUnaligned(as: UInt32.self)
+            && kb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == sb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+    }
+    for i in 0..<n where kb.load(fromByteOffset: i, as: UInt8.self) != sb.load(fromByteOffset: i, as: UInt8.self) {
+        return false
+    }
+    return true
 }
 
 @inline(__always)

@@ -39,6 +39,7 @@ public struct JSONScanner {
     /// True right after `{` or `[` was consumed and before the first member/element.
     @usableFromInline var afterOpen = false
 
+    @inline(__always)
     public init(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = 64) {
         self.buffer = buffer
         self.maxDepth = maxDepth
@@ -160,12 +161,8 @@ public struct JSONScanner {
         let start = position
         var escaped = false
         while true {
-            // Fast path: plain ASCII.
-            while position < end {
-                let c = buffer[position]
-                if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
-                position += 1
-            }
+            // Fast path: plain ASCII, 8 bytes at a time, then byte by byte.
+            position = JSONScanner.scanPlain(buffer, from: position)
             guard position < end else { throw err(.unexpectedEnd) }
             let c = buffer[position]
             if c == UInt8(ascii: "\"") {
@@ -181,6 +178,37 @@ public struct JSONScanner {
                 try validateUTF8Sequence()
             }
         }
+    }
+
+    /// The offset of the first byte at or after `from` that is `"`, `\\`, a control character or non-ASCII
+    /// (or the end of the buffer).
+    @inline(__always)
+    static func scanPlain(_ buffer: UnsafeRawBufferPointer, from: Int) -> Int {
+        guard let base = buffer.baseAddress else { return from }
+        let end = buffer.count
+        var i = from
+        // SWAR: a byte b is "special" when b < 0x20, b >= 0x80, b == 0x22 or b == 0x5C.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= end {
+            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let lt20 = (w &- ones &* 0x20) & ~w
+            let q = w ^ (ones &* 0x22)
+            let hasQuote = (q &- ones) & ~q
+            let b = w ^ (ones &* 0x5C)
+            let hasBackslash = (b &- ones) & ~b
+            let special = (lt20 | hasQuote | hasBackslash | w) & highs
+            if special != 0 {
+                return i + (special.trailingZeroBitCount >> 3)
+            }
+            i += 8
+        }
+        while i < end {
+            let c = base.load(fromByteOffset: i, as: UInt8.self)
+            if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { return i }
+            i += 1
+        }
+        return i
     }
 
     /// At a backslash: validates one escape (a surrogate pair counts as one) and moves past it.

@@ -64,6 +64,19 @@ enum NumberText {
     /// An exact non-negative integer not above `limit` (which must be below 10^18). Integral values written
     /// with a fraction or exponent (`100.0`, `1e3`) are accepted; `-0` is 0.
     static func integer(_ p: UnsafeRawBufferPointer, limit: Int64) -> IntegerResult {
+        // Fast path: up to 18 plain digits.
+        let n = p.count
+        if n > 0 && n <= 18 {
+            var v: Int64 = 0
+            var i = 0
+            while i < n {
+                let d = p[i] &- 48
+                if d > 9 { break }
+                v = v * 10 + Int64(d)
+                i += 1
+            }
+            if i == n { return v > limit ? .tooLarge : .ok(v) }
+        }
         guard let parts = split(p) else { return .malformed }
         let total = parts.digitCount
         var f = 0
