@@ -11,6 +11,13 @@ import Darwin
 /// Sendable. Every string the event keeps is copied, unescaped, into `scratch`; read it with
 /// `withBytes(_:_:)` or `string(_:)` before the next `decode` call.
 ///
+/// Read `event` in place (`decoder.event.contributions[i]`): holding a copy of it across the next `decode`
+/// makes that call copy its arrays (an allocation), though it stays correct.
+///
+/// Reject codes: invalid UTF-8 inside a string is `invalid_utf8`; any other syntax problem (including a
+/// non-ASCII byte outside strings, e.g. a UTF-16 message) is `invalid_json`; a JSON syntax error always
+/// wins over a field problem found earlier in the same message.
+///
 /// Decisions where the contract is silent (also in the README):
 /// - Precedence among names for the same field (keys may come in any order; the rank decides, not the
 ///   position): `model` > `gen_ai.response.model` > `gen_ai.request.model`; `provider` >
