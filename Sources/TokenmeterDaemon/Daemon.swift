@@ -61,6 +61,7 @@ public final class Daemon: RebalanceHandler {
 
     /// librdkafka properties: brokers, group, the pass-through properties, then secrets read from files.
     static func kafkaProperties(_ c: TokenmeterConfig, instance: String) throws -> [(String, String)] {
+        // Defaults first: a property the user sets in [kafka.properties] comes later and wins.
         var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
         for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
         for kv in c.kafka.secretFiles {
@@ -80,7 +81,7 @@ public final class Daemon: RebalanceHandler {
         try restoreCheckpoint()
         let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
         let consumer = try KafkaConsumer(
-            properties: base + [("group.id", config.kafka.groupId), ("auto.offset.reset", "earliest")],
+            properties: [("auto.offset.reset", "earliest")] + base + [("group.id", config.kafka.groupId)],
             topics: config.kafka.topics, rebalance: self)
         consumer.onError = { [log] e in log.warning("kafka: \(e)") }
         self.consumer = consumer
