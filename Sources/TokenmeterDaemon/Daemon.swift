@@ -32,6 +32,9 @@ public final class Daemon: RebalanceHandler {
     var deliveryFailures = 0
     let rejectLog = RateLimitedLog(perMinute: 20)
     var writeFailing = false
+    var checkpointPostponed = false
+    var lastOverflowEvents: Int64 = 0
+    let overflowLog = RateLimitedLog(perMinute: 1)
     public let progress: DaemonProgress
     var checkpoints = 0
 
@@ -99,6 +102,14 @@ public final class Daemon: RebalanceHandler {
                 self.handle(m, wallNow: wallNow)
             }
             producer?.poll(timeoutMs: 0)
+            if pipeline.metrics.overflowEvents != lastOverflowEvents {
+                if overflowLog.allow(now: WallClock.monotonicMillis()) {
+                    log.warning("a window reached rollups.max_keys_per_window; new keys are counted under __overflow__",
+                                metadata: ["overflow_events": "\(pipeline.metrics.overflowEvents)",
+                                           "max_keys_per_window": "\(config.rollups.maxKeysPerWindow)"])
+                }
+                lastOverflowEvents = pipeline.metrics.overflowEvents
+            }
             let mono = WallClock.monotonicMillis()
             if mono - lastIdleCheck >= 1000 {
                 lastIdleCheck = mono
@@ -176,11 +187,22 @@ public final class Daemon: RebalanceHandler {
         lastCheckpoint = WallClock.monotonicMillis()
         flushFiles()
         guard pipeline.pending.isEmpty else { return false }
+        // A checkpoint past a bad message whose dead letter is still only in the producer's memory would
+        // lose that dead letter on a crash: wait for delivery, briefly (the loop must keep polling through
+        // a broker outage), and otherwise postpone.
         if let producer, producer.outstanding > 0 {
-            guard producer.flush(timeoutMs: 10_000) else {
-                log.warning("dead letters not yet delivered; commit postponed")
+            guard producer.flush(timeoutMs: reason == "shutdown" ? 5_000 : 200) else {
+                if !checkpointPostponed {
+                    log.warning("dead letters not yet delivered (broker unreachable?); checkpoints and commits wait for them",
+                                metadata: ["outstanding": "\(producer.outstanding)"])
+                }
+                checkpointPostponed = true
                 return false
             }
+        }
+        if checkpointPostponed {
+            log.notice("dead letters delivered; checkpoints and commits resume")
+            checkpointPostponed = false
         }
         do {
             try DurableFile.makeDirectories(config.state.dir)

@@ -24,8 +24,9 @@ import Testing
 
         var fresh = Dimensions(tagNames: ["environment", "customer"])
         _ = fresh.names.intern("something-else-first") // ids differ between processes
-        let r = try Checkpoint.decode(bytes, dimensions: &fresh, sizes: [60_000, 3_600_000], grace: 30_000,
-                                      lateHorizon: 86_400_000, dedupWindow: 3_600_000)
+        let r = try Checkpoint.decode(bytes, dimensions: &fresh, makeWindows: {
+            PartitionWindows(sizes: [60_000, 3_600_000], grace: 30_000, lateHorizon: 86_400_000)
+        }, dedupWindow: 3_600_000)
         #expect(r.partitions.count == 1)
         let p = r.partitions[0]
         #expect(p.topic == "llm-usage" && p.partition == 3 && p.nextOffset == 1234)
@@ -56,7 +57,8 @@ import Testing
         bytes[bytes.count - 3] ^= 0xFF
         var fresh = Dimensions(tagNames: [])
         #expect(throws: CheckpointFormatError.self) {
-            _ = try Checkpoint.decode(bytes, dimensions: &fresh, sizes: [60_000], grace: 0, lateHorizon: 1, dedupWindow: 1)
+            _ = try Checkpoint.decode(bytes, dimensions: &fresh, makeWindows: { PartitionWindows(sizes: [60_000], grace: 0, lateHorizon: 1) },
+                                      dedupWindow: 1)
         }
     }
 }

@@ -120,4 +120,23 @@ import Testing
         let total = parts.filter { $0.sizeIndex == 1 }.reduce(Int64(0)) { $0 + ($1.rows[key]?.input ?? 0) }
         #expect(total == 30)
     }
+
+    @Test func keysBeyondTheCapGoToTheOverflowRowWithoutLosingSpend() {
+        let overflow = SeriesKey(workflow: 99, owner: 99, model: 99, provider: SeriesKey.none, tags: 0)
+        var w = PartitionWindows(sizes: [Self.hour], grace: 0, lateHorizon: 86_400_000, maxKeys: 3, overflowKey: overflow)
+        for k in 0..<10 {
+            let key = SeriesKey(workflow: UInt32(k), owner: 1, model: 1, provider: SeriesKey.none, tags: 0)
+            _ = w.add(key: key, time: t0 + Int64(k)) { $0.addUsage(TokenCounts(input: 5), cost: Money(nanos: 7), isError: false) }
+        }
+        // An existing key keeps counting in its own row.
+        let first = SeriesKey(workflow: 0, owner: 1, model: 1, provider: SeriesKey.none, tags: 0)
+        _ = w.add(key: first, time: t0 + 20) { $0.addUsage(TokenCounts(input: 5), cost: Money(nanos: 7), isError: false) }
+        let rows = w.open[0][0].rows
+        #expect(rows.count == 4)
+        #expect(rows[overflow]?.requests == 7)
+        #expect(rows[first]?.requests == 2)
+        #expect(rows.values.reduce(Int64(0)) { $0 + $1.input } == 55)
+        #expect(rows.values.reduce(Money.zero) { $0 + $1.cost } == Money(nanos: 77))
+        #expect(w.overflowed == 7)
+    }
 }

@@ -27,16 +27,23 @@ public struct PartitionWindows: Sendable {
     public let sizes: [Int64]
     public let grace: Int64
     public let lateHorizon: Int64
+    /// Rows one window may hold before new keys go to `overflowKey` (see `RollupSettings.maxKeysPerWindow`).
+    public let maxKeys: Int
+    public let overflowKey: SeriesKey?
+    /// Events whose key was replaced by the overflow key (per window size they fell into).
+    public private(set) var overflowed: Int64 = 0
     public private(set) var streamTime: EpochMillis = .min
     public private(set) var watermark: EpochMillis = .min
     /// Per window size, the open windows (usually one or two), oldest first.
     public internal(set) var open: [[Window]]
     public internal(set) var late: [LateKey: [SeriesKey: RollupCounters]] = [:]
 
-    public init(sizes: [Int64], grace: Int64, lateHorizon: Int64) {
+    public init(sizes: [Int64], grace: Int64, lateHorizon: Int64, maxKeys: Int = .max, overflowKey: SeriesKey? = nil) {
         self.sizes = sizes
         self.grace = grace
         self.lateHorizon = lateHorizon
+        self.maxKeys = maxKeys
+        self.overflowKey = overflowKey
         self.open = Array(repeating: [], count: sizes.count)
     }
 
@@ -59,7 +66,13 @@ public struct PartitionWindows: Sendable {
             let start = floorDiv(time, size) &* size
             if start &+ size <= watermark {
                 result = .late
-                apply(&late[LateKey(sizeIndex: i, start: start), default: [:]][key, default: RollupCounters()])
+                let lk = LateKey(sizeIndex: i, start: start)
+                if let overflowKey, let bucket = late[lk], bucket.count >= maxKeys, bucket[key] == nil {
+                    overflowed &+= 1
+                    apply(&late[lk, default: [:]][overflowKey, default: RollupCounters()])
+                } else {
+                    apply(&late[lk, default: [:]][key, default: RollupCounters()])
+                }
                 continue
             }
             var w = open[i].count - 1
@@ -71,7 +84,12 @@ public struct PartitionWindows: Sendable {
                 open[i].insert(Window(start: start, rows: [:]), at: at)
                 w = at
             }
-            apply(&open[i][w].rows[key, default: RollupCounters()])
+            if open[i][w].rows.count >= maxKeys, let overflowKey, open[i][w].rows[key] == nil {
+                overflowed &+= 1
+                apply(&open[i][w].rows[overflowKey, default: RollupCounters()])
+            } else {
+                apply(&open[i][w].rows[key, default: RollupCounters()])
+            }
         }
         if time > streamTime { streamTime = time }
         return result

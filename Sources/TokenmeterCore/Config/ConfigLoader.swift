@@ -215,7 +215,7 @@ private struct ConfigBuilder {
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = [
         ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic"]),
-        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance"]),
+        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance", "max_keys_per_window"]),
         ("[state]", ["checkpoint_interval"]),
         ("[http]", ["listen"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
@@ -554,7 +554,8 @@ private struct ConfigBuilder {
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
         checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
-                                                 ("late_horizon", .key), ("tags", .key), ("instance", .key)])
+                                                 ("late_horizon", .key), ("tags", .key), ("instance", .key),
+                                                 ("max_keys_per_window", .key)])
         if let (s, _) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") { r.dir = s }
         if let v = t["windows"] {
             if let arr = v.array, !v.isArrayOfTables {
@@ -611,6 +612,9 @@ private struct ConfigBuilder {
             } else {
                 r.instance = s
             }
+        }
+        if let (n, p) = integer(t, "max_keys_per_window", "rollups.max_keys_per_window") {
+            if n < 1 { error(p, "`rollups.max_keys_per_window` must be at least 1") } else { r.maxKeysPerWindow = Int(n) }
         }
         return r
     }

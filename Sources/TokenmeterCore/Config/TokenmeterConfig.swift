@@ -50,6 +50,10 @@ public struct RollupSettings: Sendable, Equatable {
     /// This instance's name in rollup file names (`<window start>-<instance>-p<partition>.jsonl`).
     /// Default: the host name. Added to the contract's keys.
     public var instance: String? = nil
+    /// Distinct rows one window of one partition may hold; further keys are counted under `__overflow__`
+    /// so that a cardinality explosion (a tag with a request id in it, say) cannot exhaust memory.
+    /// Added to the contract's keys.
+    public var maxKeysPerWindow: Int = 100_000
     public init() {}
 }
 

@@ -22,6 +22,9 @@ public final class Pipeline {
     private var partitions: [[PartitionState?]]
     private let sizes: [Int64]
     private let tagNameBytes: [[UInt8]]
+    /// Where rows go once a window holds `rollups.max_keys_per_window` keys: workflow, owner and model
+    /// `__overflow__`, so the spend stays in the totals while memory stays bounded.
+    private let overflowKey: SeriesKey
 
     private struct PriceCacheKey: Hashable {
         var model: UInt32
@@ -46,6 +49,8 @@ public final class Pipeline {
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.sizes = config.rollups.windows.map(\.millis)
         self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
+        let overflow = dimensions.names.intern("__overflow__")
+        self.overflowKey = SeriesKey(workflow: overflow, owner: overflow, model: overflow, provider: SeriesKey.none, tags: Dimensions.noTags)
     }
 
     // MARK: Partitions
@@ -58,10 +63,13 @@ public final class Pipeline {
     public func topicIndex(_ topic: String) -> Int? { topics.firstIndex(of: topic) }
 
     public func freshState(topicIndex: Int, partition: Int32, nextOffset: Int64, wallNow: EpochMillis) -> PartitionState {
-        PartitionState(topic: topics[topicIndex], partition: partition, nextOffset: nextOffset,
-                       windows: PartitionWindows(sizes: sizes, grace: config.rollups.grace.millis,
-                                                 lateHorizon: config.rollups.lateHorizon.millis),
+        PartitionState(topic: topics[topicIndex], partition: partition, nextOffset: nextOffset, windows: emptyWindows(),
                        dedup: DedupSet(window: config.dedup.window.millis), lastMessageWall: wallNow)
+    }
+
+    private func emptyWindows() -> PartitionWindows {
+        PartitionWindows(sizes: sizes, grace: config.rollups.grace.millis, lateHorizon: config.rollups.lateHorizon.millis,
+                         maxKeys: config.rollups.maxKeysPerWindow, overflowKey: overflowKey)
     }
 
     /// Takes ownership of a partition, with the state restored from a checkpoint or a fresh one.
@@ -106,7 +114,9 @@ public final class Pipeline {
         }
         partitions[topicIndex][p]!.nextOffset = offset &+ 1
         partitions[topicIndex][p]!.lastMessageWall = wallNow
+        let overflowBefore = partitions[topicIndex][p]!.windows.overflowed
         let result = apply(bytes, state: &partitions[topicIndex][p]!, messageTime: messageTime)
+        if partitions[topicIndex][p]!.windows.overflowed != overflowBefore { metrics.overflowEvents &+= 1 }
         switch result {
         case .rejected(let r): metrics.rejected[r.code, default: 0] &+= 1
         case .duplicate: metrics.duplicates &+= 1
@@ -257,8 +267,7 @@ public final class Pipeline {
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
     /// hands the partitions over).
     public func decodeCheckpoint(_ bytes: [UInt8]) throws(CheckpointFormatError) -> Checkpoint.Restored {
-        try Checkpoint.decode(bytes, dimensions: &dimensions, sizes: sizes, grace: config.rollups.grace.millis,
-                              lateHorizon: config.rollups.lateHorizon.millis, dedupWindow: config.dedup.window.millis)
+        try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: config.dedup.window.millis)
     }
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }

@@ -82,8 +82,10 @@ public enum Checkpoint {
     }
 
     /// Decodes a checkpoint, interning its names into `d` and fitting it to the configured window sizes.
-    public static func decode(_ bytes: [UInt8], dimensions d: inout Dimensions, sizes: [Int64], grace: Int64,
-                              lateHorizon: Int64, dedupWindow: Int64) throws(CheckpointFormatError) -> Restored {
+    /// `makeWindows` gives an empty `PartitionWindows` with the configured sizes and limits to restore into.
+    public static func decode(_ bytes: [UInt8], dimensions d: inout Dimensions, makeWindows: () -> PartitionWindows,
+                              dedupWindow: Int64) throws(CheckpointFormatError) -> Restored {
+        let sizes = makeWindows().sizes
         var r = BinaryReader(bytes)
         for b in magic { guard try r.u8() == b else { throw CheckpointFormatError(reason: "not a tokenmeter checkpoint") } }
         let v = try r.u32()
@@ -143,7 +145,7 @@ public enum Checkpoint {
             entries.reserveCapacity(dedupCount)
             for _ in 0..<dedupCount { entries.append((try r.u64(), try r.i64())) }
             dedup.restore(entries)
-            var windows = PartitionWindows(sizes: sizes, grace: grace, lateHorizon: lateHorizon)
+            var windows = makeWindows()
             windows.restore(streamTime: streamTime, watermark: watermark, open: open, late: late)
             out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,
                                       dedup: dedup, lastMessageWall: 0))
