@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TokenmeterKafka
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,9 @@ struct BrokerCommand: ParsableCommand {
             created with --topic are auto-created on first use with 4 partitions (a fixed mock default). \
             With --port, a loopback forwarder on that port carries the bootstrap connection; the brokers \
             themselves listen on ephemeral ports, which clients learn from metadata.
+
+            Fault injection for tests, one command per line on stdin: `down [BROKER]`, `up [BROKER]` \
+            (all brokers when none is named), `rtt BROKER MS`. Each answers `ok ...` or `error ...` on stderr.
             """)
 
     @Option(help: "Bootstrap port on 127.0.0.1 (0 = any free port).")
@@ -55,29 +59,45 @@ struct BrokerCommand: ParsableCommand {
                 try cluster.createTopic(topic, partitions: Int32(partitions))
             }
         } catch let error as KafkaError {
-            writeAll(2, "tokenmeter broker: \(error.reason)\n")
+            printError("tokenmeter broker: \(error.reason)")
             throw ExitCode.failure
         }
-        writeAll(1, cluster.bootstrapServers + "\n")
+        writeOut(cluster.bootstrapServers + "\n")
         var note = "tokenmeter broker: \(brokers) broker(s), bootstrap \(cluster.bootstrapServers)"
         if port != 0 { note += " (forwarded to \(cluster.brokerAddresses))" }
         if !topics.isEmpty { note += ", topics \(topics.joined(separator: ",")) with \(partitions) partition(s)" }
-        writeAll(2, note + "; stop with SIGTERM or SIGINT\n")
+        printError(note + "; stop with SIGTERM or SIGINT")
+        Self.acceptControlCommands(cluster)
 
         var received: Int32 = 0
         while sigwait(&signals, &received) != 0 {}
-        writeAll(2, "tokenmeter broker: signal \(received), shutting down\n")
+        printError("tokenmeter broker: signal \(received), shutting down")
         withExtendedLifetime(cluster) {}
     }
 }
 
-/// Unbuffered write of the whole string, so the address line is out before anyone waits on it.
-private func writeAll(_ fd: Int32, _ text: String) {
-    var bytes = Array(text.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 { if errno == EINTR { continue } else { return } }
-        done += n
+extension BrokerCommand {
+    /// Reads fault-injection commands from stdin on a thread of its own (it inherits the blocked signals).
+    static func acceptControlCommands(_ cluster: MockCluster) {
+        Thread.detachNewThread {
+            while let line = readLine() {
+                let words = line.split(separator: " ").map(String.init)
+                guard let verb = words.first else { continue }
+                let ids: [Int32] = words.count > 1 ? [Int32(words[1]) ?? -1] : (1...Int32(cluster.brokerCount)).map { $0 }
+                do {
+                    switch verb {
+                    case "down": for id in ids { try cluster.setBrokerDown(id) }
+                    case "up": for id in ids { try cluster.setBrokerUp(id) }
+                    case "rtt":
+                        guard words.count == 3, let ms = Int32(words[2]) else { throw ValidationError("usage: rtt BROKER MS") }
+                        try cluster.setRTT(ids[0], ms: ms)
+                    default: throw ValidationError("unknown command \(verb) (down, up, rtt)")
+                    }
+                    printError("tokenmeter broker: ok \(line)")
+                } catch {
+                    printError("tokenmeter broker: error \(line): \(error)")
+                }
+            }
+        }
     }
 }

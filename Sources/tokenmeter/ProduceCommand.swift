@@ -1,4 +1,5 @@
 import ArgumentParser
+import TokenmeterCore
 import TokenmeterKafka
 #if canImport(Glibc)
 import Glibc
@@ -12,8 +13,9 @@ struct ProduceCommand: ParsableCommand {
         commandName: "produce",
         abstract: "Send each non-blank line of FILE (or stdin) as one message to a topic.",
         discussion: """
-            The message value is the line's bytes without its newline; there is no key. Waits for every \
-            delivery report and exits 1 if any message failed.
+            The message value is the line's bytes without its newline. Without --key-field there is no key \
+            (messages spread over the partitions). Waits for every delivery report and exits 1 if any \
+            message failed.
             """)
 
     @Option(help: "Bootstrap servers, e.g. 127.0.0.1:9092.")
@@ -24,6 +26,9 @@ struct ProduceCommand: ParsableCommand {
 
     @Option(name: .customLong("property"), help: "librdkafka producer property k=v (repeatable).")
     var properties: [String] = []
+
+    @Option(help: "Key each message by this top-level field of its JSON (e.g. id): the same key always goes to the same partition, as a producer's retries do.")
+    var keyField: String?
 
     @Argument(help: "Input file; stdin when absent or '-'.")
     var file: String?
@@ -84,6 +89,7 @@ struct ProduceCommand: ParsableCommand {
             if reportedErrors <= 5 { printError("tokenmeter produce: \(error.reason)") }
         }
 
+        let keyBytes = keyField.map { Array($0.utf8) }
         // getline reuses one buffer for every line: no allocation per message.
         var line: UnsafeMutablePointer<CChar>? = nil
         var capacity = 0
@@ -96,7 +102,15 @@ struct ProduceCommand: ParsableCommand {
             if length > 0 && line![length - 1] == 0x0A { length -= 1 }
             let value = UnsafeRawBufferPointer(start: line, count: length)
             if value.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            try producer.produce(topic: topic, key: nil, value: value, token: UInt64(sent))
+            if let keyBytes {
+                if let span = Self.topLevelField(keyBytes, in: value) {
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(rebasing: value[span]), value: value, token: UInt64(sent))
+                } else {
+                    try producer.produce(topic: topic, key: nil, value: value, token: UInt64(sent))
+                }
+            } else {
+                try producer.produce(topic: topic, key: nil, value: value, token: UInt64(sent))
+            }
             sent += 1
             if sent & 1023 == 0 { producer.poll(timeoutMs: 0) }
         }
@@ -121,5 +135,28 @@ struct ProduceCommand: ParsableCommand {
             printError("tokenmeter produce: \(sent - delivered) messages without a delivery report")
             throw ExitCode(1)
         }
+    }
+}
+
+extension ProduceCommand {
+    /// The raw bytes of a top-level string or number field (between the quotes for a string), or nil
+    /// when the line is not a JSON object or has no such field.
+    static func topLevelField(_ name: [UInt8], in line: UnsafeRawBufferPointer) -> Range<Int>? {
+        var s = JSONScanner(line)
+        do {
+            try s.beginObject()
+            while let key = try s.nextKey() {
+                let k = s.bytes(key)
+                if !key.escaped && k.count == name.count && k.elementsEqual(name) {
+                    switch try s.peekKind() {
+                    case .string: let v = try s.readString(); return v.start..<v.end
+                    case .number: let v = try s.readNumber(); return v.start..<v.end
+                    default: return nil
+                    }
+                }
+                try s.skipValue()
+            }
+        } catch {}
+        return nil
     }
 }
