@@ -16,7 +16,7 @@ func runTokenmeter(_ args: [String]) throws -> (status: Int32, stdout: String, s
     p.arguments = args
     // stderr goes to a file so that neither output can fill a pipe and block the child.
     let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("tokenmeter-stderr-\(UUID().uuidString)").path
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errPath) }
     let out = Pipe()
     p.standardOutput = out
