@@ -34,6 +34,8 @@ public final class Daemon: RebalanceHandler {
     var writeFailing = false
     var checkpointPostponed = false
     var lastOverflowEvents: Int64 = 0
+    /// Dedup memory of partitions handed over on a rebalance, reused if they come back.
+    var retainedDedup: [TopicPartition: DedupSet] = [:]
     let overflowLog = RateLimitedLog(perMinute: 1)
     public let progress: DaemonProgress
     var checkpoints = 0
@@ -166,6 +168,19 @@ public final class Daemon: RebalanceHandler {
 
     // MARK: Checkpoint and commit
 
+    /// Puts the last checkpoint's state of `partitions` back into `restored`.
+    func reloadFromCheckpoint(_ partitions: Set<TopicPartition>) {
+        do {
+            guard let bytes = try DurableFile.read(checkpointPath) else { return }
+            for st in try pipeline.decodeCheckpoint(bytes).partitions {
+                let tp = TopicPartition(topic: st.topic, partition: st.partition)
+                if partitions.contains(tp) { restored[tp] = st }
+            }
+        } catch {
+            log.error("cannot re-read the checkpoint after a lost assignment", metadata: ["error": "\(error)"])
+        }
+    }
+
     func restoreCheckpoint() throws {
         guard let bytes = try DurableFile.read(checkpointPath) else {
             log.info("no checkpoint; starting fresh", metadata: ["path": "\(checkpointPath)"])
@@ -270,21 +285,54 @@ public final class Daemon: RebalanceHandler {
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
         let wallNow = WallClock.now()
+        let committedNow = committedOffsets(partitions.filter { restored[$0] != nil })
         var starts: [Int64?] = []
         for tp in partitions {
             guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
             if var s = restored.removeValue(forKey: tp) {
-                s.lastMessageWall = wallNow
-                pipeline.assign(s, topicIndex: t)
-                starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
+                if s.nextOffset >= 0, let c = committedNow[tp], c > s.nextOffset {
+                    // Another member consumed past our checkpoint while we did not own the partition: our
+                    // rows end at our offset, where its rows begin. Write ours as partial rows, start afresh.
+                    pipeline.assign(s, topicIndex: t)
+                    pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
+                    log.info("checkpointed partition moved on without us; its rows written as partial files",
+                             metadata: ["partition": "\(tp)", "checkpoint_offset": "\(s.nextOffset)", "committed": "\(c)"])
+                    pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                    starts.append(nil)
+                } else {
+                    // Our checkpoint is at or past the committed offset (a crash between checkpoint and
+                    // commit leaves it past): resume exactly where the checkpoint's rows end.
+                    s.lastMessageWall = wallNow
+                    pipeline.assign(s, topicIndex: t)
+                    starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
+                }
             } else {
-                pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                var fresh = pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow)
+                // Ids this process saw on the partition before a rebalance took it away are still "seen":
+                // keeping them catches duplicates that straddle the rebalance.
+                if let d = retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
+                pipeline.assign(fresh, topicIndex: t)
                 starts.append(nil)
             }
         }
         log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
         handOverUnassignedRestored()
+        flushFiles()
         return starts
+    }
+
+    /// The group's committed offsets (nil where none or unknown: the checkpoint then decides).
+    func committedOffsets(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty, let consumer else { return [:] }
+        do {
+            let offsets = try consumer.committed(partitions, timeoutMs: 10_000)
+            var out: [TopicPartition: Int64] = [:]
+            for (tp, o) in zip(partitions, offsets) { if let o, o >= 0 { out[tp] = o } }
+            return out
+        } catch {
+            log.warning("cannot read committed offsets; resuming from the checkpoint", metadata: ["error": "\(error)"])
+            return [:]
+        }
     }
 
     /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
@@ -305,8 +353,21 @@ public final class Daemon: RebalanceHandler {
         log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
                                                   "lost": "\(lost)"])
         if lost {
-            // Another member may already own them: committing or writing their rows would double count.
-            for tp in partitions { if let t = pipeline.topicIndex(tp.topic) { pipeline.release(topicIndex: t, partition: tp.partition, handover: false) } }
+            // The group moved on without us (e.g. a broker outage longer than the session timeout): another
+            // member may own these partitions already, so nothing may be committed. What we hold beyond the
+            // last checkpoint is dropped, and the checkpoint's state of each partition goes back to
+            // `restored`: if the partition comes back, we resume from it; if another member consumed past
+            // it, it becomes partial rows (see partitionsAssigned). Closed windows of these partitions not
+            // yet on disk are dropped too: resuming from the checkpoint re-closes them identically.
+            var writers = Set<String>()
+            for tp in partitions {
+                guard let t = pipeline.topicIndex(tp.topic) else { continue }
+                pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
+                writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))
+                committed[tp] = nil
+            }
+            pipeline.dropPending(writers: writers)
+            reloadFromCheckpoint(Set(partitions))
             return
         }
         if shuttingDown {
@@ -319,7 +380,10 @@ public final class Daemon: RebalanceHandler {
         var released: [(Int, PartitionState)] = []
         for tp in partitions {
             guard let t = pipeline.topicIndex(tp.topic), pipeline.state(topicIndex: t, partition: tp.partition) != nil else { continue }
-            if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) { released.append((t, s)) }
+            if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) {
+                released.append((t, s))
+                retainedDedup[tp] = s.dedup
+            }
         }
         flushFiles()
         // The checkpoint now lacks the released partitions; commit their offsets after it is durable.

@@ -14,6 +14,7 @@ struct Tokenmeter: ParsableCommand {
             ReplayCommand.self,
             ProduceCommand.self,
             GenerateCommand.self,
+            PricesCommand.self,
         ]
     )
 }

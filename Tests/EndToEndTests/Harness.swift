@@ -42,11 +42,19 @@ enum Harness {
     final class Broker {
         let process: Process
         let bootstrap: String
+        /// Fault-injection commands (`down`, `up`) go to the broker's stdin.
+        let control = Pipe()
 
         init(partitions: Int, topics: [String], log: String) throws {
             let pipe = Pipe()
-            process = try Harness.start(["broker", "--partitions", String(partitions)] + topics.flatMap { ["--topic", $0] },
-                                        log: log, stdout: pipe)
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: Harness.binary)
+            process.arguments = ["broker", "--partitions", String(partitions)] + topics.flatMap { ["--topic", $0] }
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = pipe
+            process.standardInput = control
+            try process.run()
             var line = Data()
             let handle = pipe.fileHandleForReading
             while true {
@@ -58,10 +66,20 @@ enum Harness {
             guard !bootstrap.isEmpty else { throw HarnessError("broker printed no address; see \(log)") }
         }
 
+        func send(_ command: String) {
+            control.fileHandleForWriting.write(Data((command + "\n").utf8))
+        }
+
         func stop() {
             process.terminate()
             process.waitUntilExit()
         }
+    }
+
+    /// kill -9: no checkpoint, no commit, no goodbye to the group.
+    static func kill9(_ p: Process) {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
     }
 
     /// Polls `condition` every 100 ms until it holds or `seconds` pass; returns whether it held.
@@ -109,7 +127,7 @@ enum Harness {
     }
 
     static func configText(brokers: String, group: String, topic: String, dlq: String, rollups: String, state: String,
-                           idleClose: String, windows: [String] = ["1m", "1h", "1d"]) -> String {
+                           idleClose: String, windows: [String] = ["1m", "1h", "1d"], instance: String = "e2e") -> String {
         """
         [kafka]
         brokers = "\(brokers)"
@@ -130,7 +148,7 @@ enum Harness {
         idle_close = "\(idleClose)"
         late_horizon = "7d"
         tags = ["environment"]
-        instance = "e2e"
+        instance = "\(instance)"
 
         [state]
         dir = "\(state)"

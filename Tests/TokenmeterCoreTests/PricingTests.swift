@@ -333,37 +333,14 @@ private func pick(_ table: PriceTable, _ model: String, provider: String? = nil,
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("shared/testdata/real-payloads")
 
-    /// A minimal reader for the `[[price]]` entries of a prices.toml (the real loader lives elsewhere):
-    /// one `key = value` per line, strings in double quotes, numbers as exact decimals.
+    /// The `[[price]]` entries of a prices.toml, read by the real `ConfigLoader`.
     static func readPrices(_ url: URL) throws -> [PriceEntry] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        var out: [PriceEntry] = []
-        var fields: [String: String] = [:]
-        var origin = ""
-        func flush() {
-            guard !fields.isEmpty else { return }
-            let p = { (k: String) in fields[k].map { PricePerMillion.parse($0)! } }
-            out.append(PriceEntry(model: fields["model"]!, provider: fields["provider"], input: p("input")!,
-                                  cacheRead: p("cache_read"), cacheWrite: p("cache_write"),
-                                  cacheWrite1h: p("cache_write_1h"), output: p("output")!, reasoning: p("reasoning"),
-                                  effectiveFrom: fields["effective_from"].map { RFC3339.parse($0, allowDateOnly: true)! },
-                                  serviceTier: fields["service_tier"], minInputTokens: fields["min_input_tokens"].map { Int64($0)! },
-                                  origin: origin))
-            fields = [:]
+        switch ConfigLoader.load(path: url.path) {
+        case .success(let c): return c.prices
+        case .failure(let e):
+            Issue.record("\(url.path) does not load: \(e.diagnostics.map(\.description))")
+            throw e
         }
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("#") || line.isEmpty { continue }
-            if line == "[[price]]" { flush(); origin = "prices.toml:\(n + 1)"; continue }
-            if let hash = line.range(of: " #") { line = String(line[..<hash.lowerBound]) }
-            let kv = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2 else { Issue.record("prices.toml:\(n + 1): cannot read \(line)"); continue }
-            var value = kv[1]
-            if value.hasPrefix("\"") && value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            fields[kv[0]] = value
-        }
-        flush()
-        return out
     }
 
     @Test func realPayloadsCostExactly() throws {

@@ -219,6 +219,11 @@ public final class Pipeline {
         }
     }
 
+    /// Forgets closed windows not yet written for these writers (partitions whose assignment was lost).
+    public func dropPending(writers: Set<String>) {
+        pending.removeAll { writers.contains($0.writer) }
+    }
+
     /// The wall-clock close of partitions that have been quiet for `rollups.idle_close`.
     public func closeIdle(wallNow: EpochMillis) {
         let idle = config.rollups.idleClose.millis
