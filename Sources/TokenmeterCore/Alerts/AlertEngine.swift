@@ -169,6 +169,9 @@ public final class AlertEngine {
     /// Everything needed to continue after a restart without repeating or forgetting an alert: period
     /// totals and published crossings of every rule, spike baselines, unit-cost totals and unpriced days.
     /// Names are written as strings (ids are per process); rules are identified as in `replaceRules`.
+    ///
+    /// Take `pending` into the outbox BEFORE writing a checkpoint holding this state: the state says the
+    /// crossings were published, so from then on only the outbox remembers them.
     public func encodeState(into w: inout BinaryWriter, names: StringTable) {
         func money(_ m: Money) { w.i128(m.femtos) }
         func shares(_ d: [UInt32: Money]) {
@@ -229,9 +232,6 @@ public final class AlertEngine {
                 w.i64(d.start); w.i64(d.end); w.i64(d.requests); w.u8(d.published ? 1 : 0)
             }
         }
-
-        w.count(pending.count)
-        for a in pending { w.string(a.id) }
     }
 
     /// Restores what `encodeState` wrote into the current rules (state of rules no longer configured is
@@ -314,7 +314,6 @@ public final class AlertEngine {
             restoredUnpriced.models.append(model)
             restoredUnpriced.days.append(ring)
         }
-        for _ in 0..<(try r.count()) { _ = try r.string() }  // ids pending at save time: informational
 
         for i in budgets.indices {
             budgets[i].ring = PeriodRing()
