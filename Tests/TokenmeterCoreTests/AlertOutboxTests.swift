@@ -8,6 +8,11 @@ private func tempDir() -> String {
     return String(cString: p) + "/outbox"
 }
 
+/// Removes the temporary folder made by `tempDir` (the parent of the outbox).
+private func removeTemp(_ outbox: String) {
+    try? FileManager.default.removeItem(atPath: DurableFile.parentDirectory(outbox))
+}
+
 private func sample(_ id: String, emittedAt: EpochMillis, workflow: String = "invoice-extraction") -> Alert {
     Alert(id: id, kind: .budgetThreshold, severity: .warning, rule: "finance-monthly",
           scope: [KeyValue("owner", "finance-ops"), KeyValue("workflow", "invoice-*")],
@@ -21,6 +26,7 @@ private func sample(_ id: String, emittedAt: EpochMillis, workflow: String = "in
 struct AlertOutboxTests {
     @Test func addIsDurableIdempotentAndPendingSurvivesReopen() throws {
         let dir = tempDir()
+        defer { removeTemp(dir) }
         let box = try AlertOutbox(dir: dir)
         #expect(try box.pending().isEmpty)
         let a = sample("00000000000000aa", emittedAt: 2000), b = sample("00000000000000bb", emittedAt: 1000)
@@ -46,6 +52,7 @@ struct AlertOutboxTests {
 
     @Test func leftoverTemporaryFilesAreCleared() throws {
         let dir = tempDir()
+        defer { removeTemp(dir) }
         _ = try AlertOutbox(dir: dir)
         try DurableFile.write(Array("partial".utf8), to: dir + "/.00000000000000cc.alert.tmp")
         try DurableFile.write(Array("not an alert".utf8), to: dir + "/junk.alert")
@@ -62,7 +69,9 @@ struct AlertOutboxTests {
                            cost: Money(dollars: 20), requests: 1, time: 1_000, names: names)
         let alerts = engine.takePending()
         #expect(alerts.count == 2 && engine.pending.isEmpty)
-        let box = try AlertOutbox(dir: tempDir())
+        let dir = tempDir()
+        defer { removeTemp(dir) }
+        let box = try AlertOutbox(dir: dir)
         try box.add(alerts)
         let p = try box.pending()
         #expect(p.map(\.id) == alerts.map(\.id))  // same emitted_at: order of adding
