@@ -15,6 +15,7 @@ struct Tokenmeter: ParsableCommand {
             ProduceCommand.self,
             GenerateCommand.self,
             PricesCommand.self,
+            AlertsCommand.self,
         ]
     )
 }

@@ -1,0 +1,340 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The guardrail engine (contract section 4, issue 4): budgets with thresholds and forecasts, spend
+/// spikes, cost per outcome and unpriced models, judged as each event is counted.
+///
+/// Owned by the polling thread, like the pipeline: no locks, not `Sendable`. The caller feeds every
+/// counted usage contribution (`recordUsage`) and outcome (`recordOutcome`) with the interned ids the
+/// pipeline already has, then drains `pending` (`takePending`) and hands the alerts to the outbox and the
+/// producer. All judgement is in EVENT time (periods, windows, forecast elapsed time), so a replay of
+/// the same events produces the same alerts with the same ids; only `emitted_at` comes from `now`.
+///
+/// Per event: one dictionary lookup for the (workflow, owner) pair's matching rules, then integer
+/// additions and one comparison per matching rule; a dictionary lookup per spike rule. No allocation once
+/// a pair, period, workflow and model have been seen. Alerts (rare) allocate.
+///
+/// Periods (budgets and outcome limits): calendar UTC hour, day, ISO week (from Monday 00:00), month, of
+/// each event's own time. A late event counts in its own period; the current and the previous period are
+/// kept per rule, and an event older than both is not judged (it is still in the rollups).
+public final class AlertEngine {
+    /// The wall clock for `emitted_at` (epoch milliseconds). Tests set a manual clock.
+    public var now: () -> EpochMillis
+    /// Alerts raised and not yet taken, in the order they were raised.
+    public private(set) var pending: [Alert] = []
+
+    public private(set) var budgetRules: [BudgetRule]
+    public private(set) var spikeRules: [SpikeRule]
+    public private(set) var outcomeLimitRules: [OutcomeLimitRule]
+
+    var budgets: [BudgetTracker]
+    var spikes: [SpikeTracker]
+    var unitCosts: [UnitCostTracker]
+    var unpriced = UnpricedTracker()
+    private var pairIndex: [UInt64: Int] = [:]
+    private var pairs: [RuleMatches] = []
+
+    public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
+                now: @escaping () -> EpochMillis = AlertEngine.systemNow) {
+        self.now = now
+        self.budgetRules = budgets
+        self.spikeRules = spikes
+        self.outcomeLimitRules = outcomeLimits
+        self.budgets = budgets.map(BudgetTracker.init)
+        self.spikes = spikes.map(SpikeTracker.init)
+        self.unitCosts = outcomeLimits.map(UnitCostTracker.init)
+    }
+
+    /// The real wall clock (CLOCK_REALTIME) in epoch milliseconds.
+    public static func systemNow() -> EpochMillis {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// True when no rule can ever fire except the built-in unpriced-model alert.
+    public var hasRules: Bool { !budgets.isEmpty || !spikes.isEmpty || !unitCosts.isEmpty }
+
+    /// Returns and clears the pending alerts.
+    public func takePending() -> [Alert] {
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+
+    // MARK: Events
+
+    /// One priced (or unpriced, `cost == nil`) usage contribution: `requests` calls to `model` by
+    /// `workflow` of `owner` at event time `time`. Unpriced usage feeds only the `unpriced_model` alert
+    /// (its cost is unknown, so it is not in any budget, spike or unit cost).
+    public func recordUsage(workflow: UInt32, owner: UInt32, model: UInt32, cost: Money?, requests: Int64,
+                            time: EpochMillis, names: StringTable) {
+        guard let cost else {
+            unpriced.record(model: model, workflow: workflow, owner: owner, requests: requests, time: time,
+                            names: names, now: now, into: &pending)
+            return
+        }
+        let p = pair(workflow: workflow, owner: owner, names: names)
+        for b in pairs[p].budgets {
+            budgets[b].record(workflow: workflow, cost: cost, time: time, names: names, now: now, into: &pending)
+        }
+        for u in pairs[p].unitCosts {
+            unitCosts[u].recordSpend(workflow: workflow, cost: cost, time: time, names: names, now: now, into: &pending)
+        }
+        for s in spikes.indices {
+            let key = spikes[s].rule.by == .workflow ? workflow : owner
+            spikes[s].record(key: key, workflow: workflow, model: model, cost: cost, time: time, names: names,
+                             now: now, into: &pending)
+        }
+    }
+
+    /// `count` outcomes named by the interned id `outcome`, for `workflow` of `owner`, at `time`.
+    public func recordOutcome(workflow: UInt32, owner: UInt32, outcome: UInt32, count: Int64, time: EpochMillis,
+                              names: StringTable) {
+        guard !unitCosts.isEmpty else { return }
+        let p = pair(workflow: workflow, owner: owner, names: names)
+        for u in pairs[p].unitCosts where unitCosts[u].isOutcome(outcome, names: names) {
+            unitCosts[u].recordOutcome(count: count, time: time, names: names, now: now, into: &pending)
+        }
+    }
+
+    @inline(__always)
+    private func pair(workflow: UInt32, owner: UInt32, names: StringTable) -> Int {
+        let key = UInt64(workflow) << 32 | UInt64(owner)
+        if let p = pairIndex[key] { return p }
+        let w = AlertText.name(workflow, names), o = AlertText.name(owner, names)
+        let m = RuleMatches(budgets: budgets.indices.filter { budgets[$0].matches(workflow: w, owner: o) },
+                            unitCosts: unitCosts.indices.filter { unitCosts[$0].matches(workflow: w, owner: o) })
+        pairs.append(m)
+        pairIndex[key] = pairs.count - 1
+        return pairs.count - 1
+    }
+
+    // MARK: Inspection
+
+    /// The running total of a budget rule in the period containing `time`, nil when that period is not kept.
+    public func budgetSpent(rule name: String, at time: EpochMillis) -> Money? {
+        guard let b = budgets.first(where: { $0.rule.name == name }) else { return nil }
+        return b.ring.slots.first { time >= $0.start && time < $0.end }?.total
+    }
+
+    // MARK: Reload
+
+    /// A new rule set (SIGHUP). A rule whose identity is unchanged keeps its period totals and what it
+    /// already published: budgets by name, scope and period (amount and thresholds may change; thresholds
+    /// already published stay published, a new threshold already exceeded fires on the next event);
+    /// spikes by name, `by` and window (factor and min may change); outcome limits by name, scope, outcome
+    /// and period. Unpriced-model days are kept. Other rules start clean.
+    public func replaceRules(budgets newBudgets: [BudgetRule], spikes newSpikes: [SpikeRule],
+                             outcomeLimits newLimits: [OutcomeLimitRule]) {
+        var oldBudgets: [String: [BudgetPeriodState]] = [:]
+        for b in budgets { oldBudgets[b.identity] = b.ring.slots }
+        var oldSpikes: [String: SpikeTracker] = [:]
+        for s in spikes { oldSpikes[s.identity] = s }
+        var oldLimits: [String: UnitCostTracker] = [:]
+        for u in unitCosts { oldLimits[u.identity] = u }
+
+        budgetRules = newBudgets; spikeRules = newSpikes; outcomeLimitRules = newLimits
+        budgets = newBudgets.map { rule in
+            var t = BudgetTracker(rule)
+            if let slots = oldBudgets[t.identity] { t.adopt(slots) }
+            return t
+        }
+        spikes = newSpikes.map { rule in
+            var t = SpikeTracker(rule)
+            if let old = oldSpikes[t.identity] { t.index = old.index; t.keys = old.keys; t.states = old.states }
+            return t
+        }
+        unitCosts = newLimits.map { rule in
+            var t = UnitCostTracker(rule)
+            if let old = oldLimits[t.identity] { t.ring = old.ring; t.outcomeID = old.outcomeID }
+            return t
+        }
+        pairIndex.removeAll()
+        pairs.removeAll()
+    }
+
+    // MARK: State
+
+    static let stateMagic: UInt32 = 0x4C41_4D54  // "TMAL"
+    static let stateVersion: UInt32 = 1
+    /// Spike keys idle for more windows than this are not saved: their baseline has decayed to nothing
+    /// (0.7^64 < 1e-9), and a key that comes back simply rebuilds one.
+    static let spikeIdleWindows: Int64 = 64
+
+    /// Everything needed to continue after a restart without repeating or forgetting an alert: period
+    /// totals and published crossings of every rule, spike baselines, unit-cost totals and unpriced days.
+    /// Names are written as strings (ids are per process); rules are identified as in `replaceRules`.
+    ///
+    /// Take `pending` into the outbox BEFORE writing a checkpoint holding this state: the state says the
+    /// crossings were published, so from then on only the outbox remembers them.
+    public func encodeState(into w: inout BinaryWriter, names: StringTable) {
+        func money(_ m: Money) { w.i128(m.femtos) }
+        func shares(_ d: [UInt32: Money]) {
+            w.count(d.count)
+            for (k, v) in d.sorted(by: { $0.key < $1.key }) { w.string(AlertText.name(k, names)); money(v) }
+        }
+        w.u32(AlertEngine.stateMagic)
+        w.u32(AlertEngine.stateVersion)
+
+        w.count(budgets.count)
+        for b in budgets {
+            w.string(b.identity)
+            w.count(b.ring.slots.count)
+            for p in b.ring.slots {
+                w.i64(p.start); w.i64(p.end); money(p.total); w.i64(p.latest)
+                shares(p.byWorkflow)
+                w.count(p.buckets.count)
+                for x in p.buckets { w.i128(x) }
+                w.count(p.published.count)
+                for t in p.published { w.i32(Int32(t)) }
+                w.u8(p.forecastPublished ? 1 : 0)
+            }
+        }
+
+        w.count(spikes.count)
+        for s in spikes {
+            w.string(s.identity)
+            let window = s.rule.window.millis
+            let newest = s.states.map(\.windowStart).max() ?? 0
+            let kept = s.states.indices.filter { newest - s.states[$0].windowStart <= AlertEngine.spikeIdleWindows * window }
+            w.count(kept.count)
+            for i in kept {
+                let st = s.states[i]
+                w.string(AlertText.name(s.keys[i], names))
+                w.i64(st.windowStart); money(st.spend); w.i128(st.baseline); w.i64(st.windows)
+                w.u8(st.alerted ? 1 : 0)
+                shares(st.models)
+                shares(st.workflows)
+            }
+        }
+
+        w.count(unitCosts.count)
+        for u in unitCosts {
+            w.string(u.identity)
+            w.count(u.ring.slots.count)
+            for p in u.ring.slots {
+                w.i64(p.start); w.i64(p.end); money(p.spend); w.i64(p.outcomes)
+                shares(p.byWorkflow)
+                w.u8(p.published ? 1 : 0)
+            }
+        }
+
+        w.count(unpriced.models.count)
+        for (m, model) in unpriced.models.enumerated() {
+            w.string(AlertText.name(model, names))
+            w.count(unpriced.days[m].slots.count)
+            for d in unpriced.days[m].slots {
+                w.i64(d.start); w.i64(d.end); w.i64(d.requests); w.u8(d.published ? 1 : 0)
+            }
+        }
+    }
+
+    /// Restores what `encodeState` wrote into the current rules (state of rules no longer configured is
+    /// dropped; see `replaceRules` for how rules are matched). Replaces all state; `pending` is untouched
+    /// (pending alerts belong in the outbox, not the checkpoint).
+    public func decodeState(from r: inout BinaryReader, names: inout StringTable) throws {
+        func money() throws -> Money { Money(femtos: try r.i128()) }
+        func shares() throws -> [UInt32: Money] {
+            var d: [UInt32: Money] = [:]
+            for _ in 0..<(try r.count()) {
+                let id = names.intern(try r.string())
+                d[id, default: .zero] += try money()
+            }
+            return d
+        }
+        guard try r.u32() == AlertEngine.stateMagic else { throw CheckpointFormatError(reason: "alert state: bad magic") }
+        let version = try r.u32()
+        guard version == AlertEngine.stateVersion else {
+            throw CheckpointFormatError(reason: "alert state: unknown version \(version)")
+        }
+
+        var savedBudgets: [String: [BudgetPeriodState]] = [:]
+        for _ in 0..<(try r.count()) {
+            let identity = try r.string()
+            var slots: [BudgetPeriodState] = []
+            for _ in 0..<(try r.count()) {
+                var p = BudgetPeriodState(start: try r.i64(), end: try r.i64())
+                p.total = try money(); p.latest = try r.i64()
+                p.byWorkflow = try shares()
+                let n = try r.count()
+                guard n == BudgetForecast.bucketCount else { throw CheckpointFormatError(reason: "alert state: \(n) buckets") }
+                for k in 0..<n { p.buckets[k] = try r.i128() }
+                for _ in 0..<(try r.count()) { p.published.append(Int(try r.i32())) }
+                p.forecastPublished = try r.u8() != 0
+                slots.append(p)
+            }
+            savedBudgets[identity] = slots
+        }
+
+        var savedSpikes: [String: [(String, SpikeKeyState)]] = [:]
+        for _ in 0..<(try r.count()) {
+            let identity = try r.string()
+            var list: [(String, SpikeKeyState)] = []
+            for _ in 0..<(try r.count()) {
+                let key = try r.string()
+                var st = SpikeKeyState(windowStart: try r.i64())
+                st.spend = try money(); st.baseline = try r.i128(); st.windows = try r.i64()
+                st.alerted = try r.u8() != 0
+                st.models = try shares()
+                st.workflows = try shares()
+                list.append((key, st))
+            }
+            savedSpikes[identity] = list
+        }
+
+        var savedLimits: [String: [UnitCostPeriod]] = [:]
+        for _ in 0..<(try r.count()) {
+            let identity = try r.string()
+            var slots: [UnitCostPeriod] = []
+            for _ in 0..<(try r.count()) {
+                var p = UnitCostPeriod(start: try r.i64(), end: try r.i64())
+                p.spend = try money(); p.outcomes = try r.i64()
+                p.byWorkflow = try shares()
+                p.published = try r.u8() != 0
+                slots.append(p)
+            }
+            savedLimits[identity] = slots
+        }
+
+        var restoredUnpriced = UnpricedTracker()
+        for _ in 0..<(try r.count()) {
+            let model = names.intern(try r.string())
+            var ring = PeriodRing<UnpricedDay>()
+            for _ in 0..<(try r.count()) {
+                var d = UnpricedDay(start: try r.i64(), end: try r.i64())
+                d.requests = try r.i64(); d.published = try r.u8() != 0
+                ring.slots.append(d)
+            }
+            restoredUnpriced.index[model] = restoredUnpriced.models.count
+            restoredUnpriced.models.append(model)
+            restoredUnpriced.days.append(ring)
+        }
+
+        for i in budgets.indices {
+            budgets[i].ring = PeriodRing()
+            if let slots = savedBudgets[budgets[i].identity] { budgets[i].adopt(slots) }
+        }
+        for i in spikes.indices {
+            spikes[i].index = [:]; spikes[i].keys = []; spikes[i].states = []
+            for (key, st) in savedSpikes[spikes[i].identity] ?? [] {
+                let id = names.intern(key)
+                spikes[i].index[id] = spikes[i].keys.count
+                spikes[i].keys.append(id)
+                spikes[i].states.append(st)
+            }
+        }
+        for i in unitCosts.indices {
+            unitCosts[i].ring = PeriodRing()
+            unitCosts[i].outcomeID = nil
+            if let slots = savedLimits[unitCosts[i].identity] { unitCosts[i].ring.slots = slots }
+        }
+        unpriced = restoredUnpriced
+        pairIndex.removeAll()
+        pairs.removeAll()
+    }
+}

@@ -1,0 +1,39 @@
+/// Models without a price: `unpriced_model` once per model per UTC day (of the event time), at its first
+/// unpriced request that day, with the day's request count so far and the caller that made it.
+struct UnpricedTracker {
+    static let ruleName = "unpriced_model"
+
+    var index: [UInt32: Int] = [:]
+    var models: [UInt32] = []
+    var days: [PeriodRing<UnpricedDay>] = []
+
+    mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, requests: Int64, time: EpochMillis,
+                         names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
+        let m: Int
+        if let found = index[model] {
+            m = found
+        } else {
+            m = models.count
+            index[model] = m
+            models.append(model)
+            days.append(PeriodRing())
+        }
+        guard let i = days[m].index(for: time, period: .day, make: UnpricedDay.init) else { return }
+        days[m].slots[i].requests &+= requests
+        guard !days[m].slots[i].published else { return }
+        days[m].slots[i].published = true
+        let d = days[m].slots[i]
+        let modelName = AlertText.name(model, names)
+        let scope = [KeyValue("model", modelName)]
+        let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)
+        let message = "model \(modelName) has no price: \(d.requests) request\(d.requests == 1 ? "" : "s") on "
+            + "\(RFC3339.day(d.start)) so far (first from workflow \(workflowName), owner \(ownerName)); "
+            + "its tokens are counted, its cost is not"
+        out.append(Alert(
+            id: Alert.makeID(rule: UnpricedTracker.ruleName, scope: scope, periodStart: d.start, kind: .unpricedModel, threshold: ""),
+            kind: .unpricedModel, severity: .info, rule: UnpricedTracker.ruleName, scope: scope,
+            periodStart: d.start, periodEnd: d.end, thresholdMilliPct: nil, budget: nil, spent: nil,
+            usedHundredthsPct: nil, projected: nil, topWorkflows: [], eventTime: time, emittedAt: now(),
+            message: message, details: .unpriced(model: modelName, requests: d.requests, workflow: workflowName, owner: ownerName)))
+    }
+}
