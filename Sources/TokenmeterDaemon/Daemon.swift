@@ -34,10 +34,18 @@ public final class Daemon: RebalanceHandler {
     var writeFailing = false
     var checkpointPostponed = false
     var lastOverflowEvents: Int64 = 0
+    /// Alerts taken from the engine but not yet in the outbox (the outbox write failed).
+    var pendingAlerts: [Alert] = []
     /// Dedup memory of partitions handed over on a rebalance, reused if they come back.
     var retainedDedup: [TopicPartition: DedupSet] = [:]
+    /// Offsets of partitions handed over on a revoke whose commit the broker refused.
+    var unreleased: [TopicPartition: Int64] = [:]
+    /// Assigned partitions not yet fetched: their previous owner has not handed them over (-> deadline).
+    var awaitingHandover: [TopicPartition: Int64] = [:]
+    var lastHandoverCheck: Int64 = 0
     let overflowLog = RateLimitedLog(perMinute: 1)
     public let progress: DaemonProgress
+    let alertPublisher: AlertPublisher
     var checkpoints = 0
 
     public init(config: TokenmeterConfig, log: Logger, stop: StopSignal, progress: DaemonProgress = DaemonProgress()) throws {
@@ -54,6 +62,7 @@ public final class Daemon: RebalanceHandler {
         } else {
             self.producer = nil
         }
+        self.alertPublisher = try AlertPublisher(topic: config.kafka.alertsTopic, properties: base, stateDir: config.state.dir, log: log)
         producer?.onDelivery = { [weak self] _, error in
             if let error, let self {
                 self.deliveryFailures += 1
@@ -84,6 +93,7 @@ public final class Daemon: RebalanceHandler {
 
     public func run() throws {
         try restoreCheckpoint()
+        try alertPublisher.resendOutbox()
         let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
         let consumer = try KafkaConsumer(
             properties: [("auto.offset.reset", "earliest")] + base + [("group.id", config.kafka.groupId)],
@@ -104,6 +114,7 @@ public final class Daemon: RebalanceHandler {
                 self.handle(m, wallNow: wallNow)
             }
             producer?.poll(timeoutMs: 0)
+            publishAlerts()
             if pipeline.metrics.overflowEvents != lastOverflowEvents {
                 if overflowLog.allow(now: WallClock.monotonicMillis()) {
                     log.warning("a window reached rollups.max_keys_per_window; new keys are counted under __overflow__",
@@ -113,6 +124,10 @@ public final class Daemon: RebalanceHandler {
                 lastOverflowEvents = pipeline.metrics.overflowEvents
             }
             let mono = WallClock.monotonicMillis()
+            if !awaitingHandover.isEmpty && mono - lastHandoverCheck >= 200 {
+                lastHandoverCheck = mono
+                resolveHandovers()
+            }
             if mono - lastIdleCheck >= 1000 {
                 lastIdleCheck = mono
                 pipeline.closeIdle(wallNow: WallClock.now())
@@ -172,7 +187,7 @@ public final class Daemon: RebalanceHandler {
     func reloadFromCheckpoint(_ partitions: Set<TopicPartition>) {
         do {
             guard let bytes = try DurableFile.read(checkpointPath) else { return }
-            for st in try pipeline.decodeCheckpoint(bytes).partitions {
+            for st in try pipeline.decodeCheckpoint(bytes, restoreAlerts: false).partitions {
                 let tp = TopicPartition(topic: st.topic, partition: st.partition)
                 if partitions.contains(tp) { restored[tp] = st }
             }
@@ -186,7 +201,7 @@ public final class Daemon: RebalanceHandler {
             log.info("no checkpoint; starting fresh", metadata: ["path": "\(checkpointPath)"])
             return
         }
-        let r = try pipeline.decodeCheckpoint(bytes)
+        let r = try pipeline.decodeCheckpoint(bytes, restoreAlerts: true)
         if !r.droppedSizes.isEmpty {
             log.warning("checkpoint has window sizes no longer configured; their open rows are dropped",
                         metadata: ["sizes_ms": "\(r.droppedSizes.sorted())"])
@@ -200,6 +215,8 @@ public final class Daemon: RebalanceHandler {
     @discardableResult
     func checkpoint(reason: String) -> Bool {
         lastCheckpoint = WallClock.monotonicMillis()
+        // The checkpoint records crossings as published: they must be in the outbox first.
+        guard publishAlerts() else { return false }
         flushFiles()
         guard pipeline.pending.isEmpty else { return false }
         // A checkpoint past a bad message whose dead letter is still only in the producer's memory would
@@ -231,21 +248,51 @@ public final class Daemon: RebalanceHandler {
         return true
     }
 
+    /// Moves new alerts into the outbox and onto the producer; false when the outbox cannot be written
+    /// (then no checkpoint may be taken, or a restart would forget the alerts).
+    @discardableResult
+    func publishAlerts() -> Bool {
+        alertPublisher.poll()
+        let new = pipeline.alerts.takePending()
+        pendingAlerts.append(contentsOf: new)
+        guard !pendingAlerts.isEmpty else { return true }
+        do {
+            try alertPublisher.publish(pendingAlerts)
+            pendingAlerts.removeAll()
+            return true
+        } catch {
+            log.error("cannot write alerts to the outbox; retrying", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
     func publishProgress() {
         let metrics = pipeline.metrics
         let assigned = pipeline.assigned.count
         let open = pipeline.openRowCount
         let pending = pipeline.pending.count
         let checkpoints = checkpoints
+        let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
+        let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
         progress.update {
             $0.metrics = metrics
             $0.assignedPartitions = assigned
             $0.openRows = open
             $0.pendingFiles = pending
             $0.checkpoints = checkpoints
+            $0.alertsPublished = alertsPublished
+            $0.alertsFailed = alertsFailed
+            $0.alertOutboxDepth = outboxDepth
+            $0.lastAlert = lastAlert
             $0.joined = assigned > 0 || $0.joined
         }
     }
+
+    /// Commit metadata says who holds the rows before the committed offset, for the handover protocol
+    /// (see `awaitHandover`): `owned:<instance>` while we consume, `released:<instance>` once a revoked
+    /// partition's rows are in partial files, `checkpointed:<instance>` after a shutdown (the rows wait
+    /// in our checkpoint).
+    var ownedMetadata: String { "owned:\(pipeline.instance)" }
 
     func commitAssigned(only: Set<TopicPartition>? = nil) {
         guard let consumer else { return }
@@ -253,12 +300,13 @@ public final class Daemon: RebalanceHandler {
         for (t, s) in pipeline.assigned {
             let tp = TopicPartition(topic: config.kafka.topics[t], partition: s.partition)
             if let only, !only.contains(tp) { continue }
-            guard s.nextOffset >= 0, committed[tp] != s.nextOffset else { continue }
+            // At shutdown the metadata changes to "checkpointed" even when the offset did not move.
+            guard s.nextOffset >= 0, shuttingDown || committed[tp] != s.nextOffset else { continue }
             offsets.append(TopicPartitionOffset(topic: tp.topic, partition: tp.partition, offset: s.nextOffset))
         }
         guard !offsets.isEmpty else { return }
         do {
-            try consumer.commit(offsets)
+            try consumer.commit(offsets, metadata: shuttingDown ? "checkpointed:\(pipeline.instance)" : ownedMetadata)
             for o in offsets { committed[TopicPartition(topic: o.topic, partition: o.partition)] = o.offset }
         } catch {
             log.warning("offset commit failed; retried at the next checkpoint", metadata: ["error": "\(error)"])
@@ -271,6 +319,7 @@ public final class Daemon: RebalanceHandler {
         checkpoint(reason: "shutdown")
         consumer?.close()
         consumer = nil
+        alertPublisher.flush(timeoutMs: 5_000)
         if let producer, !producer.flush(timeoutMs: 10_000) {
             log.warning("some dead letters were not delivered before the deadline", metadata: ["outstanding": "\(producer.outstanding)"])
         }
@@ -284,8 +333,59 @@ public final class Daemon: RebalanceHandler {
     // MARK: Rebalances
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
+        commitUnreleased()
+        awaitingHandover.removeAll()
+        let (handedOver, waiting) = handoverState(partitions)
+        let deadline = WallClock.monotonicMillis() + config.kafka.handoverTimeout.millis
+        for tp in waiting { awaitingHandover[tp] = deadline }
+        if !waiting.isEmpty {
+            log.info("waiting for the previous owner to hand over; other partitions start now",
+                     metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
+        }
+        let starts = startPartitions(partitions.filter { !waiting.contains($0) }, handedOver: handedOver)
+        var out: [Int64?] = []
+        var it = starts.makeIterator()
+        for tp in partitions { out.append(waiting.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
+        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
+        handOverUnassignedRestored()
+        flushFiles()
+        return out
+    }
+
+    /// Partitions whose previous owner handed them over (or timed out) since the assignment: assigned now,
+    /// together with those already consuming, each at the exact offset its rows end.
+    func resolveHandovers() {
+        guard !awaitingHandover.isEmpty, let consumer else { return }
+        let (handedOver, waiting) = handoverState(Array(awaitingHandover.keys))
+        let now = WallClock.monotonicMillis()
+        var ready: [TopicPartition] = []
+        for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
+            if waiting.contains(tp) {
+                log.warning("previous owner did not hand over in time; starting from the committed offset", metadata: ["partition": "\(tp)"])
+            }
+            ready.append(tp)
+        }
+        guard !ready.isEmpty else { return }
+        for tp in ready { awaitingHandover[tp] = nil }
+        _ = startPartitions(ready, handedOver: handedOver)
+        var offsets: [TopicPartitionOffset] = []
+        for (t, st) in pipeline.assigned {
+            offsets.append(TopicPartitionOffset(topic: config.kafka.topics[t], partition: st.partition,
+                                                offset: st.nextOffset >= 0 ? st.nextOffset : KafkaConsumer.storedOffset))
+        }
+        do {
+            try consumer.assign(offsets)
+            log.info("handed-over partitions assigned", metadata: ["partitions": "\(ready.map(\.description).sorted().joined(separator: ","))"])
+        } catch {
+            log.error("cannot assign handed-over partitions", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes ownership of `partitions` in the pipeline; returns the start offset of each (nil = committed).
+    func startPartitions(_ partitions: [TopicPartition], handedOver: [TopicPartition: Int64]) -> [Int64?] {
         let wallNow = WallClock.now()
-        let committedNow = committedOffsets(partitions.filter { restored[$0] != nil })
+        var committedNow = committedOffsets(partitions.filter { restored[$0] != nil })
+        for (tp, o) in handedOver { committedNow[tp] = o }
         var starts: [Int64?] = []
         for tp in partitions {
             guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
@@ -308,6 +408,15 @@ public final class Daemon: RebalanceHandler {
                 }
             } else {
                 var fresh = pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow)
+                if let o = handedOver[tp] {
+                    // Start exactly where the previous owner's rows end (it may have committed after we
+                    // read the group's offsets for this assignment).
+                    fresh.nextOffset = o
+                    pipeline.assign(fresh, topicIndex: t)
+                    if let d = retainedDedup.removeValue(forKey: tp) { pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition) }
+                    starts.append(o)
+                    continue
+                }
                 // Ids this process saw on the partition before a rebalance took it away are still "seen":
                 // keeping them catches duplicates that straddle the rebalance.
                 if let d = retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
@@ -315,10 +424,41 @@ public final class Daemon: RebalanceHandler {
                 starts.append(nil)
             }
         }
-        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
-        handOverUnassignedRestored()
-        flushFiles()
         return starts
+    }
+
+    /// Commits the offsets of partitions we handed over while the broker refused commits.
+    func commitUnreleased() {
+        guard !unreleased.isEmpty, let consumer else { return }
+        flushFiles()
+        guard pipeline.pending.isEmpty else { return }
+        let offsets = unreleased.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        do {
+            try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+            log.info("committed the offsets of partitions handed over during the rebalance", metadata: ["partitions": "\(offsets.count)"])
+            unreleased.removeAll()
+        } catch {
+            log.warning("cannot commit handed-over offsets yet", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The handover protocol: a partition whose committed metadata says another live instance still owns
+    /// it (`owned:<other>`) may have rows beyond the committed offset in that instance's memory; that
+    /// instance writes them as partial files and commits `released:<other>` as soon as it is back in the
+    /// group. Until then (or `kafka.handover_timeout`, after which the other instance is taken for dead)
+    /// the partition is not fetched. Returns the released offsets, and the partitions still waiting.
+    func handoverState(_ partitions: [TopicPartition]) -> (released: [TopicPartition: Int64], waiting: Set<TopicPartition>) {
+        guard let consumer, !partitions.isEmpty else { return ([:], []) }
+        guard let got = try? consumer.committedWithMetadata(partitions, timeoutMs: 5_000) else { return ([:], []) }
+        let me = pipeline.instance
+        var released: [TopicPartition: Int64] = [:]
+        var waiting = Set<TopicPartition>()
+        for (tp, c) in zip(partitions, got) {
+            let meta = c.metadata ?? ""
+            if meta.hasPrefix("owned:") && meta != "owned:\(me)" { waiting.insert(tp); continue }
+            if let o = c.offset, o >= 0, meta.hasPrefix("released:") { released[tp] = o }
+        }
+        return (released, waiting)
     }
 
     /// The group's committed offsets (nil where none or unknown: the checkpoint then decides).
@@ -350,6 +490,7 @@ public final class Daemon: RebalanceHandler {
     }
 
     public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
+        for tp in partitions { awaitingHandover[tp] = nil }
         log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
                                                   "lost": "\(lost)"])
         if lost {
@@ -391,10 +532,22 @@ public final class Daemon: RebalanceHandler {
             let offsets = released.filter { $0.1.nextOffset >= 0 && set.contains(TopicPartition(topic: $0.1.topic, partition: $0.1.partition)) }
                 .map { TopicPartitionOffset(topic: $0.1.topic, partition: $0.1.partition, offset: $0.1.nextOffset) }
             if !offsets.isEmpty {
-                do { try consumer.commit(offsets) } catch { log.warning("commit on revoke failed", metadata: ["error": "\(error)"]) }
+                do {
+                    try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+                } catch {
+                    // Some brokers (the mock among them) refuse commits while the group rebalances. The new
+                    // owner waits for our "released" commit (awaitHandover), which we send as soon as we
+                    // are back in the group.
+                    log.info("commit on revoke refused; it is sent once the rebalance completes", metadata: ["error": "\(error)"])
+                    for o in offsets { unreleased[o.topicPartition] = o.offset }
+                }
+            }
+        } else {
+            for (_, st) in released where st.nextOffset >= 0 {
+                unreleased[TopicPartition(topic: st.topic, partition: st.partition)] = st.nextOffset
             }
         }
-        for tp in partitions { committed[tp] = nil }
+        for tp in partitions { committed[tp] = nil; awaitingHandover[tp] = nil }
     }
 }
 

@@ -11,6 +11,10 @@ public final class DaemonProgress: Sendable {
         public var pendingFiles = 0
         public var checkpoints = 0
         public var joined = false
+        public var alertsPublished: Int64 = 0
+        public var alertsFailed: Int64 = 0
+        public var alertOutboxDepth = 0
+        public var lastAlert: String? = nil
         public init() {}
     }
 

@@ -209,6 +209,29 @@ public final class KafkaConsumer {
 
     /// Leaves the group (the revoke callback runs in here, on this thread) and frees the client.
     /// Idempotent.
+    /// Returned by `RebalanceHandler.partitionsAssigned` for a partition that must not be fetched yet:
+    /// the handler assigns it later with `assign(_:)`.
+    public static let deferAssignment: Int64 = .min
+
+    /// Replaces the current assignment (outside a rebalance callback), each partition starting at its
+    /// offset (`storedOffset`: the group's committed offset).
+    public func assign(_ offsets: [TopicPartitionOffset], file: String = #fileID, line: Int = #line) throws {
+        try checkOpen(file: file, line: line)
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for o in offsets {
+            let e = rd_kafka_topic_partition_list_add(list, o.topic, o.partition)!
+            e.pointee.offset = o.offset
+        }
+        let err = rd_kafka_assign(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(err, "assign: \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)
+        }
+    }
+
+    /// The offset value that makes a partition start at the group's committed offset.
+    public static let storedOffset: Int64 = Int64(RD_KAFKA_OFFSET_STORED)
+
     public func close() {
         guard state == .open else { return }
         state = .closing
@@ -257,14 +280,27 @@ final class ConsumerContext {
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let partitions = RDKafkaPartitionList.partitions(list)
+            var assignList = list
+            var deferredList: RDKafkaPartitionList.Pointer? = nil
             if let handler {
                 let starts = handler.partitionsAssigned(partitions)
                 // The offset set here before assign is where fetching starts: how a checkpoint takes effect.
                 for (i, start) in starts.prefix(partitions.count).enumerated() {
                     if let start { list.pointee.elems[i].offset = start }
                 }
+                if starts.contains(where: { $0 == KafkaConsumer.deferAssignment }) {
+                    // Assign only what may start now; the handler assigns the rest later with `assign`.
+                    let ready = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+                    for (i, start) in starts.prefix(partitions.count).enumerated() where start != KafkaConsumer.deferAssignment {
+                        let e = rd_kafka_topic_partition_list_add(ready, list.pointee.elems[i].topic, list.pointee.elems[i].partition)!
+                        e.pointee.offset = list.pointee.elems[i].offset
+                    }
+                    assignList = ready
+                    deferredList = ready
+                }
             }
-            let e = rd_kafka_assign(rk, list)
+            defer { if let deferredList { rd_kafka_topic_partition_list_destroy(deferredList) } }
+            let e = rd_kafka_assign(rk, assignList)
             if e != RD_KAFKA_RESP_ERR_NO_ERROR { onError?(KafkaError(e, "assign: \(String(cString: rd_kafka_err2str(e)))")) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // Still assigned here: commits from the handler succeed; after unassign they fail with _STATE.

@@ -102,11 +102,27 @@ struct DemoCommand: ParsableCommand {
             produceDone.signal()
         }
 
-        // 6. Progress until every event is counted and every window is on disk.
+        // 6. A downstream consumer of the alerts topic: alerts print as they arrive.
+        let alertLines = SharedBox<[String]>([])
+        let alertsStop = SharedBox<Bool>(false)
+        Thread.detachNewThread {
+            Self.followAlerts(brokers: bootstrap, into: alertLines, until: alertsStop)
+        }
+        var shownAlerts = 0
+        func showNewAlerts() {
+            let lines = alertLines.value
+            while shownAlerts < lines.count {
+                out.interrupt("  alert      " + lines[shownAlerts])
+                shownAlerts += 1
+            }
+        }
+
+        // 7. Progress until every event is counted and every window is on disk.
         let deadline = Date().addingTimeInterval(120)
         var finished = false
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.25)
+            showNewAlerts()
             let s = progress.snapshot
             let m = s.metrics
             out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.openRows)")
@@ -120,12 +136,19 @@ struct DemoCommand: ParsableCommand {
         produceDone.wait()
         stop.requestStop()
         daemonDone.wait()
+        // The daemon's shutdown flushed its alert producer: give the follower a moment to print the last ones.
+        let published = progress.snapshot.alertsPublished
+        let alertDeadline = Date().addingTimeInterval(5)
+        while alertLines.value.count < Int(published) && Date() < alertDeadline { Thread.sleep(forTimeInterval: 0.1) }
+        showNewAlerts()
+        alertsStop.set(true)
         guard finished else { throw ValidationError("the daemon did not count every event within two minutes") }
 
-        // 7. The summary, read back from the rollup files.
+        // 8. The summary, read back from the rollup files.
         let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.metrics)
         out.line("")
         summary.print(to: out)
+        out.line("Alerts: \(alertLines.value.count) received on llm-alerts (\(published) published by the daemon); follow them live with `tokenmeter alerts --brokers B`.")
         out.line("")
         out.line("Rollup files (JSON Lines, one file per closed window per writer): \(config.rollups.dir)")
         out.line("  try: jq -s 'group_by(.owner) | map({owner: .[0].owner, usd: (map(.cost_usd) | add)})' \(config.rollups.dir)/1d/*/*.jsonl")
@@ -136,6 +159,28 @@ struct DemoCommand: ParsableCommand {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let stamp = RFC3339.compact(Int64(Date().timeIntervalSince1970 * 1000))
         return "\(base)/tokenmeter-demo-\(stamp)-\(getpid())"
+    }
+
+    /// Reads the alerts topic from the start, de-duplicated by alert_id, one line each.
+    static func followAlerts(brokers: String, into lines: SharedBox<[String]>, until stop: SharedBox<Bool>) {
+        do {
+            let consumer = try KafkaConsumer(properties: [("bootstrap.servers", brokers), ("group.id", "demo-alerts-\(getpid())"),
+                                                          ("auto.offset.reset", "earliest")], topics: ["llm-alerts"], rebalance: nil)
+            var seen = Set<String>()
+            while !stop.value {
+                consumer.poll(maxMessages: 100, timeoutMs: 100) { m in
+                    guard let a = (try? JSONSerialization.jsonObject(with: Data(m.payload))) as? [String: Any],
+                          let id = a["alert_id"] as? String, seen.insert(id).inserted else { return }
+                    let line = AlertsCommand.line(a, key: m.key.map { String(decoding: $0, as: UTF8.self) })
+                    var all = lines.value
+                    all.append(line)
+                    lines.set(all)
+                }
+            }
+            consumer.close()
+        } catch {
+            printError("demo alert follower failed: \(error)")
+        }
     }
 
     static func produce(_ lines: [String], brokers: String, seconds: Double, counter: SharedBox<Int>) {
@@ -181,6 +226,11 @@ final class Terminal {
             lastPlain = Date()
             line(s)
         }
+    }
+
+    /// A line printed above the progress line (which is redrawn on the next update).
+    func interrupt(_ s: String) {
+        if tty { writeOut("\r\u{1B}[K" + s + "\n") } else { line(s) }
     }
 
     func endProgress() {

@@ -17,6 +17,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Write rejected lines here as JSON Lines with their reason.")
     var deadLetters: String?
 
+    @Option(name: .long, help: "Write the alerts the events raise here, one JSON object per line (nothing is published).")
+    var alerts: String?
+
     @Option(name: .long, help: "Writer name in rollup file names (default: <instance>-replay).")
     var writer: String?
 
@@ -33,6 +36,14 @@ struct ReplayCommand: ParsableCommand {
         }
         defer { fclose(file) }
         var dead: [UInt8] = []
+        var raised: [UInt8] = []
+        var alertCount = 0
+        func takeAlerts() {
+            for a in pipeline.alerts.takePending() {
+                alertCount += 1
+                if alerts != nil { raised += a.jsonBytes; raised.append(0x0A) }
+            }
+        }
         var line: UnsafeMutablePointer<CChar>? = nil
         var cap = 0
         var offset: Int64 = 0
@@ -52,12 +63,15 @@ struct ReplayCommand: ParsableCommand {
                 dead += "}\n".utf8
             }
             if pipeline.pending.count > 64 { try pipeline.writePending() }
+            if !pipeline.alerts.pending.isEmpty { takeAlerts() }
         }
         free(line)
         pipeline.closeAll()
         try pipeline.writePending()
+        takeAlerts()
         if let deadLetters { try DurableFile.write(dead, to: deadLetters) }
+        if let alerts { try DurableFile.write(raised, to: alerts) }
         let m = pipeline.metrics
-        printError("replayed \(m.messages) lines: \(m.usageEvents) usage, \(m.outcomeEvents) outcomes, \(m.rejectedTotal) rejected, \(m.duplicates) duplicates, \(m.lateEvents) late; \(m.filesWritten) rollup files in \(config.rollups.dir)")
+        printError("replayed \(m.messages) lines: \(m.usageEvents) usage, \(m.outcomeEvents) outcomes, \(m.rejectedTotal) rejected, \(m.duplicates) duplicates, \(m.lateEvents) late; \(alertCount) alerts; \(m.filesWritten) rollup files in \(config.rollups.dir)")
     }
 }

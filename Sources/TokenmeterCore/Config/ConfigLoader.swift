@@ -214,7 +214,7 @@ private struct ConfigBuilder {
 
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = [
-        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic"]),
+        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout"]),
         ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance", "max_keys_per_window"]),
         ("[state]", ["checkpoint_interval"]),
         ("[http]", ["listen"]),
@@ -414,8 +414,11 @@ private struct ConfigBuilder {
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
         var k = KafkaSettings()
         checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
-                                               ("alerts_topic", .key), ("dead_letter_topic", .key),
+                                               ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
                                                ("properties", .table), ("secret_files", .table)])
+        if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
+            if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
+        }
         if let v = t["brokers"] {
             if let list = v.array, !v.isArrayOfTables {
                 // A list of brokers is accepted too and joined with commas.

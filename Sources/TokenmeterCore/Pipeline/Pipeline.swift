@@ -14,6 +14,8 @@ public final class Pipeline {
     /// when this is empty: the checkpoint no longer holds these rows, so they must be in files first.
     public private(set) var pending: [(window: ClosedWindow, writer: String)] = []
 
+    /// Guardrails, fed every counted event as it is counted (not at window close).
+    public let alerts: AlertEngine
     private let decoder: EventDecoder
     private var prices: PriceTable
     private var priceCache: [PriceCacheKey: PriceCandidates] = [:]
@@ -45,6 +47,7 @@ public final class Pipeline {
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
         self.decoder = EventDecoder()
+        self.alerts = AlertEngine(budgets: config.budgets, spikes: config.spikes, outcomeLimits: config.outcomeLimits)
         self.prices = PriceTable(config.prices)
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.sizes = config.rollups.windows.map(\.millis)
@@ -77,6 +80,11 @@ public final class Pipeline {
         let p = Int(state.partition)
         while partitions[topicIndex].count <= p { partitions[topicIndex].append(nil) }
         partitions[topicIndex][p] = state
+    }
+
+    public func replaceDedup(_ d: DedupSet, topicIndex: Int, partition: Int32) {
+        let p = Int(partition)
+        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.dedup = d }
     }
 
     public func state(topicIndex: Int, partition: Int32) -> PartitionState? {
@@ -151,6 +159,7 @@ public final class Pipeline {
             let name = ev.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.outcome)
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: ev.outcomeCount, value: ev.outcomeValue) }
+            alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: ev.outcomeCount, time: time, names: dimensions.names)
             return r == .late ? .late : .counted
         }
         metrics.usageEvents &+= 1
@@ -171,6 +180,7 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
             let r = state.windows.add(key: key, time: time) { $0.addUsage(c.tokens, cost: cost, isError: ev.isError) }
             if r == .late { late = true }
+            alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: dimensions.names)
         }
         return late ? .late : .counted
     }
@@ -266,13 +276,22 @@ public final class Pipeline {
     /// The checkpoint of every assigned partition, plus `unassigned` states this process still holds
     /// (restored at start, not yet handed out by Kafka): dropping those would lose their open windows.
     public func checkpointBytes(unassigned: [PartitionState] = []) -> [UInt8] {
-        Checkpoint.encode(assigned.map(\.state) + unassigned, dimensions: dimensions)
+        var alertState = BinaryWriter()
+        alerts.encodeState(into: &alertState, names: dimensions.names)
+        return Checkpoint.encode(assigned.map(\.state) + unassigned, dimensions: dimensions, alertState: alertState.bytes)
     }
 
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
     /// hands the partitions over).
-    public func decodeCheckpoint(_ bytes: [UInt8]) throws(CheckpointFormatError) -> Checkpoint.Restored {
-        try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: config.dedup.window.millis)
+    /// With `restoreAlerts`, the alert engine's totals and published crossings come back too (at start;
+    /// not when only partitions are re-read after a lost assignment).
+    public func decodeCheckpoint(_ bytes: [UInt8], restoreAlerts: Bool) throws -> Checkpoint.Restored {
+        let r = try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: config.dedup.window.millis)
+        if restoreAlerts && !r.alertState.isEmpty {
+            var reader = BinaryReader(r.alertState)
+            try alerts.decodeState(from: &reader, names: &dimensions.names)
+        }
+        return r
     }
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }

@@ -6,9 +6,10 @@
 /// restores the sizes that remain and reports the ones dropped.
 public enum Checkpoint {
     static let magic: [UInt8] = Array("TMCK".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
-    public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions) -> [UInt8] {
+    /// `alertState` is the alert engine's own encoding (totals, published crossings), stored as one blob.
+    public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions, alertState: [UInt8] = []) -> [UInt8] {
         var body = BinaryWriter()
         var local: [UInt32: UInt32] = [:]
         var strings: [String] = []
@@ -47,6 +48,8 @@ public enum Checkpoint {
             records.count(dedup.count)
             for (h, t) in dedup { records.u64(h); records.i64(t) }
         }
+        records.count(alertState.count)
+        for b in alertState { records.u8(b) }
         body.count(strings.count)
         for s in strings { body.string(s) }
         var out = BinaryWriter()
@@ -79,6 +82,8 @@ public enum Checkpoint {
         public var partitions: [PartitionState]
         /// Window sizes (ms) present in the checkpoint but no longer configured: their open rows are dropped.
         public var droppedSizes: Set<Int64>
+        /// The alert engine's state blob (see `AlertEngine.decodeState`).
+        public var alertState: [UInt8]
     }
 
     /// Decodes a checkpoint, interning its names into `d` and fitting it to the configured window sizes.
@@ -150,8 +155,12 @@ public enum Checkpoint {
             out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,
                                       dedup: dedup, lastMessageWall: 0))
         }
+        let alertCount = try r.count()
+        var alertState: [UInt8] = []
+        alertState.reserveCapacity(alertCount)
+        for _ in 0..<alertCount { alertState.append(try r.u8()) }
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes") }
-        return Restored(partitions: out, droppedSizes: dropped)
+        return Restored(partitions: out, droppedSizes: dropped, alertState: alertState)
     }
 
     private static func readRows(_ r: inout BinaryReader, _ d: inout Dimensions,

@@ -1,0 +1,104 @@
+import Logging
+import TokenmeterCore
+import TokenmeterKafka
+
+/// Publishes alerts to the alerts topic without ever losing one.
+///
+/// Each alert is written to the durable outbox (`<state.dir>/outbox/<alert_id>.json`) before it is handed
+/// to the producer, and removed only on a successful delivery report. The producer is idempotent and never
+/// gives up (`message.timeout.ms=0`), so a broker outage only delays alerts; a crash or restart resends
+/// whatever is still in the outbox. A resend after a crash can repeat an alert that did arrive: its
+/// `alert_id` is the same, so consumers drop it.
+final class AlertPublisher {
+    let topic: String
+    let producer: KafkaProducer
+    let outbox: AlertOutbox
+    let log: Logger
+    private var inFlight: [UInt64: String] = [:]
+    private var nextToken: UInt64 = 0
+    private(set) var published: Int64 = 0
+    private(set) var failed: Int64 = 0
+    private(set) var lastAlert: String?
+    /// Alerts whose delivery failed for good (a fatal producer error): sent again after a pause.
+    private var retry: [AlertOutbox.Entry] = []
+    private var retryAt: Int64 = 0
+
+    init(topic: String, properties: [(String, String)], stateDir: String, log: Logger) throws {
+        self.topic = topic
+        self.log = log
+        self.outbox = try AlertOutbox(dir: stateDir + "/outbox")
+        self.producer = try KafkaProducer(properties: properties + [
+            ("enable.idempotence", "true"), ("message.timeout.ms", "0"), ("linger.ms", "5"),
+        ])
+        producer.onDelivery = { [unowned self] token, error in self.delivered(token: token, error: error) }
+    }
+
+    /// Alerts in the outbox, kept as a count (listing the folder per batch would cost a syscall storm).
+    private(set) var outboxDepth = 0
+
+    /// Sends what a previous run left in the outbox (before anything new).
+    func resendOutbox() throws {
+        let left = try outbox.pending()
+        if !left.isEmpty { log.notice("resending alerts left in the outbox", metadata: ["count": "\(left.count)"]) }
+        outboxDepth = left.count
+        for e in left { try send(e.id, key: e.key, value: e.value) }
+    }
+
+    /// Makes new alerts durable, then hands them to the producer.
+    func publish(_ alerts: [Alert]) throws {
+        guard !alerts.isEmpty else { return }
+        try outbox.add(alerts)
+        outboxDepth += alerts.count
+        for a in alerts {
+            try send(a.id, key: a.key, value: a.jsonBytes)
+            lastAlert = "\(a.kind) \(a.rule) \(a.key)"
+        }
+    }
+
+    private func send(_ id: String, key: String, value: [UInt8]) throws {
+        nextToken &+= 1
+        inFlight[nextToken] = id
+        var k = Array(key.utf8)
+        try k.withUnsafeMutableBytes { kb in
+            try value.withUnsafeBytes { vb in
+                try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: vb, token: nextToken)
+            }
+        }
+    }
+
+    private func delivered(token: UInt64, error: KafkaError?) {
+        guard let id = inFlight.removeValue(forKey: token) else { return }
+        if let error {
+            failed += 1
+            log.error("alert not delivered; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(error)"])
+            if let entry = try? outbox.pending().first(where: { $0.id == id }) { retry.append(entry) }
+            retryAt = WallClock.monotonicMillis() + 5_000
+            return
+        }
+        published += 1
+        do {
+            try outbox.remove(id)
+            outboxDepth = max(0, outboxDepth - 1)
+        } catch {
+            log.warning("cannot remove a delivered alert from the outbox (it will be sent again at start)",
+                        metadata: ["alert_id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Serves delivery reports; re-sends failed alerts after a pause.
+    func poll() {
+        producer.poll(timeoutMs: 0)
+        if !retry.isEmpty && WallClock.monotonicMillis() >= retryAt {
+            let again = retry
+            retry.removeAll()
+            for e in again { try? send(e.id, key: e.key, value: e.value) }
+        }
+    }
+
+    /// Waits up to `timeoutMs` for outstanding alerts; what is left stays in the outbox for the next start.
+    func flush(timeoutMs: Int32) {
+        if !producer.flush(timeoutMs: timeoutMs) {
+            log.warning("alerts not yet delivered at shutdown stay in the outbox", metadata: ["count": "\(producer.outstanding)"])
+        }
+    }
+}
