@@ -13,6 +13,7 @@ struct Tokenmeter: ParsableCommand {
             CheckConfigCommand.self,
             ReplayCommand.self,
             ProduceCommand.self,
+            ReportCommand.self,
         ]
     )
 }
