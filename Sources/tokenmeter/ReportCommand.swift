@@ -129,3 +129,22 @@ struct ReportCommand: ParsableCommand {
 
     static func now() -> EpochMillis { Int64(Date().timeIntervalSince1970 * 1000) }
 }
+
+extension ReportCommand {
+    /// The demo's closing HTML report: the traffic's day, second half against first half (the spike shows
+    /// up as the top mover). Prints the file's path; a failure is reported, not fatal.
+    static func demoReport(rollups: String, day: EpochMillis, to path: String, out: Terminal) {
+        var q = ReportQuery(dir: rollups)
+        q.from = day + 43_200_000
+        q.to = day + 86_400_000
+        q.comparePrevious = true
+        q.top = 15
+        do {
+            let r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            try ReportFormat.html.render(r).write(toFile: path, atomically: true, encoding: .utf8)
+            out.line("HTML report (charts, movers; open in a browser): \(path)")
+        } catch {
+            printError("demo report failed: \(error)")
+        }
+    }
+}

@@ -28,41 +28,17 @@ public enum ReportEngine {
         let label = reader.strings.intern(w.label)
         let groupings = ([q.by] + extra).map { ReportGrouping($0, windowMillis: w.millis, strings: &reader.strings) }
         let tagNames = q.filter.tags.map { reader.strings.intern($0.name) }
-        let workflows = IdMatcher(q.filter.workflows), owners = IdMatcher(q.filter.owners)
-        let models = IdMatcher(q.filter.models), providers = IdMatcher(q.filter.providers)
-        let tagValues = q.filter.tags.map { IdMatcher([$0.value]) }
-        var rows: [RollupRow] = []
-        var used = 0
-        var seenStart = Int64.max, seenEnd = Int64.min
+        let scan = ReportScan(label: label, readFrom: readFrom, from: from, to: to, shift: shift, groupings: groupings,
+                              filter: q.filter, tagNames: tagNames, keepRows: keepRows)
         let files = w.files(from: readFrom, to: to).map(\.path) + index.unplaced
-        do {
-            for path in files {
-                try reader.read(file: path) { r, strings in
-                    guard r.window == label else { return }
-                    if let lo = readFrom, r.windowStart < lo { return }
-                    if let hi = to, r.windowEnd > hi { return }
-                    if !workflows.globs.isEmpty && !workflows.matches(r.workflow, strings) { return }
-                    if !owners.globs.isEmpty && !owners.matches(r.owner, strings) { return }
-                    if !models.globs.isEmpty && !models.matches(r.model, strings) { return }
-                    if !providers.globs.isEmpty && !providers.matches(r.provider, strings) { return }
-                    for (i, name) in tagNames.enumerated() {
-                        let v = r.tag(name)
-                        if v == RollupRecord.none {
-                            if !tagValues[i].globs[0].matches("") { return }
-                        } else if !tagValues[i].matches(v, strings) { return }
-                    }
-                    let previous = from.map { r.windowStart < $0 } ?? false
-                    for g in groupings { g.add(r, previous: previous, shift: shift) }
-                    used += 1
-                    if !previous { seenStart = min(seenStart, r.windowStart); seenEnd = max(seenEnd, r.windowEnd) }
-                    if keepRows { rows.append(r.row(strings)) }
-                }
+        for path in files {
+            do {
+                try reader.read(file: path, scan.add)
+            } catch {
+                throw ReportError("\(error)")
             }
-        } catch let e as RollupReader.ReadError {
-            throw ReportError("\(e)")
-        } catch {
-            throw ReportError("\(error)")
         }
+        let seenStart = scan.seenStart, seenEnd = scan.seenEnd, used = scan.used, rows = scan.rows
         if from == nil { from = seenStart == Int64.max ? 0 : seenStart }
         if to == nil { to = seenEnd == Int64.min ? from! : seenEnd }
         let tables = groupings.enumerated().map { i, g in

@@ -38,34 +38,45 @@ final class ReportGrouping {
     }
 
     /// `shift` moves a previous-span row's time into the span (so "same hour, previous period" lines up).
-    @inline(__always) func add(_ r: RollupRecord, previous: Bool, shift: Int64) {
+    func add(_ r: RollupRecord, previous: Bool, shift: Int64) {
         var ids = SIMD8<UInt32>(repeating: 0)
-        for (i, f) in fields.enumerated() {
-            switch f.kind {
-            case 0: ids[i] = r.workflow
-            case 1: ids[i] = r.owner
-            case 2: ids[i] = r.model
-            case 3: ids[i] = r.provider
-            default: ids[i] = r.tag(f.tag)
-            }
+        var n = 0
+        while n < fields.count {
+            ids[n] = id(r, fields[n].kind, fields[n].tag)
+            n += 1
         }
         var time = Int64.min
         if let t = timeDimension {
-            let start = r.windowStart + (previous ? shift : 0)
-            time = t.bucketMillis.map { floorDiv(start, $0) * $0 } ?? start
+            let start = previous ? r.windowStart + shift : r.windowStart
+            if let b = t.bucketMillis { time = floorDiv(start, b) * b } else { time = start }
         }
         let key = Key(time: time, ids: ids)
-        let i: Int
-        if let found = index[key] { i = found } else {
-            i = slots.count
-            index[key] = i
-            slots.append(Slot(key: key))
-        }
+        let slot = index[key] ?? insert(key)
+        let counters = r.counters
         if previous {
-            slots[i].previous.merge(r.counters); slots[i].previousRows += 1
+            slots[slot].previous.merge(counters)
+            slots[slot].previousRows += 1
         } else {
-            slots[i].current.merge(r.counters); slots[i].currentRows += 1
+            slots[slot].current.merge(counters)
+            slots[slot].currentRows += 1
         }
+    }
+
+    private func id(_ r: RollupRecord, _ kind: Int, _ tag: UInt32) -> UInt32 {
+        switch kind {
+        case 0: return r.workflow
+        case 1: return r.owner
+        case 2: return r.model
+        case 3: return r.provider
+        default: return r.tag(tag)
+        }
+    }
+
+    private func insert(_ key: Key) -> Int {
+        let i = slots.count
+        index[key] = i
+        slots.append(Slot(key: key))
+        return i
     }
 
     /// The finished table: names resolved, sorted, `top` applied.

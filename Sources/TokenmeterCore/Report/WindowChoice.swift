@@ -41,7 +41,14 @@ public enum WindowChoice {
         guard !candidates.isEmpty else { throw ReportError("no window size fits --by \(q.by.map(\.description).joined(separator: ",")) (found: \(available))") }
         var lo = q.from
         if q.comparePrevious, let f = q.from, let t = q.to { lo = f - (t - f) }
-        let extents = index.windows.compactMap { $0.extent(from: lo, to: q.to) }
+        if candidates.count == 1 {
+            let w = candidates[0]
+            let why = index.windows.count == 1 ? "the only window size in the folder"
+                : "the only window size that fits the span's boundaries and the --by time buckets"
+            return Choice(window: w, reason: "\(w.label): \(why)\(note)")
+        }
+        // Only sizes that fit are compared: a size whose windows cross --from/--to says nothing about the span.
+        let extents = candidates.compactMap { $0.extent(from: lo, to: q.to) }
         guard let dataStart = extents.map(\.start).min(), let dataEnd = extents.map(\.end).max() else {
             let w = candidates.last!
             return Choice(window: w, reason: "\(w.label): no rollup files in the span, so the largest fitting size\(note)")
@@ -50,7 +57,7 @@ public enum WindowChoice {
         for w in candidates.reversed() {
             guard let e = w.extent(from: lo, to: q.to) else { continue }
             if e.start <= dataStart && e.end >= dataEnd {
-                return Choice(window: w, reason: "\(w.label): the largest window size whose files cover the whole span\(note)")
+                return Choice(window: w, reason: "\(w.label): the largest window size whose files cover the span\(note)")
             }
             let covered = min(e.end, dataEnd) - max(e.start, dataStart)
             if best == nil || covered > best!.covered { best = (w, covered) }
