@@ -57,7 +57,12 @@ import TokenmeterCore
         let dir = try ReportFixture.write()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let all = ReportFixture.allHourly
-        func total(_ edit: (inout ReportQuery) -> Void) throws -> Money { try run(dir) { $0.window = "1h"; edit(&$0) }.main.total.cost }
+        func total(_ edit: (inout ReportQuery) throws -> Void) throws -> Money {
+            var q = ReportQuery(dir: dir)
+            q.window = "1h"
+            try edit(&q)
+            return try ReportEngine.run(q, now: now).main.total.cost
+        }
         #expect(try total { $0.filter.owners = ReportFilter.globs(["fin*"]) } == ReportFixture.totals(all.filter { $0.owner == "finance-ops" }).cost)
         #expect(try total { $0.filter.models = ReportFilter.globs(["claude-*"]) } == Money.parse("4.000000001")!)
         #expect(try total { $0.filter.workflows = ReportFilter.globs(["*-review,log-?xplainer"]) } == Money.parse("4.000000001")!)

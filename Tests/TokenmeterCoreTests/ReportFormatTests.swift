@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import TokenmeterCore
 
@@ -51,7 +54,7 @@ import TokenmeterCore
         #expect(outcomeLine[header.firstIndex(of: "error_share")!] == "")
         let legal = try #require(body.first { $0[0] == "legal" })
         #expect(legal[cost] == "3.000000001")
-        #expect(legal[header.firstIndex(of: "cost_change_usd")!] == "3.000000001")
+        #expect(legal[header.firstIndex(of: "cost_change_usd")!] == "2.000000001")   // 1 at 09:00 before
         #expect(ReportCSV.field("a,\"b\"") == "\"a,\"\"b\"\"\"")
     }
 

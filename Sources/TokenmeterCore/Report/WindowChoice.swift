@@ -5,9 +5,10 @@
 /// exactly**, where a size W qualifies when
 /// 1. `--from` and `--to` (when given) fall on W's boundaries, so no window straddles an edge;
 /// 2. the `--by` time buckets divide into it (`hour` needs W <= 1h dividing an hour, `day` W dividing a day);
-/// 3. its files reach from the earliest to the latest data of ANY size within the span (and the previous
-///    span with `--compare previous`): a day whose `1d` file is not written yet (the day is still open)
-///    makes `1d` fall short, so the report drops to `1h` instead of silently missing today.
+/// 3. its files reach as far as the data of every other qualifying size within the span (and the previous
+///    span with `--compare previous`): no other size has a window wholly before W's first file or wholly
+///    after W's last. A day whose `1d` file is not written yet (the day is still open) while `1h` files
+///    for it exist makes `1d` fall short, so the report drops to `1h` instead of silently missing today.
 /// If no size qualifies on (3), the size whose files cover the longest stretch is used (ties: the larger),
 /// and the reason says so. The reason is printed with every report.
 public enum WindowChoice {
@@ -48,19 +49,23 @@ public enum WindowChoice {
             return Choice(window: w, reason: "\(w.label): \(why)\(note)")
         }
         // Only sizes that fit are compared: a size whose windows cross --from/--to says nothing about the span.
-        let extents = candidates.compactMap { $0.extent(from: lo, to: q.to) }
+        let extents = candidates.compactMap { w in w.extent(from: lo, to: q.to).map { (w: w, start: $0.start, end: $0.end) } }
         guard let dataStart = extents.map(\.start).min(), let dataEnd = extents.map(\.end).max() else {
             let w = candidates.last!
             return Choice(window: w, reason: "\(w.label): no rollup files in the span, so the largest fitting size\(note)")
         }
+        // W misses data that another size V has when V's first window lies wholly before W's first, or V's
+        // last window wholly after W's last (a partial overlap is not proof of anything missing).
+        func covers(_ e: (w: RollupFileIndex.Window, start: EpochMillis, end: EpochMillis)) -> Bool {
+            extents.allSatisfy { v in v.start + v.w.millis > e.start && v.end - v.w.millis < e.end }
+        }
         var best: (w: RollupFileIndex.Window, covered: Int64)?
-        for w in candidates.reversed() {
-            guard let e = w.extent(from: lo, to: q.to) else { continue }
-            if e.start <= dataStart && e.end >= dataEnd {
-                return Choice(window: w, reason: "\(w.label): the largest window size whose files cover the span\(note)")
+        for e in extents.reversed() {
+            if covers(e) {
+                return Choice(window: e.w, reason: "\(e.w.label): the largest window size whose files cover the span\(note)")
             }
             let covered = min(e.end, dataEnd) - max(e.start, dataStart)
-            if best == nil || covered > best!.covered { best = (w, covered) }
+            if best == nil || covered > best!.covered { best = (e.w, covered) }
         }
         let w = best?.w ?? candidates.last!
         return Choice(window: w, reason: "\(w.label): no window size has files for all of the span's data "
