@@ -16,6 +16,7 @@ struct Tokenmeter: ParsableCommand {
             GenerateCommand.self,
             PricesCommand.self,
             AlertsCommand.self,
+            ReportCommand.self,
         ]
     )
 }

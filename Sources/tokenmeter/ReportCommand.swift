@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import TokenmeterCore
+
+/// `tokenmeter report`: reads rollup files and answers what things cost, what they returned and what moved.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Report spend, tokens, outcomes and movers from rollup files.",
+        discussion: """
+        Reads one window size (default: the largest whose files cover the span exactly; the reason is printed),
+        sums final, late and every writer's partial rows, filters with globs (* and ?), groups by any keys.
+        Examples:
+          tokenmeter report --dir /var/lib/tokenmeter/rollups --from 2026-11-01 --to 2026-12-01 --by owner
+          tokenmeter report --dir DIR --by workflow,model --owner 'finance-*' --top 10 --compare previous
+          tokenmeter report --dir DIR --by day --format csv
+          tokenmeter report --dir DIR --format html --output spend.html
+          tokenmeter report --dir DIR --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+        """)
+
+    @Option(help: "The rollups folder (rollups.dir).")
+    var dir: String
+
+    @Option(help: "Start of the span, RFC 3339 or a date (inclusive; a row counts when its window lies inside).")
+    var from: String?
+
+    @Option(help: "End of the span, RFC 3339 or a date (exclusive; a date means its midnight UTC).")
+    var to: String?
+
+    @Option(help: "Window size to read (1h, 1d, ...). Default: the largest whose files cover the span.")
+    var window: String?
+
+    @Option(help: "Group by: workflow, owner, model, provider, tag:NAME, window, day, hour (comma-separated).")
+    var by: String = "workflow"
+
+    @Option(help: "Only owners matching this glob (repeatable, or comma-separated).")
+    var owner: [String] = []
+
+    @Option(help: "Only workflows matching this glob.")
+    var workflow: [String] = []
+
+    @Option(help: "Only models matching this glob (outcome rows have no model and are then left out).")
+    var model: [String] = []
+
+    @Option(help: "Only providers matching this glob.")
+    var provider: [String] = []
+
+    @Option(help: "Only rows whose tag NAME matches GLOB: NAME=GLOB (repeatable; all must match).")
+    var tag: [String] = []
+
+    @Option(help: "Keep the N costliest keys and sum the rest into (other).")
+    var top: Int?
+
+    @Option(help: "'previous': add the change against the previous span of equal length.")
+    var compare: String?
+
+    @Option(help: "table, csv, json, markdown, html or focus (FinOps FOCUS 1.2-style CSV).")
+    var format: String = "table"
+
+    @Option(help: "Write to this file (html default: tokenmeter-report.html, its path printed).")
+    var output: String?
+
+    @Flag(help: "Print files read, rows and read speed to stderr.")
+    var stats = false
+
+    func run() throws {
+        guard let fmt = ReportFormat(rawValue: format) else {
+            throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let q = try query()
+        let report: Report
+        do {
+            report = try ReportEngine.run(q, extra: fmt.extraGroupings, keepRows: fmt == .focus, now: Self.now())
+        } catch {
+            printError("tokenmeter report: \(error)")
+            throw ExitCode(1)
+        }
+        if stats {
+            let secs = Double(report.readNanos) / 1e9
+            printError(String(format: "read %d files, %d rollup rows (%d used) in %.3f s: %.0f rows/s", report.filesRead,
+                              report.rowsRead, report.rowsUsed, secs, secs > 0 ? Double(report.rowsRead) / secs : 0))
+        }
+        let color = fmt == .table && output == nil && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        let text = fmt.render(report, color: color)
+        let path = output ?? (fmt == .html ? "tokenmeter-report.html" : nil)
+        if let path {
+            do {
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                printError("tokenmeter report: cannot write \(path): \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+            if fmt == .html { writeOut(URL(fileURLWithPath: path).standardizedFileURL.path + "\n") }
+        } else {
+            writeOut(text)
+        }
+    }
+
+    func query() throws -> ReportQuery {
+        var q = ReportQuery(dir: dir)
+        if let from {
+            guard let t = ReportQuery.parseTime(from) else { throw ValidationError("--from: not RFC 3339 or a date: \(from)") }
+            q.from = t
+        }
+        if let to {
+            guard let t = ReportQuery.parseTime(to) else { throw ValidationError("--to: not RFC 3339 or a date: \(to)") }
+            q.to = t
+        }
+        q.window = window
+        do {
+            q.by = try ReportDimension.parseList(by)
+            q.filter.tags = try tag.map { t throws(ReportError) in try ReportFilter.tag(t) }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        q.filter.owners = ReportFilter.globs(owner)
+        q.filter.workflows = ReportFilter.globs(workflow)
+        q.filter.models = ReportFilter.globs(model)
+        q.filter.providers = ReportFilter.globs(provider)
+        if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+        q.top = top
+        switch compare {
+        case nil: break
+        case "previous": q.comparePrevious = true
+        case let c?: throw ValidationError("--compare: only 'previous' is supported, got '\(c)'")
+        }
+        return q
+    }
+
+    static func now() -> EpochMillis { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+extension ReportCommand {
+    /// The demo's closing HTML report: the traffic's day, second half against first half (the spike shows
+    /// up as the top mover). Prints the file's path; a failure is reported, not fatal.
+    static func demoReport(rollups: String, day: EpochMillis, to path: String, out: Terminal) {
+        var q = ReportQuery(dir: rollups)
+        q.from = day + 43_200_000
+        q.to = day + 86_400_000
+        q.comparePrevious = true
+        q.top = 15
+        do {
+            let r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            try ReportFormat.html.render(r).write(toFile: path, atomically: true, encoding: .utf8)
+            out.line("HTML report (charts, movers; open in a browser): \(path)")
+        } catch {
+            printError("demo report failed: \(error)")
+        }
+    }
+}
