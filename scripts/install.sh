@@ -27,7 +27,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit-dirty"; fi
     gen=Sources/TokenmeterDaemon/BuildCommit.generated.swift
     printf '#if TOKENMETER_BUILD_COMMIT\nlet buildGitCommit = "%s"\n#endif\n' "$commit" > "$gen"
-    swift build -c release -Xswiftc -DTOKENMETER_BUILD_COMMIT
+    # The Swift runtime is linked in: the service does not depend on where the toolchain is installed.
+    swift build -c release --static-swift-stdlib -Xswiftc -DTOKENMETER_BUILD_COMMIT
 fi
 bin=.build/release/tokenmeter
 [ -x "$bin" ] || { echo "install.sh: $bin not found (build failed?)" >&2; exit 1; }

@@ -88,7 +88,7 @@ extension Daemon {
         KafkaLog.setHandler { level, facility, message in
             var text = message
             for s in secrets where text.contains(s) { text = text.replacingOccurrences(of: s, with: "(value hidden)") }
-            let l: Logger.Level
+            var l: Logger.Level
             switch level {
             case ...2: l = .critical
             case 3: l = .error
@@ -97,6 +97,9 @@ extension Daemon {
             case 6: l = .info
             default: l = .debug
             }
+            // The same [kafka.properties] feed the consumer and the dead-letter producer: librdkafka's note
+            // that a property of one is ignored by the other is expected, not a warning.
+            if facility == "CONFWARN" && text.contains("will be ignored by this") { l = .debug }
             log.log(level: l, "librdkafka: \(text)", metadata: ["facility": "\(facility)"])
         }
     }
