@@ -12,9 +12,7 @@ public final class StopSignal: @unchecked Sendable {
     private let stopFlag = Atomic<Bool>(false)
     private let reloadFlag = Atomic<Bool>(false)
     private var sources: [DispatchSourceSignal] = []
-    // Utility QoS: libdispatch lowers the worker thread's priority (allowed) instead of raising it, which a
-    // service without CAP_SYS_NICE is refused ("Failed to set thread priority for worker thread").
-    private let queue = DispatchQueue(label: "tokenmeter.signals", qos: .utility)
+    private let queue = DispatchQueue(label: "tokenmeter.signals")
 
     public init(handleReload: Bool = false) {
         var signals = [SIGTERM, SIGINT]

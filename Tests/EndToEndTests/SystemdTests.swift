@@ -5,6 +5,7 @@ import FoundationNetworking
 import Testing
 import TokenmeterCore
 import TrafficGenerator
+import TokenmeterDaemon
 
 /// The daemon as systemd and an SRE meet it: the unit file, sd_notify, SIGHUP reloads and /metrics,
 /// against real `tokenmeter broker` and `tokenmeter run` processes.
@@ -358,5 +359,76 @@ import TrafficGenerator
         daemon.waitUntilExit()
         #expect(daemon.terminationStatus == 0)
         try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// The pieces on their own: the HTTP server's bounds and the notifier's abstract socket.
+@Suite struct OperationsPartsTests {
+    /// Sends `request` on a fresh connection and returns the whole response (the server closes it).
+    static func exchange(_ address: String, _ request: [UInt8], sendOnly: Bool = false) throws -> (fd: Int32, response: String) {
+        let parts = address.split(separator: ":")
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(parts[1])!).bigEndian
+        addr.sin_addr.s_addr = inet_addr(String(parts[0]))
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw HarnessError("connect \(address)") }
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if sendOnly { return (fd, "") }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        close(fd)
+        return (-1, String(decoding: out, as: UTF8.self))
+    }
+
+    @Test func httpServerAnswersAndStaysBounded() throws {
+        let server = try HTTPServer(listen: "127.0.0.1:0") { path in
+            path == "/x" ? .init(status: 200, body: "x\n") : .init(status: 404, body: "no\n")
+        }
+        server.start()
+        defer { server.stop() }
+        let a = server.boundAddress
+        #expect(a.hasPrefix("127.0.0.1:") && !a.hasSuffix(":0"))
+        // A silent client holds a connection open; others are still served at once.
+        let silent = try Self.exchange(a, Array("GET /x HTTP/1.1\r\n".utf8), sendOnly: true)
+        defer { close(silent.fd) }
+        let ok = try Self.exchange(a, Array("GET /x?y=1 HTTP/1.1\r\nHost: t\r\n\r\n".utf8)).response
+        #expect(ok.hasPrefix("HTTP/1.1 200 OK\r\n") && ok.contains("Content-Length: 2\r\n") && ok.hasSuffix("\r\n\r\nx\n"))
+        #expect(try Self.exchange(a, Array("GET /nope HTTP/1.1\r\n\r\n".utf8)).response.hasPrefix("HTTP/1.1 404 "))
+        #expect(try Self.exchange(a, Array("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n".utf8)).response.hasPrefix("HTTP/1.1 405 "))
+        #expect(try Self.exchange(a, Array("garbage\r\n\r\n".utf8)).response.hasPrefix("HTTP/1.1 400 "))
+        let head = try Self.exchange(a, Array("HEAD /x HTTP/1.1\r\n\r\n".utf8)).response
+        #expect(head.hasPrefix("HTTP/1.1 200 ") && head.hasSuffix("\r\n\r\n"))
+        let huge = Array("GET /x HTTP/1.1\r\nX: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 20_000)
+        #expect(try Self.exchange(a, huge).response.hasPrefix("HTTP/1.1 431 "))
+    }
+
+    @Test func notifierSendsToAnAbstractSocket() throws {
+        let name = "tokenmeter-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        #expect(rc == 0)
+        let env = ["NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "3000000"]
+        let n = SystemdNotifier(environment: { env[$0] })
+        #expect(n.enabled && n.watchdogIntervalMs == 1500)
+        n.ready(status: "line one\nline two")
+        var buf = [UInt8](repeating: 0, count: 512)
+        let got = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        #expect(got > 0 && String(decoding: buf[0..<max(got, 0)], as: UTF8.self) == "READY=1\nSTATUS=line one line two")
+        #expect(!SystemdNotifier(environment: { _ in nil }).enabled)
+        let other = SystemdNotifier(environment: { ["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"][$0] })
+        #expect(other.watchdogIntervalMs == nil, "a watchdog meant for another PID is not ours")
     }
 }
