@@ -15,7 +15,10 @@ import TokenmeterKafka
 ///     the offsets not yet committed are taken from the checkpoint, not from Kafka;
 ///  4. the Kafka commit of exactly the checkpoint's offsets.
 public final class Daemon: RebalanceHandler {
-    public let config: TokenmeterConfig
+    /// The running configuration; a SIGHUP reload replaces its prices, rules and checkpoint interval.
+    public internal(set) var config: TokenmeterConfig
+    /// The guardrail rules in force (budgets, spikes, outcome limits); replaced at once by a reload.
+    public internal(set) var rules: AlertRules
     let log: Logger
     let pipeline: Pipeline
     let stop: StopSignal
@@ -47,9 +50,20 @@ public final class Daemon: RebalanceHandler {
     public let progress: DaemonProgress
     let alertPublisher: AlertPublisher
     var checkpoints = 0
+    let ops: DaemonOperations
 
-    public init(config: TokenmeterConfig, log: Logger, stop: StopSignal, progress: DaemonProgress = DaemonProgress()) throws {
+    /// Once a stop is requested the process exits within this many seconds (status 1 past it); nil: no limit.
+    public var shutdownDeadlineSeconds: Double? {
+        get { ops.shutdownDeadlineSeconds }
+        set { ops.shutdownDeadlineSeconds = newValue }
+    }
+
+    /// `configPath`: the file a SIGHUP re-reads (nil: reload is refused with a warning).
+    public init(config: TokenmeterConfig, configPath: String? = nil, log: Logger, stop: StopSignal,
+                progress: DaemonProgress = DaemonProgress()) throws {
         self.config = config
+        self.rules = AlertRules(config)
+        self.ops = DaemonOperations(configPath: configPath)
         self.progress = progress
         self.log = log
         self.stop = stop
@@ -57,6 +71,7 @@ public final class Daemon: RebalanceHandler {
         self.pipeline = Pipeline(config: config, instance: instance)
         self.checkpointPath = config.state.dir + "/checkpoint.bin"
         let base = try Daemon.kafkaProperties(config, instance: instance)
+        Daemon.installKafkaLog(log, secrets: base.filter { p in config.kafka.secretFiles.contains { $0.key == p.0 } }.map(\.1))
         if config.kafka.deadLetterTopic != nil {
             self.producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
         } else {
@@ -79,8 +94,9 @@ public final class Daemon: RebalanceHandler {
         var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
         for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
         for kv in c.kafka.secretFiles {
-            guard let bytes = try DurableFile.read(kv.value) else {
-                throw DaemonError("cannot read kafka.secret_files \"\(kv.key)\": \(kv.value) does not exist")
+            let path = secretPath(kv.value)
+            guard let bytes = try DurableFile.read(path) else {
+                throw DaemonError("cannot read kafka.secret_files \"\(kv.key)\": \(path) does not exist")
             }
             var s = String(decoding: bytes, as: UTF8.self)
             while s.last == "\n" || s.last == "\r" { s.removeLast() }
@@ -92,21 +108,27 @@ public final class Daemon: RebalanceHandler {
     // MARK: The loop
 
     public func run() throws {
+        try operationsStart()
+        defer { operationsFinish() }
         try restoreCheckpoint()
         try alertPublisher.resendOutbox()
         let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
         let consumer = try KafkaConsumer(
-            properties: [("auto.offset.reset", "earliest")] + base + [("group.id", config.kafka.groupId)],
+            properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
             topics: config.kafka.topics, rebalance: self)
         consumer.onError = { [log] e in log.warning("kafka: \(e)") }
+        consumer.onStatistics = { [unowned self] json in self.statisticsReceived(json) }
         self.consumer = consumer
         lastCheckpoint = WallClock.monotonicMillis()
         while !stop.stopRequested {
+            if stop.takeReload() { reloadConfig() }
             if writeFailing {
                 // Nothing new is consumed while closed windows cannot reach the disk: the offsets must not
                 // move past rows that exist only in memory.
                 _ = consumer.poll(maxMessages: 0, timeoutMs: 200) { _ in }
                 flushFiles()
+                publishProgress()
+                operationsTick()
                 continue
             }
             let wallNow = WallClock.now()
@@ -137,7 +159,9 @@ public final class Daemon: RebalanceHandler {
                 checkpoint(reason: "interval")
             }
             publishProgress()
+            operationsTick()
         }
+        operationsStopping()
         shutdown()
     }
 
@@ -172,7 +196,9 @@ public final class Daemon: RebalanceHandler {
     func flushFiles() {
         guard !pipeline.pending.isEmpty else { return }
         do {
+            let t0 = WallClock.monotonicNanos()
             try pipeline.writePending()
+            observeFlush(seconds: Double(WallClock.monotonicNanos() - t0) / 1e9)
             if writeFailing { log.notice("rollup directory writable again; consuming resumes") }
             writeFailing = false
         } catch {
@@ -215,6 +241,13 @@ public final class Daemon: RebalanceHandler {
     @discardableResult
     func checkpoint(reason: String) -> Bool {
         lastCheckpoint = WallClock.monotonicMillis()
+        let t0 = WallClock.monotonicNanos()
+        let ok = checkpointSteps(reason: reason)
+        observeCheckpoint(ok: ok, seconds: Double(WallClock.monotonicNanos() - t0) / 1e9)
+        return ok
+    }
+
+    private func checkpointSteps(reason: String) -> Bool {
         // The checkpoint records crossings as published: they must be in the outbox first.
         guard publishAlerts() else { return false }
         flushFiles()
@@ -274,6 +307,7 @@ public final class Daemon: RebalanceHandler {
         let checkpoints = checkpoints
         let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
         let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
+        let openWindows = openWindowCount
         progress.update {
             $0.metrics = metrics
             $0.assignedPartitions = assigned
@@ -282,9 +316,11 @@ public final class Daemon: RebalanceHandler {
             $0.checkpoints = checkpoints
             $0.alertsPublished = alertsPublished
             $0.alertsFailed = alertsFailed
-            $0.alertOutboxDepth = outboxDepth
+            $0.alertOutboxDepth = Int64(outboxDepth)
             $0.lastAlert = lastAlert
             $0.joined = assigned > 0 || $0.joined
+            $0.openWindows = openWindows
+            fillOperations(&$0)
         }
     }
 
@@ -333,6 +369,7 @@ public final class Daemon: RebalanceHandler {
     // MARK: Rebalances
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
+        ops.joinedGroup = true
         commitUnreleased()
         awaitingHandover.removeAll()
         let (handedOver, waiting) = handoverState(partitions)

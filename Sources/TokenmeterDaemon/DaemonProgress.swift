@@ -2,7 +2,7 @@ import Synchronization
 import TokenmeterCore
 
 /// A snapshot of the daemon's counters, published by the polling thread once per batch (not per event)
-/// for readers on other threads: the demo's progress line, later /metrics and STATUS.
+/// for readers on other threads: the demo's progress line, /metrics, the health endpoints and STATUS.
 public final class DaemonProgress: Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var metrics = PipelineMetrics()
@@ -11,10 +11,36 @@ public final class DaemonProgress: Sendable {
         public var pendingFiles = 0
         public var checkpoints = 0
         public var joined = false
+
+        // Operations (filled by the polling thread; read by /metrics, /-/healthy, /-/ready and STATUS).
+        /// READY=1 was sent: the checkpoint is restored and the consumer joined its group.
+        public var ready = false
+        /// SIGTERM/SIGINT received: /-/ready answers 503 from here on.
+        public var stopping = false
+        /// Monotonic milliseconds of the consume loop's last iteration (0 before the loop starts).
+        public var loopHeartbeatMono: Int64 = 0
+        public var openWindows = 0
+        public var rebalances = 0
+        /// Consumer lag per partition from librdkafka's statistics (sorted by topic, partition).
+        public var consumerLag: [PartitionLag] = []
+        public var rollupFlushSeconds = Histogram(bounds: Histogram.flushBounds)
+        /// Wall clock (epoch ms) of the last durable checkpoint, 0 before the first.
+        public var lastCheckpointWall: Int64 = 0
+        public var lastCheckpointSeconds: Double = 0
+        public var checkpointFailures: Int64 = 0
+        public var configReloadSuccess = true
+        /// Wall clock (epoch ms) of the last reload attempt (or of the start), 0 when none.
+        public var configReloadWall: Int64 = 0
+        public var configReloads: Int64 = 0
+        public var eventsPerSecond: Double = 0
+
+        // Alerts: filled by the alert integration.
         public var alertsPublished: Int64 = 0
         public var alertsFailed: Int64 = 0
-        public var alertOutboxDepth = 0
+        public var alertOutboxDepth: Int64 = 0
+        /// One line about the last alert published, for STATUS (nil: none yet).
         public var lastAlert: String? = nil
+
         public init() {}
     }
 
@@ -25,4 +51,28 @@ public final class DaemonProgress: Sendable {
     public var snapshot: Snapshot { state.withLock { $0 } }
 
     func update(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0) } }
+}
+
+public struct PartitionLag: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    public var lag: Int64
+    public init(topic: String, partition: Int32, lag: Int64) { self.topic = topic; self.partition = partition; self.lag = lag }
+}
+
+/// A Prometheus histogram: cumulative counts per upper bound, plus sum and count.
+public struct Histogram: Sendable, Equatable {
+    public static let flushBounds: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public let bounds: [Double]
+    public private(set) var counts: [Int64]
+    public private(set) var sum: Double = 0
+    public private(set) var count: Int64 = 0
+
+    public init(bounds: [Double]) { self.bounds = bounds; self.counts = Array(repeating: 0, count: bounds.count) }
+
+    public mutating func observe(_ v: Double) {
+        for i in bounds.indices where v <= bounds[i] { counts[i] += 1 }
+        sum += v
+        count += 1
+    }
 }

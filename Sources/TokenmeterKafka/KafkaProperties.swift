@@ -13,6 +13,7 @@ enum KafkaProperties {
         line: Int = #line
     ) throws(KafkaError) -> OpaquePointer {
         let conf = rd_kafka_conf_new()!
+        KafkaLog.install(on: conf)
         do {
             for (name, value) in properties {
                 try set(conf, name, value, file: file, line: line)

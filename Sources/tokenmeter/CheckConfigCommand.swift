@@ -15,17 +15,22 @@ struct CheckConfigCommand: ParsableCommand {
         abstract: "Validate a configuration file.",
         discussion: """
             Prints every problem as FILE:LINE:COL: error: MESSAGE on standard error and exits 78 (EX_CONFIG), \
-            or prints a one-line summary and exits 0.
+            or prints a one-line summary and exits 0. With --print, the effective configuration comes first \
+            (secrets never: a secret file's property is shown as <from file PATH>).
             """
     )
 
     @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "FILE"))
     var config: String = ConfigLoader.defaultPath
 
+    @Flag(name: .long, help: "Print the effective configuration (defaults filled in, secrets shown as <from file PATH>).")
+    var print = false
+
     func run() throws {
         switch ConfigLoader.load(path: config) {
         case .success(let c):
-            print("\(config): ok (\(ConfigLoader.summary(c)))")
+            if self.print { writeOut(ConfigPrinter.text(c, file: config)) }
+            Swift.print("\(config): ok (\(ConfigLoader.summary(c)))")
         case .failure(let errors):
             for d in errors.diagnostics { printError(d.description) }
             throw ExitCode(78)

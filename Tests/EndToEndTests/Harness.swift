@@ -18,10 +18,13 @@ enum Harness {
     }
 
     /// Starts `tokenmeter ARGS`, with stderr going to `log` (read it when a test fails).
-    static func start(_ args: [String], log: String, stdout: Pipe? = nil) throws -> Process {
+    static func start(_ args: [String], log: String, stdout: Pipe? = nil, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         FileManager.default.createFile(atPath: log, contents: nil)
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = stdout ?? FileHandle.nullDevice
@@ -153,6 +156,9 @@ enum Harness {
         [state]
         dir = "\(state)"
         checkpoint_interval = "500ms"
+
+        [http]
+        listen = "127.0.0.1:0"    # any free port: tests run in parallel; the daemon logs the address
 
         \(Catalogue.referencePricesTOML())
         """

@@ -1,0 +1,54 @@
+import TokenmeterCore
+
+/// The guardrail rules a reload replaces at once (the alert engine reads them from `Daemon.rules`).
+public struct AlertRules: Sendable, Equatable {
+    public var budgets: [BudgetRule]
+    public var spikes: [SpikeRule]
+    public var outcomeLimits: [OutcomeLimitRule]
+
+    public init(_ c: TokenmeterConfig) {
+        budgets = c.budgets; spikes = c.spikes; outcomeLimits = c.outcomeLimits
+    }
+
+    public var count: Int { budgets.count + spikes.count + outcomeLimits.count }
+}
+
+/// What a SIGHUP may change in a running daemon, and what needs a restart.
+enum ConfigReload {
+    /// Keys that changed between `old` and `new` but take effect only after a restart: they shape the
+    /// Kafka clients, the files, the windows and the listener, all built once at start.
+    static func restartKeys(old: TokenmeterConfig, new: TokenmeterConfig) -> [String] {
+        var keys: [String] = []
+        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { keys.append(name) } }
+        check("kafka.brokers", old.kafka.brokers, new.kafka.brokers)
+        check("kafka.group_id", old.kafka.groupId, new.kafka.groupId)
+        check("kafka.topics", old.kafka.topics, new.kafka.topics)
+        check("kafka.alerts_topic", old.kafka.alertsTopic, new.kafka.alertsTopic)
+        check("kafka.dead_letter_topic", old.kafka.deadLetterTopic, new.kafka.deadLetterTopic)
+        check("kafka.properties", old.kafka.properties, new.kafka.properties)
+        check("kafka.secret_files", old.kafka.secretFiles, new.kafka.secretFiles)
+        check("rollups.dir", old.rollups.dir, new.rollups.dir)
+        check("rollups.windows", old.rollups.windows, new.rollups.windows)
+        check("rollups.grace", old.rollups.grace, new.rollups.grace)
+        check("rollups.idle_close", old.rollups.idleClose, new.rollups.idleClose)
+        check("rollups.late_horizon", old.rollups.lateHorizon, new.rollups.lateHorizon)
+        check("rollups.tags", old.rollups.tags, new.rollups.tags)
+        check("rollups.instance", old.rollups.instance, new.rollups.instance)
+        check("state.dir", old.state.dir, new.state.dir)
+        check("dedup.window", old.dedup.window, new.dedup.window)
+        check("http.listen", old.http.listen, new.http.listen)
+        return keys
+    }
+
+    /// `current` with everything a reload applies at once taken from `new`: prices, budgets, spikes,
+    /// outcome limits and the checkpoint interval. The rest stays as the daemon started with it.
+    static func applied(_ current: TokenmeterConfig, _ new: TokenmeterConfig) -> TokenmeterConfig {
+        var c = current
+        c.prices = new.prices
+        c.budgets = new.budgets
+        c.spikes = new.spikes
+        c.outcomeLimits = new.outcomeLimits
+        c.state.checkpointInterval = new.state.checkpointInterval
+        return c
+    }
+}

@@ -1,0 +1,100 @@
+import TokenmeterCore
+
+/// What the binary was built from: `version`, and the git commit when the build knew it (`scripts/install.sh`
+/// passes it; a plain `swift build` says "unknown").
+public enum BuildInfo {
+    public static let version = "0.1.0"
+    public static var gitCommit: String { buildGitCommit }
+}
+
+/// `/metrics` in the Prometheus text exposition format 0.0.4. One prefix (`tokenmeter_`), base units
+/// (seconds, messages), `_total` on counters, and no per-workflow or per-owner labels: those dimensions
+/// are unbounded and belong in the rollup files. Labels used: `result`, `reason`, `topic`, `partition`,
+/// `version`, `commit`, all with bounded value sets.
+public enum MetricsRenderer {
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public static func render(_ s: DaemonProgress.Snapshot, startTimeMs: Int64, nowMs: Int64) -> String {
+        var out = ""
+        out.reserveCapacity(8192)
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            out += "# HELP tokenmeter_\(name) \(help)\n# TYPE tokenmeter_\(name) \(type)\n"
+            for (labels, value) in samples { out += "tokenmeter_\(name)\(labels) \(value)\n" }
+        }
+        func one(_ name: String, _ type: String, _ help: String, _ value: String) { metric(name, type, help, [("", value)]) }
+        let m = s.metrics
+
+        metric("build_info", "gauge", "Always 1; the version and git commit the binary was built from.",
+               [("{version=\"\(escape(BuildInfo.version))\",commit=\"\(escape(BuildInfo.gitCommit))\"}", "1")])
+        one("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.", seconds(startTimeMs))
+        one("ready", "gauge", "1 once the checkpoint is restored and the consumer joined its group; 0 before and while stopping.",
+            s.ready && !s.stopping ? "1" : "0")
+
+        one("messages_consumed_total", "counter", "Kafka messages consumed from the input topics.", "\(m.messages)")
+        let counted = m.usageEvents + m.outcomeEvents - m.lateEvents
+        metric("events_processed_total", "counter",
+               "Consumed messages by result: counted (in an open window), late (counted in a late row), duplicate (repeated id, not counted), rejected (bad input).",
+               [("{result=\"counted\"}", "\(counted)"), ("{result=\"late\"}", "\(m.lateEvents)"),
+                ("{result=\"duplicate\"}", "\(m.duplicates)"), ("{result=\"rejected\"}", "\(m.rejectedTotal)")])
+        metric("events_counted_total", "counter", "Counted events (on time or late) by kind.",
+               [("{kind=\"usage\"}", "\(m.usageEvents)"), ("{kind=\"outcome\"}", "\(m.outcomeEvents)")])
+        metric("dead_letters_total", "counter",
+               "Rejected messages by reason (copied to kafka.dead_letter_topic when one is configured).",
+               RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.rejected[$0] ?? 0)") })
+        one("unpriced_requests_total", "counter", "Requests of models with no matching price (tokens counted, cost not invented).", "\(m.unpricedRequests)")
+
+        metric("kafka_consumer_lag_messages", "gauge",
+               "Messages between the partition's high watermark and the group's committed offset (librdkafka statistics).",
+               s.consumerLag.map { ("{topic=\"\(escape($0.topic))\",partition=\"\($0.partition)\"}", "\($0.lag)") })
+        one("kafka_assigned_partitions", "gauge", "Input partitions assigned to this instance.", "\(s.assignedPartitions)")
+        one("kafka_rebalances_total", "counter", "Consumer group rebalances (assignments and revocations) seen by this instance.", "\(s.rebalances)")
+
+        one("open_windows", "gauge", "Open (not yet closed) windows across assigned partitions and window sizes.", "\(s.openWindows)")
+        one("open_rows", "gauge", "Rows held in open windows and late buckets (keys in memory).", "\(s.openRows)")
+        one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
+        one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
+        one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")
+        let h = s.rollupFlushSeconds
+        out += "# HELP tokenmeter_rollup_flush_duration_seconds Time to write a batch of closed windows (files fsynced, folders fsynced).\n"
+        out += "# TYPE tokenmeter_rollup_flush_duration_seconds histogram\n"
+        for (i, b) in h.bounds.enumerated() { out += "tokenmeter_rollup_flush_duration_seconds_bucket{le=\"\(b)\"} \(h.counts[i])\n" }
+        out += "tokenmeter_rollup_flush_duration_seconds_bucket{le=\"+Inf\"} \(h.count)\n"
+        out += "tokenmeter_rollup_flush_duration_seconds_sum \(h.sum)\n"
+        out += "tokenmeter_rollup_flush_duration_seconds_count \(h.count)\n"
+
+        let since = s.lastCheckpointWall > 0 ? s.lastCheckpointWall : startTimeMs
+        one("checkpoint_age_seconds", "gauge", "Seconds since the last durable checkpoint (since start when none yet).", seconds(max(nowMs - since, 0)))
+        one("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint (files, dead letters, state file, commit).", "\(s.lastCheckpointSeconds)")
+        one("checkpoints_total", "counter", "Durable checkpoints written.", "\(s.checkpoints)")
+        one("checkpoint_failures_total", "counter", "Checkpoints postponed because a step failed.", "\(s.checkpointFailures)")
+
+        one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alertsPublished)")
+        one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alertsFailed)")
+        one("alert_outbox_depth", "gauge", "Alerts in the durable outbox not yet delivered.", "\(s.alertOutboxDepth)")
+
+        one("config_reload_success", "gauge", "1 when the last configuration (re)load succeeded, 0 when the last SIGHUP reload was refused.",
+            s.configReloadSuccess ? "1" : "0")
+        one("config_reload_timestamp_seconds", "gauge", "Time of the last configuration load or reload attempt since the Unix epoch.",
+            seconds(s.configReloadWall))
+        one("config_reloads_total", "counter", "SIGHUP reload attempts (successful or refused).", "\(s.configReloads)")
+        return out
+    }
+
+    static func seconds(_ ms: Int64) -> String {
+        let whole = ms / 1000, frac = ms % 1000
+        return frac == 0 ? "\(whole)" : "\(whole).\(String(frac + 1000).dropFirst())"
+    }
+
+    static func escape(_ s: String) -> String {
+        var o = ""
+        for c in s {
+            switch c {
+            case "\\": o += "\\\\"
+            case "\"": o += "\\\""
+            case "\n": o += "\\n"
+            default: o.append(c)
+            }
+        }
+        return o
+    }
+}
