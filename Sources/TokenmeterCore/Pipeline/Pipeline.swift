@@ -123,7 +123,7 @@ public final class Pipeline {
         partitions[topicIndex][p]!.nextOffset = offset &+ 1
         partitions[topicIndex][p]!.lastMessageWall = wallNow
         let overflowBefore = partitions[topicIndex][p]!.windows.overflowed
-        let result = apply(bytes, state: &partitions[topicIndex][p]!, messageTime: messageTime)
+        let result = apply(bytes, state: &partitions[topicIndex][p]!, messageTime: messageTime, wallNow: wallNow)
         if partitions[topicIndex][p]!.windows.overflowed != overflowBefore { metrics.overflowEvents &+= 1 }
         switch result {
         case .rejected(let r): metrics.rejected[r.code, default: 0] &+= 1
@@ -136,11 +136,20 @@ public final class Pipeline {
         return result
     }
 
-    private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?) -> Result {
+    /// An event time further ahead of the wall clock than this is bad input: a single far-future timestamp
+    /// would otherwise push the partition's stream time ahead, close every window early and make all
+    /// later events "too late".
+    public static let maxFutureMillis: Int64 = 86_400_000
+
+    private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?,
+                       wallNow: EpochMillis) -> Result {
         if let reason = decoder.decode(bytes) { return .rejected(reason) }
         let ev = decoder.event
         guard let time = ev.timestamp ?? messageTime else {
             return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
+        }
+        if wallNow > 0 && time > wallNow &+ Pipeline.maxFutureMillis {
+            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than a day ahead of the clock (\(RFC3339.format(wallNow)))"))
         }
         if state.windows.isTooLate(time) {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
