@@ -135,5 +135,6 @@ workflow = "invoice-extraction"
 outcome = "invoice_processed"
 max_cost_usd = 0.05
 period = "day"
+
 """#
 }
