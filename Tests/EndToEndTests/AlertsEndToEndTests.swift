@@ -6,7 +6,8 @@ import TokenmeterKafka
 /// Guardrail alerts end to end with real processes (issue 4): `tokenmeter broker` + `tokenmeter run`, a
 /// hand-written event file whose alerts are known in advance (amounts via `cost_usd`, so every number is
 /// exact), a consumer of the alerts topic, an outage of the broker holding the alerts topic while more
-/// crossings happen, and restarts of the daemon that must not publish any alert twice.
+/// crossings happen, a restart of the daemon during that outage (the held alerts survive in the outbox),
+/// and a restart after it: no alert is lost and none is published twice.
 ///
 /// How the outage is made deterministic: the broker process runs a cluster of TWO mock brokers. Broker 1
 /// leads `llm-usage` (and the DLQ) and coordinates the daemon's group; broker 2 leads `llm-alerts`. With
@@ -320,26 +321,35 @@ import TokenmeterKafka
         #expect(Self.outboxCount(state) == Self.expectedPhase2.count)
         #expect(daemon.isRunning)
 
+        // A restart in the middle of the outage: the held alerts survive it in the outbox (the checkpoint
+        // already says they were published, so only the outbox remembers them) and are resent at start.
+        Self.stop(daemon, dir + "/run1.log")
+        #expect(Self.outboxCount(state) == Self.expectedPhase2.count, "held alerts survive a stop")
+        daemon = try Harness.start(["run", "--config", configPath], log: dir + "/run2.log")
+        #expect(Harness.await(seconds: 30) {
+            ((try? String(contentsOfFile: dir + "/run2.log", encoding: .utf8)) ?? "").contains("resending alerts left in the outbox")
+        }, "see \(dir)/run2.log")
+
         // Up again: the held alerts arrive, the outbox empties.
         try broker.command("up 2")
-        #expect(Harness.await(seconds: 60) { Self.outboxCount(state) == 0 }, "held alerts not delivered; see \(dir)/run1.log")
+        #expect(Harness.await(seconds: 60) { Self.outboxCount(state) == 0 }, "held alerts not delivered; see \(dir)/run2.log")
         let afterOutage = try Self.readAlerts(brokers: broker.bootstrap, expected: expectedAll.count, seconds: 60)
         check(afterOutage, expectedAll)
 
         // Restart: the checkpoint carries the published crossings, so nothing is published again, not even
         // when more events arrive (phase 3 crosses nothing new).
-        Self.stop(daemon, dir + "/run1.log")
-        daemon = try Harness.start(["run", "--config", configPath], log: dir + "/run2.log")
+        Self.stop(daemon, dir + "/run2.log")
+        daemon = try Harness.start(["run", "--config", configPath], log: dir + "/run3.log")
         #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-usage", phase3], log: dir + "/produce3.log") == 0)
         let total = consumed + Int64(Self.phase3.count)
-        #expect(try Harness.await(seconds: 60) { try commits.total() == total }, "phase 3 not consumed; see \(dir)/run2.log")
+        #expect(try Harness.await(seconds: 60) { try commits.total() == total }, "phase 3 not consumed; see \(dir)/run3.log")
         Thread.sleep(forTimeInterval: 1)
         #expect(Self.outboxCount(state) == 0)
-        Self.stop(daemon, dir + "/run2.log")
+        Self.stop(daemon, dir + "/run3.log")
         let afterRestart = try Self.readAlerts(brokers: broker.bootstrap, expected: expectedAll.count, seconds: 30)
         check(afterRestart, expectedAll)
         #expect(afterRestart.count == expectedAll.count, "each alert exactly once on the topic; see \(dir)")
-        let log = try String(contentsOfFile: dir + "/run2.log", encoding: .utf8)
+        let log = try String(contentsOfFile: dir + "/run3.log", encoding: .utf8)
         #expect(!log.contains("resending alerts left in the outbox"), "nothing was left to resend after a clean stop")
         if afterRestart.count == expectedAll.count && Set(afterRestart.map(\.id)) == Set(expectedAll.map(\.id)) {
             try? FileManager.default.removeItem(atPath: dir)
