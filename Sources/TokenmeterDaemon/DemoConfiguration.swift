@@ -102,19 +102,31 @@ input = 0.30
 cache_read = 0.075
 output = 2.50
 
+# Guardrails tuned to the demo's day of traffic (about $780 in all, platform-eng about $180, and
+# support-triage going from about $0.15 an hour to about $4 an hour at noon): the platform-eng budget
+# crosses 50% and 80% during the day and its forecast passes 100%, the company-wide monthly budget crosses
+# 50% near the end of the day, and the spike rule (hourly windows: a quiet workflow's few expensive calls
+# are noise in 5 minutes, less so in an hour; factor 4 leaves the rest of the day's hourly noise alone)
+# sees support-triage jump against its own baseline.
 [[budget]]
-name = "finance-monthly"
-owner = "finance-ops"
-period = "month"
-amount_usd = 500
+name = "platform-eng-daily"
+owner = "platform-eng"
+period = "day"
+amount_usd = 200
 thresholds = [50, 80, 100]
 forecast = true
+
+[[budget]]
+name = "company-monthly"
+period = "month"
+amount_usd = 1500
+thresholds = [50, 80, 100]
 
 [[spike]]
 name = "workflow-spike"
 by = "workflow"
-window = "5m"
-factor = 3.0
+window = "1h"
+factor = 4.0
 min_usd = 1.0
 
 [[outcome_limit]]

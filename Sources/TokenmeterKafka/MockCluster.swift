@@ -84,6 +84,19 @@ public final class MockCluster: @unchecked Sendable {
         try check(rd_kafka_mock_broker_set_up(cluster, id), "broker \(id) up", file, line)
     }
 
+    /// Makes broker `id` the leader of a partition (tests: put one topic on a broker that can fail alone).
+    public func setPartitionLeader(topic: String, partition: Int32, broker id: Int32,
+                                   file: String = #fileID, line: Int = #line) throws {
+        try check(rd_kafka_mock_partition_set_leader(cluster, topic, partition, id),
+                  "leader of \(topic) [\(partition)] = broker \(id)", file, line)
+    }
+
+    /// Makes broker `id` the coordinator of `key` (`keyType` "group" or "transaction").
+    public func setCoordinator(keyType: String, key: String, broker id: Int32,
+                               file: String = #fileID, line: Int = #line) throws {
+        try check(rd_kafka_mock_coordinator_set(cluster, keyType, key, id), "\(keyType) coordinator of \(key) = broker \(id)", file, line)
+    }
+
     /// Adds `ms` of latency to every response from broker `id`.
     public func setRTT(_ id: Int32, ms: Int32, file: String = #fileID, line: Int = #line) throws {
         try check(rd_kafka_mock_broker_set_rtt(cluster, id, ms), "broker \(id) rtt", file, line)

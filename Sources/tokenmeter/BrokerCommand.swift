@@ -21,7 +21,8 @@ struct BrokerCommand: ParsableCommand {
             themselves listen on ephemeral ports, which clients learn from metadata.
 
             Fault injection for tests, one command per line on stdin: `down [BROKER]`, `up [BROKER]` \
-            (all brokers when none is named), `rtt BROKER MS`. Each answers `ok ...` or `error ...` on stderr.
+            (all brokers when none is named), `rtt BROKER MS`, `leader TOPIC PARTITION BROKER`, \
+            `coordinator group|transaction KEY BROKER`. Each answers `ok ...` or `error ...` on stderr.
             """)
 
     @Option(help: "Bootstrap port on 127.0.0.1 (0 = any free port).")
@@ -91,7 +92,17 @@ extension BrokerCommand {
                     case "rtt":
                         guard words.count == 3, let ms = Int32(words[2]) else { throw ValidationError("usage: rtt BROKER MS") }
                         try cluster.setRTT(ids[0], ms: ms)
-                    default: throw ValidationError("unknown command \(verb) (down, up, rtt)")
+                    case "leader":
+                        guard words.count == 4, let p = Int32(words[2]), let b = Int32(words[3]) else {
+                            throw ValidationError("usage: leader TOPIC PARTITION BROKER")
+                        }
+                        try cluster.setPartitionLeader(topic: words[1], partition: p, broker: b)
+                    case "coordinator":
+                        guard words.count == 4, let b = Int32(words[3]) else {
+                            throw ValidationError("usage: coordinator group|transaction KEY BROKER")
+                        }
+                        try cluster.setCoordinator(keyType: words[1], key: words[2], broker: b)
+                    default: throw ValidationError("unknown command \(verb) (down, up, rtt, leader, coordinator)")
                     }
                     printError("tokenmeter broker: ok \(line)")
                 } catch {

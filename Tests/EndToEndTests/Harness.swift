@@ -45,14 +45,17 @@ enum Harness {
     final class Broker {
         let process: Process
         let bootstrap: String
+        let log: String
         /// Fault-injection commands (`down`, `up`) go to the broker's stdin.
         let control = Pipe()
 
-        init(partitions: Int, topics: [String], log: String) throws {
+        init(partitions: Int, topics: [String], log: String, brokers: Int = 1) throws {
             let pipe = Pipe()
+            self.log = log
             process = Process()
             process.executableURL = URL(fileURLWithPath: Harness.binary)
-            process.arguments = ["broker", "--partitions", String(partitions)] + topics.flatMap { ["--topic", $0] }
+            process.arguments = ["broker", "--partitions", String(partitions), "--brokers", String(brokers)]
+                + topics.flatMap { ["--topic", $0] }
             FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = pipe
@@ -71,6 +74,19 @@ enum Harness {
 
         func send(_ command: String) {
             control.fileHandleForWriting.write(Data((command + "\n").utf8))
+        }
+
+        /// Sends a control command and waits until the broker has applied it (its `ok` line in the log).
+        func command(_ command: String, seconds: Double = 10) throws {
+            let before = (try? String(contentsOfFile: log, encoding: .utf8))?.components(separatedBy: "ok \(command)\n").count ?? 1
+            send(command)
+            let done = Harness.await(seconds: seconds) {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if text.contains("error \(command)") { return true }
+                return text.components(separatedBy: "ok \(command)\n").count > before
+            }
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard done, !text.contains("error \(command)") else { throw HarnessError("broker command '\(command)' failed; see \(log)") }
         }
 
         func stop() {
