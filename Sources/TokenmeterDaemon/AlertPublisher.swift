@@ -4,11 +4,13 @@ import TokenmeterKafka
 
 /// Publishes alerts to the alerts topic without ever losing one.
 ///
-/// Each alert is written to the durable outbox (`<state.dir>/outbox/<alert_id>.json`) before it is handed
-/// to the producer, and removed only on a successful delivery report. The producer is idempotent and never
-/// gives up (`message.timeout.ms=0`), so a broker outage only delays alerts; a crash or restart resends
-/// whatever is still in the outbox. A resend after a crash can repeat an alert that did arrive: its
-/// `alert_id` is the same, so consumers drop it.
+/// Each alert is written to the durable outbox (`<state.dir>/outbox/<alert_id>.alert`) before it is handed
+/// to the producer. On a successful delivery report it becomes a `.sent` marker, kept until the next
+/// checkpoint records its crossing as published: a replay after a crash raises the same crossing again,
+/// and the marker keeps it from being published twice. The producer is idempotent and never gives up
+/// (`message.timeout.ms=0`), so a broker outage only delays alerts; a restart resends whatever is still
+/// pending. The one duplicate left is an alert delivered whose report was lost in a crash: its `alert_id`
+/// is the same, so consumers drop it.
 final class AlertPublisher {
     let topic: String
     let producer: KafkaProducer
@@ -47,9 +49,9 @@ final class AlertPublisher {
     /// Makes new alerts durable, then hands them to the producer.
     func publish(_ alerts: [Alert]) throws {
         guard !alerts.isEmpty else { return }
-        try outbox.add(alerts)
-        outboxDepth += alerts.count
-        for a in alerts {
+        let fresh = try outbox.add(alerts)
+        outboxDepth += fresh.count
+        for a in fresh {
             try send(a.id, key: a.key, value: a.jsonBytes)
             lastAlert = "\(a.kind) \(a.rule) \(a.key)"
         }
@@ -77,11 +79,18 @@ final class AlertPublisher {
         }
         published += 1
         do {
-            try outbox.remove(id)
+            try outbox.markSent(id)
             outboxDepth = max(0, outboxDepth - 1)
         } catch {
             log.warning("cannot remove a delivered alert from the outbox (it will be sent again at start)",
                         metadata: ["alert_id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// The checkpoint now records every crossing delivered so far: their markers are no longer needed.
+    func checkpointed() {
+        do { try outbox.forgetSent() } catch {
+            log.warning("cannot clear delivered-alert markers", metadata: ["error": "\(error)"])
         }
     }
 

@@ -272,6 +272,7 @@ public final class Daemon: RebalanceHandler {
         do {
             try DurableFile.makeDirectories(config.state.dir)
             try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values)), to: checkpointPath)
+            alertPublisher.checkpointed()
         } catch {
             log.error("cannot write checkpoint; commit postponed", metadata: ["error": "\(error)"])
             return false

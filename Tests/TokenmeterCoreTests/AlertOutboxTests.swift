@@ -50,6 +50,23 @@ struct AlertOutboxTests {
         #expect(try AlertOutbox(dir: dir).pending().map(\.id) == ["00000000000000aa"])
     }
 
+    @Test func deliveredAlertsStayMarkedUntilTheNextCheckpoint() throws {
+        let dir = tempDir()
+        defer { removeTemp(dir) }
+        let box = try AlertOutbox(dir: dir)
+        let a = sample("00000000000000aa", emittedAt: 1000)
+        #expect(try box.add([a]).map(\.id) == [a.id])
+        try box.markSent(a.id)
+        // Delivered: not resent, and a replay that raises the same crossing again does not add it again.
+        #expect(try box.pending().isEmpty)
+        #expect(box.contains(a.id))
+        #expect(try box.add([a]).isEmpty)
+        #expect(try AlertOutbox(dir: dir).add([a]).isEmpty, "the marker survives a restart")
+        // Once a checkpoint records the crossing, the marker goes.
+        try box.forgetSent()
+        #expect(!box.contains(a.id))
+    }
+
     @Test func leftoverTemporaryFilesAreCleared() throws {
         let dir = tempDir()
         defer { removeTemp(dir) }

@@ -37,6 +37,9 @@ public final class AlertOutbox {
     public let dir: String
     private var sequence: UInt64 = 0
     private static let suffix = ".alert"
+    /// A delivered alert whose crossing the last checkpoint may not record yet: kept as a marker so that
+    /// a replay after a crash, which raises the same crossing again, does not publish it twice.
+    private static let sentSuffix = ".sent"
 
     /// Opens (and creates) the folder and removes temporary files left by a crash mid-write.
     public init(dir: String) throws(FileError) {
@@ -49,9 +52,10 @@ public final class AlertOutbox {
 
     public func path(for id: String) -> String { dir + "/" + id + AlertOutbox.suffix }
 
+    /// Whether the alert is waiting for delivery or was delivered since the last checkpoint.
     public func contains(_ id: String) -> Bool {
         var st = stat()
-        return stat(path(for: id), &st) == 0
+        return stat(path(for: id), &st) == 0 || stat(dir + "/" + id + AlertOutbox.sentSuffix, &st) == 0
     }
 
     /// Writes the alert durably; returns false (and writes nothing) when its id is already there.
@@ -60,11 +64,26 @@ public final class AlertOutbox {
         try add(alert, syncDirectory: true)
     }
 
-    /// Several alerts with one folder fsync at the end.
-    public func add(_ alerts: [Alert]) throws(FileError) {
-        var wrote = false
-        for a in alerts { if try add(a, syncDirectory: false) { wrote = true } }
-        if wrote { try DurableFile.syncDirectory(dir) }
+    /// Several alerts with one folder fsync at the end; returns those actually added (the others are
+    /// pending or were delivered since the last checkpoint, and must not be produced again).
+    @discardableResult
+    public func add(_ alerts: [Alert]) throws(FileError) -> [Alert] {
+        var added: [Alert] = []
+        for a in alerts { if try add(a, syncDirectory: false) { added.append(a) } }
+        if !added.isEmpty { try DurableFile.syncDirectory(dir) }
+        return added
+    }
+
+    /// A delivered alert becomes a marker until the next checkpoint (`forgetSent`).
+    public func markSent(_ id: String) throws(FileError) {
+        if rename(path(for: id), dir + "/" + id + AlertOutbox.sentSuffix) != 0 && errno != ENOENT {
+            throw FileError(operation: "rename", path: path(for: id), errno: errno)
+        }
+    }
+
+    /// Called once a checkpoint records the delivered crossings as published: the markers can go.
+    public func forgetSent() throws(FileError) {
+        for name in try AlertOutbox.list(dir) where name.hasSuffix(AlertOutbox.sentSuffix) { unlink(dir + "/" + name) }
     }
 
     private func add(_ alert: Alert, syncDirectory: Bool) throws(FileError) -> Bool {
