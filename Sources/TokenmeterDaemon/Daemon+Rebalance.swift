@@ -1,0 +1,224 @@
+import TokenmeterCore
+import TokenmeterKafka
+
+/// Rebalances: partitions arrive (restored from the checkpoint, handed over by their previous owner, or
+/// fresh) and leave (handed over as partial rows, kept in the checkpoint at shutdown, or lost). All of it
+/// runs on the polling thread, inside librdkafka's rebalance callback or the loop.
+extension Daemon: RebalanceHandler {
+
+    public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
+        ops.joinedGroup = true
+        commitUnreleased()
+        awaitingHandover.removeAll()
+        let (handedOver, waiting, committedNow) = handoverState(partitions)
+        let deadline = WallClock.monotonicMillis() + config.kafka.handoverTimeout.millis
+        for tp in waiting { awaitingHandover[tp] = deadline }
+        if !waiting.isEmpty {
+            log.info("waiting for the previous owner to hand over; other partitions start now",
+                     metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
+        }
+        let starts = startPartitions(partitions.filter { !waiting.contains($0) }, handedOver: handedOver, committed: committedNow)
+        var out: [Int64?] = []
+        var it = starts.makeIterator()
+        for tp in partitions { out.append(waiting.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
+        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
+        handOverUnassignedRestored()
+        flushFiles()
+        return out
+    }
+
+    /// Partitions whose previous owner handed them over (or timed out) since the assignment: assigned now,
+    /// together with those already consuming, each at the exact offset its rows end.
+    func resolveHandovers() {
+        guard !awaitingHandover.isEmpty, let consumer else { return }
+        let (handedOver, waiting, committedNow) = handoverState(Array(awaitingHandover.keys))
+        let now = WallClock.monotonicMillis()
+        var ready: [TopicPartition] = []
+        for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
+            if waiting.contains(tp) {
+                log.warning("previous owner did not hand over in time; starting from the committed offset", metadata: ["partition": "\(tp)"])
+            }
+            ready.append(tp)
+        }
+        guard !ready.isEmpty else { return }
+        for tp in ready { awaitingHandover[tp] = nil }
+        _ = startPartitions(ready, handedOver: handedOver, committed: committedNow)
+        var offsets: [TopicPartitionOffset] = []
+        for (t, st) in pipeline.assigned {
+            offsets.append(TopicPartitionOffset(topic: config.kafka.topics[t], partition: st.partition,
+                                                offset: st.nextOffset >= 0 ? st.nextOffset : KafkaConsumer.storedOffset))
+        }
+        do {
+            try consumer.assign(offsets)
+            log.info("handed-over partitions assigned", metadata: ["partitions": "\(ready.map(\.description).sorted().joined(separator: ","))"])
+        } catch {
+            log.error("cannot assign handed-over partitions", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes ownership of `partitions` in the pipeline; returns the start offset of each (nil = committed).
+    /// `committed` holds the group's committed offsets as read for the hand-over check.
+    func startPartitions(_ partitions: [TopicPartition], handedOver: [TopicPartition: Int64],
+                         committed committedNow: [TopicPartition: Int64]) -> [Int64?] {
+        let wallNow = WallClock.now()
+        var starts: [Int64?] = []
+        for tp in partitions {
+            guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
+            if var s = restored.removeValue(forKey: tp) {
+                if s.nextOffset >= 0, let c = committedNow[tp], c > s.nextOffset {
+                    // Another member consumed past our checkpoint while we did not own the partition: our
+                    // rows end at our offset, where its rows begin. Write ours as partial rows, start afresh.
+                    pipeline.assign(s, topicIndex: t)
+                    pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
+                    log.info("checkpointed partition moved on without us; its rows written as partial files",
+                             metadata: ["partition": "\(tp)", "checkpoint_offset": "\(s.nextOffset)", "committed": "\(c)"])
+                    pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                    starts.append(nil)
+                } else {
+                    // Our checkpoint is at or past the committed offset (a crash between checkpoint and
+                    // commit leaves it past): resume exactly where the checkpoint's rows end.
+                    s.lastMessageWall = wallNow
+                    pipeline.assign(s, topicIndex: t)
+                    starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
+                }
+            } else {
+                var fresh = pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow)
+                if let o = handedOver[tp] {
+                    // Start exactly where the previous owner's rows end (it may have committed after we
+                    // read the group's offsets for this assignment).
+                    fresh.nextOffset = o
+                    pipeline.assign(fresh, topicIndex: t)
+                    if let d = retainedDedup.removeValue(forKey: tp) { pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition) }
+                    starts.append(o)
+                    continue
+                }
+                // Ids this process saw on the partition before a rebalance took it away are still "seen":
+                // keeping them catches duplicates that straddle the rebalance.
+                if let d = retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
+                pipeline.assign(fresh, topicIndex: t)
+                starts.append(nil)
+            }
+        }
+        return starts
+    }
+
+    /// Commits the offsets of partitions we handed over while the broker refused commits.
+    func commitUnreleased() {
+        guard !unreleased.isEmpty, let consumer else { return }
+        flushFiles()
+        guard pipeline.pending.isEmpty else { return }
+        let offsets = unreleased.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        do {
+            try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+            log.info("committed the offsets of partitions handed over during the rebalance", metadata: ["partitions": "\(offsets.count)"])
+            unreleased.removeAll()
+        } catch {
+            log.warning("cannot commit handed-over offsets yet", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The handover protocol: a partition whose committed metadata says another live instance still owns
+    /// it (`owned:<other>`) may have rows beyond the committed offset in that instance's memory; that
+    /// instance writes them as partial files and commits `released:<other>` as soon as it is back in the
+    /// group. Until then (or `kafka.handover_timeout`, after which the other instance is taken for dead)
+    /// the partition is not fetched. Returns the released offsets, the partitions still waiting, and every
+    /// committed offset read (unknown ones are absent: the checkpoint then decides).
+    func handoverState(_ partitions: [TopicPartition])
+        -> (released: [TopicPartition: Int64], waiting: Set<TopicPartition>, committed: [TopicPartition: Int64]) {
+        guard let consumer, !partitions.isEmpty else { return ([:], [], [:]) }
+        let got: [(offset: Int64?, metadata: String?)]
+        do {
+            got = try consumer.committedWithMetadata(partitions, timeoutMs: 10_000)
+        } catch {
+            log.warning("cannot read committed offsets; resuming from the checkpoint", metadata: ["error": "\(error)"])
+            return ([:], [], [:])
+        }
+        let me = pipeline.instance
+        var released: [TopicPartition: Int64] = [:]
+        var committed: [TopicPartition: Int64] = [:]
+        var waiting = Set<TopicPartition>()
+        for (tp, c) in zip(partitions, got) {
+            if let o = c.offset, o >= 0 { committed[tp] = o }
+            let meta = c.metadata ?? ""
+            if meta.hasPrefix("owned:") && meta != "owned:\(me)" { waiting.insert(tp); continue }
+            if let o = c.offset, o >= 0, meta.hasPrefix("released:") { released[tp] = o }
+        }
+        return (released, waiting, committed)
+    }
+
+    /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
+    /// partial files now, so that nothing counted before the committed offset is lost.
+    func handOverUnassignedRestored() {
+        guard !restored.isEmpty else { return }
+        for (tp, s) in restored {
+            guard let t = pipeline.topicIndex(tp.topic) else { continue }
+            pipeline.assign(s, topicIndex: t)
+            pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
+        }
+        log.info("wrote partial rows of checkpointed partitions now owned elsewhere", metadata: ["partitions": "\(restored.count)"])
+        restored.removeAll()
+        flushFiles()
+    }
+
+    public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
+        for tp in partitions { awaitingHandover[tp] = nil }
+        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
+                                                  "lost": "\(lost)"])
+        if lost {
+            // The group moved on without us (e.g. a broker outage longer than the session timeout): another
+            // member may own these partitions already, so nothing may be committed. What we hold beyond the
+            // last checkpoint is dropped, and the checkpoint's state of each partition goes back to
+            // `restored`: if the partition comes back, we resume from it; if another member consumed past
+            // it, it becomes partial rows (see partitionsAssigned). Closed windows of these partitions not
+            // yet on disk are dropped too: resuming from the checkpoint re-closes them identically.
+            var writers = Set<String>()
+            for tp in partitions {
+                guard let t = pipeline.topicIndex(tp.topic) else { continue }
+                pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
+                writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))
+                committed[tp] = nil
+            }
+            pipeline.dropPending(writers: writers)
+            reloadFromCheckpoint(Set(partitions))
+            return
+        }
+        if shuttingDown {
+            // The shutdown checkpoint already holds these partitions' open windows and offsets.
+            for tp in partitions { if let t = pipeline.topicIndex(tp.topic) { pipeline.release(topicIndex: t, partition: tp.partition, handover: false) } }
+            return
+        }
+        // Hand the windows over as partial rows, make them durable with a checkpoint that no longer holds
+        // these partitions, then commit their offsets as released.
+        let set = Set(partitions)
+        var released: [(Int, PartitionState)] = []
+        for tp in partitions {
+            guard let t = pipeline.topicIndex(tp.topic), pipeline.state(topicIndex: t, partition: tp.partition) != nil else { continue }
+            if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) {
+                released.append((t, s))
+                retainedDedup[tp] = s.dedup
+            }
+        }
+        flushFiles()
+        // The checkpoint now lacks the released partitions; commit their offsets after it is durable.
+        if checkpoint(reason: "rebalance"), let consumer {
+            let offsets = released.filter { $0.1.nextOffset >= 0 && set.contains(TopicPartition(topic: $0.1.topic, partition: $0.1.partition)) }
+                .map { TopicPartitionOffset(topic: $0.1.topic, partition: $0.1.partition, offset: $0.1.nextOffset) }
+            if !offsets.isEmpty {
+                do {
+                    try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+                } catch {
+                    // Some brokers (the mock among them) refuse commits while the group rebalances. The new
+                    // owner waits for our "released" commit (awaitHandover), which we send as soon as we
+                    // are back in the group.
+                    log.info("commit on revoke refused; it is sent once the rebalance completes", metadata: ["error": "\(error)"])
+                    for o in offsets { unreleased[o.topicPartition] = o.offset }
+                }
+            }
+        } else {
+            for (_, st) in released where st.nextOffset >= 0 {
+                unreleased[TopicPartition(topic: st.topic, partition: st.partition)] = st.nextOffset
+            }
+        }
+        for tp in partitions { committed[tp] = nil; awaitingHandover[tp] = nil }
+    }
+}
