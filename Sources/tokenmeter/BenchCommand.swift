@@ -37,8 +37,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Events to produce and measure.")
     var events: Int = 1_000_000
 
-    @Option(help: "Partitions of the bench topic.")
-    var partitions: Int = 64
+    @Option(name: .customLong("partitions"),
+            help: "Partitions of the bench topic (default 64, raised when the events would not fit the mock broker's ~5 MiB per partition).")
+    var partitionsOption: Int?
 
     @Option(help: "Repetitions of each measurement (median and min-max are reported).")
     var runs: Int = 3
@@ -56,11 +57,11 @@ struct BenchCommand: ParsableCommand {
     var keys: Int = 1_000_000
 
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
-    var stallSeconds: Double = 60
+    var stallSeconds: Double = 30
 
     func validate() throws {
         guard events >= 1 else { throw ValidationError("--events must be at least 1") }
-        guard (1...10_000).contains(partitions) else { throw ValidationError("--partitions must be 1...10000") }
+        guard (1...10_000).contains(partitionsOption ?? 64) else { throw ValidationError("--partitions must be 1...10000") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
     }
@@ -155,6 +156,7 @@ struct BenchCommand: ParsableCommand {
 
     func throughput(work: String, progress: BenchProgress) throws -> ThroughputReport {
         let topic = "bench"
+        let partitions = try checkCapacity(progress: progress)
         progress.line("tokenmeter bench: \(events) events, \(partitions) partitions, \(runs) runs; work folder \(work)")
         let broker = try BrokerProcess(partitions: partitions, topics: [topic, topic + "-dlq", topic + "-alerts"], log: work + "/broker.log")
         defer { broker.stop() }
@@ -187,8 +189,8 @@ struct BenchCommand: ParsableCommand {
         }
         broker.stop()
 
-        let canonical = try coreRuns(shapes: .only(canonical: 1), label: "core canonical", work: work, progress: progress)
-        let native = try coreRuns(shapes: .only(native: 1), label: "core provider-shaped", work: work, progress: progress)
+        let canonical = try coreRuns(shapes: .only(canonical: 1), label: "core canonical", partitions: partitions, work: work, progress: progress)
+        let native = try coreRuns(shapes: .only(native: 1), label: "core provider-shaped", partitions: partitions, work: work, progress: progress)
 
         let raw = BenchResult(name: "raw", description: "KafkaConsumer in a fresh group, same settings as the daemon, messages discarded", runs: rawRuns)
         let tm = BenchResult(name: "tokenmeter", description: "the full daemon (decode, price, windows 1m/1h/1d, budget, spike rule, rollup files) until all counted", runs: tmRuns)
@@ -200,6 +202,30 @@ struct BenchCommand: ParsableCommand {
         let r = ThroughputReport(events: events, partitions: partitions, runs: runs, payloadBytes: payloadBytes, fillSeconds: fillSeconds,
                                  machine: .current(), raw: raw, tokenmeter: tm, coreCanonical: canonical, coreProviderShaped: native, ratio: ratio)
         return r
+    }
+
+    /// The mock broker keeps about 5 MiB per partition and silently drops older data: refuse up front
+    /// when the events would not fit (estimated from the first 2,000 events of the same traffic).
+    /// Returns the partition count to use.
+    func checkCapacity(progress: BenchProgress) throws -> Int {
+        var g = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
+        let sample = min(events, 2000)
+        var bytes = 0
+        for _ in 0..<sample { bytes += g.next().line.utf8.count + 40 }  // + key and record overhead
+        let limit = 4.5 * 1_048_576.0
+        let needed = Int((Double(bytes) / Double(sample) * Double(events) / limit).rounded(.up))
+        guard let partitions = partitionsOption else {
+            if needed <= 64 { return 64 }
+            let raised = (needed + 15) / 16 * 16
+            progress.line("  note       \(events) events of about \(bytes / sample) bytes do not fit 64 partitions of the mock broker (~5 MiB each): using \(raised)")
+            return raised
+        }
+        let perPartition = Double(bytes) / Double(sample) * Double(events) / Double(partitions)
+        if perPartition > limit {
+            throw BenchError(String(format: "%d events of about %d bytes need about %.1f MiB per partition over %d partitions; the mock broker keeps about 5 MiB per partition and drops the rest: use --partitions %d or more, or fewer --events",
+                                    events, bytes / sample, perPartition / 1_048_576, partitions, needed))
+        }
+        return partitions
     }
 
     /// Produces the generated events, keyed by sequence number; returns the payload bytes.
@@ -316,7 +342,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The pipeline fed from memory on this thread: `process` for every event, then `closeAll`.
-    func coreRuns(shapes: ShapeMix, label: String, work: String, progress: BenchProgress) throws -> BenchResult {
+    func coreRuns(shapes: ShapeMix, label: String, partitions: Int, work: String, progress: BenchProgress) throws -> BenchResult {
         progress.update("  preparing  \(label): generating \(events) events")
         var buffer = EventBuffer()
         buffer.bytes.reserveCapacity(events * 400)
