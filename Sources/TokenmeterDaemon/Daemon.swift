@@ -89,7 +89,7 @@ public final class Daemon {
     }
 
     /// librdkafka properties: brokers, group, the pass-through properties, then secrets read from files.
-    static func kafkaProperties(_ c: TokenmeterConfig, instance: String) throws -> [(String, String)] {
+    public static func kafkaProperties(_ c: TokenmeterConfig, instance: String) throws -> [(String, String)] {
         // Defaults first: a property the user sets in [kafka.properties] comes later and wins.
         var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
         for kv in c.kafka.properties { props.append((kv.key, kv.value)) }

@@ -9,6 +9,7 @@ struct Tokenmeter: ParsableCommand {
         subcommands: [
             RunCommand.self,
             DemoCommand.self,
+            BenchCommand.self,
             BrokerCommand.self,
             CheckConfigCommand.self,
             ReplayCommand.self,

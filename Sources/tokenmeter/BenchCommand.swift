@@ -1,0 +1,422 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TokenmeterCore
+import TokenmeterDaemon
+import TokenmeterKafka
+import TrafficGenerator
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `tokenmeter bench`: how close the daemon gets to librdkafka's own ceiling. Starts a broker process,
+/// fills a topic, then measures (each `--runs` times, median and spread) a raw consumer that discards what
+/// it reads, the full daemon on the same topic, and the pipeline fed from memory. `--cardinality` measures
+/// memory per open key and checkpoint encode/restore time instead.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput against a raw Kafka consumer, the core pipeline, and memory per key.",
+        discussion: """
+            Default mode: starts `tokenmeter broker` as a child process, fills a topic with --events generated \
+            events (2,000 workflows, 50 owners, every event shape, 5% outcomes, 1% bad, 0.5% late; keyed by \
+            sequence number so they spread over the partitions), then measures each --runs times: raw (the \
+            project's Kafka consumer in a fresh group, same settings as the daemon, discarding messages), \
+            tokenmeter (the full daemon in a fresh group until every message is counted), and core (the \
+            pipeline fed from memory on one thread, canonical and provider-shaped events separately). \
+            Times run from the first message consumed to the last (the mock broker's ~3 s group join is \
+            left out). Progress goes to stderr; the table (or --json) to stdout.
+
+            --cardinality: --keys distinct (workflow, owner, model) keys into one window through the \
+            pipeline; prints bytes per key (RSS delta / keys) and the time to encode and to restore a \
+            checkpoint of them.
+            """)
+
+    @Option(help: "Events to produce and measure.")
+    var events: Int = 1_000_000
+
+    @Option(name: .customLong("partitions"),
+            help: "Partitions of the bench topic (default 64, raised when the events would not fit the mock broker's ~5 MiB per partition).")
+    var partitionsOption: Int?
+
+    @Option(help: "Repetitions of each measurement (median and min-max are reported).")
+    var runs: Int = 3
+
+    @Option(help: "Random seed of the traffic.")
+    var seed: UInt64 = 2026
+
+    @Flag(help: "Machine-readable output (JSON on stdout).")
+    var json = false
+
+    @Flag(help: "Memory per open key and checkpoint encode/restore time instead of throughput.")
+    var cardinality = false
+
+    @Option(help: "Distinct keys for --cardinality.")
+    var keys: Int = 1_000_000
+
+    @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
+    var stallSeconds: Double = 30
+
+    func validate() throws {
+        guard events >= 1 else { throw ValidationError("--events must be at least 1") }
+        guard (1...10_000).contains(partitionsOption ?? 64) else { throw ValidationError("--partitions must be 1...10000") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
+    }
+
+    func run() throws {
+        let progress = BenchProgress(quiet: false)
+        let work = Self.newFolder()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        if cardinality {
+            let report = try CardinalityBench(keys: keys, dir: work, progress: progress).run()
+            if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
+            return
+        }
+        let report = try throughput(work: work, progress: progress)
+        if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
+    }
+
+    static func jsonText<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    static func newFolder() -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let path = "\(base)/tokenmeter-bench-\(getpid())-\(Int(Date().timeIntervalSince1970))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    // MARK: Throughput
+
+    struct ThroughputReport: Codable {
+        var events: Int
+        var partitions: Int
+        var runs: Int
+        var payloadBytes: Int64
+        var fillSeconds: Double
+        var machine: Machine
+        var raw: BenchResult
+        var tokenmeter: BenchResult
+        var coreCanonical: BenchResult
+        var coreProviderShaped: BenchResult
+        /// tokenmeter events/s divided by raw events/s (medians; min and max pair the extreme runs).
+        var ratio: Spread
+
+        func table() -> String {
+            var out = "tokenmeter bench: \(events) events (\(String(format: "%.1f", Double(payloadBytes) / 1e6)) MB), \(partitions) partitions, \(runs) runs each; median [min-max]\n"
+            out += "machine: \(machine.cores) cores, \(machine.cpu)\n\n"
+            let header = ["measurement", "events/s", "MB/s", "CPU s / M events", "peak RSS MB"]
+            var rows: [[String]] = []
+            for r in [raw, tokenmeter, coreCanonical, coreProviderShaped] {
+                rows.append([r.name, Self.spread(r.eventsPerSecond, "%.0f"), Self.spread(r.megabytesPerSecond, "%.1f"),
+                             Self.spread(r.cpuSecondsPerMillionEvents, "%.2f"), String(format: "%.0f", Double(r.peakRSSBytes) / 1_048_576)])
+            }
+            out += Self.render(header: header, rows: rows)
+            out += "\ntokenmeter / raw: " + Self.spread(ratio, "%.3f") + "\n"
+            return out
+        }
+
+        static func spread(_ s: Spread, _ f: String) -> String {
+            "\(String(format: f, s.median)) [\(String(format: f, s.min))-\(String(format: f, s.max))]"
+        }
+
+        static func render(header: [String], rows: [[String]]) -> String {
+            var widths = header.map(\.count)
+            for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+            func line(_ cells: [String]) -> String {
+                "| " + cells.enumerated().map { i, c in i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: " | ") + " |\n"
+            }
+            var out = line(header)
+            out += "|" + widths.enumerated().map { i, w in i == 0 ? String(repeating: "-", count: w + 2) : String(repeating: "-", count: w + 1) + ":" }.joined(separator: "|") + "|\n"
+            for r in rows { out += line(r) }
+            return out
+        }
+    }
+
+    struct Machine: Codable {
+        var cores: Int
+        var cpu: String
+        static func current() -> Machine {
+            var cpu = "unknown"
+            if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+               let l = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+               let colon = l.firstIndex(of: ":") {
+                cpu = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return Machine(cores: ProcessInfo.processInfo.activeProcessorCount, cpu: cpu)
+        }
+    }
+
+    func throughput(work: String, progress: BenchProgress) throws -> ThroughputReport {
+        let topic = "bench"
+        let partitions = try checkCapacity(progress: progress)
+        progress.line("tokenmeter bench: \(events) events, \(partitions) partitions, \(runs) runs; work folder \(work)")
+        let broker = try BrokerProcess(partitions: partitions, topics: [topic, topic + "-dlq", topic + "-alerts"], log: work + "/broker.log")
+        defer { broker.stop() }
+        progress.line("  broker     tokenmeter broker (pid \(broker.process.processIdentifier)) at \(broker.bootstrap)")
+
+        // Fill.
+        let fillStart = monotonicSeconds()
+        let payloadBytes = try fill(brokers: broker.bootstrap, topic: topic, progress: progress)
+        let fillSeconds = monotonicSeconds() - fillStart
+        progress.line(String(format: "  filled     %d events, %.1f MB in %.1f s", events, Double(payloadBytes) / 1e6, fillSeconds))
+
+        // The daemon's exact consumer properties, for the raw consumer too.
+        let baseConfig = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: broker.bootstrap, group: "unused", topic: topic, dir: work + "/unused"))
+        let base = try Daemon.kafkaProperties(baseConfig, instance: "bench")
+
+        var rawRuns: [BenchRun] = []
+        for i in 1...runs {
+            let r = try rawRun(brokers: broker.bootstrap, topic: topic, base: base, group: "bench-raw-\(getpid())-\(i)", bytes: payloadBytes,
+                               label: "raw \(i)/\(runs)", progress: progress)
+            progress.line(String(format: "  raw        run %d/%d: %.0f events/s", i, runs, r.eventsPerSecond))
+            rawRuns.append(r)
+        }
+        var tmRuns: [BenchRun] = []
+        for i in 1...runs {
+            let r = try daemonRun(brokers: broker.bootstrap, topic: topic, group: "bench-tm-\(getpid())-\(i)", dir: work + "/daemon-\(i)",
+                                  bytes: payloadBytes, label: "tokenmeter \(i)/\(runs)", progress: progress)
+            progress.line(String(format: "  tokenmeter run %d/%d: %.0f events/s", i, runs, r.eventsPerSecond))
+            tmRuns.append(r)
+            try? FileManager.default.removeItem(atPath: work + "/daemon-\(i)")
+        }
+        broker.stop()
+
+        let canonical = try coreRuns(shapes: .only(canonical: 1), label: "core canonical", partitions: partitions, work: work, progress: progress)
+        let native = try coreRuns(shapes: .only(native: 1), label: "core provider-shaped", partitions: partitions, work: work, progress: progress)
+
+        let raw = BenchResult(name: "raw", description: "KafkaConsumer in a fresh group, same settings as the daemon, messages discarded", runs: rawRuns)
+        let tm = BenchResult(name: "tokenmeter", description: "the full daemon (decode, price, windows 1m/1h/1d, budget, spike rule, rollup files) until all counted", runs: tmRuns)
+        // The ratio: median of medians; its spread pairs the slowest and the fastest runs of each.
+        var ratio = Spread([0])
+        ratio.median = raw.eventsPerSecond.median > 0 ? tm.eventsPerSecond.median / raw.eventsPerSecond.median : 0
+        ratio.min = raw.eventsPerSecond.max > 0 ? tm.eventsPerSecond.min / raw.eventsPerSecond.max : 0
+        ratio.max = raw.eventsPerSecond.min > 0 ? tm.eventsPerSecond.max / raw.eventsPerSecond.min : 0
+        let r = ThroughputReport(events: events, partitions: partitions, runs: runs, payloadBytes: payloadBytes, fillSeconds: fillSeconds,
+                                 machine: .current(), raw: raw, tokenmeter: tm, coreCanonical: canonical, coreProviderShaped: native, ratio: ratio)
+        return r
+    }
+
+    /// The mock broker keeps about 5 MiB per partition and silently drops older data: refuse up front
+    /// when the events would not fit (estimated from the first 2,000 events of the same traffic).
+    /// Returns the partition count to use.
+    func checkCapacity(progress: BenchProgress) throws -> Int {
+        var g = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
+        let sample = min(events, 2000)
+        var bytes = 0
+        for _ in 0..<sample { bytes += g.next().line.utf8.count + 40 }  // + key and record overhead
+        let limit = 4.5 * 1_048_576.0
+        let needed = Int((Double(bytes) / Double(sample) * Double(events) / limit).rounded(.up))
+        guard let partitions = partitionsOption else {
+            if needed <= 64 { return 64 }
+            let raised = (needed + 15) / 16 * 16
+            progress.line("  note       \(events) events of about \(bytes / sample) bytes do not fit 64 partitions of the mock broker (~5 MiB each): using \(raised)")
+            return raised
+        }
+        let perPartition = Double(bytes) / Double(sample) * Double(events) / Double(partitions)
+        if perPartition > limit {
+            throw BenchError(String(format: "%d events of about %d bytes need about %.1f MiB per partition over %d partitions; the mock broker keeps about 5 MiB per partition and drops the rest: use --partitions %d or more, or fewer --events",
+                                    events, bytes / sample, perPartition / 1_048_576, partitions, needed))
+        }
+        return partitions
+    }
+
+    /// Produces the generated events, keyed by sequence number; returns the payload bytes.
+    func fill(brokers: String, topic: String, progress: BenchProgress) throws -> Int64 {
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "20"),
+                                                      ("batch.num.messages", "10000"), ("queue.buffering.max.messages", "500000"),
+                                                      ("queue.buffering.max.kbytes", "1048576")])
+        let failures = SharedBox<Int>(0)
+        let delivered = SharedBox<Int>(0)
+        producer.onDelivery = { _, error in
+            if error != nil { failures.set(failures.value + 1) }
+            delivered.set(delivered.value + 1)
+        }
+        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
+        var bytes: Int64 = 0
+        for i in 0..<events {
+            var line = generator.next().line
+            var key = String(i)
+            bytes += Int64(line.utf8.count)
+            try key.withUTF8 { k in
+                try line.withUTF8 { v in
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(k), value: UnsafeRawBufferPointer(v), token: UInt64(i))
+                }
+            }
+            if i % 10_000 == 0 {
+                _ = producer.poll(timeoutMs: 0)
+                progress.update("  filling    \(i)/\(events) produced, \(delivered.value) delivered")
+            }
+        }
+        while producer.outstanding > 0 {
+            _ = producer.flush(timeoutMs: 500)
+            progress.update("  filling    \(events)/\(events) produced, \(delivered.value) delivered")
+        }
+        progress.end()
+        if failures.value > 0 { throw BenchError("\(failures.value) of \(events) messages failed delivery") }
+        return bytes
+    }
+
+    func rawRun(brokers: String, topic: String, base: [(String, String)], group: String, bytes: Int64,
+                label: String, progress: BenchProgress) throws -> BenchRun {
+        let consumer = try KafkaConsumer(properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", group)],
+                                         topics: [topic], rebalance: nil)
+        defer { consumer.close() }
+        var count = 0
+        var first: (t: Double, u: Usage)?
+        var lastProgress = monotonicSeconds()
+        var lastCount = 0
+        var lastShown = 0.0
+        while count < events {
+            _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { _ in
+                if first == nil { first = (monotonicSeconds(), Usage.now()) }
+                count += 1
+            }
+            let now = monotonicSeconds()
+            if count != lastCount { lastCount = count; lastProgress = now }
+            if now - lastProgress > stallSeconds {
+                throw BenchError("raw consumer stalled at \(count) of \(events) messages (the broker keeps ~5 MiB per partition: use more --partitions or fewer --events)")
+            }
+            if now - lastShown > 0.2 { lastShown = now; progress.update("  measuring  \(label): \(count)/\(events) consumed") }
+        }
+        let end = monotonicSeconds(), u = Usage.now()
+        progress.end()
+        guard let f = first else { throw BenchError("raw consumer read nothing") }
+        return BenchRun(events: events, bytes: bytes, seconds: end - f.t, cpuSeconds: u.cpuSeconds - f.u.cpuSeconds, peakRSSBytes: u.maxRSSBytes)
+    }
+
+    func daemonRun(brokers: String, topic: String, group: String, dir: String, bytes: Int64,
+                   label: String, progress: BenchProgress) throws -> BenchRun {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let config = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: brokers, group: group, topic: topic, dir: dir))
+        let stop = StopSignal()
+        let daemonProgress = DaemonProgress()
+        let done = DispatchSemaphore(value: 0)
+        let failure = SharedBox<String?>(nil)
+        var logger = Logger(label: "tokenmeter") { StderrLogHandler(label: $0) }
+        logger.logLevel = .error
+        let log = logger
+        Thread.detachNewThread {
+            do {
+                let daemon = try Daemon(config: config, log: log, stop: stop, progress: daemonProgress)
+                try daemon.run()
+            } catch {
+                failure.set("\(error)")
+            }
+            done.signal()
+        }
+        defer {
+            stop.requestStop()
+            done.wait()
+        }
+        // The daemon publishes its count after each poll batch: the run is timed from the first count seen,
+        // and only the events counted after it are in the rate.
+        var first: (t: Double, u: Usage, m: Int64)?
+        var lastCount: Int64 = 0
+        var lastProgress = monotonicSeconds()
+        var lastShown = 0.0
+        let target = Int64(events)
+        while true {
+            let m = daemonProgress.snapshot.metrics.messages
+            let now = monotonicSeconds()
+            if m > 0 && first == nil { first = (now, Usage.now(), m) }
+            if m >= target { break }
+            if let e = failure.value { throw BenchError("daemon failed: \(e)") }
+            if m != lastCount { lastCount = m; lastProgress = now }
+            if now - lastProgress > stallSeconds { throw BenchError("daemon stalled at \(m) of \(events) messages") }
+            if now - lastShown > 0.2 { lastShown = now; progress.update("  measuring  \(label): \(m)/\(events) counted") }
+            usleep(1000)
+        }
+        let end = monotonicSeconds(), u = Usage.now()
+        progress.end()
+        let f = first!
+        let measured = max(1, events - Int(f.m))
+        return BenchRun(events: measured, bytes: bytes * Int64(measured) / Int64(events), seconds: end - f.t, cpuSeconds: u.cpuSeconds - f.u.cpuSeconds, peakRSSBytes: u.maxRSSBytes)
+    }
+
+    /// The pipeline fed from memory on this thread: `process` for every event, then `closeAll`.
+    func coreRuns(shapes: ShapeMix, label: String, partitions: Int, work: String, progress: BenchProgress) throws -> BenchResult {
+        progress.update("  preparing  \(label): generating \(events) events")
+        var buffer = EventBuffer()
+        buffer.bytes.reserveCapacity(events * 400)
+        buffer.ends.reserveCapacity(events)
+        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed &+ 1, shapes: shapes, realistic: false))
+        for _ in 0..<events { buffer.append(generator.next().line) }
+        progress.end()
+        let totalBytes = Int64(buffer.bytes.count)
+        var out: [BenchRun] = []
+        for i in 1...runs {
+            let dir = work + "/core-\(i)"
+            let config = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: "127.0.0.1:9", group: "core", topic: "bench", dir: dir))
+            let pipeline = Pipeline(config: config, instance: "bench")
+            let wallNow = Int64(Date().timeIntervalSince1970 * 1000)
+            let parts = Int32(partitions)
+            let n = buffer.count
+            var counted = 0
+            progress.update("  measuring  \(label) \(i)/\(runs)")
+            let u0 = Usage.now(), t0 = monotonicSeconds()
+            buffer.bytes.withUnsafeBytes { all in
+                var start = 0
+                for j in 0..<n {
+                    let end = buffer.ends[j]
+                    let r = pipeline.process(UnsafeRawBufferPointer(rebasing: all[start..<end]), topicIndex: 0, partition: Int32(j) % parts,
+                                             offset: Int64(j) / Int64(parts), messageTime: nil, wallNow: wallNow)
+                    if r == .counted { counted += 1 }
+                    start = end
+                }
+            }
+            pipeline.closeAll()
+            let t1 = monotonicSeconds(), u1 = Usage.now()
+            progress.end()
+            if counted < n / 2 { throw BenchError("\(label): only \(counted) of \(n) events were counted") }
+            out.append(BenchRun(events: n, bytes: totalBytes, seconds: t1 - t0, cpuSeconds: u1.cpuSeconds - u0.cpuSeconds, peakRSSBytes: u1.maxRSSBytes))
+            progress.line(String(format: "  core       %@ run %d/%d: %.0f events/s", label, i, runs, Double(n) / (t1 - t0)))
+        }
+        let what = shapes == .only(canonical: 1) ? "canonical events" : "provider-shaped events (OpenAI, Anthropic, Gemini, Bedrock usage blocks)"
+        return BenchResult(name: label, description: "Pipeline.process from memory, one thread, \(what), then closeAll (files not written)", runs: out)
+    }
+}
+
+/// A `tokenmeter broker` child process; its bootstrap address is the first line it prints.
+final class BrokerProcess {
+    let process = Process()
+    let bootstrap: String
+    private var stopped = false
+
+    init(partitions: Int, topics: [String], log: String) throws {
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        process.arguments = ["broker", "--partitions", String(partitions)] + topics.flatMap { ["--topic", $0] }
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = pipe
+        process.standardInput = Pipe()
+        try process.run()
+        var line = Data()
+        let handle = pipe.fileHandleForReading
+        while true {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty || byte.first == 0x0A { break }
+            line.append(byte)
+        }
+        bootstrap = String(decoding: line, as: UTF8.self)
+        guard !bootstrap.isEmpty else {
+            process.terminate()
+            throw BenchError("broker printed no address; see \(log)")
+        }
+    }
+
+    func stop() {
+        if stopped { return }
+        stopped = true
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
