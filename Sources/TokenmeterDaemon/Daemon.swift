@@ -123,9 +123,10 @@ public final class Daemon {
         while !stop.stopRequested {
             if stop.takeReload() { reloadConfig() }
             if writeFailing {
-                // Nothing new is consumed while closed windows cannot reach the disk: the offsets must not
-                // move past rows that exist only in memory.
-                _ = consumer.poll(maxMessages: 0, timeoutMs: 200) { _ in }
+                // Nothing new is fetched while closed windows cannot reach the disk (the partitions are
+                // paused, and no checkpoint or commit passes rows that exist only in memory); polling goes
+                // on, so the group membership holds and the loop does not spin.
+                _ = consumer.poll(maxMessages: 2000, timeoutMs: 200) { m in self.handle(m, wallNow: WallClock.now()) }
                 flushFiles()
                 publishProgress()
                 operationsTick()
@@ -199,10 +200,16 @@ public final class Daemon {
             let t0 = WallClock.monotonicNanos()
             try pipeline.writePending()
             observeFlush(seconds: Double(WallClock.monotonicNanos() - t0) / 1e9)
-            if writeFailing { log.notice("rollup directory writable again; consuming resumes") }
+            if writeFailing {
+                log.notice("rollup directory writable again; consuming resumes")
+                if let consumer { consumer.resume(consumer.assignment()) }
+            }
             writeFailing = false
         } catch {
-            if !writeFailing { log.error("cannot write rollup file; consuming paused until it can", metadata: ["error": "\(error)"]) }
+            if !writeFailing {
+                log.error("cannot write rollup file; consuming paused until it can", metadata: ["error": "\(error)"])
+                if let consumer { consumer.pause(consumer.assignment()) }
+            }
             writeFailing = true
         }
     }

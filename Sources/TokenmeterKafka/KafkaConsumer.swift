@@ -229,6 +229,22 @@ public final class KafkaConsumer {
         }
     }
 
+    /// Stops (`pause`) or restarts fetching for the partitions, keeping the group membership: the
+    /// consumer keeps polling, so rebalances and heartbeats go on while nothing new arrives.
+    public func pause(_ partitions: [TopicPartition]) { setPaused(partitions, true) }
+    public func resume(_ partitions: [TopicPartition]) { setPaused(partitions, false) }
+
+    private func setPaused(_ partitions: [TopicPartition], _ paused: Bool) {
+        guard state != .closed, !partitions.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for tp in partitions { _ = rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        let err = paused ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            context.onError?(KafkaError(err, "\(paused ? "pause" : "resume"): \(String(cString: rd_kafka_err2str(err)))"))
+        }
+    }
+
     /// The offset value that makes a partition start at the group's committed offset.
     public static let storedOffset: Int64 = Int64(RD_KAFKA_OFFSET_STORED)
 
