@@ -31,6 +31,7 @@ public final class Daemon {
     var shuttingDown = false
     var lastCheckpoint: Int64 = 0
     var lastIdleCheck: Int64 = 0
+    var lastProgressPublish: Int64 = 0
     var deadLetterToken: UInt64 = 0
     var deliveryFailures = 0
     let rejectLog = RateLimitedLog(perMinute: 20)
@@ -159,7 +160,12 @@ public final class Daemon {
             if mono - lastCheckpoint >= config.state.checkpointInterval.millis {
                 checkpoint(reason: "interval")
             }
-            publishProgress()
+            // Ten snapshots a second are plenty for /metrics, STATUS and the demo; one per batch walked
+            // every partition's windows on the hot thread several times per batch.
+            if mono - lastProgressPublish >= 100 {
+                lastProgressPublish = mono
+                publishProgress()
+            }
             operationsTick()
         }
         operationsStopping()
