@@ -22,7 +22,9 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        .target(name: "TokenmeterCore"),
+        // syncfs(2), which Swift's Glibc module does not export (see DurableBatch).
+        .target(name: "CSystem"),
+        .target(name: "TokenmeterCore", dependencies: ["CSystem"]),
         .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
         .target(
             name: "TokenmeterKafka",

@@ -13,6 +13,8 @@ public final class Pipeline {
     /// Closed windows not yet on disk. Kept until `writePending` succeeds, and a checkpoint is only taken
     /// when this is empty: the checkpoint no longer holds these rows, so they must be in files first.
     public private(set) var pending: [(window: ClosedWindow, writer: String)] = []
+    /// Reused by `writePending` for each file's bytes.
+    private var encodeBuffer: [UInt8] = []
 
     /// Guardrails, fed every counted event as it is counted (not at window close).
     public let alerts: AlertEngine
@@ -265,17 +267,16 @@ public final class Pipeline {
         }
     }
 
-    /// Writes pending windows, then fsyncs each folder they went to once. Only after that are they
-    /// taken off `pending`: on failure everything stays for the next try (rewriting a file that did land
-    /// is harmless, it gets the same content).
+    /// Writes pending windows as one `DurableBatch` (temporary files, flushed, renamed, folders
+    /// fsynced). Only after that are they taken off `pending`: on failure everything stays for the next
+    /// try (rewriting a file that did land is harmless, it gets the same content).
     public func writePending() throws(FileError) {
         guard !pending.isEmpty else { return }
-        var folders = Set<String>()
+        let batch = DurableBatch()
         for p in pending {
-            let path = try writer.write(p.window, writer: p.writer, dimensions: dimensions, syncDirectory: false)
-            folders.insert(DurableFile.parentDirectory(path))
+            try writer.stage(p.window, writer: p.writer, dimensions: dimensions, in: batch, buffer: &encodeBuffer)
         }
-        for f in folders { try DurableFile.syncDirectory(f) }
+        try batch.commit()
         metrics.filesWritten &+= Int64(pending.count)
         pending.removeAll(keepingCapacity: true)
     }

@@ -26,13 +26,25 @@ public struct RollupFileWriter: Sendable {
         return label + "/" + RFC3339.day(w.start) + "/" + name + ".jsonl"
     }
 
-    /// Writes one file; returns its path. Without `syncDirectory`, the caller syncs the file's folder.
+    /// Writes one file durably; returns its path.
     @discardableResult
-    public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions, syncDirectory: Bool = true) throws(FileError) -> String {
+    public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions) throws(FileError) -> String {
+        let batch = DurableBatch()
+        var buffer: [UInt8] = []
+        let path = try stage(w, writer: writer, dimensions: dimensions, in: batch, buffer: &buffer)
+        try batch.commit()
+        return path
+    }
+
+    /// Encodes the window into `buffer` (reused between files) and stages its file in `batch`.
+    @discardableResult
+    public func stage(_ w: ClosedWindow, writer: String, dimensions: Dimensions, in batch: DurableBatch,
+                      buffer: inout [UInt8]) throws(FileError) -> String {
         let path = dir + "/" + relativePath(w, writer: writer)
         let size = windows[w.sizeIndex]
-        try DurableFile.write(encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions), to: path,
-                              syncDirectory: syncDirectory)
+        buffer.removeAll(keepingCapacity: true)
+        encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions, into: &buffer)
+        try batch.stage(buffer, to: path)
         return path
     }
 

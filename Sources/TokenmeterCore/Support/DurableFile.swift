@@ -1,3 +1,4 @@
+import CSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -18,37 +19,11 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
 /// the folder. A reader sees the old file or the whole new one, never a part, and after `write` returns
 /// the file survives a power cut.
 public enum DurableFile {
-    /// With `syncDirectory: false` the caller must `syncDirectory` the parent before relying on the file:
-    /// a batch of files in one folder then costs one folder fsync instead of one each.
+    /// With `syncDirectory: false` the caller must `syncDirectory` the parent before relying on the file.
     public static func write(_ bytes: [UInt8], to path: String, syncDirectory syncDir: Bool = true) throws(FileError) {
-        let dir = parentDirectory(path)
-        try makeDirectories(dir)
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        let tmp = dir + "/." + name + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileError(operation: "create", path: tmp, errno: errno) }
-        var ok = true
-        var err: Int32 = 0
-        bytes.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    ok = false; err = errno; return
-                }
-                off += n
-            }
-        }
-        if ok && fsync(fd) != 0 { ok = false; err = errno }
-        close(fd)
-        guard ok else { unlink(tmp); throw FileError(operation: "write", path: tmp, errno: err) }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw FileError(operation: "rename", path: path, errno: e)
-        }
-        if syncDir { try syncDirectory(dir) }
+        let batch = DurableBatch()
+        try batch.stage(bytes, to: path)
+        try batch.commit(syncDirectories: syncDir)
     }
 
     public static func read(_ path: String) throws(FileError) -> [UInt8]? {
@@ -92,5 +67,112 @@ public enum DurableFile {
     public static func parentDirectory(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// Files made durable together, with the guarantees of `DurableFile.write` for each: all are written to
+/// temporary names first, then flushed to disk at once, then renamed, then each folder is fsynced once.
+///
+/// Why: rollup files close in bursts (a backlog of event time closes thousands of minute windows), and
+/// an fsync per file costs a journal commit each. Past `fsyncEachLimit` files one `syncfs` flushes the
+/// whole batch (measured here: 0.17 ms per file with an fsync each, 0.04 ms with one syncfs per 2,000).
+/// `syncfs` also flushes other writers' dirty pages on the same file system, so small batches, the
+/// steady state of a daemon that keeps up, still fsync each file.
+public final class DurableBatch {
+    public static let fsyncEachLimit = 16
+    private var staged: [(tmp: String, path: String)] = []
+    /// Open descriptors of the staged files while the batch is small enough to fsync them one by one.
+    private var open: [Int32] = []
+    private var bulk = false
+    private var lastDir = ""
+
+    public init() {}
+
+    /// A batch given up on (a stage failed, or the caller threw) takes its temporary files with it.
+    deinit { reset() }
+
+    public var count: Int { staged.count }
+
+    /// Writes `bytes` to a temporary file next to `path`. Nothing is visible at `path` before `commit`.
+    public func stage(_ bytes: [UInt8], to path: String) throws(FileError) {
+        let dir = DurableFile.parentDirectory(path)
+        if dir != lastDir {
+            try DurableFile.makeDirectories(dir)
+            lastDir = dir
+        }
+        let name = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[path.utf8.index(after: $0)...]) } ?? path
+        let tmp = dir + "/." + name + ".tmp"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileError(operation: "create", path: tmp, errno: errno) }
+        let e: Int32 = bytes.withUnsafeBytes { b in
+            var off = 0
+            while off < b.count {
+                let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                off += n
+            }
+            return 0
+        }
+        if e != 0 {
+            close(fd)
+            unlink(tmp)
+            throw FileError(operation: "write", path: tmp, errno: e)
+        }
+        staged.append((tmp, path))
+        if bulk {
+            close(fd)
+        } else {
+            open.append(fd)
+            if open.count > DurableBatch.fsyncEachLimit {
+                for f in open { close(f) }
+                open.removeAll()
+                bulk = true
+            }
+        }
+    }
+
+    /// Flushes, renames and (unless told otherwise) fsyncs the folders. On failure every temporary file
+    /// is removed and nothing more is renamed; files already renamed hold complete content.
+    public func commit(syncDirectories: Bool = true) throws(FileError) {
+        defer { reset() }
+        guard !staged.isEmpty else { return }
+        if bulk {
+            let fd = Glibc.open(DurableFile.parentDirectory(staged[0].tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw failed("open", staged[0].tmp) }
+            let rc = tm_syncfs(fd)
+            let e = errno
+            close(fd)
+            guard rc == 0 else { errno = e; throw failed("syncfs", staged[0].tmp) }
+        } else {
+            for (i, fd) in open.enumerated() where fsync(fd) != 0 { throw failed("write", staged[i].tmp) }
+        }
+        var folders: [String] = []
+        for (tmp, path) in staged {
+            guard rename(tmp, path) == 0 else { throw failed("rename", path) }
+            let dir = DurableFile.parentDirectory(path)
+            if folders.last != dir && !folders.contains(dir) { folders.append(dir) }
+        }
+        staged.removeAll()   // renamed: nothing left to clean up
+        if syncDirectories { for f in folders { try DurableFile.syncDirectory(f) } }
+    }
+
+    /// The error for `operation` on `path` (errno as the failing call left it), after removing every
+    /// temporary file still staged.
+    private func failed(_ operation: String, _ path: String) -> FileError {
+        let e = errno
+        reset()
+        return FileError(operation: operation, path: path, errno: e)
+    }
+
+    private func reset() {
+        for fd in open { close(fd) }
+        open.removeAll()
+        for s in staged { unlink(s.tmp) }
+        staged.removeAll()
+        bulk = false
+        lastDir = ""
     }
 }

@@ -34,6 +34,11 @@ public struct Money: Sendable, Hashable, Comparable, AdditiveArithmetic, CustomS
         FixedDecimal.format(femtos, scale: 15, maxDecimals: decimals)
     }
 
+    /// `decimalString()` appended to a byte buffer.
+    public func appendDecimal(to out: inout [UInt8], decimals: Int = 9) {
+        FixedDecimal.append(femtos, scale: 15, maxDecimals: decimals, to: &out)
+    }
+
     /// Fixed two decimals, for human messages: `4012.35`.
     public func dollarsString() -> String {
         FixedDecimal.format(femtos, scale: 15, maxDecimals: 2, minDecimals: 2)
@@ -151,28 +156,55 @@ public enum FixedDecimal {
     /// Formats `value / 10^scale` with at most `maxDecimals` decimals (half to even), trailing zeros
     /// dropped down to `minDecimals`.
     public static func format(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0) -> String {
-        var v = value
-        let negative = v < 0
-        if negative { v = -v }
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        append(value, scale: scale, maxDecimals: maxDecimals, minDecimals: minDecimals, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `format` appended to a byte buffer, digit by digit on the stack: rollup files print two amounts
+    /// per row, and a `String` per amount was most of the encoder's time.
+    public static func append(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0, to out: inout [UInt8]) {
+        precondition(scale >= 0 && scale <= 38 && maxDecimals >= 0 && minDecimals <= maxDecimals)
+        var v = value.magnitude
         var s = scale
         if scale > maxDecimals {
-            var div: Int128 = 1
+            var div: UInt128 = 1
             for _ in 0..<(scale - maxDecimals) { div *= 10 }
-            let q = v / div
-            let r = v % div
+            let (q, r) = v.quotientAndRemainder(dividingBy: div)
             let half = div / 2
             v = q
             if r > half || (r == half && q % 2 == 1) { v += 1 }
             s = maxDecimals
         }
-        var digits = String(v)
-        if digits.count <= s { digits = String(repeating: "0", count: s - digits.count + 1) + digits }
-        let intPart = digits.prefix(digits.count - s)
-        var frac = Substring(digits.suffix(s))
-        while frac.count > minDecimals, frac.last == "0" { frac = frac.dropLast() }
-        var out = negative && (v != 0) ? "-" : ""
-        out += intPart
-        if !frac.isEmpty { out += "."; out += frac }
-        return out
+        if value < 0 && v != 0 { out.append(UInt8(ascii: "-")) }
+        // Digits right-aligned in 64 bytes: UInt128.max has 39, plus up to `s` leading zeros (s <= 38, and
+        // zeros are only added while the digits are fewer than s + 1).
+        var buf: (UInt128, UInt128, UInt128, UInt128) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &buf) { b in
+            var n = 0
+            var x = v
+            repeat {
+                // 10^18 chunks keep all but one division in 64 bits.
+                let (q, r) = x.quotientAndRemainder(dividingBy: 1_000_000_000_000_000_000)
+                var chunk = UInt64(r)
+                var written = 0
+                while chunk > 0 || (q > 0 && written < 18) || (n == 0 && written == 0) {
+                    b[63 - n] = UInt8(truncatingIfNeeded: chunk % 10) &+ 48
+                    chunk /= 10; n += 1; written += 1
+                }
+                x = q
+            } while x > 0
+            while n <= s { b[63 - n] = UInt8(ascii: "0"); n += 1 }
+            let first = 64 - n
+            let intEnd = 64 - s
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[first..<intEnd]))
+            var fracEnd = 64
+            while fracEnd - intEnd > minDecimals && b[fracEnd - 1] == UInt8(ascii: "0") { fracEnd -= 1 }
+            if fracEnd > intEnd {
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[intEnd..<fracEnd]))
+            }
+        }
     }
 }

@@ -63,24 +63,50 @@ public enum RFC3339 {
         return s.withUTF8 { parse(UnsafeRawBufferPointer($0), allowDateOnly: allowDateOnly) }
     }
 
-    /// `2026-11-29T10:00:00Z`, or with milliseconds when `fraction` is true and they are non-zero.
+    /// `2026-11-29T10:00:00Z`, or with milliseconds (`.000` included) when `fraction` is true.
     public static func format(_ ms: EpochMillis, fraction: Bool = false) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        append(ms, fraction: fraction, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `format` appended to a byte buffer: rollup rows are encoded without intermediate strings.
+    public static func append(_ ms: EpochMillis, fraction: Bool = false, to out: inout [UInt8]) {
         let (y, mo, d, h, mi, s, frac) = components(ms)
-        var out = pad(y, 4) + "-" + pad(mo, 2) + "-" + pad(d, 2) + "T" + pad(h, 2) + ":" + pad(mi, 2) + ":" + pad(s, 2)
-        if fraction { out += "." + pad(frac, 3) }
-        return out + "Z"
+        appendPadded(y, 4, &out); out.append(UInt8(ascii: "-")); appendPadded(mo, 2, &out); out.append(UInt8(ascii: "-"))
+        appendPadded(d, 2, &out); out.append(UInt8(ascii: "T")); appendPadded(h, 2, &out); out.append(UInt8(ascii: ":"))
+        appendPadded(mi, 2, &out); out.append(UInt8(ascii: ":")); appendPadded(s, 2, &out)
+        if fraction { out.append(UInt8(ascii: ".")); appendPadded(frac, 3, &out) }
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// The compact form used in file names: `20261129T100000Z`.
     public static func compact(_ ms: EpochMillis) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        appendCompact(ms, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func appendCompact(_ ms: EpochMillis, to out: inout [UInt8]) {
         let (y, mo, d, h, mi, s, _) = components(ms)
-        return pad(y, 4) + pad(mo, 2) + pad(d, 2) + "T" + pad(h, 2) + pad(mi, 2) + pad(s, 2) + "Z"
+        appendPadded(y, 4, &out); appendPadded(mo, 2, &out); appendPadded(d, 2, &out); out.append(UInt8(ascii: "T"))
+        appendPadded(h, 2, &out); appendPadded(mi, 2, &out); appendPadded(s, 2, &out); out.append(UInt8(ascii: "Z"))
     }
 
     /// `2026-11-29`: the day folder of a rollup file.
     public static func day(_ ms: EpochMillis) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(10)
+        appendDay(ms, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func appendDay(_ ms: EpochMillis, to out: inout [UInt8]) {
         let (y, mo, d, _, _, _, _) = components(ms)
-        return pad(y, 4) + "-" + pad(mo, 2) + "-" + pad(d, 2)
+        appendPadded(y, 4, &out); out.append(UInt8(ascii: "-")); appendPadded(mo, 2, &out); out.append(UInt8(ascii: "-"))
+        appendPadded(d, 2, &out)
     }
 
     public static func components(_ ms: EpochMillis) -> (Int, Int, Int, Int, Int, Int, Int) {
@@ -121,10 +147,33 @@ public enum RFC3339 {
         }
     }
 
-    private static func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    /// Zero-padded decimal digits (a negative year keeps its sign in front of the padding).
+    static func appendPadded(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
+        var v = v
+        if v < 0 { out.append(UInt8(ascii: "-")); v = -v }
+        var digits = 1, p = 10
+        while p <= v { digits += 1; p &*= 10 }
+        for _ in digits..<max(width, digits) { out.append(UInt8(ascii: "0")) }
+        appendDigits(UInt64(v), &out)
     }
+}
+
+/// The decimal digits of `v`, appended without an intermediate `String`.
+@usableFromInline func appendDigits(_ v: UInt64, _ out: inout [UInt8]) {
+    if v < 10 { out.append(UInt8(truncatingIfNeeded: v) &+ 48); return }
+    var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for UInt64.max's 20 digits
+    var n = 0
+    var x = v
+    withUnsafeMutableBytes(of: &buf) { b in
+        while x > 0 { b[23 - n] = UInt8(truncatingIfNeeded: x % 10) &+ 48; x /= 10; n += 1 }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[(24 - n)...]))
+    }
+}
+
+/// A signed integer's decimal text appended to a byte buffer.
+public func appendInteger(_ v: Int64, to out: inout [UInt8]) {
+    if v < 0 { out.append(UInt8(ascii: "-")) }
+    appendDigits(v.magnitude, &out)
 }
 
 @inlinable public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

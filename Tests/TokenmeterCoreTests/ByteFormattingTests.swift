@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import TokenmeterCore
+
+/// The byte formatters the rollup encoder uses instead of `String`s, checked against independent
+/// references (Swift's own integer printing, Foundation's date formatter, decimal arithmetic on digits).
+@Suite struct ByteFormattingTests {
+    /// The straightforward decimal formatting the byte version replaced: digits of the rounded value as
+    /// a String, split at the scale, trailing zeros trimmed.
+    static func reference(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int) -> String {
+        var v = value.magnitude
+        var s = scale
+        if scale > maxDecimals {
+            var div: UInt128 = 1
+            for _ in 0..<(scale - maxDecimals) { div *= 10 }
+            let q = v / div, r = v % div
+            v = q
+            if r > div / 2 || (r == div / 2 && q % 2 == 1) { v += 1 }
+            s = maxDecimals
+        }
+        var digits = String(v)
+        if digits.count <= s { digits = String(repeating: "0", count: s - digits.count + 1) + digits }
+        var frac = Substring(digits.suffix(s))
+        while frac.count > minDecimals, frac.last == "0" { frac = frac.dropLast() }
+        return (value < 0 && v != 0 ? "-" : "") + digits.prefix(digits.count - s) + (frac.isEmpty ? "" : "." + frac)
+    }
+
+    @Test func decimalsMatchTheReferenceOnEdgesAndRandomValues() {
+        var values: [Int128] = [0, 1, -1, 5, 9, 10, 499_999, 500_000, 500_001, 1_500_000, 2_500_000,
+                                999_999_999_999_999_999, 1_000_000_000_000_000_000, 1_000_000_000_000_000_001,
+                                Int128(Int64.max), Int128(Int64.min), Int128.max, Int128.min + 1]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let magnitude = Int128(UInt64.random(in: 0...UInt64.max, using: &rng)) * Int128(Int.random(in: 0...1_000_000, using: &rng))
+            values.append(Bool.random(using: &rng) ? magnitude : -magnitude)
+            values.append(Int128(Int64.random(in: -10_000_000...10_000_000, using: &rng)))
+        }
+        for v in values {
+            for (scale, maxD, minD) in [(15, 9, 0), (15, 2, 2), (9, 9, 0), (15, 15, 0), (0, 0, 0), (6, 3, 1)] {
+                let got = FixedDecimal.format(v, scale: scale, maxDecimals: maxD, minDecimals: minD)
+                let want = ByteFormattingTests.reference(v, scale: scale, maxDecimals: maxD, minDecimals: minD)
+                #expect(got == want, "\(v) scale \(scale) max \(maxD) min \(minD)")
+            }
+        }
+        #expect(Money(femtos: 5_750_000_000_000_000).decimalString() == "5.75")
+        #expect(Money(femtos: 4_800_000_000).decimalString() == "0.0000048")
+        #expect(Money(femtos: -500_000).decimalString() == "0")
+        #expect(Money(femtos: -1_500_000).decimalString() == "-0.000000002")
+    }
+
+    @Test func integersMatchSwiftsOwnPrinting() {
+        var values: [Int64] = [0, 1, -1, 9, 10, 99, 100, Int64.max, Int64.min, 1_000_000_000_000_000_000]
+        for _ in 0..<5000 { values.append(Int64.random(in: Int64.min...Int64.max)) }
+        for v in values {
+            var out: [UInt8] = [UInt8(ascii: "x")]
+            appendInteger(v, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "x" + String(v))
+        }
+    }
+
+    @Test func timesMatchFoundationsFormatter() {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        var times: [Int64] = [0, 951_782_400_000, 4_102_444_799_999, 1_764_374_400_000]
+        for _ in 0..<2000 { times.append(Int64.random(in: 0...4_102_444_799_999) / 1000 * 1000) }
+        for ms in times {
+            let want = f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+            #expect(RFC3339.format(ms) == want)
+            #expect(RFC3339.compact(ms) == want.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: ""))
+            #expect(RFC3339.day(ms) == String(want.prefix(10)))
+            #expect(RFC3339.parse(RFC3339.format(ms, fraction: true)) == ms)
+        }
+        #expect(RFC3339.format(1_764_374_400_123, fraction: true) == "2025-11-29T00:00:00.123Z")
+    }
+}
+
+@Suite struct DurableBatchTests {
+    func tempDir() throws -> String {
+        let d = NSTemporaryDirectory() + "durable-batch-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    func listing(_ dir: String) throws -> [String] {
+        try FileManager.default.subpathsOfDirectory(atPath: dir).sorted()
+    }
+
+    @Test(arguments: [1, DurableBatch.fsyncEachLimit, DurableBatch.fsyncEachLimit + 1, 300])
+    func everyStagedFileAppearsWholeAndNoTemporaryRemains(files: Int) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let batch = DurableBatch()
+        var want: [String: [UInt8]] = [:]
+        for i in 0..<files {
+            let path = "\(dir)/f\(i % 3)/sub/file-\(i).jsonl"
+            let bytes = Array("row \(i)\n".utf8) + Array(repeating: UInt8(ascii: "x"), count: i)
+            try batch.stage(bytes, to: path)
+            want[path] = bytes
+        }
+        // Nothing is visible under its final name before the commit.
+        #expect(try listing(dir).filter { $0.hasSuffix(".jsonl") }.isEmpty)
+        try batch.commit()
+        #expect(batch.count == 0)
+        for (path, bytes) in want { #expect(FileManager.default.contents(atPath: path) == Data(bytes)) }
+        #expect(try listing(dir).filter { $0.hasSuffix(".tmp") }.isEmpty)
+        #expect(try listing(dir).filter { $0.hasSuffix(".jsonl") }.count == files)
+    }
+
+    @Test func aFailedStageLeavesNoTemporaryFilesAndNothingRenamed() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("in the way".utf8).write(to: URL(fileURLWithPath: dir + "/blocked"))
+        var batch = DurableBatch()
+        for i in 0..<40 { try batch.stage(Array("ok\n".utf8), to: "\(dir)/good/\(i).jsonl") }
+        #expect(throws: FileError.self) { try batch.stage(Array("no\n".utf8), to: dir + "/blocked/x.jsonl") }
+        #expect(try listing(dir).filter { $0.hasSuffix(".tmp") }.count == 40)
+        // The caller gives up on the batch: the temporaries go with it and nothing appears.
+        batch = DurableBatch()
+        #expect(try listing(dir).filter { $0.hasSuffix(".tmp") || $0.hasSuffix(".jsonl") }.isEmpty)
+    }
+
+    @Test func replacingAnExistingFileKeepsItsNameWithTheNewContent() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try DurableFile.write(Array("old\n".utf8), to: dir + "/a.jsonl")
+        try DurableFile.write(Array("new\n".utf8), to: dir + "/a.jsonl")
+        #expect(FileManager.default.contents(atPath: dir + "/a.jsonl") == Data("new\n".utf8))
+        #expect(try listing(dir) == ["a.jsonl"])
+    }
+}
