@@ -16,7 +16,12 @@ final class AlertPublisher {
     let producer: KafkaProducer
     let outbox: AlertOutbox
     let log: Logger
-    private var inFlight: [UInt64: String] = [:]
+    private var inFlight: [UInt64: (id: String, sentNanos: Int64, consumedNanos: Int64?)] = [:]
+    /// Seconds from consuming the message that raised an alert to the broker's acknowledgement of it.
+    private(set) var latency = Histogram(bounds: Histogram.alertLatencyBounds)
+    /// The same latencies, the most recent `latencySampleLimit`, for medians (the bench).
+    private(set) var latencySamples: [Double] = []
+    static let latencySampleLimit = 100_000
     private var nextToken: UInt64 = 0
     private(set) var published: Int64 = 0
     private(set) var failed: Int64 = 0
@@ -46,20 +51,21 @@ final class AlertPublisher {
         for e in left { try send(e.id, key: e.key, value: e.value) }
     }
 
-    /// Makes new alerts durable, then hands them to the producer.
-    func publish(_ alerts: [Alert]) throws {
+    /// Makes new alerts durable, then hands them to the producer. `consumedNanos`: when the message that
+    /// raised them was consumed (monotonic), for the latency metric; nil when unknown.
+    func publish(_ alerts: [Alert], consumedNanos: Int64? = nil) throws {
         guard !alerts.isEmpty else { return }
         let fresh = try outbox.add(alerts)
         outboxDepth += fresh.count
         for a in fresh {
-            try send(a.id, key: a.key, value: a.jsonBytes)
+            try send(a.id, key: a.key, value: a.jsonBytes, consumedNanos: consumedNanos)
             lastAlert = "\(a.kind) \(a.rule) \(a.key)"
         }
     }
 
-    private func send(_ id: String, key: String, value: [UInt8]) throws {
+    private func send(_ id: String, key: String, value: [UInt8], consumedNanos: Int64? = nil) throws {
         nextToken &+= 1
-        inFlight[nextToken] = id
+        inFlight[nextToken] = (id, WallClock.monotonicNanos(), consumedNanos)
         var k = Array(key.utf8)
         try k.withUnsafeMutableBytes { kb in
             try value.withUnsafeBytes { vb in
@@ -69,7 +75,8 @@ final class AlertPublisher {
     }
 
     private func delivered(token: UInt64, error: KafkaError?) {
-        guard let id = inFlight.removeValue(forKey: token) else { return }
+        guard let sent = inFlight.removeValue(forKey: token) else { return }
+        let id = sent.id
         if let error {
             failed += 1
             log.error("alert not delivered; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(error)"])
@@ -78,6 +85,14 @@ final class AlertPublisher {
             return
         }
         published += 1
+        let acked = producer.deliveryLatencyMicros
+        if let consumed = sent.consumedNanos, acked >= 0 {
+            // The acknowledgement time as librdkafka measured it, not when this report is polled.
+            let seconds = Double(sent.sentNanos - consumed) / 1e9 + Double(acked) / 1e6
+            latency.observe(seconds)
+            if latencySamples.count >= AlertPublisher.latencySampleLimit { latencySamples.removeFirst(latencySamples.count / 2) }
+            latencySamples.append(seconds)
+        }
         do {
             try outbox.markSent(id)
             outboxDepth = max(0, outboxDepth - 1)

@@ -49,6 +49,9 @@ public final class Daemon {
     var lastHandoverCheck: Int64 = 0
     let overflowLog = RateLimitedLog(perMinute: 1)
     public let progress: DaemonProgress
+    /// Seconds from consuming a message to the acknowledgement of the alert it raised, most recent last
+    /// (read it after `run` returns: the polling thread owns it).
+    public var alertLatencySamples: [Double] { alertPublisher.latencySamples }
     let alertPublisher: AlertPublisher
     var checkpoints = 0
     let ops: DaemonOperations
@@ -175,6 +178,9 @@ public final class Daemon {
     func handle(_ m: KafkaMessage, wallNow: EpochMillis) {
         let result = pipeline.process(m.payload, topicIndex: m.topicIndex, partition: m.partition, offset: m.offset,
                                       messageTime: m.timestampMs, wallNow: wallNow)
+        // An alert goes out as soon as the message that raised it is counted, not at the end of the batch
+        // (up to 2,000 messages later): alerts are rare, and a crossing should reach the topic in milliseconds.
+        if !pipeline.alerts.pending.isEmpty { publishAlerts(consumedNanos: WallClock.monotonicNanos()) }
         if case .rejected(let reason) = result {
             if rejectLog.allow(now: WallClock.monotonicMillis()) {
                 log.warning("rejected message", metadata: ["reason": "\(reason)", "topic": "\(config.kafka.topics[m.topicIndex])",
@@ -298,13 +304,13 @@ public final class Daemon {
     /// Moves new alerts into the outbox and onto the producer; false when the outbox cannot be written
     /// (then no checkpoint may be taken, or a restart would forget the alerts).
     @discardableResult
-    func publishAlerts() -> Bool {
+    func publishAlerts(consumedNanos: Int64? = nil) -> Bool {
         alertPublisher.poll()
         let new = pipeline.alerts.takePending()
         pendingAlerts.append(contentsOf: new)
         guard !pendingAlerts.isEmpty else { return true }
         do {
-            try alertPublisher.publish(pendingAlerts)
+            try alertPublisher.publish(pendingAlerts, consumedNanos: consumedNanos)
             pendingAlerts.removeAll()
             return true
         } catch {
@@ -321,6 +327,7 @@ public final class Daemon {
         let checkpoints = checkpoints
         let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
         let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
+        let alertLatency = alertPublisher.latency
         let openWindows = openWindowCount
         progress.update {
             $0.metrics = metrics
@@ -332,6 +339,7 @@ public final class Daemon {
             $0.alertsFailed = alertsFailed
             $0.alertOutboxDepth = Int64(outboxDepth)
             $0.lastAlert = lastAlert
+            $0.alertLatencySeconds = alertLatency
             $0.joined = assigned > 0 || $0.joined
             $0.openWindows = openWindows
             fillOperations(&$0)

@@ -38,6 +38,7 @@ public final class DaemonProgress: Sendable {
         public var alertsPublished: Int64 = 0
         public var alertsFailed: Int64 = 0
         public var alertOutboxDepth: Int64 = 0
+        public var alertLatencySeconds = Histogram(bounds: Histogram.alertLatencyBounds)
         /// One line about the last alert published, for STATUS (nil: none yet).
         public var lastAlert: String? = nil
 
@@ -63,6 +64,7 @@ public struct PartitionLag: Sendable, Equatable {
 /// A Prometheus histogram: cumulative counts per upper bound, plus sum and count.
 public struct Histogram: Sendable, Equatable {
     public static let flushBounds: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public static let alertLatencyBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30]
     public let bounds: [Double]
     public private(set) var counts: [Int64]
     public private(set) var sum: Double = 0

@@ -22,6 +22,11 @@ public enum MetricsRenderer {
             for (labels, value) in samples { out += "tokenmeter_\(name)\(labels) \(value)\n" }
         }
         func one(_ name: String, _ type: String, _ help: String, _ value: String) { metric(name, type, help, [("", value)]) }
+        func histogram(_ name: String, _ help: String, _ h: Histogram) {
+            out += "# HELP tokenmeter_\(name) \(help)\n# TYPE tokenmeter_\(name) histogram\n"
+            for (i, b) in h.bounds.enumerated() { out += "tokenmeter_\(name)_bucket{le=\"\(b)\"} \(h.counts[i])\n" }
+            out += "tokenmeter_\(name)_bucket{le=\"+Inf\"} \(h.count)\ntokenmeter_\(name)_sum \(h.sum)\ntokenmeter_\(name)_count \(h.count)\n"
+        }
         let m = s.metrics
 
         metric("build_info", "gauge", "Always 1; the version and git commit the binary was built from.",
@@ -54,13 +59,10 @@ public enum MetricsRenderer {
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
         one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")
-        let h = s.rollupFlushSeconds
-        out += "# HELP tokenmeter_rollup_flush_duration_seconds Time to write a batch of closed windows (files fsynced, folders fsynced).\n"
-        out += "# TYPE tokenmeter_rollup_flush_duration_seconds histogram\n"
-        for (i, b) in h.bounds.enumerated() { out += "tokenmeter_rollup_flush_duration_seconds_bucket{le=\"\(b)\"} \(h.counts[i])\n" }
-        out += "tokenmeter_rollup_flush_duration_seconds_bucket{le=\"+Inf\"} \(h.count)\n"
-        out += "tokenmeter_rollup_flush_duration_seconds_sum \(h.sum)\n"
-        out += "tokenmeter_rollup_flush_duration_seconds_count \(h.count)\n"
+        histogram("rollup_flush_duration_seconds", "Time to write a batch of closed windows (files flushed, renamed, folders fsynced).",
+                  s.rollupFlushSeconds)
+        histogram("alert_latency_seconds", "From consuming the message that raised an alert to the broker acknowledging the alert.",
+                  s.alertLatencySeconds)
 
         let since = s.lastCheckpointWall > 0 ? s.lastCheckpointWall : startTimeMs
         one("checkpoint_age_seconds", "gauge", "Seconds since the last durable checkpoint (since start when none yet).", seconds(max(nowMs - since, 0)))

@@ -10,6 +10,10 @@ public final class KafkaProducer {
         set { context.onDelivery = newValue }
     }
 
+    /// Inside `onDelivery`: the time from `produce` to the broker's acknowledgement, in microseconds
+    /// (librdkafka's `rd_kafka_message_latency`; -1 when unknown).
+    public var deliveryLatencyMicros: Int64 { context.latencyMicros }
+
     /// Client-level errors (all brokers down, fatal idempotence errors).
     public var onError: ((KafkaError) -> Void)? {
         get { context.onError }
@@ -141,9 +145,11 @@ public final class KafkaProducer {
 final class ProducerContext {
     var onDelivery: ((UInt64, KafkaError?) -> Void)?
     var onError: ((KafkaError) -> Void)?
+    var latencyMicros: Int64 = -1
 
     func delivered(_ msg: UnsafePointer<rd_kafka_message_t>) {
         let token = UInt64(UInt(bitPattern: msg.pointee._private))
+        latencyMicros = rd_kafka_message_latency(msg)
         let err = msg.pointee.err
         guard let onDelivery else { return }
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -119,6 +119,12 @@ struct BenchCommand: ParsableCommand {
             }
             out += Self.render(header: header, rows: rows)
             out += "\ntokenmeter / raw: " + Self.spread(ratio, "%.3f") + "\n"
+            let medians = tokenmeter.runs.compactMap(\.alertLatencyMedianMs), p99s = tokenmeter.runs.compactMap(\.alertLatencyP99Ms)
+            if !medians.isEmpty {
+                out += "alert latency, consumed to acknowledged by the broker, under full load: median "
+                    + Self.spread(Spread(medians), "%.1f") + " ms, p99 " + Self.spread(Spread(p99s), "%.1f")
+                    + " ms (\(tokenmeter.runs.compactMap(\.alerts).map(String.init).joined(separator: ", ")) alerts per run)\n"
+            }
             return out
         }
 
@@ -164,7 +170,15 @@ struct BenchCommand: ParsableCommand {
 
         // Fill.
         let fillStart = monotonicSeconds()
-        let payloadBytes = try fill(brokers: broker.bootstrap, topic: topic, progress: progress)
+        var totals = ExpectedTotals(prices: Catalogue.referencePrices)
+        let payloadBytes = try fill(brokers: broker.bootstrap, topic: topic, progress: progress, totals: &totals)
+        // One budget per owner at the owner's whole spend in this traffic: each crosses ten thresholds
+        // spread over the run, which gives the alert latency its samples.
+        let owners = Set(totals.byKey.keys.map(\.owner)).sorted()
+        let ownerBudgets = owners.compactMap { o -> (owner: String, amount: Money)? in
+            let spend = totals.total { $0.owner == o }.cost
+            return spend > .zero ? (o, spend) : nil
+        }
         let fillSeconds = monotonicSeconds() - fillStart
         progress.line(String(format: "  filled     %d events, %.1f MB in %.1f s", events, Double(payloadBytes) / 1e6, fillSeconds))
 
@@ -182,8 +196,9 @@ struct BenchCommand: ParsableCommand {
         var tmRuns: [BenchRun] = []
         for i in 1...runs {
             let r = try daemonRun(brokers: broker.bootstrap, topic: topic, group: "bench-tm-\(getpid())-\(i)", dir: work + "/daemon-\(i)",
-                                  bytes: payloadBytes, label: "tokenmeter \(i)/\(runs)", progress: progress)
-            progress.line(String(format: "  tokenmeter run %d/%d: %.0f events/s", i, runs, r.eventsPerSecond))
+                                  bytes: payloadBytes, ownerBudgets: ownerBudgets, label: "tokenmeter \(i)/\(runs)", progress: progress)
+            progress.line(String(format: "  tokenmeter run %d/%d: %.0f events/s, %d alerts, latency median %.1f ms, p99 %.1f ms", i, runs,
+                                 r.eventsPerSecond, r.alerts ?? 0, r.alertLatencyMedianMs ?? .nan, r.alertLatencyP99Ms ?? .nan))
             tmRuns.append(r)
             try? FileManager.default.removeItem(atPath: work + "/daemon-\(i)")
         }
@@ -229,7 +244,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Produces the generated events, keyed by sequence number; returns the payload bytes.
-    func fill(brokers: String, topic: String, progress: BenchProgress) throws -> Int64 {
+    func fill(brokers: String, topic: String, progress: BenchProgress, totals: inout ExpectedTotals) throws -> Int64 {
         let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "20"),
                                                       ("batch.num.messages", "10000"), ("queue.buffering.max.messages", "500000"),
                                                       ("queue.buffering.max.kbytes", "1048576")])
@@ -242,7 +257,9 @@ struct BenchCommand: ParsableCommand {
         var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
         var bytes: Int64 = 0
         for i in 0..<events {
-            var line = generator.next().line
+            let event = generator.next()
+            totals.add(event.expected)
+            var line = event.line
             var key = String(i)
             bytes += Int64(line.utf8.count)
             try key.withUTF8 { k in
@@ -293,13 +310,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     func daemonRun(brokers: String, topic: String, group: String, dir: String, bytes: Int64,
-                   label: String, progress: BenchProgress) throws -> BenchRun {
+                   ownerBudgets: [(owner: String, amount: Money)], label: String, progress: BenchProgress) throws -> BenchRun {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let config = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: brokers, group: group, topic: topic, dir: dir))
+        let config = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: brokers, group: group, topic: topic, dir: dir,
+                                                                          ownerBudgets: ownerBudgets))
         let stop = StopSignal()
         let daemonProgress = DaemonProgress()
         let done = DispatchSemaphore(value: 0)
         let failure = SharedBox<String?>(nil)
+        let latencies = SharedBox<[Double]>([])
         var logger = Logger(label: "tokenmeter") { StderrLogHandler(label: $0) }
         logger.logLevel = .error
         let log = logger
@@ -307,14 +326,18 @@ struct BenchCommand: ParsableCommand {
             do {
                 let daemon = try Daemon(config: config, log: log, stop: stop, progress: daemonProgress)
                 try daemon.run()
+                latencies.set(daemon.alertLatencySamples)
             } catch {
                 failure.set("\(error)")
             }
             done.signal()
         }
+        var stopped = false
         defer {
-            stop.requestStop()
-            done.wait()
+            if !stopped {
+                stop.requestStop()
+                done.wait()
+            }
         }
         // The daemon publishes its count after each poll batch: the run is timed from the first count seen,
         // and only the events counted after it are in the rate.
@@ -338,7 +361,18 @@ struct BenchCommand: ParsableCommand {
         progress.end()
         let f = first!
         let measured = max(1, events - Int(f.m))
-        return BenchRun(events: measured, bytes: bytes * Int64(measured) / Int64(events), seconds: end - f.t, cpuSeconds: u.cpuSeconds - f.u.cpuSeconds, peakRSSBytes: u.maxRSSBytes)
+        var run = BenchRun(events: measured, bytes: bytes * Int64(measured) / Int64(events), seconds: end - f.t, cpuSeconds: u.cpuSeconds - f.u.cpuSeconds, peakRSSBytes: u.maxRSSBytes)
+        // Alerts raised by the last messages may still be in flight: their reports arrive by shutdown.
+        stop.requestStop()
+        done.wait()
+        stopped = true
+        let l = latencies.value.sorted()
+        run.alerts = l.count
+        if !l.isEmpty {
+            run.alertLatencyMedianMs = Spread(l).median * 1000
+            run.alertLatencyP99Ms = l[min(l.count - 1, Int((Double(l.count) * 0.99).rounded(.up)) - 1)] * 1000
+        }
+        return run
     }
 
     /// The pipeline fed from memory on this thread: `process` for every event, then `closeAll`.

@@ -46,6 +46,11 @@ struct BenchRun: Codable {
     var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
     var megabytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1e6 : 0 }
     var cpuSecondsPerMillion: Double { events > 0 ? cpuSeconds / Double(events) * 1e6 : 0 }
+    /// tokenmeter runs: alerts acknowledged by the broker, and the median and 99th percentile of the time
+    /// from consuming the message that raised each to the acknowledgement, in milliseconds.
+    var alerts: Int? = nil
+    var alertLatencyMedianMs: Double? = nil
+    var alertLatencyP99Ms: Double? = nil
 }
 
 /// Median and spread (min-max) of a value over the runs.
@@ -148,8 +153,10 @@ enum BenchTraffic {
     }
 
     /// The daemon's configuration for a bench run: reference prices, windows 1m/1h/1d, a budget and a
-    /// spike rule, rollups and state under `dir`.
-    static func daemonConfigText(brokers: String, group: String, topic: String, dir: String) -> String {
+    /// spike rule, rollups and state under `dir`; `ownerBudgets` adds a budget per owner with ten
+    /// thresholds, so that alerts fire all through the run and their latency can be measured.
+    static func daemonConfigText(brokers: String, group: String, topic: String, dir: String,
+                                 ownerBudgets: [(owner: String, amount: Money)] = []) -> String {
         """
         [kafka]
         brokers = "\(brokers)"
@@ -197,6 +204,15 @@ enum BenchTraffic {
         factor = 3.0
         min_usd = 1.0
 
+        \(ownerBudgets.map { b in """
+            [[budget]]
+            name = "\(b.owner)-latency"
+            owner = "\(b.owner)"
+            period = "month"
+            amount_usd = \(b.amount.decimalString())
+            thresholds = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+            """ }.joined())
         \(Catalogue.referencePricesTOML())
         """
     }
