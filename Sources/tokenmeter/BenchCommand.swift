@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure throughput against a raw Kafka consumer, the core pipeline, and memory per key.",
         discussion: """
             Default mode: starts `tokenmeter broker` as a child process, fills a topic with --events generated \
-            events (2,000 workflows, 50 owners, every event shape, 5% outcomes, 1% bad, 0.5% late; keyed by \
+            events over --span of event time (2,000 workflows, 50 owners, every event shape, 5% outcomes, 1% bad, 0.5% late; keyed by \
             sequence number so they spread over the partitions), then measures each --runs times: raw (the \
             project's Kafka consumer in a fresh group, same settings as the daemon, discarding messages), \
             tokenmeter (the full daemon in a fresh group until every message is counted), and core (the \
@@ -41,6 +41,10 @@ struct BenchCommand: ParsableCommand {
             help: "Partitions of the bench topic (default 64, raised when the events would not fit the mock broker's ~5 MiB per partition).")
     var partitionsOption: Int?
 
+    @Option(help: ArgumentHelp("Event-time span of the generated events (default 1h: a million LLM calls an hour).",
+                               discussion: "A longer span closes more minute windows per event: 24h shows a day's backlog, one file per partition per minute."))
+    var span: String = "1h"
+
     @Option(help: "Repetitions of each measurement (median and min-max are reported).")
     var runs: Int = 3
 
@@ -59,11 +63,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
+    var spanMillis: Int64 { DurationSpec.parse(span)?.millis ?? 3_600_000 }
+
     func validate() throws {
         guard events >= 1 else { throw ValidationError("--events must be at least 1") }
         guard (1...10_000).contains(partitionsOption ?? 64) else { throw ValidationError("--partitions must be 1...10000") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
+        guard let ms = DurationSpec.parse(span)?.millis, ms > 0 else { throw ValidationError("--span: not a duration: \(span)") }
     }
 
     func run() throws {
@@ -223,7 +230,7 @@ struct BenchCommand: ParsableCommand {
     /// when the events would not fit (estimated from the first 2,000 events of the same traffic).
     /// Returns the partition count to use.
     func checkCapacity(progress: BenchProgress) throws -> Int {
-        var g = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
+        var g = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, span: spanMillis, realistic: true))
         let sample = min(events, 2000)
         var bytes = 0
         for _ in 0..<sample { bytes += g.next().line.utf8.count + 40 }  // + key and record overhead
@@ -254,7 +261,7 @@ struct BenchCommand: ParsableCommand {
             if error != nil { failures.set(failures.value + 1) }
             delivered.set(delivered.value + 1)
         }
-        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, realistic: true))
+        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed, span: spanMillis, realistic: true))
         var bytes: Int64 = 0
         for i in 0..<events {
             let event = generator.next()
@@ -381,7 +388,7 @@ struct BenchCommand: ParsableCommand {
         var buffer = EventBuffer()
         buffer.bytes.reserveCapacity(events * 400)
         buffer.ends.reserveCapacity(events)
-        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed &+ 1, shapes: shapes, realistic: false))
+        var generator = TrafficGenerator(BenchTraffic.config(events: events, seed: seed &+ 1, span: spanMillis, shapes: shapes, realistic: false))
         for _ in 0..<events { buffer.append(generator.next().line) }
         progress.end()
         let totalBytes = Int64(buffer.bytes.count)

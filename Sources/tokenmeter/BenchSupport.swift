@@ -136,10 +136,11 @@ enum BenchTraffic {
         }
     }
 
-    /// Generated events of the day before yesterday (UTC), so that every window can close.
-    static func config(events: Int, seed: UInt64, shapes: ShapeMix? = nil, realistic: Bool) -> TrafficConfig {
+    /// Generated events from the start of the day before yesterday (UTC), over `span` milliseconds (at
+    /// most a day, so every window can close).
+    static func config(events: Int, seed: UInt64, span: Int64, shapes: ShapeMix? = nil, realistic: Bool) -> TrafficConfig {
         let today = floorDiv(Int64(Date().timeIntervalSince1970 * 1000), 86_400_000) * 86_400_000
-        var t = TrafficConfig(seed: seed, start: today - 2 * 86_400_000, events: events, spanMillis: 86_400_000)
+        var t = TrafficConfig(seed: seed, start: today - 2 * 86_400_000, events: events, spanMillis: min(span, 86_400_000))
         t.workflows = workflows()
         if let shapes { t.shapes = shapes }
         if realistic {

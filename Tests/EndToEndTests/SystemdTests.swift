@@ -348,6 +348,14 @@ import TokenmeterDaemon
         #expect(m["tokenmeter_build_info{version=\"0.1.0\",commit=\"unknown\"}"] == 1 || m.keys.contains { $0.hasPrefix("tokenmeter_build_info{") })
         #expect((m["tokenmeter_process_start_time_seconds"] ?? 0) > 1_700_000_000)
         #expect(m["tokenmeter_alert_outbox_depth"] != nil && m["tokenmeter_alerts_published_total"] != nil)
+        // The traffic's unpriced Bedrock model raises alerts; each one acknowledged has its latency observed.
+        #expect(Harness.await(seconds: 20) {
+            let s = Self.get("http://\(addr)/metrics").map { Self.samples($0.body) } ?? [:]
+            let published = s["tokenmeter_alerts_published_total"] ?? 0
+            return published > 0 && s["tokenmeter_alert_latency_seconds_count"] == published
+                && s["tokenmeter_alert_latency_seconds_bucket{le=\"+Inf\"}"] == published
+                && (s["tokenmeter_alert_latency_seconds_sum"] ?? -1) > 0
+        }, "alert latency observed for every published alert")
         // Windows close by idle (2 s): files, flushes and checkpoints show up.
         #expect(Harness.await(seconds: 20) {
             let s = Self.get("http://\(addr)/metrics").map { Self.samples($0.body) } ?? [:]
