@@ -77,6 +77,21 @@ func freshPipeline() -> Pipeline {
     Pipeline(config: config, instance: "fuzz")
 }
 
+/// libFuzzer's driver (exported by libclang_rt.fuzzer). SwiftPM links an executable's entry point as
+/// `<module>_main` (`--defsym main=tokenmeter_fuzz_main`), so libFuzzer's own `main` is never pulled in:
+/// this entry point hands the command line to the driver instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("tokenmeter_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var argc = argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data, size) }
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     let env = ProcessInfo.processInfo.environment
@@ -217,7 +232,7 @@ func writeSeeds(_ dir: String, tomlFiles: [String]) {
     var n = 0
     func put(_ bytes: [UInt8]) {
         n += 1
-        FileManager.default.createFile(atPath: "\(dir)/seed-\(n)", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: "\(dir)/seed-\(n)", contents: Data(bytes))
     }
     if target == .toml {
         for f in tomlFiles { if let d = FileManager.default.contents(atPath: f) { put(Array(d)) } }

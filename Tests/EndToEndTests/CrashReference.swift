@@ -172,33 +172,16 @@ struct CrashReference {
 
     // MARK: Rollup files
 
-    /// Every rollup file of `dir`: relative path -> its rows, sorted. A late file flushed by the wall-clock
-    /// idle close (its stamp is the wall clock minus grace, not an event time) is listed under
-    /// `-late-WALLCLOCK`: its name depends on when the input went quiet, which differs between two runs,
-    /// while its rows do not. Every other name is made of event times and offsets only (window start,
-    /// writer, and a late stamp that is the partition's watermark when the late rows were flushed, which
-    /// moves with the partition's events), so it must be equal.
-    static func rollupFiles(_ dir: String, wallClockSince: EpochMillis) throws -> [String: [String]] {
+    /// Every rollup file of `dir`: relative path -> its rows, sorted. Every name is made of event times
+    /// and offsets only (window start, writer, and for late rows the partition's event-time watermark or,
+    /// when the idle close flushed them, the partition's offset), so two runs over the same partitions
+    /// must have the same names.
+    static func rollupFiles(_ dir: String) throws -> [String: [String]] {
         var out: [String: [String]] = [:]
         guard let e = FileManager.default.enumerator(atPath: dir) else { return out }
         for case let rel as String in e where rel.hasSuffix(".jsonl") && !(rel as NSString).lastPathComponent.hasPrefix(".") {
-            var name = rel
-            if let r = rel.range(of: "-late-"), !rel[r.upperBound...].hasPrefix("part-") {
-                let stamp = String(rel[r.upperBound...].dropLast(".jsonl".count))
-                if let t = parseStamp(stamp), t >= wallClockSince { name = String(rel[..<r.upperBound]) + "WALLCLOCK.jsonl" }
-            }
-            let rows = try String(contentsOfFile: dir + "/" + rel, encoding: .utf8).split(separator: "\n").map(String.init)
-            out[name, default: []].append(contentsOf: rows)
+            out[rel] = try String(contentsOfFile: dir + "/" + rel, encoding: .utf8).split(separator: "\n").map(String.init).sorted()
         }
-        for k in out.keys { out[k]!.sort() }
         return out
-    }
-
-    /// `20261129T123000.500Z` / `20261129T123000Z` (RollupFileWriter.stamp) -> epoch milliseconds.
-    static func parseStamp(_ s: String) -> EpochMillis? {
-        let c = Array(s)
-        guard c.count >= 16, c[8] == "T", c.last == "Z" else { return nil }
-        let text = "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8]))T\(String(c[9..<11])):\(String(c[11..<13])):\(String(c[13...]))"
-        return RFC3339.parse(text)
     }
 }

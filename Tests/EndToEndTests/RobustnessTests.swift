@@ -110,9 +110,11 @@ import TrafficGenerator
     /// topic, and the same instance name (so its file names are comparable). Not `tokenmeter replay`:
     /// replay reads one file as one partition, so its writers, windows and late rows are those of a single
     /// stream, not of 16 partitions; only a daemon on the same partitions is the same computation.
-    @Test(.timeLimit(.minutes(6)))
+    ///
+    /// About 4.5 minutes alone in a debug build on 2 cores (the reference daemon shares them); 5.5 minutes
+    /// with a fuzzer running beside it, hence the 8-minute limit.
+    @Test(.timeLimit(.minutes(8)))
     func killNineAtRandomPointsLosesNothingAndCountsNothingTwice() throws {
-        let testStart = Int64(Date().timeIntervalSince1970 * 1000)
         // Late events at most 24 h behind the stream (2026-11-21 08:00-10:00): every event time is on
         // 2026-11-20 or 2026-11-21, which makes the budget and unpriced-model alerts order-independent
         // (see CrashReference).
@@ -173,8 +175,8 @@ import TrafficGenerator
         let alertsEqual = Set(killedByID.values) == Set(refByID.values) && Set(refByID.values) == wantAlerts
 
         // Rollup files: the same names with the same rows as the uninterrupted run's.
-        let killedFiles = try CrashReference.rollupFiles(s.dir + "/rollups", wallClockSince: testStart)
-        let refFiles = try CrashReference.rollupFiles(s.dir + "/rollups-ref", wallClockSince: testStart)
+        let killedFiles = try CrashReference.rollupFiles(s.dir + "/rollups")
+        let refFiles = try CrashReference.rollupFiles(s.dir + "/rollups-ref")
         let onlyKilled = Set(killedFiles.keys).subtracting(refFiles.keys), onlyRef = Set(refFiles.keys).subtracting(killedFiles.keys)
         let differing = killedFiles.keys.filter { refFiles[$0] != nil && refFiles[$0] != killedFiles[$0] }
         #expect(onlyKilled.isEmpty && onlyRef.isEmpty && differing.isEmpty,

@@ -53,4 +53,32 @@ import TokenmeterCore
         p.closeIdle(wallNow: wall + 2_000 + patience) { _, _, _ in true }
         #expect(p.pending.count == 1)
     }
+
+    /// Late rows flushed by the idle close are named by the partition's offset, not the wall clock: a
+    /// restart from a checkpoint taken before the flush, idle again later, writes the same file name with
+    /// the same rows instead of a second file with a new stamp (which would count them twice).
+    @Test func lateRowsFlushedByTheIdleCloseAreNamedByOffset() {
+        func run(idleAt wall2: EpochMillis) -> [String: String] {
+            let wall = Self.t0 + 86_400_000
+            let p = pipelineWithOneEvent(wall: wall)
+            p.closeIdle(wallNow: wall + 2_000)    // the minute closes by the wall clock
+            let late = #"{"id":"b","timestamp":"2026-11-21T08:00:20Z","workflow":"w","owner":"o","model":"m","input_tokens":3}"#
+            let r = Array(late.utf8).withUnsafeBytes {
+                p.process($0, topicIndex: 0, partition: 0, offset: 8, messageTime: nil, wallNow: wall + 3_000)
+            }
+            #expect(r == .late)
+            p.closeIdle(wallNow: wall2)
+            var files: [String: String] = [:]
+            for (w, writer) in p.pending {
+                files[p.writer.relativePath(w, writer: writer)] = String(decoding: RollupEncoder().encode(
+                    w, label: "1m", size: 60_000, dimensions: p.dimensions), as: UTF8.self)
+            }
+            return files
+        }
+        let first = run(idleAt: Self.t0 + 86_400_000 + 5_000)
+        let again = run(idleAt: Self.t0 + 86_400_000 + 9_999)
+        #expect(first.keys.sorted() == ["1m/2026-11-21/20261121T080000Z-t-p0-late-idle-o9.jsonl", "1m/2026-11-21/20261121T080000Z-t-p0.jsonl"])
+        #expect(first == again, "the same names and rows whenever the idle close happens")
+        #expect(first["1m/2026-11-21/20261121T080000Z-t-p0-late-idle-o9.jsonl"]?.contains(#""input_tokens":3,"#) == true)
+    }
 }

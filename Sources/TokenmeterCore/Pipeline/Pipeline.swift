@@ -261,7 +261,14 @@ public final class Pipeline {
                 let quiet = wallNow &- partitions[t][p]!.lastMessageWall
                 guard quiet >= idle else { continue }
                 if quiet < idle &+ patience && hasBacklog(t, Int32(p), partitions[t][p]!.nextOffset) { continue }
-                let closed = partitions[t][p]!.windows.advanceIdle(wallNow: wallNow)
+                let next = partitions[t][p]!.nextOffset
+                // Late rows flushed now are named by the offset, not the wall-clock watermark (see `lateIdle`).
+                let closed = partitions[t][p]!.windows.advanceIdle(wallNow: wallNow).map { w -> ClosedWindow in
+                    guard case .late = w.kind else { return w }
+                    var named = w
+                    named.kind = .lateIdle(offset: next)
+                    return named
+                }
                 if !closed.isEmpty { enqueue(closed, topicIndex: t, partition: Int32(p)) }
             }
         }
