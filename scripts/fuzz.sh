@@ -6,7 +6,8 @@
 #
 # Defaults: 60 s, both targets. The corpus grows in .build-fuzz/corpus-<target> (seeded with generated
 # events of every shape and bad class, or the config files); crashes are written to .build-fuzz/crash-*
-# with the input, and the script exits non-zero. Extra libFuzzer options: FUZZ_ARGS="-jobs=2 -workers=2".
+# with the input, and the script exits non-zero. Extra libFuzzer options: FUZZ_ARGS="-jobs=2 -workers=2";
+# FUZZ_CONFIG=debug for a quicker build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -18,11 +19,13 @@ scratch=.build-fuzz
 # Swift's crash backtracer reads the crashed process's memory in a way AddressSanitizer reports as a
 # stack-buffer-underflow of its own; libFuzzer and ASan print the real stack.
 export SWIFT_BACKTRACE=enable=no
-# Release optimisation (fuzzing the code as it runs in production, and ~10x the executions of a debug
-# build); -DFUZZING turns the harness on; the sanitizer flags instrument every module compiled here.
-swift build -c release --scratch-path "$scratch" --product tokenmeter-fuzz \
+# Release optimisation by default (fuzzing the code as it runs in production, with several times the
+# executions of a debug build); FUZZ_CONFIG=debug builds faster (CI's short run). -DFUZZING turns the
+# harness on; the sanitizer flags instrument every module compiled here.
+config=${FUZZ_CONFIG:-release}
+swift build -c "$config" --scratch-path "$scratch" --product tokenmeter-fuzz \
     -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-bin="$scratch/release/tokenmeter-fuzz"
+bin="$scratch/$config/tokenmeter-fuzz"
 
 status=0
 for t in "${targets[@]}"; do
