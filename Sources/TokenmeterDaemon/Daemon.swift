@@ -42,6 +42,9 @@ public final class Daemon {
     var stateFailing = false
     /// Whether this loop paused the assigned partitions (for `writeFailing` or `stateFailing`).
     var pausedForDisk = false
+    /// `consumer.rebalanceCount` when the partitions were paused: a rebalance meanwhile assigns partitions
+    /// that are not paused yet.
+    var pausedAtRebalance = 0
     var rollupWriteFailures: Int64 = 0
     var stateWriteFailures: Int64 = 0
     /// While a folder keeps failing: one reminder a minute (monotonic ms of the last line), not one per retry.
@@ -140,6 +143,10 @@ public final class Daemon {
                 // served and the loop does not spin. Files are retried every iteration, the checkpoint at
                 // its interval. No idle close here: the partitions are quiet because WE paused them.
                 _ = consumer.poll(maxMessages: 2000, timeoutMs: 200) { m in self.handle(m, wallNow: WallClock.now()) }
+                if pausedForDisk && consumer.rebalanceCount != pausedAtRebalance {
+                    pausedAtRebalance = consumer.rebalanceCount
+                    consumer.pause(consumer.assignment())
+                }
                 producer?.poll(timeoutMs: 0)
                 alertPublisher.poll()
                 flushFiles()
@@ -272,6 +279,7 @@ public final class Daemon {
         pausedForDisk = want
         if want {
             lastDiskReminder = WallClock.monotonicMillis()
+            pausedAtRebalance = consumer.rebalanceCount
             consumer.pause(consumer.assignment())
         } else {
             consumer.resume(consumer.assignment())
