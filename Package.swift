@@ -49,6 +49,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer harness for the decoder, the event path and the config parser: a stub unless built by
+        // scripts/fuzz.sh (-DFUZZING -sanitize=fuzzer,address, in its own .build-fuzz).
+        .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),

@@ -35,7 +35,20 @@ public final class Daemon {
     var deadLetterToken: UInt64 = 0
     var deliveryFailures = 0
     let rejectLog = RateLimitedLog(perMinute: 20)
+    /// The rollup folder cannot be written: closed windows wait in memory, consuming is paused.
     var writeFailing = false
+    /// The state folder (checkpoint, alert outbox) cannot be written: no checkpoint, so no commit; consuming
+    /// is paused so that what exists only in memory stops growing.
+    var stateFailing = false
+    /// Whether this loop paused the assigned partitions (for `writeFailing` or `stateFailing`).
+    var pausedForDisk = false
+    /// `consumer.rebalanceCount` when the partitions were paused: a rebalance meanwhile assigns partitions
+    /// that are not paused yet.
+    var pausedAtRebalance = 0
+    var rollupWriteFailures: Int64 = 0
+    var stateWriteFailures: Int64 = 0
+    /// While a folder keeps failing: one reminder a minute (monotonic ms of the last line), not one per retry.
+    var lastDiskReminder: Int64 = 0
     var checkpointPostponed = false
     var lastOverflowEvents: Int64 = 0
     /// Alerts taken from the engine but not yet in the outbox (the outbox write failed).
@@ -126,12 +139,25 @@ public final class Daemon {
         lastCheckpoint = WallClock.monotonicMillis()
         while !stop.stopRequested {
             if stop.takeReload() { reloadConfig() }
-            if writeFailing {
-                // Nothing new is fetched while closed windows cannot reach the disk (the partitions are
-                // paused, and no checkpoint or commit passes rows that exist only in memory); polling goes
-                // on, so the group membership holds and the loop does not spin.
+            if writeFailing || stateFailing {
+                // Nothing new is fetched while closed windows cannot reach the disk or no checkpoint can be
+                // written (the partitions are paused, and no checkpoint or commit passes rows that exist
+                // only in memory); polling goes on, so the group membership holds, delivery reports are
+                // served and the loop does not spin. Files are retried every iteration, the checkpoint at
+                // its interval. No idle close here: the partitions are quiet because WE paused them.
                 _ = consumer.poll(maxMessages: 2000, timeoutMs: 200) { m in self.handle(m, wallNow: WallClock.now()) }
+                if pausedForDisk && consumer.rebalanceCount != pausedAtRebalance {
+                    pausedAtRebalance = consumer.rebalanceCount
+                    consumer.pause(consumer.assignment())
+                }
+                producer?.poll(timeoutMs: 0)
+                alertPublisher.poll()
                 flushFiles()
+                if stateFailing && !writeFailing
+                    && WallClock.monotonicMillis() - lastCheckpoint >= config.state.checkpointInterval.millis {
+                    checkpoint(reason: "retry")
+                }
+                remindDiskTrouble()
                 publishProgress()
                 operationsTick()
                 continue
@@ -157,7 +183,14 @@ public final class Daemon {
             }
             if mono - lastIdleCheck >= 1000 {
                 lastIdleCheck = mono
-                pipeline.closeIdle(wallNow: WallClock.now())
+                let topics = config.kafka.topics
+                pipeline.closeIdle(wallNow: WallClock.now()) { t, p, next in
+                    // Messages fetched but not yet handed to us (or known on the broker) are not quiet; nor is a
+                    // partition resumed from the checkpoint before its first fetch response says where it ends.
+                    guard next >= 0 else { return false }
+                    guard let high = consumer.cachedHighWatermark(topic: topics[t], partition: p) else { return true }
+                    return next < high
+                }
             }
             flushFiles()
             if mono - lastCheckpoint >= config.state.checkpointInterval.millis {
@@ -213,17 +246,62 @@ public final class Daemon {
             try pipeline.writePending()
             observeFlush(seconds: Double(WallClock.monotonicNanos() - t0) / 1e9)
             if writeFailing {
-                log.notice("rollup directory writable again; consuming resumes")
-                if let consumer { consumer.resume(consumer.assignment()) }
+                log.notice("rollup directory writable again", metadata: ["failed_attempts": "\(rollupWriteFailures)"])
+                writeFailing = false
+                updateDiskPause()
             }
-            writeFailing = false
         } catch {
+            rollupWriteFailures += 1
             if !writeFailing {
                 log.error("cannot write rollup file; consuming paused until it can", metadata: ["error": "\(error)"])
-                if let consumer { consumer.pause(consumer.assignment()) }
+                writeFailing = true
+                updateDiskPause()
             }
-            writeFailing = true
         }
+    }
+
+    /// The state folder failed (checkpoint or outbox): count it; the first failure is logged and pauses
+    /// consuming, the next ones only count (a retry every checkpoint interval must not flood the log).
+    func stateWriteFailed(_ what: String, _ error: Error) {
+        stateWriteFailures += 1
+        guard !stateFailing else { return }
+        log.error("cannot write to the state directory; consuming paused and no offset committed until it can",
+                  metadata: ["writing": "\(what)", "error": "\(error)", "state_dir": "\(config.state.dir)"])
+        stateFailing = true
+        updateDiskPause()
+    }
+
+    func stateWriteSucceeded() {
+        guard stateFailing else { return }
+        log.notice("state directory writable again", metadata: ["failed_attempts": "\(stateWriteFailures)"])
+        stateFailing = false
+        updateDiskPause()
+    }
+
+    /// Pauses the assigned partitions while a folder fails, resumes them once both are writable.
+    func updateDiskPause() {
+        let want = writeFailing || stateFailing
+        guard want != pausedForDisk, let consumer else { return }
+        pausedForDisk = want
+        if want {
+            lastDiskReminder = WallClock.monotonicMillis()
+            pausedAtRebalance = consumer.rebalanceCount
+            consumer.pause(consumer.assignment())
+        } else {
+            consumer.resume(consumer.assignment())
+            log.notice("disk writable again; consuming resumes")
+        }
+    }
+
+    /// One line a minute while a folder keeps failing, with the number of failed attempts so far (the
+    /// first line is the error logged when the trouble began).
+    func remindDiskTrouble() {
+        let now = WallClock.monotonicMillis()
+        guard now - lastDiskReminder >= 60_000 else { return }
+        lastDiskReminder = now
+        log.warning("still cannot write; consuming stays paused",
+                    metadata: ["rollup_dir_failing": "\(writeFailing)", "state_dir_failing": "\(stateFailing)",
+                               "rollup_write_failures": "\(rollupWriteFailures)", "state_write_failures": "\(stateWriteFailures)"])
     }
 
     // MARK: Checkpoint and commit
@@ -291,11 +369,12 @@ public final class Daemon {
         do {
             try DurableFile.makeDirectories(config.state.dir)
             try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values)), to: checkpointPath)
-            alertPublisher.checkpointed()
         } catch {
-            log.error("cannot write checkpoint; commit postponed", metadata: ["error": "\(error)"])
+            stateWriteFailed("the checkpoint", error)
             return false
         }
+        stateWriteSucceeded()
+        alertPublisher.checkpointed()
         commitAssigned()
         checkpoints += 1
         return true
@@ -314,7 +393,8 @@ public final class Daemon {
             pendingAlerts.removeAll()
             return true
         } catch {
-            log.error("cannot write alerts to the outbox; retrying", metadata: ["error": "\(error)"])
+            // The outbox is in the state folder: the same trouble as a checkpoint that cannot be written.
+            stateWriteFailed("alerts to the outbox", error)
             return false
         }
     }
@@ -342,6 +422,10 @@ public final class Daemon {
             $0.alertLatencySeconds = alertLatency
             $0.joined = assigned > 0 || $0.joined
             $0.openWindows = openWindows
+            $0.rollupWriteFailing = writeFailing
+            $0.rollupWriteFailures = rollupWriteFailures
+            $0.stateWriteFailing = stateFailing
+            $0.stateWriteFailures = stateWriteFailures
             fillOperations(&$0)
         }
     }

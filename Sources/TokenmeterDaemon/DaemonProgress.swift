@@ -28,6 +28,13 @@ public final class DaemonProgress: Sendable {
         public var lastCheckpointWall: Int64 = 0
         public var lastCheckpointSeconds: Double = 0
         public var checkpointFailures: Int64 = 0
+        /// The rollup folder cannot be written right now (consuming paused); failed write attempts so far.
+        public var rollupWriteFailing = false
+        public var rollupWriteFailures: Int64 = 0
+        /// The state folder (checkpoint, alert outbox) cannot be written right now (consuming paused, no
+        /// commit); failed write attempts so far.
+        public var stateWriteFailing = false
+        public var stateWriteFailures: Int64 = 0
         public var configReloadSuccess = true
         /// Wall clock (epoch ms) of the last reload attempt (or of the start), 0 when none.
         public var configReloadWall: Int64 = 0

@@ -69,6 +69,16 @@ public enum MetricsRenderer {
         one("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint (files, dead letters, state file, commit).", "\(s.lastCheckpointSeconds)")
         one("checkpoints_total", "counter", "Durable checkpoints written.", "\(s.checkpoints)")
         one("checkpoint_failures_total", "counter", "Checkpoints postponed because a step failed.", "\(s.checkpointFailures)")
+        one("rollup_write_failing", "gauge",
+            "1 while the rollup directory cannot be written (consuming paused, no commit past the rows in memory).",
+            s.rollupWriteFailing ? "1" : "0")
+        one("rollup_write_failures_total", "counter", "Attempts to write rollup files that failed (retried until they succeed).",
+            "\(s.rollupWriteFailures)")
+        one("state_write_failing", "gauge",
+            "1 while the state directory (checkpoint, alert outbox) cannot be written (consuming paused, no offset committed).",
+            s.stateWriteFailing ? "1" : "0")
+        one("state_write_failures_total", "counter", "Writes to the state directory (checkpoint, alert outbox) that failed.",
+            "\(s.stateWriteFailures)")
 
         one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alertsPublished)")
         one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alertsFailed)")

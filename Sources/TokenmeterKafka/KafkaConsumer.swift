@@ -229,6 +229,17 @@ public final class KafkaConsumer {
         }
     }
 
+    /// The partition's high watermark as last seen in a fetch response (librdkafka's cache: no request
+    /// to the broker, cheap enough to call every second per partition); nil before the first fetch
+    /// response for it. A consumer whose next offset is below it has messages waiting.
+    public func cachedHighWatermark(topic: String, partition: Int32) -> Int64? {
+        guard state != .closed else { return nil }
+        var low: Int64 = 0, high: Int64 = 0
+        guard rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+              high >= 0 else { return nil }
+        return high
+    }
+
     /// Stops (`pause`) or restarts fetching for the partitions, keeping the group membership: the
     /// consumer keeps polling, so rebalances and heartbeats go on while nothing new arrives.
     public func pause(_ partitions: [TopicPartition]) { setPaused(partitions, true) }

@@ -146,13 +146,14 @@ enum Harness {
     }
 
     static func configText(brokers: String, group: String, topic: String, dlq: String, rollups: String, state: String,
-                           idleClose: String, windows: [String] = ["1m", "1h", "1d"], instance: String = "e2e") -> String {
+                           idleClose: String, windows: [String] = ["1m", "1h", "1d"], instance: String = "e2e",
+                           alertsTopic: String = "llm-alerts") -> String {
         """
         [kafka]
         brokers = "\(brokers)"
         group_id = "\(group)"
         topics = ["\(topic)"]
-        alerts_topic = "llm-alerts"
+        alerts_topic = "\(alertsTopic)"
         dead_letter_topic = "\(dlq)"
 
         [kafka.properties]
@@ -241,4 +242,93 @@ struct RollupSums: Equatable {
 extension ExpectedTotals {
     /// Expected rows with zero-count keys dropped (a key that only had rejected events has no row).
     var windowRows: [ExpectedWindowKey: ExpectedRow] { byWindow }
+}
+
+/// A small tmpfs mounted over a folder: a disk that really fills up (writes fail with ENOSPC), for the
+/// disk-full scenarios. Mounting needs root (CI runs as root); `available` says whether it works here.
+final class Tmpfs: @unchecked Sendable {
+    let path: String
+    private let lock = NSLock()
+    private var filling = false
+    private var filler: Thread?
+    private let fillerDone = DispatchSemaphore(value: 0)
+
+    /// Whether this process may mount a tmpfs (probed once with a throwaway mount).
+    static let available: Bool = {
+        guard getuid() == 0, let dir = try? Harness.tempDir("tmpfs-probe") else { return false }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard (try? Tmpfs.mount(dir, bytes: 1 << 16)) != nil else { return false }
+        return Tmpfs.umount(dir)
+    }()
+
+    init(at path: String, bytes: Int) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Tmpfs.mount(path, bytes: bytes)
+    }
+
+    private static func mount(_ path: String, bytes: Int) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/mount")
+        p.arguments = ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw HarnessError("mount tmpfs on \(path) failed") }
+    }
+
+    @discardableResult
+    private static func umount(_ path: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/umount")
+        p.arguments = ["-l", path]
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// Fills the disk and keeps it full: a thread appends to `<path>/filler.bin` until ENOSPC and goes on
+    /// taking every page freed later (a failed write removes its temporary file; a rename frees the file
+    /// it replaced), so that every write of the daemon fails until `free()`.
+    func fill() {
+        lock.lock(); filling = true; lock.unlock()
+        let t = Thread { [self] in
+            defer { fillerDone.signal() }
+            let fd = open(path + "/filler.bin", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            let chunk = [UInt8](repeating: 0x55, count: 1 << 16)
+            while isFilling {
+                var wrote = false
+                for size in [1 << 16, 4096] {
+                    while isFilling, chunk.withUnsafeBytes({ write(fd, $0.baseAddress, size) }) > 0 { wrote = true }
+                }
+                if !wrote { usleep(1_000) }
+            }
+        }
+        filler = t
+        t.start()
+    }
+
+    private var isFilling: Bool { lock.lock(); defer { lock.unlock() }; return filling }
+
+    /// Stops filling and deletes the filler: the disk has room again.
+    func free() {
+        lock.lock(); filling = false; lock.unlock()
+        // The file is removed once the thread stopped appending to it.
+        if filler != nil { fillerDone.wait(); filler = nil }
+        unlink(path + "/filler.bin")
+    }
+
+    /// Free space in bytes (statvfs).
+    var freeBytes: Int {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return -1 }
+        return Int(st.f_bavail) * Int(st.f_frsize)
+    }
+
+    func unmount() {
+        free()
+        Tmpfs.umount(path)
+    }
 }

@@ -588,6 +588,18 @@ struct BadInputTests {
         expectReject("{\(wo),\"timestamp\":99999999999999999}", .badTimestamp, "timestamp")
     }
 
+    /// Found by libFuzzer (scripts/fuzz.sh): an RFC 3339 time before 1970 was accepted as a negative event
+    /// time, outside the documented range (1970 to 9999) that the epoch-millisecond forms keep to.
+    @Test func timesBefore1970AreBadTimestamps() {
+        let fuzzed = #"{"id":"evt-151","timestamp":"1013-11-21T08:05:49.268Z","workflow":"code-review-agent","owner":"platform-eng","model":"claude-sonnet-4-5","provider":"anthropic","usage":{"input_tokens":3584,"cache_creation_input_tokens":0,"cache_read_input_tokens":34541,"output_tokens":3694}}"#
+        expectReject(fuzzed, .badTimestamp, "timestamp must be an RFC 3339 time or integer epoch milliseconds, got \"1013-11-21T08:05:49.268Z\"")
+        expectReject("{\(wo),\"timestamp\":\"1969-12-31T23:59:59.999Z\"}", .badTimestamp, "timestamp")
+        expectReject("{\(wo),\"time\":\"1970-01-01T00:30:00+01:00\"}", .badTimestamp, "time")
+        let d = EventDecoder()
+        #expect(d.decode("{\(wo),\"timestamp\":\"1970-01-01T00:00:00Z\"}") == nil)
+        #expect(d.event.timestamp == 0)
+    }
+
     @Test func badFieldTypes() {
         expectReject("{\(wo),\"model\":5}", .badField, "model must be a string, got 5")
         expectReject("{\(wo),\"provider\":{}}", .badField, "provider must be a string")

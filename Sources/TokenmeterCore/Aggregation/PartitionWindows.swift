@@ -180,6 +180,10 @@ public struct ClosedWindow: Sendable {
         case final
         /// Rows of events that arrived after the window closed, flushed when the watermark reached `stamp`.
         case late(stamp: EpochMillis)
+        /// Late rows flushed by the wall-clock idle close. Named by the partition's next offset, not by the
+        /// watermark (the wall clock then): a restart from a checkpoint taken before this flush reaches the
+        /// same offset with the same late rows and must rewrite the same file, not add a second one.
+        case lateIdle(offset: Int64)
         /// Open rows handed over on revoke, the partition's resume offset in the name.
         case partial(offset: Int64)
         case latePartial(offset: Int64)
@@ -191,7 +195,7 @@ public struct ClosedWindow: Sendable {
 
     public var isLate: Bool {
         switch kind {
-        case .late, .latePartial: return true
+        case .late, .lateIdle, .latePartial: return true
         case .final, .partial: return false
         }
     }

@@ -471,7 +471,10 @@ public final class EventDecoder {
                     if case .ok(let v) = NumberText.integer(p, limit: Self.maxEpochMillis) { return v }
                     return nil
                 }
-                return RFC3339.parse(p)
+                // Before 1970 is out of the documented range (found by fuzzing: "1013-11-21T08:05:49Z" gave a
+                // negative event time, which the epoch-millisecond forms could never produce).
+                guard let t = RFC3339.parse(p), t >= 0 else { return nil }
+                return t
             }
         case .number:
             let sp = try s.readNumber()

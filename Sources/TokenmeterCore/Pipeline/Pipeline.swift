@@ -246,16 +246,39 @@ public final class Pipeline {
     }
 
     /// The wall-clock close of partitions that have been quiet for `rollups.idle_close`.
-    public func closeIdle(wallNow: EpochMillis) {
+    ///
+    /// `hasBacklog(topicIndex, partition, nextOffset)` tells a partition that is quiet from one that is
+    /// only waiting its turn: after a restart or a pause, a partition's messages can sit behind other
+    /// partitions' for longer than `idle_close`. Closing its windows by the wall clock then would be
+    /// wrong twice over: its remaining events would all become late rows, and the files would depend on
+    /// timing instead of on the input (a replay from a checkpoint must write the same files).
+    /// The backlog is believed for `backlogPatience(idle)` past `idle_close` at most: offsets that never
+    /// arrive as messages (transaction markers of a transactional producer) must not keep a partition's
+    /// windows open for ever.
+    public func closeIdle(wallNow: EpochMillis, hasBacklog: (Int, Int32, Int64) -> Bool = { _, _, _ in false }) {
         let idle = config.rollups.idleClose.millis
+        let patience = Pipeline.backlogPatience(idle)
         for t in partitions.indices {
             for p in partitions[t].indices where partitions[t][p] != nil {
-                guard wallNow &- partitions[t][p]!.lastMessageWall >= idle else { continue }
-                let closed = partitions[t][p]!.windows.advanceIdle(wallNow: wallNow)
+                let quiet = wallNow &- partitions[t][p]!.lastMessageWall
+                guard quiet >= idle else { continue }
+                if quiet < idle &+ patience && hasBacklog(t, Int32(p), partitions[t][p]!.nextOffset) { continue }
+                let next = partitions[t][p]!.nextOffset
+                // Late rows flushed now are named by the offset, not the wall-clock watermark (see `lateIdle`).
+                let closed = partitions[t][p]!.windows.advanceIdle(wallNow: wallNow).map { w -> ClosedWindow in
+                    guard case .late = w.kind else { return w }
+                    var named = w
+                    named.kind = .lateIdle(offset: next)
+                    return named
+                }
                 if !closed.isEmpty { enqueue(closed, topicIndex: t, partition: Int32(p)) }
             }
         }
     }
+
+    /// How long past `idle_close` a partition with a backlog waits for its messages before it is closed
+    /// by the wall clock anyway: the longer of `idle_close` and a minute.
+    public static func backlogPatience(_ idleMillis: Int64) -> Int64 { max(idleMillis, 60_000) }
 
     /// End of input (replay): closes everything.
     public func closeAll() {

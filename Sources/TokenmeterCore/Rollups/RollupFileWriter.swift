@@ -1,8 +1,8 @@
 /// Writes closed windows as rollup files (contract section 3):
 /// `<dir>/<window>/<YYYY-MM-DD>/<window start>-<writer><suffix>.jsonl`, one immutable file per closed
 /// window per writer, atomically and durably (`DurableFile`). The suffix keeps files that add to a window
-/// after its first file apart: `-late-<watermark>` for late rows, `-part-<offset>` for rows handed over on
-/// a rebalance. The same input always produces the same names, so a replay after a crash rewrites the
+/// after its first file apart: `-late-<watermark>` for late rows, `-late-idle-o<offset>` for late rows
+/// flushed by the idle close, `-part-<offset>` for rows handed over on a rebalance. The same input always produces the same names, so a replay after a crash rewrites the
 /// same files with the same content.
 public struct RollupFileWriter: Sendable {
     public let dir: String
@@ -20,6 +20,7 @@ public struct RollupFileWriter: Sendable {
         switch w.kind {
         case .final: break
         case .late(let stamp): name += "-late-" + RollupFileWriter.stamp(stamp)
+        case .lateIdle(let offset): name += "-late-idle-o\(offset)"
         case .partial(let offset): name += "-part-o\(offset)"
         case .latePartial(let offset): name += "-late-part-o\(offset)"
         }

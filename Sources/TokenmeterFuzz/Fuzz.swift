@@ -1,0 +1,261 @@
+// libFuzzer harness for hostile input (issue 5). Built and run by `scripts/fuzz.sh`, which compiles it
+// with `-DFUZZING -sanitize=fuzzer,address` in its own scratch folder (`.build-fuzz`): libFuzzer then
+// provides `main` and calls `LLVMFuzzerTestOneInput` with each input. In a normal `swift build` the
+// condition is off and this target is a stub that says how to run it, so it costs the normal build one
+// tiny file and needs nothing installed.
+//
+// Targets (`TOKENMETER_FUZZ`):
+// - `event` (default): the bytes are one Kafka message value. `EventDecoder.decode` must accept it with the
+//   guarantees the pipeline relies on, or reject it with a reason; then the whole `Pipeline.process` path
+//   (dedup, pricing, windows, alerts) must give the same verdict and a rejected message must change no
+//   total; every rollup row and alert it produces must be valid JSON; every 4,096 inputs a checkpoint of
+//   that state must decode again.
+// - `toml`: the bytes are a configuration file. `ConfigLoader.parse` must return a config or problems,
+//   each with a message and a 1-based line and column.
+// A broken guarantee calls `fatalError`, which libFuzzer reports as a crash with the input saved.
+//
+// `TOKENMETER_FUZZ_SEEDS=DIR` writes a seed corpus (generated events of every shape and bad class, or
+// the TOML files given in `TOKENMETER_FUZZ_TOML_SEEDS`) to DIR and exits.
+
+#if FUZZING
+import Foundation
+import TokenmeterCore
+import TrafficGenerator
+
+enum FuzzTarget { case event, toml }
+
+nonisolated(unsafe) var target = FuzzTarget.event
+nonisolated(unsafe) var decoder = EventDecoder()
+nonisolated(unsafe) var pipeline: Pipeline! = nil
+nonisolated(unsafe) var config: TokenmeterConfig! = nil
+nonisolated(unsafe) var inputs = 0
+nonisolated(unsafe) var offset: Int64 = 0
+let wallNow = RFC3339.parse("2026-12-01T12:00:00Z")!
+let encoder = RollupEncoder()
+
+/// Rules of every kind, so that fuzzed events reach every tracker of the alert engine.
+let pipelineConfig = """
+    [kafka]
+    topics = ["llm-usage"]
+    [rollups]
+    dir = "/nonexistent/tokenmeter-fuzz"
+    windows = ["1m", "1h", "1d"]
+    tags = ["environment", "customer"]
+    max_keys_per_window = 64
+    [[budget]]
+    name = "everything"
+    period = "day"
+    amount_usd = 0.01
+    thresholds = [1, 50, 100, 1000]
+    forecast = true
+    [[budget]]
+    name = "owners"
+    owner = "*o*"
+    period = "hour"
+    amount_usd = 0.000001
+    [[spike]]
+    name = "spike"
+    by = "workflow"
+    window = "1m"
+    factor = 1.5
+    min_usd = 0.000001
+    [[outcome_limit]]
+    name = "unit"
+    workflow = "*"
+    outcome = "*"
+    max_cost_usd = 0.000001
+    period = "day"
+
+    """ + Catalogue.referencePricesTOML()
+
+func fail(_ what: String, _ bytes: UnsafeRawBufferPointer) -> Never {
+    let text = String(decoding: bytes.prefix(2000), as: UTF8.self)
+    fatalError("fuzz invariant broken: \(what)\ninput (\(bytes.count) bytes): \(text)")
+}
+
+func freshPipeline() -> Pipeline {
+    Pipeline(config: config, instance: "fuzz")
+}
+
+/// libFuzzer's driver (exported by libclang_rt.fuzzer). SwiftPM links an executable's entry point as
+/// `<module>_main` (`--defsym main=tokenmeter_fuzz_main`), so libFuzzer's own `main` is never pulled in:
+/// this entry point hands the command line to the driver instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("tokenmeter_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var argc = argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data, size) }
+}
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    let env = ProcessInfo.processInfo.environment
+    if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
+    if let dir = env["TOKENMETER_FUZZ_SEEDS"] {
+        writeSeeds(dir, tomlFiles: (env["TOKENMETER_FUZZ_TOML_SEEDS"] ?? "").split(separator: ":").map(String.init))
+        exit(0)
+    }
+    switch ConfigLoader.parse(text: pipelineConfig, file: "fuzz.toml") {
+    case .success(let c): config = c
+    case .failure(let e): fatalError("the fuzz pipeline's config is invalid: \(e)")
+    }
+    pipeline = freshPipeline()
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    switch target {
+    case .event: fuzzEvent(bytes)
+    case .toml: fuzzTOML(bytes)
+    }
+    return 0
+}
+
+// MARK: Events
+
+func fuzzEvent(_ bytes: UnsafeRawBufferPointer) {
+    inputs += 1
+    let verdict = decoder.decode(bytes)
+    if let reason = verdict {
+        if reason.detail.isEmpty { fail("rejected without a reason (\(reason.code))", bytes) }
+    } else {
+        checkDecoded(bytes)
+    }
+
+    // The whole event path. The partition comes from the input's length, so that duplicates and late
+    // events meet on one partition often enough.
+    let partition = Int32(bytes.count % 3)
+    let before = pipeline.metrics
+    offset += 1
+    let result = pipeline.process(bytes, topicIndex: 0, partition: partition, offset: offset,
+                                  messageTime: bytes.count % 2 == 0 ? wallNow - 3_600_000 : nil, wallNow: wallNow)
+    let after = pipeline.metrics
+    switch result {
+    case .rejected(let reason):
+        if reason.detail.isEmpty { fail("pipeline rejected without a reason (\(reason.code))", bytes) }
+        // The decoder's verdict comes first: a message it rejects, the pipeline rejects with its code.
+        if let v = verdict, v.code != reason.code { fail("decoder said \(v.code), pipeline \(reason.code)", bytes) }
+        if after.usageEvents != before.usageEvents || after.outcomeEvents != before.outcomeEvents
+            || after.duplicates != before.duplicates || after.lateEvents != before.lateEvents
+            || after.unpricedRequests != before.unpricedRequests {
+            fail("a rejected message changed a total", bytes)
+        }
+    case .counted, .late, .duplicate:
+        if let v = verdict { fail("decoder rejected (\(v)) but the pipeline counted it", bytes) }
+    }
+
+    for alert in pipeline.alerts.takePending() { checkJSON(alert.jsonBytes, "alert", bytes) }
+    for p in pipeline.pending {
+        let w = p.window
+        checkJSON(encoder.encode(w, label: config.rollups.windows[w.sizeIndex].label, size: config.rollups.windows[w.sizeIndex].millis,
+                                 dimensions: pipeline.dimensions), "rollup rows", bytes)
+    }
+
+    if inputs % 4096 == 0 {
+        // A checkpoint of whatever the fuzzer built up must read back.
+        let saved = pipeline.checkpointBytes()
+        let other = freshPipeline()
+        do {
+            let restored = try other.decodeCheckpoint(saved, restoreAlerts: true)
+            if restored.partitions.count != pipeline.assigned.count { fail("checkpoint lost partitions", bytes) }
+        } catch {
+            fail("checkpoint does not decode: \(error)", bytes)
+        }
+    }
+    // Bounded memory over millions of inputs: closed windows are dropped (nothing writes them) and the
+    // pipeline starts over now and then.
+    if inputs % 50_000 == 0 { pipeline = freshPipeline() } else { pipeline.dropPending(writers: Set(pipeline.pending.map(\.writer))) }
+}
+
+/// What the pipeline relies on in an accepted event (EventDecoder's doc comment and contract 1e).
+func checkDecoded(_ bytes: UnsafeRawBufferPointer) {
+    let ev = decoder.event
+    for s in [ev.workflow, ev.owner] {
+        if s.isAbsent || s.count == 0 || s.count > Int32(EventDecoder.maxNameBytes) { fail("workflow/owner missing, empty or too long", bytes) }
+    }
+    for s in [ev.id, ev.provider, ev.serviceTier, ev.outcome] + ev.contributions.map(\.model) + ev.tags.flatMap({ [$0.name, $0.value] })
+    where !s.isAbsent {
+        if s.start < 0 || Int(s.start) + Int(s.count) > decoder.scratch.count { fail("string outside the scratch buffer", bytes) }
+        decoder.withBytes(s) { b in
+            if String(validating: b, as: UTF8.self) == nil { fail("a kept string is not valid UTF-8", bytes) }
+        }
+    }
+    if let t = ev.timestamp, t < 0 || t > 253_402_300_799_999 { fail("timestamp out of range: \(t)", bytes) }
+    if let c = ev.costOverride, c < .zero { fail("negative cost_usd", bytes) }
+    if let v = ev.outcomeValue, v < .zero { fail("negative value_usd", bytes) }
+    if ev.outcomeCount < 0 || ev.outcomeCount > EventDecoder.maxOutcomeCount { fail("outcome count \(ev.outcomeCount)", bytes) }
+    if ev.kind == .usage && ev.contributions.isEmpty { fail("a usage event with no contribution", bytes) }
+    for c in ev.contributions {
+        let t = c.tokens
+        for n in [t.input, t.cacheRead, t.cacheWrite, t.cacheWrite1h, t.output, t.reasoning] where n < 0 {
+            fail("negative token count", bytes)
+        }
+        if t.cacheRead + t.cacheWrite > t.input { fail("cache tokens \(t.cacheRead)+\(t.cacheWrite) over input \(t.input)", bytes) }
+        if t.cacheWrite1h > t.cacheWrite { fail("1h cache write over cache write", bytes) }
+        if t.reasoning > t.output { fail("reasoning \(t.reasoning) over output \(t.output)", bytes) }
+    }
+}
+
+func checkJSON(_ out: [UInt8], _ what: String, _ input: UnsafeRawBufferPointer) {
+    for line in out.split(separator: UInt8(ascii: "\n")) {
+        guard (try? JSONSerialization.jsonObject(with: Data(line))) is [String: Any] else {
+            fail("\(what) is not a JSON object: \(String(decoding: line.prefix(500), as: UTF8.self))", input)
+        }
+    }
+}
+
+// MARK: TOML
+
+func fuzzTOML(_ bytes: UnsafeRawBufferPointer) {
+    switch ConfigLoader.parse(bytes: Array(bytes), file: "fuzz.toml") {
+    case .success:
+        break
+    case .failure(let errors):
+        if errors.diagnostics.isEmpty { fail("config refused without a problem", bytes) }
+        for d in errors.diagnostics where d.message.isEmpty || d.line < 1 || d.column < 1 {
+            fail("problem without a message or position: \(d)", bytes)
+        }
+    }
+}
+
+// MARK: Seeds
+
+func writeSeeds(_ dir: String, tomlFiles: [String]) {
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var n = 0
+    func put(_ bytes: [UInt8]) {
+        n += 1
+        _ = FileManager.default.createFile(atPath: "\(dir)/seed-\(n)", contents: Data(bytes))
+    }
+    if target == .toml {
+        for f in tomlFiles { if let d = FileManager.default.contents(atPath: f) { put(Array(d)) } }
+        put(Array(pipelineConfig.utf8))
+        return
+    }
+    // Every shape and bad class of the generator, late events, duplicates and CloudEvents.
+    var c = TrafficConfig(seed: 7, start: RFC3339.parse("2026-11-21T08:00:00Z")!, events: 1500, spanMillis: 3_600_000)
+    c.badFraction = 0.15
+    c.lateFraction = 0.05
+    c.duplicateFraction = 0.02
+    c.costOverrideFraction = 0.05
+    var gen = TrafficGenerator(c)
+    for e in gen.generate(1500) { put(Array(e.line.utf8)) }
+}
+
+#else
+
+@main
+struct FuzzStub {
+    static func main() {
+        print("tokenmeter-fuzz is a libFuzzer harness: run scripts/fuzz.sh [seconds] to build and run it")
+    }
+}
+
+#endif
