@@ -59,6 +59,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
+    @Option(help: "Run only this measurement: `core` (the pipeline fed from memory; no broker, quick to iterate on).")
+    var only: BenchOnly?
+
     func validate() throws {
         guard events >= 1 else { throw ValidationError("--events must be at least 1") }
         guard (1...10_000).contains(partitionsOption ?? 64) else { throw ValidationError("--partitions must be 1...10000") }
@@ -72,6 +75,11 @@ struct BenchCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         if cardinality {
             let report = try CardinalityBench(keys: keys, dir: work, progress: progress).run()
+            if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
+            return
+        }
+        if only == .core {
+            let report = try coreOnly(work: work, progress: progress)
             if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
             return
         }
