@@ -2,14 +2,16 @@
 /// a spike alert. Added to on every priced event, read only when an alert is built.
 ///
 /// Why not a dictionary: a window usually holds one to a few ids, and a spike rule's window rolls over
-/// every few minutes per key, so a flat scan beats hashing and clearing a dictionary. Past
-/// `indexedFrom` ids (an owner-level rule over many workflows) an id index keeps the add O(1).
+/// every few minutes per key, so a flat scan beats hashing, and clearing is setting a count to zero.
+/// Past `indexedFrom` ids (an owner-level rule over many workflows) an id index keeps the add O(1).
 struct SpendShares: Equatable {
     static let indexedFrom = 16
 
-    private(set) var ids: [UInt32] = []
-    private(set) var amounts: [Money] = []
-    /// Built once `ids` outgrows a scan.
+    /// The first `count` entries are live; the rest is capacity kept from earlier windows.
+    private var ids: [UInt32] = []
+    private var amounts: [Money] = []
+    private(set) var count = 0
+    /// Built once the live entries outgrow a scan.
     private var index: IdIndex? = nil
 
     init() {}
@@ -18,39 +20,44 @@ struct SpendShares: Equatable {
         for (id, m) in d.sorted(by: { $0.key < $1.key }) { add(id, m) }
     }
 
-    var isEmpty: Bool { ids.isEmpty }
+    var isEmpty: Bool { count == 0 }
 
     @inline(__always)
     mutating func add(_ id: UInt32, _ cost: Money) {
         if index == nil {
-            for i in ids.indices where ids[i] == id { amounts[i] += cost; return }
+            for i in 0..<count where ids[i] == id { amounts[i] += cost; return }
         } else if let i = index![id] {
             amounts[i] += cost
             return
         }
-        ids.append(id)
-        amounts.append(cost)
+        if count < ids.count {
+            ids[count] = id
+            amounts[count] = cost
+        } else {
+            ids.append(id)
+            amounts.append(cost)
+        }
+        count += 1
         if index != nil {
-            index![id] = ids.count - 1
-        } else if ids.count > SpendShares.indexedFrom {
+            index![id] = count - 1
+        } else if count > SpendShares.indexedFrom {
             var x = IdIndex()
-            for (i, k) in ids.enumerated() { x[k] = i }
+            for i in 0..<count { x[ids[i]] = i }
             index = x
         }
     }
 
-    /// Empties for the next window, keeping the arrays' capacity.
+    /// Empties for the next window, keeping the storage.
+    @inline(__always)
     mutating func removeAll() {
-        if ids.isEmpty { return }
-        ids.removeAll(keepingCapacity: true)
-        amounts.removeAll(keepingCapacity: true)
-        index = nil
+        count = 0
+        if index != nil { index = nil }
     }
 
     var dictionary: [UInt32: Money] {
         var d: [UInt32: Money] = [:]
-        d.reserveCapacity(ids.count)
-        for (i, id) in ids.enumerated() { d[id] = amounts[i] }
+        d.reserveCapacity(count)
+        for i in 0..<count { d[ids[i]] = amounts[i] }
         return d
     }
 

@@ -131,11 +131,11 @@ public final class Pipeline {
                         messageTime: EpochMillis?, wallNow: EpochMillis) -> Result {
         metrics.messages &+= 1
         let p = Int(partition)
-        if p >= partitions[topicIndex].count || partitions[topicIndex][p] == nil {
-            assign(freshState(topicIndex: topicIndex, partition: partition, nextOffset: offset, wallNow: wallNow), topicIndex: topicIndex)
-        }
-        // One in-place access to the partition's state for the whole event (no copy of its tables).
-        let (result, closed) = step(bytes, state: &partitions[topicIndex][p]!, offset: offset, messageTime: messageTime, wallNow: wallNow)
+        while partitions[topicIndex].count <= p { partitions[topicIndex].append(nil) }
+        // One in-place access to the partition's state for the whole event: reading the optional element
+        // (even to compare it with nil) would copy the state and retain and release each of its tables.
+        let (result, closed) = step(bytes, slot: &partitions[topicIndex][p], topicIndex: topicIndex, partition: partition,
+                                    offset: offset, messageTime: messageTime, wallNow: wallNow)
         switch result {
         case .rejected(let r): metrics.rejected[r.code, default: 0] &+= 1
         case .duplicate: metrics.duplicates &+= 1
@@ -144,6 +144,15 @@ public final class Pipeline {
         }
         if !closed.isEmpty { enqueue(closed, topicIndex: topicIndex, partition: partition) }
         return result
+    }
+
+    @inline(__always)
+    private func step(_ bytes: UnsafeRawBufferPointer, slot: inout PartitionState?, topicIndex: Int, partition: Int32,
+                      offset: Int64, messageTime: EpochMillis?, wallNow: EpochMillis) -> (Result, [ClosedWindow]) {
+        if case .none = slot {
+            slot = freshState(topicIndex: topicIndex, partition: partition, nextOffset: offset, wallNow: wallNow)
+        }
+        return step(bytes, state: &slot!, offset: offset, messageTime: messageTime, wallNow: wallNow)
     }
 
     @inline(__always)
@@ -165,7 +174,16 @@ public final class Pipeline {
     private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?,
                        wallNow: EpochMillis) -> Result {
         if let reason = decoder.decode(bytes) { return .rejected(reason) }
-        let ev = decoder.event
+        // The event is read in place and its strings straight from the decoder's scratch bytes: copying
+        // the event or taking the scratch array per string cost a retain and a release each time.
+        return decoder.withEvent { ev, scratch in
+            count(ev, scratch, state: &state, messageTime: messageTime, wallNow: wallNow)
+        }
+    }
+
+    @inline(__always)
+    private func count(_ ev: borrowing DecodedEvent, _ scratch: UnsafeRawBufferPointer, state: inout PartitionState,
+                       messageTime: EpochMillis?, wallNow: EpochMillis) -> Result {
         guard let time = ev.timestamp ?? messageTime else {
             return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
         }
@@ -176,64 +194,72 @@ public final class Pipeline {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
         }
         if !ev.id.isAbsent {
-            let h = decoder.withBytes(ev.id) { StringTable.hash($0) }
+            let h = StringTable.hash(ev.id.bytes(in: scratch))
             if !state.dedup.insert(h, time: time, streamTime: state.windows.streamTime) { return .duplicate }
         }
-        let workflow = intern(ev.workflow)
-        let owner = intern(ev.owner)
-        let provider = ev.provider.isAbsent ? SeriesKey.none : intern(ev.provider)
-        let tags = tagTuple(ev)
+        let workflow = intern(ev.workflow, scratch)
+        let owner = intern(ev.owner, scratch)
+        let provider = ev.provider.isAbsent ? SeriesKey.none : intern(ev.provider, scratch)
+        let tags = tagTuple(ev, scratch)
+        let isError = ev.isError
         var late = false
         if ev.kind == .outcome {
             metrics.outcomeEvents &+= 1
-            let name = ev.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.outcome)
+            let name = ev.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.outcome, scratch)
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
-            let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: ev.outcomeCount, value: ev.outcomeValue) }
-            alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: ev.outcomeCount, time: time, names: dimensions.names)
+            let count = ev.outcomeCount, value = ev.outcomeValue
+            let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
+            alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: dimensions.names)
             return r == .late ? .late : .counted
         }
         metrics.usageEvents &+= 1
-        let tier = ev.serviceTier.isAbsent ? prices.standardKey : decoder.withBytes(ev.serviceTier) { prices.tierKey(utf8: $0) }
-        for (i, c) in ev.contributions.enumerated() {
-            let model = c.model.isAbsent ? SeriesKey.none : intern(c.model)
+        let tier = ev.serviceTier.isAbsent ? prices.standardKey : prices.tierKey(utf8: ev.serviceTier.bytes(in: scratch))
+        let costOverride = ev.costOverride
+        for i in 0..<ev.contributions.count {
+            let c = ev.contributions[i]
+            let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
             var cost: Money?
-            if let override = ev.costOverride {
+            if let override = costOverride {
                 // The producer's cost is the whole event's: it goes to the first billed call.
                 cost = i == 0 ? override : .zero
             } else if model != SeriesKey.none {
-                let candidates = priceCandidates(model: model, provider: provider)
-                if let i = prices.selectIndex(candidates, at: time, inputTokens: c.tokens.input, tier: tier) {
-                    cost = prices.rates[i].cost(of: c.tokens)
-                }
+                cost = priceCandidates(model: model, provider: provider).cost(of: c.tokens, at: time, tier: tier)
             }
             if cost == nil { metrics.unpricedRequests &+= 1 }
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
-            let r = state.windows.add(key: key, time: time) { $0.addUsage(c.tokens, cost: cost, isError: ev.isError) }
+            let tokens = c.tokens
+            let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
             if r == .late { late = true }
             alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: dimensions.names)
         }
         return late ? .late : .counted
     }
 
-    private func intern(_ s: ScratchString) -> UInt32 {
-        decoder.withBytes(s) { dimensions.names.intern($0) }
+    @inline(__always)
+    private func intern(_ s: ScratchString, _ scratch: UnsafeRawBufferPointer) -> UInt32 {
+        dimensions.names.intern(s.bytes(in: scratch))
     }
 
-    private func tagTuple(_ ev: borrowing DecodedEvent) -> UInt32 {
+    private func tagTuple(_ ev: borrowing DecodedEvent, _ scratch: UnsafeRawBufferPointer) -> UInt32 {
         if tagNameBytes.isEmpty || ev.tags.isEmpty { return Dimensions.noTags }
         var found = false
         for i in tagScratch.indices { tagScratch[i] = SeriesKey.none }
-        for t in ev.tags {
-            if let j = tagIndex(t.name) { tagScratch[j] = intern(t.value); found = true }
+        for k in 0..<ev.tags.count {
+            let t = ev.tags[k]
+            if let j = tagIndex(t.name.bytes(in: scratch)) { tagScratch[j] = intern(t.value, scratch); found = true }
         }
         if !found { return Dimensions.noTags }
         return tagScratch.withUnsafeBufferPointer { dimensions.internTags($0) }
     }
 
-    private func tagIndex(_ name: ScratchString) -> Int? {
-        decoder.withBytes(name) { bytes in
-            tagNameBytes.firstIndex { $0.count == bytes.count && $0.withUnsafeBytes { memcmpBytes($0.baseAddress!, bytes.baseAddress!, bytes.count) } }
+    @inline(__always)
+    private func tagIndex(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        for j in 0..<tagNameBytes.count where tagNameBytes[j].count == bytes.count {
+            if bytes.count == 0 || tagNameBytes[j].withUnsafeBytes({ memcmpBytes($0.baseAddress!, bytes.baseAddress!, bytes.count) }) {
+                return j
+            }
         }
+        return nil
     }
 
     @inline(__always)

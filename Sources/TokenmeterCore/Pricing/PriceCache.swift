@@ -4,8 +4,10 @@ struct PriceCache {
     private var index = IdPairIndex()
     private var candidates: [PriceCandidates] = []
 
+    /// `mutating` only so that a caller holding the cache in a class property accesses it in place
+    /// (a non-mutating call on a class's struct property copies the struct, retaining each array).
     @inline(__always)
-    func get(model: UInt32, provider: UInt32) -> PriceCandidates? {
+    mutating func get(model: UInt32, provider: UInt32) -> PriceCandidates? {
         index.find(model, provider).map { candidates[$0] }
     }
 
