@@ -55,6 +55,10 @@ let package = Package(
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
+        // Allocation-count benchmarks of the decoder and the aggregator (issue 8), a regression check:
+        // CMallocCounter interposes malloc in the test executable and counts per thread.
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "AllocationTests", dependencies: ["TokenmeterCore", "TrafficGenerator", "CMallocCounter"]),
         // Slow scenarios with real processes (broker, produce, run): one clearly named target.
         .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TrafficGenerator"]),
     ],

@@ -63,6 +63,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
+    @Option(help: "Run only this measurement: `core` (the pipeline fed from memory; no broker, quick to iterate on).")
+    var only: BenchOnly?
+
     var spanMillis: Int64 { DurationSpec.parse(span)?.millis ?? 3_600_000 }
 
     func validate() throws {
@@ -79,6 +82,11 @@ struct BenchCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         if cardinality {
             let report = try CardinalityBench(keys: keys, dir: work, progress: progress).run()
+            if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
+            return
+        }
+        if only == .core {
+            let report = try coreOnly(work: work, progress: progress)
             if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
             return
         }

@@ -4,24 +4,97 @@
 /// (collision odds about n^2 / 2^65: 3 in 100 million for a million ids per window) plus its event time,
 /// about 40 bytes with the table's overhead. Ids expire in event-time order once they fall out of the
 /// window behind the partition's stream time; expiry is deterministic, so a replay dedups the same way.
+///
+/// Why not a `Dictionary`: this runs for every event with an id. The id hash is already a good 64-bit
+/// hash, so the table uses its low bits directly (no SipHash on top) in an open-addressing array of
+/// (hash, time) pairs, with backward-shift deletion so expiry leaves no tombstones behind.
 public struct DedupSet: Sendable {
     public let window: Int64
-    private var seen: [UInt64: EpochMillis] = [:]
+    /// Open addressing, power-of-two size; `time == DedupSet.free` marks an empty slot.
+    private var slots: [Slot]
+    private var live = 0
     /// Insertion order for expiry: (hash, time), oldest first; `head` is the first live entry.
     private var order: [(UInt64, EpochMillis)] = []
     private var head = 0
 
-    public init(window: Int64) { self.window = window }
+    private struct Slot: Sendable {
+        var hash: UInt64
+        var time: EpochMillis
+    }
 
-    public var count: Int { seen.count }
+    private static let free = EpochMillis.min
+
+    public init(window: Int64) {
+        self.window = window
+        self.slots = [Slot](repeating: Slot(hash: 0, time: DedupSet.free), count: 64)
+    }
+
+    public var count: Int { live }
 
     /// Records `hash` at `time`; returns false when it was already seen inside the window (a duplicate).
     public mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
         expire(before: max(time, streamTime) &- window)
-        if let t = seen[hash], t >= time &- window, t <= time &+ window { return false }
-        seen[hash] = time
+        // `free` marks empty slots; no real event time is that far back, but keep it unambiguous.
+        let time = time == DedupSet.free ? DedupSet.free + 1 : time
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i].time != DedupSet.free {
+            if slots[i].hash == hash {
+                let t = slots[i].time
+                if t >= time &- window, t <= time &+ window { return false }
+                slots[i].time = time
+                order.append((hash, time))
+                return true
+            }
+            i = (i + 1) & mask
+        }
+        slots[i] = Slot(hash: hash, time: time)
+        live += 1
         order.append((hash, time))
+        if live * 10 > slots.count * 7 { rehash(size: slots.count * 2) }
         return true
+    }
+
+    /// The slot holding `hash`, if any.
+    private func find(_ hash: UInt64) -> Int? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i].time != DedupSet.free {
+            if slots[i].hash == hash { return i }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    /// Empties slot `i` and moves later members of its probe run back, so lookups never need tombstones.
+    private mutating func remove(at start: Int) {
+        let mask = slots.count - 1
+        var hole = start
+        var j = start
+        while true {
+            j = (j + 1) & mask
+            if slots[j].time == DedupSet.free { break }
+            let home = Int(truncatingIfNeeded: slots[j].hash) & mask
+            // Move j into the hole unless its home lies cyclically in (hole, j].
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                slots[hole] = slots[j]
+                hole = j
+            }
+        }
+        slots[hole].time = DedupSet.free
+        live -= 1
+    }
+
+    private mutating func rehash(size: Int) {
+        let old = slots
+        slots = [Slot](repeating: Slot(hash: 0, time: DedupSet.free), count: size)
+        let mask = size - 1
+        for s in old where s.time != DedupSet.free {
+            var i = Int(truncatingIfNeeded: s.hash) & mask
+            while slots[i].time != DedupSet.free { i = (i + 1) & mask }
+            slots[i] = s
+        }
     }
 
     private mutating func expire(before limit: EpochMillis) {
@@ -29,7 +102,7 @@ public struct DedupSet: Sendable {
         // just lives a little longer, which only errs towards catching more duplicates.
         while head < order.count, order[head].1 < limit {
             let (h, t) = order[head]
-            if seen[h] == t { seen[h] = nil }
+            if let i = find(h), slots[i].time == t { remove(at: i) }
             head += 1
         }
         if head > 4096 && head * 2 > order.count {
@@ -38,9 +111,25 @@ public struct DedupSet: Sendable {
         }
     }
 
-    public var entries: [(UInt64, EpochMillis)] { Array(order[head...]).filter { seen[$0.0] == $0.1 } }
+    /// The live ids with their times, oldest first (for the checkpoint).
+    public var entries: [(UInt64, EpochMillis)] {
+        order[head...].filter { e in find(e.0).map { slots[$0].time == e.1 } ?? false }
+    }
 
     public mutating func restore(_ entries: [(UInt64, EpochMillis)]) {
-        for (h, t) in entries { seen[h] = t; order.append((h, t)) }
+        for (h, restored) in entries {
+            let t = restored == DedupSet.free ? DedupSet.free + 1 : restored
+            if let i = find(h) {
+                slots[i].time = t
+            } else {
+                let mask = slots.count - 1
+                var i = Int(truncatingIfNeeded: h) & mask
+                while slots[i].time != DedupSet.free { i = (i + 1) & mask }
+                slots[i] = Slot(hash: h, time: t)
+                live += 1
+                if live * 10 > slots.count * 7 { rehash(size: slots.count * 2) }
+            }
+            order.append((h, t))
+        }
     }
 }

@@ -8,7 +8,11 @@
 public struct PartitionWindows: Sendable {
     public struct Window: Sendable {
         public var start: EpochMillis
-        public var rows: [SeriesKey: RollupCounters]
+        public var rows: RowTable
+
+        public init(start: EpochMillis, rows: RowTable) { self.start = start; self.rows = rows }
+        /// From a checkpoint's rows.
+        public init(start: EpochMillis, rows: [SeriesKey: RollupCounters]) { self.init(start: start, rows: RowTable(rows)) }
     }
 
     public struct LateKey: Hashable, Sendable {
@@ -36,7 +40,12 @@ public struct PartitionWindows: Sendable {
     public private(set) var watermark: EpochMillis = .min
     /// Per window size, the open windows (usually one or two), oldest first.
     public internal(set) var open: [[Window]]
-    public internal(set) var late: [LateKey: [SeriesKey: RollupCounters]] = [:]
+    public internal(set) var late: [LateKey: RowTable] = [:]
+    /// Per window size, the row count of the last window opened, to size the next one up front.
+    private var lastRowCount: [Int]
+    /// Per window size, the start of the window the last event fell in (`Int64.min`: none yet), so the
+    /// common case (the same window as the previous event) needs no division.
+    private var lastStart: [EpochMillis]
 
     public init(sizes: [Int64], grace: Int64, lateHorizon: Int64, maxKeys: Int = .max, overflowKey: SeriesKey? = nil) {
         self.sizes = sizes
@@ -45,6 +54,8 @@ public struct PartitionWindows: Sendable {
         self.maxKeys = maxKeys
         self.overflowKey = overflowKey
         self.open = Array(repeating: [], count: sizes.count)
+        self.lastRowCount = Array(repeating: 0, count: sizes.count)
+        self.lastStart = Array(repeating: .min, count: sizes.count)
     }
 
     public var isEmpty: Bool { late.isEmpty && open.allSatisfy { $0.isEmpty } }
@@ -58,41 +69,61 @@ public struct PartitionWindows: Sendable {
     }
 
     /// Adds one event's effect to every window size. `apply` is called once per size with the row to update.
+    @inline(__always)
     public mutating func add(key: SeriesKey, time: EpochMillis, _ apply: (inout RollupCounters) -> Void) -> AddResult {
         if isTooLate(time) { return .tooLate }
         var result = AddResult.onTime
+        let hash = key.rowHash
         for i in 0..<sizes.count {
             let size = sizes[i]
-            let start = floorDiv(time, size) &* size
+            var start = lastStart[i]
+            if time < start || time >= start &+ size || start == .min {
+                start = floorDiv(time, size) &* size
+                lastStart[i] = start
+            }
             if start &+ size <= watermark {
                 result = .late
-                let lk = LateKey(sizeIndex: i, start: start)
-                if let overflowKey, let bucket = late[lk], bucket.count >= maxKeys, bucket[key] == nil {
-                    overflowed &+= 1
-                    apply(&late[lk, default: [:]][overflowKey, default: RollupCounters()])
-                } else {
-                    apply(&late[lk, default: [:]][key, default: RollupCounters()])
-                }
+                addLate(LateKey(sizeIndex: i, start: start), key: key, hash: hash, apply)
                 continue
             }
+            // Usually the newest window; out-of-order events may fall into an older one still open.
             var w = open[i].count - 1
             while w >= 0 && open[i][w].start != start { w -= 1 }
-            if w < 0 {
-                // Keep oldest first: out-of-order events may open an earlier window than the newest.
-                var at = open[i].count
-                while at > 0 && open[i][at - 1].start > start { at -= 1 }
-                open[i].insert(Window(start: start, rows: [:]), at: at)
-                w = at
-            }
-            if open[i][w].rows.count >= maxKeys, let overflowKey, open[i][w].rows[key] == nil {
+            if w < 0 { w = openWindow(sizeIndex: i, start: start) }
+            if let row = open[i][w].rows.find(key, hash: hash) {
+                open[i][w].rows.update(row, apply)
+            } else if open[i][w].rows.count >= maxKeys, let overflowKey {
                 overflowed &+= 1
-                apply(&open[i][w].rows[overflowKey, default: RollupCounters()])
+                let row = open[i][w].rows.findOrInsert(overflowKey, hash: overflowKey.rowHash)
+                open[i][w].rows.update(row, apply)
             } else {
-                apply(&open[i][w].rows[key, default: RollupCounters()])
+                let row = open[i][w].rows.insert(key, hash: hash)
+                open[i][w].rows.update(row, apply)
             }
         }
         if time > streamTime { streamTime = time }
         return result
+    }
+
+    /// Opens the window of size `i` starting at `start`, keeping them oldest first; returns its position.
+    private mutating func openWindow(sizeIndex i: Int, start: EpochMillis) -> Int {
+        var at = open[i].count
+        while at > 0 && open[i][at - 1].start > start { at -= 1 }
+        open[i].insert(Window(start: start, rows: RowTable(minimumCapacity: lastRowCount[i])), at: at)
+        return at
+    }
+
+    private mutating func addLate(_ lk: LateKey, key: SeriesKey, hash: UInt64, _ apply: (inout RollupCounters) -> Void) {
+        var bucket = late.removeValue(forKey: lk) ?? RowTable()
+        if let row = bucket.find(key, hash: hash) {
+            bucket.update(row, apply)
+        } else if bucket.count >= maxKeys, let overflowKey {
+            overflowed &+= 1
+            bucket.update(bucket.findOrInsert(overflowKey, hash: overflowKey.rowHash), apply)
+        } else {
+            bucket.update(bucket.insert(key, hash: hash), apply)
+        }
+        late[lk] = bucket
     }
 
     /// Closes what the stream time allows. Call after each batch of events (cheap when nothing closes).
@@ -145,6 +176,7 @@ public struct PartitionWindows: Sendable {
             let size = sizes[i]
             while let first = open[i].first, first.start &+ size <= watermark {
                 open[i].removeFirst()
+                lastRowCount[i] = first.rows.count
                 if !first.rows.isEmpty {
                     out.append(ClosedWindow(sizeIndex: i, start: first.start, rows: first.rows, kind: .final))
                 }
@@ -169,7 +201,7 @@ public struct PartitionWindows: Sendable {
         self.streamTime = streamTime
         self.watermark = watermark
         self.open = open
-        self.late = late
+        self.late = late.mapValues(RowTable.init)
     }
 }
 
@@ -190,7 +222,7 @@ public struct ClosedWindow: Sendable {
     }
     public var sizeIndex: Int
     public var start: EpochMillis
-    public var rows: [SeriesKey: RollupCounters]
+    public var rows: RowTable
     public var kind: Kind
 
     public var isLate: Bool {

@@ -22,22 +22,26 @@ import Darwin
 /// Periods (budgets and outcome limits): calendar UTC hour, day, ISO week (from Monday 00:00), month, of
 /// each event's own time. A late event counts in its own period; the current and the previous period are
 /// kept per rule, and an event older than both is not judged (it is still in the rollups).
+///
+/// The mutable state is `@exclusivity(unchecked)`: one thread owns the engine, and the runtime check on
+/// each access of a class property was a measurable part of the per-event cost.
 public final class AlertEngine {
     /// The wall clock for `emitted_at` (epoch milliseconds). Tests set a manual clock.
-    public var now: () -> EpochMillis
+    @exclusivity(unchecked) public var now: () -> EpochMillis
     /// Alerts raised and not yet taken, in the order they were raised.
-    public private(set) var pending: [Alert] = []
+    @exclusivity(unchecked) public private(set) var pending: [Alert] = []
 
     public private(set) var budgetRules: [BudgetRule]
     public private(set) var spikeRules: [SpikeRule]
     public private(set) var outcomeLimitRules: [OutcomeLimitRule]
 
-    var budgets: [BudgetTracker]
-    var spikes: [SpikeTracker]
-    var unitCosts: [UnitCostTracker]
-    var unpriced = UnpricedTracker()
-    private var pairIndex: [UInt64: Int] = [:]
-    private var pairs: [RuleMatches] = []
+    @exclusivity(unchecked) var budgets: [BudgetTracker]
+    @exclusivity(unchecked) var spikes: [SpikeTracker]
+    @exclusivity(unchecked) var unitCosts: [UnitCostTracker]
+    @exclusivity(unchecked) var unpriced = UnpricedTracker()
+    /// (workflow id, owner id) -> index into `pairs`.
+    @exclusivity(unchecked) private var pairIndex = IdPairIndex()
+    @exclusivity(unchecked) private var pairs: [RuleMatches] = []
 
     public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
                 now: @escaping () -> EpochMillis = AlertEngine.systemNow) {
@@ -104,13 +108,12 @@ public final class AlertEngine {
 
     @inline(__always)
     private func pair(workflow: UInt32, owner: UInt32, names: StringTable) -> Int {
-        let key = UInt64(workflow) << 32 | UInt64(owner)
-        if let p = pairIndex[key] { return p }
+        if let p = pairIndex.find(workflow, owner) { return p }
         let w = AlertText.name(workflow, names), o = AlertText.name(owner, names)
         let m = RuleMatches(budgets: budgets.indices.filter { budgets[$0].matches(workflow: w, owner: o) },
                             unitCosts: unitCosts.indices.filter { unitCosts[$0].matches(workflow: w, owner: o) })
         pairs.append(m)
-        pairIndex[key] = pairs.count - 1
+        pairIndex.insert(workflow, owner, value: pairs.count - 1)
         return pairs.count - 1
     }
 
@@ -208,8 +211,8 @@ public final class AlertEngine {
                 w.string(AlertText.name(s.keys[i], names))
                 w.i64(st.windowStart); money(st.spend); w.i128(st.baseline); w.i64(st.windows)
                 w.u8(st.alerted ? 1 : 0)
-                shares(st.models)
-                shares(st.workflows)
+                shares(st.models.dictionary)
+                shares(st.workflows.dictionary)
             }
         }
 
@@ -280,8 +283,8 @@ public final class AlertEngine {
                 var st = SpikeKeyState(windowStart: try r.i64())
                 st.spend = try money(); st.baseline = try r.i128(); st.windows = try r.i64()
                 st.alerted = try r.u8() != 0
-                st.models = try shares()
-                st.workflows = try shares()
+                st.models = SpendShares(try shares())
+                st.workflows = SpendShares(try shares())
                 list.append((key, st))
             }
             savedSpikes[identity] = list
@@ -320,7 +323,7 @@ public final class AlertEngine {
             if let slots = savedBudgets[budgets[i].identity] { budgets[i].adopt(slots) }
         }
         for i in spikes.indices {
-            spikes[i].index = [:]; spikes[i].keys = []; spikes[i].states = []
+            spikes[i].index = IdIndex(); spikes[i].keys = []; spikes[i].states = []
             for (key, st) in savedSpikes[spikes[i].identity] ?? [] {
                 let id = names.intern(key)
                 spikes[i].index[id] = spikes[i].keys.count

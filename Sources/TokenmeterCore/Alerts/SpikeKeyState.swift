@@ -11,8 +11,8 @@ struct SpikeKeyState: Equatable {
     /// A spike was already published for the current window.
     var alerted = false
     /// Spend per model and per workflow in the current window (the models and workflows driving a spike).
-    var models: [UInt32: Money] = [:]
-    var workflows: [UInt32: Money] = [:]
+    var models = SpendShares()
+    var workflows = SpendShares()
 
     init(windowStart: EpochMillis) { self.windowStart = windowStart }
 }

@@ -16,7 +16,8 @@ struct SpikeTracker {
     static let windowCap: Int64 = 1_000_000
 
     var rule: SpikeRule
-    var index: [UInt32: Int] = [:]
+    /// Key id -> position in `keys` and `states`.
+    var index = IdIndex()
     var keys: [UInt32] = []
     var states: [SpikeKeyState] = []
 
@@ -29,20 +30,29 @@ struct SpikeTracker {
         if s.windows == 0 {
             s.baseline = s.spend.femtos
         } else {
-            s.baseline = (alphaNumerator * s.spend.femtos + (alphaDenominator - alphaNumerator) * s.baseline) / alphaDenominator
+            s.baseline = divideByAlphaDenominator(alphaNumerator * s.spend.femtos + (alphaDenominator - alphaNumerator) * s.baseline)
         }
         let gap = (newStart - s.windowStart) / window - 1
         var k: Int64 = 0
         while k < gap && k < 200 && s.baseline != 0 {
-            s.baseline = (alphaDenominator - alphaNumerator) * s.baseline / alphaDenominator
+            s.baseline = divideByAlphaDenominator((alphaDenominator - alphaNumerator) * s.baseline)
             k += 1
         }
         s.windows = min(windowCap, s.windows + 1 + max(0, gap))
         s.windowStart = newStart
         s.spend = .zero
         s.alerted = false
-        s.models.removeAll(keepingCapacity: true)
-        s.workflows.removeAll(keepingCapacity: true)
+        s.models.removeAll()
+        s.workflows.removeAll()
+    }
+
+    /// `x / alphaDenominator`, truncating like Int128 division. Int128 division is a runtime call
+    /// (`__divti3`, tens of ns); values that fit 64 bits (a window's spend under about $9,000) take the
+    /// native 64-bit division, which gives the same quotient.
+    @inline(__always)
+    static func divideByAlphaDenominator(_ x: Int128) -> Int128 {
+        if let small = Int64(exactly: x) { return Int128(small / Int64(alphaDenominator)) }
+        return x / alphaDenominator
     }
 
     mutating func record(key: UInt32, workflow: UInt32, model: UInt32, cost: Money, time: EpochMillis,
@@ -64,8 +74,8 @@ struct SpikeTracker {
             return  // older than the key's current window: its window is gone
         }
         states[i].spend += cost
-        states[i].models[model, default: .zero] += cost
-        states[i].workflows[workflow, default: .zero] += cost
+        states[i].models.add(model, cost)
+        states[i].workflows.add(workflow, cost)
         guard !states[i].alerted, states[i].windows >= SpikeTracker.minimumWindows, states[i].spend > rule.min,
               states[i].spend.femtos * 1000 > Int128(rule.factorMilli) * states[i].baseline else { return }
         states[i].alerted = true
@@ -78,7 +88,7 @@ struct SpikeTracker {
         let scope = [KeyValue(rule.by.rawValue, keyName)]
         let factorText = FixedDecimal.format(Int128(rule.factorMilli), scale: 3, maxDecimals: 3)
         let baseline = Money(femtos: s.baseline)
-        let topModels = AlertText.top(s.models, names: names)
+        let topModels = AlertText.top(s.models.dictionary, names: names)
         let end = s.windowStart + rule.window.millis
         var message = "\(rule.name): \(rule.by.rawValue) \(keyName) spent \(AlertText.dollars(s.spend)) in the \(rule.window.label) "
             + "window from \(RFC3339.format(s.windowStart))"
@@ -97,7 +107,7 @@ struct SpikeTracker {
             kind: .spendSpike, severity: .warning, rule: rule.name, scope: scope,
             periodStart: s.windowStart, periodEnd: end, thresholdMilliPct: rule.factorMilli * 100, budget: baseline,
             spent: s.spend, usedHundredthsPct: AlertText.hundredthsPct(s.spend, of: baseline), projected: nil,
-            topWorkflows: AlertText.top(s.workflows, names: names), eventTime: time, emittedAt: now(), message: message,
+            topWorkflows: AlertText.top(s.workflows.dictionary, names: names), eventTime: time, emittedAt: now(), message: message,
             details: .spike(windowSpend: s.spend, baseline: baseline, factorMilli: rule.factorMilli, topModels: topModels)))
     }
 }

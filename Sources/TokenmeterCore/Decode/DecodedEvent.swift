@@ -6,6 +6,12 @@ public struct ScratchString: Sendable, Equatable {
     public static let absent = ScratchString(start: 0, count: -1)
     public init(start: Int32, count: Int32) { self.start = start; self.count = count }
     @inlinable public var isAbsent: Bool { count < 0 }
+
+    /// The bytes of this string inside `scratch` (as given by `EventDecoder.withEvent`); empty when absent.
+    @inlinable public func bytes(in scratch: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        count <= 0 ? UnsafeRawBufferPointer(start: nil, count: 0)
+            : UnsafeRawBufferPointer(start: scratch.baseAddress! + Int(start), count: Int(count))
+    }
 }
 
 /// Token counts in the canonical buckets of contract section 1a. Parts (`cacheRead`, `cacheWrite`,

@@ -72,8 +72,14 @@ public final class EventDecoder {
 
     /// The last decoded message (valid when `decode` returned nil).
     @exclusivity(unchecked) public private(set) var event = DecodedEvent()
-    /// Bytes of every string `event` keeps (`ScratchString` are offsets into it).
-    @exclusivity(unchecked) public private(set) var scratch: [UInt8] = []
+    /// Bytes of every string `event` keeps (`ScratchString` are offsets into them): a buffer managed by
+    /// hand rather than a `[UInt8]`, because appending a short string to an array (uniqueness and
+    /// capacity checks, the generic append path) cost more than the copy itself, about ten times an event.
+    @exclusivity(unchecked) private var scratchBase: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var scratchCapacity: Int
+    @exclusivity(unchecked) private var scratchCount = 0
+    /// A copy of the scratch bytes (tests and tools; the hot path reads them with `withEvent`).
+    public var scratch: [UInt8] { Array(UnsafeRawBufferPointer(start: scratchBase, count: scratchCount)) }
     /// Whether the last message was a CloudEvent (contract 1c).
     @exclusivity(unchecked) public private(set) var wasCloudEvent = false
 
@@ -95,7 +101,8 @@ public final class EventDecoder {
     /// `tagNames`: the tag names to keep (the configured rollup dimensions); nil keeps every tag.
     public init(tagNames: [String]? = nil) {
         tagFilter = tagNames.map { $0.map { Array($0.utf8) } }
-        scratch.reserveCapacity(1024)
+        scratchCapacity = 1024
+        scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchCapacity, alignment: 8)
         keyBuf.reserveCapacity(64)
         tmpBuf.reserveCapacity(64)
         errBuf.reserveCapacity(128)
@@ -104,14 +111,25 @@ public final class EventDecoder {
         event.tags.reserveCapacity(8)
     }
 
+    deinit { scratchBase.deallocate() }
+
     // MARK: - Public accessors
+
+    /// Calls `body` with the decoded event, read in place (no copy of its arrays), and the scratch bytes
+    /// its strings point into (`ScratchString.bytes(in:)`). Both are valid only inside `body`.
+    @inline(__always)
+    public func withEvent<R>(_ body: (borrowing DecodedEvent, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(event, UnsafeRawBufferPointer(start: scratchBase, count: scratchCount))
+    }
 
     /// Calls `body` with the bytes of `s` (empty when absent). The pointer is valid only inside `body`.
     public func withBytes<R>(_ s: ScratchString, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         if s.count <= 0 { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return try scratch.withUnsafeBytes { all in
-            try body(UnsafeRawBufferPointer(rebasing: all[Int(s.start)..<Int(s.start) + Int(s.count)]))
-        }
+        return try body(UnsafeRawBufferPointer(start: scratchBase + Int(s.start), count: Int(s.count)))
+    }
+
+    @inline(__always) private func withScratchBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(UnsafeRawBufferPointer(start: scratchBase, count: scratchCount))
     }
 
     /// `s` as a String (allocates), nil when absent.
@@ -135,7 +153,7 @@ public final class EventDecoder {
     /// Decodes one message. Nil: `event` holds it. Otherwise the reason it is rejected (contract 1e).
     public func decode(_ bytes: UnsafeRawBufferPointer) -> RejectReason? {
         event.reset()
-        if !scratch.isEmpty { scratch.removeAll(keepingCapacity: true) }
+        scratchCount = 0
         resetFields()
         if envDirty { env = Envelope(); envDirty = false }
         wasCloudEvent = false
@@ -367,15 +385,33 @@ public final class EventDecoder {
     // MARK: - Value readers
 
     @inline(__always) private func copy(_ s: borrowing JSONScanner, _ sp: JSONSpan) -> ScratchString {
-        let start = scratch.count
-        s.appendUnescaped(sp, to: &scratch)
-        return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: scratch.count - start))
+        if !sp.escaped { return appendRaw(s.buffer.baseAddress! + sp.start, sp.count) }
+        if !tmpBuf.isEmpty { tmpBuf.removeAll(keepingCapacity: true) }
+        s.appendUnescaped(sp, to: &tmpBuf)
+        return tmpBuf.withUnsafeBytes { appendRaw($0.baseAddress!, $0.count) }
     }
 
     @inline(__always) private func appendStatic(_ text: StaticString) -> ScratchString {
-        let start = scratch.count
-        scratch.append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-        return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: text.utf8CodeUnitCount))
+        appendRaw(UnsafeRawPointer(text.utf8Start), text.utf8CodeUnitCount)
+    }
+
+    /// Copies `count` bytes to the end of the scratch buffer (growing it when needed).
+    @inline(__always) private func appendRaw(_ from: UnsafeRawPointer, _ count: Int) -> ScratchString {
+        let start = scratchCount
+        if start + count > scratchCapacity { growScratch(start + count) }
+        if count > 0 { (scratchBase + start).copyMemory(from: from, byteCount: count) }
+        scratchCount = start + count
+        return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: count))
+    }
+
+    private func growScratch(_ needed: Int) {
+        var c = scratchCapacity * 2
+        while c < needed { c *= 2 }
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 8)
+        bigger.copyMemory(from: scratchBase, byteCount: scratchCount)
+        scratchBase.deallocate()
+        scratchBase = bigger
+        scratchCapacity = c
     }
 
     /// Runs `body` on a string's unescaped content (unescaping into `tmpBuf` only when needed).
@@ -600,7 +636,7 @@ public final class EventDecoder {
     private func upsertTag(_ name: ScratchString, _ value: ScratchString) {
         let n = event.tags.count
         if n > 0 {
-            let found: Int? = scratch.withUnsafeBytes { all in
+            let found: Int? = withScratchBytes { all in
                 let newName = UnsafeRawBufferPointer(rebasing: all[Int(name.start)..<Int(name.start + name.count)])
                 for i in 0..<n {
                     let t = event.tags[i].name
@@ -863,7 +899,7 @@ public final class EventDecoder {
         if a.isAbsent || b.isAbsent { return a.isAbsent && b.isAbsent }
         if a.count != b.count { return false }
         if a.start == b.start { return true }
-        return scratch.withUnsafeBytes { all in
+        return withScratchBytes { all in
             UnsafeRawBufferPointer(rebasing: all[Int(a.start)..<Int(a.start + a.count)])
                 .elementsEqual(UnsafeRawBufferPointer(rebasing: all[Int(b.start)..<Int(b.start + b.count)]))
         }

@@ -157,7 +157,7 @@ public struct PriceTable: Sendable {
     private func slot(_ i: Int) -> PriceCandidates.Slot {
         let e = entries[i]
         return PriceCandidates.Slot(entry: Int32(i), tier: entryTier[i], minInput: max(0, e.minInputTokens ?? 0),
-                                    effectiveFrom: e.effectiveFrom ?? Int64.min)
+                                    effectiveFrom: e.effectiveFrom ?? Int64.min, rates: rates[i])
     }
 
     /// The interned form of an event's service tier: nil (no tier) is `standard`. A tier that no entry
@@ -324,8 +324,11 @@ public struct PriceCandidates: Sendable, Equatable {
         @usableFromInline var minInput: Int64
         /// `Int64.min` when the entry has no `effective_from`.
         @usableFromInline var effectiveFrom: Int64
-        @usableFromInline init(entry: Int32, tier: Int32, minInput: Int64, effectiveFrom: Int64) {
+        /// The entry's rates, so that pricing an event needs nothing from the table itself.
+        @usableFromInline var rates: PriceRates
+        @usableFromInline init(entry: Int32, tier: Int32, minInput: Int64, effectiveFrom: Int64, rates: PriceRates) {
             self.entry = entry; self.tier = tier; self.minInput = minInput; self.effectiveFrom = effectiveFrom
+            self.rates = rates
         }
     }
 
@@ -344,12 +347,25 @@ public struct PriceCandidates: Sendable, Equatable {
     public var entryIndices: [Int] { slots.map { Int($0.entry) } }
 
     @inlinable func firstApplicable(at time: EpochMillis, inputTokens: Int64, tier: Int32) -> Int? {
-        for s in slots {
+        firstApplicableSlot(at: time, inputTokens: inputTokens, tier: tier).map { Int(slots[$0].entry) }
+    }
+
+    @inlinable func firstApplicableSlot(at time: EpochMillis, inputTokens: Int64, tier: Int32) -> Int? {
+        for i in slots.indices {
+            let s = slots[i]
             if s.tier != Slot.anyTier && s.tier != tier { continue }
             if inputTokens < s.minInput { continue }
             if s.effectiveFrom > time { continue }
-            return Int(s.entry)
+            return i
         }
         return nil
+    }
+
+    /// The exact cost of `tokens` under the entry that applies (the same choice as
+    /// `PriceTable.selectIndex`), or nil when none does. Reads only this value: the hot path prices an
+    /// event from its cached candidates without touching the table.
+    @inlinable public func cost(of tokens: TokenCounts, at time: EpochMillis, tier: ServiceTierKey) -> Money? {
+        guard let i = firstApplicableSlot(at: time, inputTokens: tokens.input, tier: tier.raw) else { return nil }
+        return slots[i].rates.cost(of: tokens)
     }
 }

@@ -61,7 +61,7 @@ public enum Checkpoint {
         return out.bytes + payload
     }
 
-    private static func writeRows(_ w: inout BinaryWriter, _ rows: [SeriesKey: RollupCounters], _ d: Dimensions,
+    private static func writeRows(_ w: inout BinaryWriter, _ rows: RowTable, _ d: Dimensions,
                                   _ ref: (UInt32) -> UInt32) {
         w.count(rows.count)
         for (k, c) in rows {

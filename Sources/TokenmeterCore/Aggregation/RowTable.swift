@@ -1,0 +1,158 @@
+/// The rows of one window (or late bucket): `SeriesKey` -> `RollupCounters`, built for the per-event path.
+///
+/// Why not a `Dictionary`: every event adds to one row in each window size, and most rows of a short
+/// window are new, so insertion dominates. A dictionary hashes the five ids with SipHash once per window
+/// size and rehashes everything at each doubling. Here the caller hashes the key once per event
+/// (`SeriesKey.rowHash`, a few multiplications) and reuses it for every size; rows live in one dense
+/// array in insertion order, and the open-addressing `index` holds only `hash bits << 32 | row + 1`, so
+/// probing compares integers and touches a key only on a likely hit, and growing rebuilds an array of
+/// integers without moving any row. A table of a few rows has no index at all: it is scanned.
+///
+/// Reads look like a dictionary's (`rows[key]`, `count`, `keys`, `values`, iteration as `(key, value)`),
+/// so code that reads closed windows does not care which it gets. Iteration is in insertion order.
+public struct RowTable: Sendable {
+    public struct Row: Sendable {
+        public var key: SeriesKey
+        public var counters: RollupCounters
+    }
+
+    /// The rows in insertion order (one allocation for a window of a few rows).
+    public private(set) var rows: [Row] = []
+    /// Power-of-two size, or empty while the table is small enough to scan (`scanLimit`);
+    /// 0 = free, else `hash high bits << 32 | row + 1`.
+    private var index: [UInt64] = []
+
+    /// Up to this many rows a lookup scans the keys: most short windows hold only a few rows, and
+    /// they then cost a single allocation and no hashing.
+    static let scanLimit = 8
+
+    public init() {}
+
+    /// Room for `capacity` rows before anything grows (a window of the same size usually holds about as
+    /// many rows as the previous one).
+    public init(minimumCapacity capacity: Int) {
+        if capacity > 0 {
+            rows.reserveCapacity(capacity)
+            if capacity > RowTable.scanLimit { index = [UInt64](repeating: 0, count: RowTable.indexSize(for: capacity)) }
+        }
+    }
+
+    public init(_ rows: [SeriesKey: RollupCounters]) {
+        self.init(minimumCapacity: rows.count)
+        for (k, v) in rows { self.rows[insert(k, hash: k.rowHash)].counters = v }
+    }
+
+    @inlinable public var count: Int { rows.count }
+    @inlinable public var isEmpty: Bool { rows.isEmpty }
+    public var keys: [SeriesKey] { rows.map(\.key) }
+    public var values: [RollupCounters] { rows.map(\.counters) }
+
+    /// The row of `key`, if any.
+    public subscript(key: SeriesKey) -> RollupCounters? {
+        find(key, hash: key.rowHash).map { rows[$0].counters }
+    }
+
+    /// The row index of `key` (hashed with `SeriesKey.rowHash`), or nil.
+    @inline(__always)
+    public func find(_ key: SeriesKey, hash: UInt64) -> Int? {
+        if index.isEmpty {
+            for i in rows.indices where rows[i].key == key { return i }
+            return nil
+        }
+        return index.withUnsafeBufferPointer { slots in
+            let mask = slots.count - 1
+            let tag = hash & 0xFFFF_FFFF_0000_0000
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let s = slots[i]
+                if s == 0 { return nil }
+                if s & 0xFFFF_FFFF_0000_0000 == tag {
+                    let row = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+                    if rows[row].key == key { return row }
+                }
+                i = (i + 1) & mask
+            }
+        }
+    }
+
+    /// The row index of `key`, appending a zeroed row when it is new.
+    @inline(__always)
+    public mutating func findOrInsert(_ key: SeriesKey, hash: UInt64) -> Int {
+        if let row = find(key, hash: hash) { return row }
+        return insert(key, hash: hash)
+    }
+
+    /// Appends a row for a key known to be absent; returns its index.
+    @discardableResult
+    public mutating func insert(_ key: SeriesKey, hash: UInt64) -> Int {
+        let row = rows.count
+        rows.append(Row(key: key, counters: RollupCounters()))
+        if index.isEmpty {
+            if row + 1 > RowTable.scanLimit { rebuildIndex(size: RowTable.indexSize(for: row + 1)) }
+        } else if (row + 1) * 4 > index.count * 3 {
+            // Grow at 3/4 full: linear probing stays short, and the hash bits in each slot keep misses cheap.
+            rebuildIndex(size: index.count * 2)
+        } else {
+            place(hash, row: row)
+        }
+        return row
+    }
+
+    /// Adds to row `row` in place.
+    @inline(__always)
+    public mutating func update(_ row: Int, _ apply: (inout RollupCounters) -> Void) {
+        apply(&rows[row].counters)
+    }
+
+    @inline(__always)
+    private mutating func place(_ hash: UInt64, row: Int) {
+        let slot = (hash & 0xFFFF_FFFF_0000_0000) | UInt64(row + 1)
+        index.withUnsafeMutableBufferPointer { slots in
+            let mask = slots.count - 1
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = slot
+        }
+    }
+
+    private mutating func rebuildIndex(size: Int) {
+        index = [UInt64](repeating: 0, count: size)
+        for row in rows.indices { place(rows[row].key.rowHash, row: row) }
+    }
+
+    /// The smallest power of two that holds `rows` under 3/4 load (at least 16).
+    static func indexSize(for rows: Int) -> Int {
+        var n = 16
+        while rows * 4 > n * 3 { n <<= 1 }
+        return n
+    }
+}
+
+extension RowTable: Sequence {
+    public struct Iterator: IteratorProtocol {
+        let table: RowTable
+        var i = 0
+        public mutating func next() -> (key: SeriesKey, value: RollupCounters)? {
+            guard i < table.rows.count else { return nil }
+            defer { i += 1 }
+            return (table.rows[i].key, table.rows[i].counters)
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(table: self) }
+    public var underestimatedCount: Int { rows.count }
+}
+
+extension SeriesKey {
+    /// The hash `RowTable` files this key under: the five ids mixed by multiplication (no SipHash; the
+    /// ids are small dense integers chosen by the process, not by the input, so no flooding concern),
+    /// computed once per event for all of its window sizes.
+    @inlinable public var rowHash: UInt64 {
+        var h = (UInt64(workflow) | UInt64(owner) << 32) &* 0x9E37_79B9_7F4A_7C15
+        h ^= (UInt64(model) | UInt64(provider) << 32) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= UInt64(tags) &* 0x1656_67B1_9E37_79F9
+        h ^= h >> 29
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 32)
+    }
+}

@@ -1,0 +1,104 @@
+import Testing
+@testable import TokenmeterCore
+
+/// The hand-written tables of the per-event path (`DedupSet`, `RowTable`, `Dimensions.internTags`)
+/// checked against the plain dictionaries they replaced, on random operations that force growth,
+/// collisions in the probe runs and (for `DedupSet`) deletions.
+@Suite struct AggregationTablesTests {
+    /// The previous dictionary-based `DedupSet`, kept here as the reference model.
+    struct ReferenceDedup {
+        let window: Int64
+        var seen: [UInt64: EpochMillis] = [:]
+        var order: [(UInt64, EpochMillis)] = []
+        var head = 0
+        mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
+            let limit = max(time, streamTime) &- window
+            while head < order.count, order[head].1 < limit {
+                let (h, t) = order[head]
+                if seen[h] == t { seen[h] = nil }
+                head += 1
+            }
+            if let t = seen[hash], t >= time &- window, t <= time &+ window { return false }
+            seen[hash] = time
+            order.append((hash, time))
+            return true
+        }
+        var entries: [(UInt64, EpochMillis)] { Array(order[head...]).filter { seen[$0.0] == $0.1 } }
+    }
+
+    @Test func dedupSetAgreesWithTheDictionaryModel() {
+        var rng = SplitMix(seed: 7)
+        // Few distinct hashes with colliding low bits (multiples of 1024) so probe runs are long and
+        // deletions must shift entries back; times move forward with jitter so ids expire.
+        var d = DedupSet(window: 1_000)
+        var ref = ReferenceDedup(window: 1_000)
+        var streamTime: EpochMillis = .min
+        var time: EpochMillis = 1_000_000
+        for step in 0..<200_000 {
+            time += Int64(rng.next() % 7) - 2
+            let hash = (rng.next() % 3_000) &* (step % 3 == 0 ? 1024 : 1) &+ (step % 5 == 0 ? 0 : 1)
+            let a = d.insert(hash, time: time, streamTime: streamTime)
+            let b = ref.insert(hash, time: time, streamTime: streamTime)
+            #expect(a == b, "step \(step)")
+            if a != b { return }
+            streamTime = max(streamTime, time)
+        }
+        #expect(d.count == ref.seen.count)
+        #expect(d.entries.map(\.0) == ref.entries.map(\.0) && d.entries.map(\.1) == ref.entries.map(\.1))
+
+        var restored = DedupSet(window: 1_000)
+        restored.restore(d.entries)
+        #expect(restored.count == d.count)
+        for (h, t) in d.entries {
+            let again = restored.insert(h, time: t, streamTime: streamTime)
+            #expect(!again)
+        }
+    }
+
+    @Test func rowTableAgreesWithADictionary() {
+        var rng = SplitMix(seed: 11)
+        for keyRange in [3, 9, 40, 5_000] {   // scanned only, just past the scan limit, indexed, big
+            var t = RowTable()
+            var ref: [SeriesKey: RollupCounters] = [:]
+            for _ in 0..<20_000 {
+                let k = SeriesKey(workflow: UInt32(rng.next() % UInt64(keyRange)), owner: UInt32(rng.next() % 2), model: 1,
+                                  provider: SeriesKey.none, tags: 0)
+                let n = Int64(rng.next() % 100)
+                t.update(t.findOrInsert(k, hash: k.rowHash)) { $0.addUsage(TokenCounts(input: n), cost: nil, isError: false) }
+                ref[k, default: RollupCounters()].addUsage(TokenCounts(input: n), cost: nil, isError: false)
+            }
+            #expect(t.count == ref.count)
+            for (k, v) in ref { #expect(t[k] == v) }
+            #expect(Dictionary(uniqueKeysWithValues: t.map { ($0.key, $0.value) }) == ref)
+            #expect(RowTable(ref).count == ref.count)
+            let missing = SeriesKey(workflow: 999_999, owner: 0, model: 1, provider: SeriesKey.none, tags: 0)
+            #expect(t[missing] == nil)
+        }
+    }
+
+    @Test func tagTuplesInternToStableIds() {
+        var d = Dimensions(tagNames: ["environment", "customer"])
+        var ids: [[UInt32]: UInt32] = [[SeriesKey.none, SeriesKey.none]: Dimensions.noTags]
+        var rng = SplitMix(seed: 3)
+        for _ in 0..<5_000 {
+            let tuple = [UInt32(rng.next() % 40), rng.next() % 4 == 0 ? SeriesKey.none : UInt32(rng.next() % 30)]
+            let id = d.internTags(tuple)
+            if let want = ids[tuple] { #expect(id == want) } else { ids[tuple] = id }
+            #expect(d.tagTuples[Int(id)] == tuple)
+        }
+        #expect(d.tagTuples.count == ids.count)
+    }
+}
+
+/// A tiny deterministic generator for the tests above.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
