@@ -128,3 +128,45 @@ import Testing
         #expect(try listing(dir) == ["a.jsonl"])
     }
 }
+
+@Suite struct RollupRowOrderTests {
+    /// Rows come out in the order of (workflow, owner, model, provider, tag pairs) compared as text, which
+    /// for ASCII names is `[String]`'s lexicographic order; a missing model sorts first.
+    @Test func rowsAreOrderedByTheirNamesNotByTheirIds() {
+        var d = Dimensions(tagNames: ["environment", "team"])
+        var rng = SystemRandomNumberGenerator()
+        let words = ["b", "a", "B", "ab", "a-b", "zz", "a0", "Z", "aa", "b-"]
+        var rows: [SeriesKey: RollupCounters] = [:]
+        var expectedKeys: [[String]] = []
+        for _ in 0..<300 {
+            let w = words.randomElement(using: &rng)!, o = words.randomElement(using: &rng)!
+            let model = Bool.random(using: &rng) ? words.randomElement(using: &rng)! : nil
+            let env = Bool.random(using: &rng) ? words.randomElement(using: &rng)! : nil
+            let team = Bool.random(using: &rng) ? words.randomElement(using: &rng)! : nil
+            let envId = env.map { d.names.intern($0) } ?? SeriesKey.none
+            let teamId = team.map { d.names.intern($0) } ?? SeriesKey.none
+            let tags = d.internTags([envId, teamId])
+            let key = SeriesKey(workflow: d.names.intern(w), owner: d.names.intern(o),
+                                model: model.map { d.names.intern($0) } ?? SeriesKey.none,
+                                provider: model == nil ? SeriesKey.none : d.names.intern("p"), tags: tags)
+            if rows[key] != nil { continue }
+            var c = RollupCounters()
+            c.requests = 1
+            rows[key] = c
+            var k = [w, o, model ?? "", model == nil ? "" : "p"]
+            if let env { k += ["environment", env] }
+            if let team { k += ["team", team] }
+            expectedKeys.append(k)
+        }
+        let window = ClosedWindow(sizeIndex: 0, start: 0, rows: RowTable(rows), kind: .final)
+        let text = String(decoding: RollupEncoder().encode(window, label: "1h", size: 3_600_000, dimensions: d), as: UTF8.self)
+        let got: [[String]] = text.split(separator: "\n").map { line in
+            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            var k = [o["workflow"] as! String, o["owner"] as! String, (o["model"] as? String) ?? "", (o["provider"] as? String) ?? ""]
+            let tags = o["tags"] as! [String: String]
+            for name in ["environment", "team"] { if let v = tags[name] { k += [name, v] } }
+            return k
+        }
+        #expect(got == expectedKeys.sorted { $0.lexicographicallyPrecedes($1) })
+    }
+}

@@ -46,6 +46,23 @@ public struct StringTable: Sendable {
         return UInt32(id)
     }
 
+    /// Byte-wise (UTF-8) order of two interned strings, without building `String`s: the order of rows
+    /// in a rollup file. (For the NFC text names are in practice, the same order as `String`'s `<`.)
+    public func precedes(_ a: UInt32, _ b: UInt32) -> Bool {
+        let sa = offsets[Int(a)], la = offsets[Int(a) + 1] - sa
+        let sb = offsets[Int(b)], lb = offsets[Int(b) + 1] - sb
+        return arena.withUnsafeBytes { p in
+            var i = 0
+            let n = min(la, lb)
+            while i < n {
+                let x = p[sa + i], y = p[sb + i]
+                if x != y { return x < y }
+                i += 1
+            }
+            return la < lb
+        }
+    }
+
     /// The id of `bytes` if interned, without inserting.
     public func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
         let h = StringTable.hash(bytes)
