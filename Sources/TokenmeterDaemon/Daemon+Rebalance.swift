@@ -10,17 +10,24 @@ extension Daemon: RebalanceHandler {
         ops.joinedGroup = true
         commitUnreleased()
         awaitingHandover.removeAll()
-        let (handedOver, waiting, committedNow) = handoverState(partitions)
+        let (handedOver, waiting, committedNow, mine) = handoverState(partitions)
         let deadline = WallClock.monotonicMillis() + config.kafka.handoverTimeout.millis
-        for tp in waiting { awaitingHandover[tp] = deadline }
+        // Only partitions whose committed metadata already names us start now. Every other one is first
+        // claimed (`owned:<us>` committed, see `resolveHandovers`) and only then fetched: a member that
+        // consumed without a claim on record could be revoked before it commits, and its late `released`
+        // commit would then arrive after the next owner had read the offsets and started from the old
+        // ones (seen: rows counted twice in the three-instance test).
+        let deferred = Set(partitions.filter { waiting.contains($0) || !mine.contains($0) })
+        for tp in deferred { awaitingHandover[tp] = deadline }
+        lastHandoverCheck = 0
         if !waiting.isEmpty {
             log.info("waiting for the previous owner to hand over; other partitions start now",
                      metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
         }
-        let starts = startPartitions(partitions.filter { !waiting.contains($0) }, handedOver: handedOver, committed: committedNow)
+        let starts = startPartitions(partitions.filter { !deferred.contains($0) }, handedOver: handedOver, committed: committedNow)
         var out: [Int64?] = []
         var it = starts.makeIterator()
-        for tp in partitions { out.append(waiting.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
+        for tp in partitions { out.append(deferred.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
         log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
         handOverUnassignedRestored()
         flushFiles()
@@ -31,7 +38,7 @@ extension Daemon: RebalanceHandler {
     /// together with those already consuming, each at the exact offset its rows end.
     func resolveHandovers() {
         guard !awaitingHandover.isEmpty, let consumer else { return }
-        let (handedOver, waiting, committedNow) = handoverState(Array(awaitingHandover.keys))
+        let (handedOver, waiting, committedNow, _) = handoverState(Array(awaitingHandover.keys))
         let now = WallClock.monotonicMillis()
         var ready: [TopicPartition] = []
         for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
@@ -41,6 +48,17 @@ extension Daemon: RebalanceHandler {
             ready.append(tp)
         }
         guard !ready.isEmpty else { return }
+        // The claim: `owned:<us>` at the committed offset (the position does not move; 0 when nothing was
+        // ever committed, which fetching then resets to the earliest offset) before anything is fetched.
+        // Refused (the group is rebalancing again): retried at the next check, nothing fetched meanwhile.
+        let claims = ready.map { TopicPartitionOffset($0, offset: handedOver[$0] ?? committedNow[$0] ?? 0) }
+        do {
+            try consumer.commit(claims, metadata: ownedMetadata)
+            for c in claims { committed[c.topicPartition] = c.offset }
+        } catch {
+            log.debug("claim of assigned partitions refused; retrying", metadata: ["error": "\(error)"])
+            return
+        }
         for tp in ready { awaitingHandover[tp] = nil }
         _ = startPartitions(ready, handedOver: handedOver, committed: committedNow)
         var offsets: [TopicPartitionOffset] = []
@@ -124,26 +142,29 @@ extension Daemon: RebalanceHandler {
     /// the partition is not fetched. Returns the released offsets, the partitions still waiting, and every
     /// committed offset read (unknown ones are absent: the checkpoint then decides).
     func handoverState(_ partitions: [TopicPartition])
-        -> (released: [TopicPartition: Int64], waiting: Set<TopicPartition>, committed: [TopicPartition: Int64]) {
-        guard let consumer, !partitions.isEmpty else { return ([:], [], [:]) }
+        -> (released: [TopicPartition: Int64], waiting: Set<TopicPartition>, committed: [TopicPartition: Int64],
+            mine: Set<TopicPartition>) {
+        guard let consumer, !partitions.isEmpty else { return ([:], [], [:], []) }
         let got: [(offset: Int64?, metadata: String?)]
         do {
             got = try consumer.committedWithMetadata(partitions, timeoutMs: 10_000)
         } catch {
             log.warning("cannot read committed offsets; resuming from the checkpoint", metadata: ["error": "\(error)"])
-            return ([:], [], [:])
+            return ([:], [], [:], Set(partitions))
         }
         let me = pipeline.instance
         var released: [TopicPartition: Int64] = [:]
         var committed: [TopicPartition: Int64] = [:]
         var waiting = Set<TopicPartition>()
+        var mine = Set<TopicPartition>()
         for (tp, c) in zip(partitions, got) {
             if let o = c.offset, o >= 0 { committed[tp] = o }
             let meta = c.metadata ?? ""
+            if meta == "owned:\(me)" { mine.insert(tp) }
             if meta.hasPrefix("owned:") && meta != "owned:\(me)" { waiting.insert(tp); continue }
             if let o = c.offset, o >= 0, meta.hasPrefix("released:") { released[tp] = o }
         }
-        return (released, waiting, committed)
+        return (released, waiting, committed, mine)
     }
 
     /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
