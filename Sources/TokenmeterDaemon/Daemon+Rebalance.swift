@@ -169,15 +169,17 @@ extension Daemon: RebalanceHandler {
 
     /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
     /// partial files now, so that nothing counted before the committed offset is lost.
+    /// Partitions assigned to us but not started yet (awaiting their claim or hand-over) keep their
+    /// checkpoint state: `startPartitions` decides for them once they start.
     func handOverUnassignedRestored() {
-        guard !restored.isEmpty else { return }
-        for (tp, s) in restored {
-            guard let t = pipeline.topicIndex(tp.topic) else { continue }
+        let elsewhere = restored.keys.filter { awaitingHandover[$0] == nil }
+        guard !elsewhere.isEmpty else { return }
+        for tp in elsewhere {
+            guard let s = restored.removeValue(forKey: tp), let t = pipeline.topicIndex(tp.topic) else { continue }
             pipeline.assign(s, topicIndex: t)
             pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
         }
-        log.info("wrote partial rows of checkpointed partitions now owned elsewhere", metadata: ["partitions": "\(restored.count)"])
-        restored.removeAll()
+        log.info("wrote partial rows of checkpointed partitions now owned elsewhere", metadata: ["partitions": "\(elsewhere.count)"])
         flushFiles()
     }
 
