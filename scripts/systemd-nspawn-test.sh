@@ -102,7 +102,11 @@ say "rollup files written ($n), /var/lib/tokenmeter $perms"
 
 ADDR=$(inside journalctl -u tokenmeter -o cat --no-pager | sed -n 's/.*http listening address=\([^ ]*\).*/\1/p' | tail -1)
 curl -fsS "http://$ADDR/-/ready" > /dev/null || fail "/-/ready at $ADDR"
-curl -fsS "http://$ADDR/metrics" > "$T/metrics.txt" || fail "/metrics at $ADDR"
+# /metrics is a snapshot refreshed ten times a second: the files can be on disk before it shows the count.
+for _ in $(seq 1 50); do
+    curl -fsS "http://$ADDR/metrics" > "$T/metrics.txt" || fail "/metrics at $ADDR"
+    grep -q '^tokenmeter_messages_consumed_total [1-9]' "$T/metrics.txt" && break; sleep 0.2
+done
 grep -q '^tokenmeter_messages_consumed_total [1-9]' "$T/metrics.txt" || fail "metrics: nothing consumed"
 say "metrics at $ADDR: $(grep '^tokenmeter_messages_consumed_total' "$T/metrics.txt")"
 
