@@ -17,10 +17,12 @@ extension Daemon: RebalanceHandler {
         // consumed without a claim on record could be revoked before it commits, and its late `released`
         // commit would then arrive after the next owner had read the offsets and started from the old
         // ones (seen: rows counted twice in the three-instance test).
-        let deferred = Set(partitions.filter { waiting.contains($0) || !mine.contains($0) })
+        // In changelog mode every partition is deferred: it starts once its changelog records are read
+        // (retried from the loop when the changelog cannot be read yet), never inside this callback.
+        let deferred = changelogMode ? Set(partitions) : Set(partitions.filter { waiting.contains($0) || !mine.contains($0) })
         for tp in deferred { awaitingHandover[tp] = deadline }
         lastHandoverCheck = 0
-        if !waiting.isEmpty {
+        if !waiting.isEmpty && !changelogMode {
             log.info("waiting for the previous owner to hand over; other partitions start now",
                      metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
         }
@@ -38,7 +40,10 @@ extension Daemon: RebalanceHandler {
     /// together with those already consuming, each at the exact offset its rows end.
     func resolveHandovers() {
         guard !awaitingHandover.isEmpty, let consumer else { return }
-        let (handedOver, waiting, committedNow, _) = handoverState(Array(awaitingHandover.keys))
+        let (handedOver, owned, committedNow, _) = handoverState(Array(awaitingHandover.keys))
+        // In changelog mode nobody is waited for: a revoked owner writes its records inside its revoke
+        // callback, before the group can finish the rebalance, and a dead one wrote its last already.
+        let waiting = changelogMode ? [] : owned
         let now = WallClock.monotonicMillis()
         var ready: [TopicPartition] = []
         for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
@@ -48,6 +53,7 @@ extension Daemon: RebalanceHandler {
             ready.append(tp)
         }
         guard !ready.isEmpty else { return }
+        guard let records = changelogRecords(ready) else { return }
         // The claim: `owned:<us>` at the committed offset (the position does not move; 0 when nothing was
         // ever committed, which fetching then resets to the earliest offset) before anything is fetched.
         // Refused (the group is rebalancing again): retried at the next check, nothing fetched meanwhile.
@@ -60,7 +66,7 @@ extension Daemon: RebalanceHandler {
             return
         }
         for tp in ready { awaitingHandover[tp] = nil }
-        _ = startPartitions(ready, handedOver: handedOver, committed: committedNow)
+        _ = startPartitions(ready, handedOver: handedOver, committed: committedNow, records: records)
         var offsets: [TopicPartitionOffset] = []
         for (t, st) in pipeline.assigned {
             offsets.append(TopicPartitionOffset(topic: config.kafka.topics[t], partition: st.partition,
@@ -76,12 +82,26 @@ extension Daemon: RebalanceHandler {
 
     /// Takes ownership of `partitions` in the pipeline; returns the start offset of each (nil = committed).
     /// `committed` holds the group's committed offsets as read for the hand-over check.
+    /// `records`: the partitions' newest changelog records (changelog mode), which decide over everything else.
     func startPartitions(_ partitions: [TopicPartition], handedOver: [TopicPartition: Int64],
-                         committed committedNow: [TopicPartition: Int64]) -> [Int64?] {
+                         committed committedNow: [TopicPartition: Int64],
+                         records: [TopicPartition: ChangelogRecord] = [:]) -> [Int64?] {
         let wallNow = WallClock.now()
         var starts: [Int64?] = []
         for tp in partitions {
             guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
+            if changelogMode {
+                if let r = records[tp] {
+                    starts.append(startFromRecord(r, tp, topicIndex: t, wallNow: wallNow))
+                } else {
+                    // Never recorded: nothing was counted from it before the committed offset except what
+                    // is in rollup files already.
+                    lastRecord[tp] = nil
+                    pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                    starts.append(nil)
+                }
+                continue
+            }
             if var s = restored.removeValue(forKey: tp) {
                 if s.nextOffset >= 0, let c = committedNow[tp], c > s.nextOffset {
                     // Another member consumed past our checkpoint while we did not own the partition: our
@@ -187,6 +207,10 @@ extension Daemon: RebalanceHandler {
         for tp in partitions { awaitingHandover[tp] = nil }
         log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
                                                   "lost": "\(lost)"])
+        if changelogMode {
+            partitionsRevokedWithChangelog(partitions, lost: lost)
+            return
+        }
         if lost {
             // The group moved on without us (e.g. a broker outage longer than the session timeout): another
             // member may own these partitions already, so nothing may be committed. What we hold beyond the
@@ -243,5 +267,24 @@ extension Daemon: RebalanceHandler {
             }
         }
         for tp in partitions { committed[tp] = nil; awaitingHandover[tp] = nil }
+    }
+
+    /// Changelog mode: the partitions' records are written (unless the assignment was lost: another member
+    /// may own them already, and what we hold past our last record is simply dropped; the successor replays
+    /// it), then the partitions are let go without partial rows.
+    func partitionsRevokedWithChangelog(_ partitions: [TopicPartition], lost: Bool) {
+        if !lost && !shuttingDown { checkpoint(reason: "rebalance") }
+        var writers = Set<String>()
+        for tp in partitions {
+            guard let t = pipeline.topicIndex(tp.topic) else { continue }
+            pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
+            writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))
+            committed[tp] = nil
+            awaitingHandover[tp] = nil
+        }
+        // Closed windows not yet on disk: whoever replays from the last record closes them again, into the
+        // same file names.
+        if lost { pipeline.dropPending(writers: writers) }
+        forgetChangelogState(partitions)
     }
 }

@@ -68,6 +68,11 @@ public final class Daemon {
     let alertPublisher: AlertPublisher
     var checkpoints = 0
     let ops: DaemonOperations
+    /// Changelog mode (`kafka.changelog_topic`): partition state in Kafka, see Daemon+Changelog.
+    let changelog: ChangelogStore?
+    var lastRecord: [TopicPartition: RecordMark] = [:]
+    var spendInFlight: [SpendInFlight] = []
+    var unrecordedSpend: [TopicPartition: [ChangelogRecord.SpendOut]] = [:]
 
     /// Once a stop is requested the process exits within this many seconds (status 1 past it); nil: no limit.
     public var shutdownDeadlineSeconds: Double? {
@@ -94,6 +99,7 @@ public final class Daemon {
         } else {
             self.producer = nil
         }
+        self.changelog = try config.kafka.changelogTopic.map { try ChangelogStore(topic: $0, properties: base, log: log) }
         self.alertPublisher = try AlertPublisher(topic: config.kafka.alertsTopic, properties: base, stateDir: config.state.dir, log: log)
         producer?.onDelivery = { [weak self] _, error in
             if let error, let self {
@@ -329,6 +335,11 @@ public final class Daemon {
             log.warning("checkpoint has window sizes no longer configured; their open rows are dropped",
                         metadata: ["sizes_ms": "\(r.droppedSizes.sorted())"])
         }
+        if changelogMode {
+            // The changelog is the truth about partitions: whoever held them last may have been another instance.
+            log.info("checkpoint restored (alert state only: partitions come from the changelog)")
+            return
+        }
         for s in r.partitions { restored[TopicPartition(topic: s.topic, partition: s.partition)] = s }
         log.info("checkpoint restored", metadata: ["partitions": "\(r.partitions.count)",
                                                     "open_rows": "\(r.partitions.reduce(0) { $0 + $1.windows.openRowCount })"])
@@ -362,9 +373,12 @@ public final class Daemon {
                 return false
             }
         }
-        if checkpointPostponed {
-            log.notice("dead letters delivered; checkpoints and commits resume")
-            checkpointPostponed = false
+        guard writeChangelog(timeoutMs: reason == "shutdown" || reason == "rebalance" ? 10_000 : 2_000) else {
+            if !checkpointPostponed {
+                log.warning("changelog records not yet acknowledged (broker unreachable?); checkpoints and commits wait for them")
+            }
+            checkpointPostponed = true
+            return false
         }
         do {
             try DurableFile.makeDirectories(config.state.dir)
@@ -372,6 +386,10 @@ public final class Daemon {
         } catch {
             stateWriteFailed("the checkpoint", error)
             return false
+        }
+        if checkpointPostponed {
+            log.notice("dead letters and changelog records delivered; checkpoints and commits resume")
+            checkpointPostponed = false
         }
         stateWriteSucceeded()
         alertPublisher.checkpointed()

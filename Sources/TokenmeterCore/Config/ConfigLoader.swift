@@ -415,6 +415,7 @@ private struct ConfigBuilder {
         var k = KafkaSettings()
         checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
                                                ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
+                                               ("changelog_topic", .key), ("spend_topic", .key),
                                                ("properties", .table), ("secret_files", .table)])
         if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
             if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
@@ -468,6 +469,21 @@ private struct ConfigBuilder {
                     error(p, "`kafka.dead_letter_topic` must differ from `kafka.alerts_topic` (\"\(s)\")")
                 }
             }
+        }
+        // Scale-out topics (issue 9): internal, so none may be one the daemon reads or writes otherwise.
+        var internalTopics: [String: String] = [:]
+        for (key, name) in [("changelog_topic", "kafka.changelog_topic"), ("spend_topic", "kafka.spend_topic")] {
+            guard let (s, p) = string(t, key, name, emptyHint: "omit the key for single-instance state") else { continue }
+            if let problem = Self.topicProblem(s) { error(p, "`\(name)`: \(problem)"); continue }
+            if listedTopics.contains(s) || s == k.alertsTopic || s == k.deadLetterTopic || internalTopics[s] != nil {
+                error(p, "`\(name)` \"\(s)\" must be a topic of its own (it is already used by `\(internalTopics[s] ?? (listedTopics.contains(s) ? "kafka.topics" : s == k.alertsTopic ? "kafka.alerts_topic" : "kafka.dead_letter_topic"))`)")
+                continue
+            }
+            internalTopics[s] = name
+            if key == "changelog_topic" { k.changelogTopic = s } else { k.spendTopic = s }
+        }
+        if k.spendTopic != nil && k.changelogTopic == nil, let v = t["spend_topic"] {
+            error(v.position, "`kafka.spend_topic` needs `kafka.changelog_topic`: alert shards keep their state in the changelog")
         }
         var propertyLines: [String: TOMLPosition] = [:]
         if let v = t["properties"] {

@@ -32,6 +32,8 @@ public struct KafkaSettings: Sendable, Equatable {
     /// How long a newly assigned partition waits for its previous owner to hand it over (see the README's
     /// "Several instances"). Added to the contract's keys.
     public var handoverTimeout: DurationSpec = DurationSpec(millis: 15_000, label: "15s")
+    public var changelogTopic: String? = nil
+    public var spendTopic: String? = nil
     public init() {}
 }
 

@@ -11,6 +11,11 @@
 public final class Pipeline {
     public let config: TokenmeterConfig
     public let instance: String
+    /// The first part of a partition's writer name. The instance, unless partition state lives in a
+    /// changelog (issue 9): then whichever instance holds a partition continues the one history recorded
+    /// there, and names its files by the group, so that a window re-closed on another instance after a
+    /// crash gets the same file name (and the same content) instead of a second file.
+    public let writerPrefix: String
     @exclusivity(unchecked) public private(set) var dimensions: Dimensions
     @exclusivity(unchecked) public private(set) var metrics = PipelineMetrics()
     public let writer: RollupFileWriter
@@ -50,6 +55,7 @@ public final class Pipeline {
     public init(config: TokenmeterConfig, instance: String) {
         self.config = config
         self.instance = instance
+        self.writerPrefix = config.kafka.changelogTopic != nil ? config.kafka.groupId : instance
         self.topics = config.kafka.topics
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
@@ -71,7 +77,7 @@ public final class Pipeline {
     public func writerName(topicIndex: Int, partition: Int32) -> String {
         let p = Int(partition)
         if p >= 0, p < writerNames[topicIndex].count, let name = writerNames[topicIndex][p] { return name }
-        let name = topics.count > 1 ? "\(instance)-\(topics[topicIndex])-p\(partition)" : "\(instance)-p\(partition)"
+        let name = topics.count > 1 ? "\(writerPrefix)-\(topics[topicIndex])-p\(partition)" : "\(writerPrefix)-p\(partition)"
         if p >= 0 {
             while writerNames[topicIndex].count <= p { writerNames[topicIndex].append(nil) }
             writerNames[topicIndex][p] = name

@@ -16,6 +16,11 @@ public struct BinaryWriter {
         count(s.utf8.count)
         bytes += s.utf8
     }
+    /// A length-prefixed byte blob.
+    public mutating func blob(_ b: [UInt8]) {
+        count(b.count)
+        bytes += b
+    }
 }
 
 public struct CheckpointFormatError: Error, CustomStringConvertible, Sendable {
@@ -55,6 +60,10 @@ public struct BinaryReader {
     public mutating func string() throws(CheckpointFormatError) -> String {
         let n = try count()
         return String(decoding: try take(n), as: UTF8.self)
+    }
+    public mutating func blob() throws(CheckpointFormatError) -> [UInt8] {
+        let n = try count()
+        return Array(try take(n))
     }
 }
 

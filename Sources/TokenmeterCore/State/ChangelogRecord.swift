@@ -1,0 +1,65 @@
+/// One record of the changelog topic (issue 9): the whole state of one usage partition (or of one alert
+/// shard) as of an offset, plus the spend deltas that state sends to the alert shards. The newest record of
+/// a key is enough to resume it anywhere: records are full snapshots, never increments.
+///
+/// The spend deltas travel inside the record because the record is what a successor restores from: it
+/// re-sends them (a shard drops a range it already applied), so a crash between the record and the deltas
+/// loses nothing, and the ranges a shard sees never overlap.
+public struct ChangelogRecord: Equatable, Sendable {
+    static let magic: UInt32 = 0x4C43_4D54  // "TMCL"
+    static let version: UInt8 = 1
+
+    /// The next offset of the source (the usage partition, or the spend partition for a shard).
+    public var nextOffset: Int64
+    /// `Checkpoint.encode` of the one partition, or the shard's state.
+    public var state: [UInt8]
+    /// The spend range these deltas cover: offsets `(spendFrom, nextOffset]` of the usage partition.
+    public var spendFrom: Int64
+    /// Encoded deltas for alert shards (spend topic partitions), in the order they are sent; empty when
+    /// nothing was counted. A shard may appear more than once (deltas of an earlier attempt to write).
+    public var spend: [SpendOut]
+
+    public struct SpendOut: Equatable, Sendable {
+        public var shard: Int32
+        public var bytes: [UInt8]
+        public init(shard: Int32, bytes: [UInt8]) { self.shard = shard; self.bytes = bytes }
+    }
+
+    public init(nextOffset: Int64, state: [UInt8], spendFrom: Int64 = -1, spend: [SpendOut] = []) {
+        self.nextOffset = nextOffset; self.state = state; self.spendFrom = spendFrom; self.spend = spend
+    }
+
+    public func encode() -> [UInt8] {
+        var w = BinaryWriter()
+        w.u32(ChangelogRecord.magic)
+        w.u8(ChangelogRecord.version)
+        w.i64(nextOffset)
+        w.blob(state)
+        w.i64(spendFrom)
+        w.count(spend.count)
+        for o in spend { w.i32(o.shard); w.blob(o.bytes) }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(CheckpointFormatError) -> ChangelogRecord {
+        var r = BinaryReader(bytes)
+        guard try r.u32() == magic else { throw CheckpointFormatError(reason: "not a tokenmeter changelog record") }
+        let v = try r.u8()
+        guard v == version else { throw CheckpointFormatError(reason: "changelog record version \(v), expected \(version)") }
+        var rec = ChangelogRecord(nextOffset: try r.i64(), state: try r.blob())
+        rec.spendFrom = try r.i64()
+        for _ in 0..<(try r.count()) { rec.spend.append(SpendOut(shard: try r.i32(), bytes: try r.blob())) }
+        guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes in a changelog record") }
+        return rec
+    }
+
+    /// The next offset alone, without decoding the state (choosing the newest of several records).
+    public static func nextOffset(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard bytes.count >= 13, bytes.loadUnaligned(as: UInt32.self).littleEndian == magic else { return nil }
+        return Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 5, as: Int64.self))
+    }
+
+    /// The changelog key of a usage partition, and of an alert shard.
+    public static func key(topic: String, partition: Int32) -> String { "\(topic)/\(partition)" }
+    public static func shardKey(_ shard: Int32) -> String { "spend/\(shard)" }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TokenmeterCore
+import TokenmeterKafka
+
+/// What a partition's last changelog record held, to skip partitions that did not change since.
+struct RecordMark: Equatable {
+    var offset: Int64
+    var rows: Int
+}
+
+/// Spend deltas of a written changelog record, sent to the alert shards once that record is acknowledged.
+struct SpendInFlight {
+    var source: TopicPartition
+    var from: Int64
+    var to: Int64
+    var out: [ChangelogRecord.SpendOut]
+}
+
+/// Changelog mode (issue 9, `kafka.changelog_topic`): partition state lives in Kafka.
+///
+/// The order inside a checkpoint, and why each crash is harmless:
+///  1. rollup files of closed windows (as always): a successor replaying from the last record re-closes
+///     them into the same names (files are named by the group in this mode) with the same rows;
+///  2. every changed partition's record produced and ACKNOWLEDGED: from now on a successor starts here;
+///  3. the records' spend deltas produced and acknowledged: a successor restoring the record re-sends
+///     them, and a shard applies a source range only once;
+///  4. local checkpoint (a cache, and the alert outbox's bookkeeping) and the Kafka commit.
+/// Nothing of a partition is ever handed over as partial rows: the next owner restores the full state.
+extension Daemon {
+    var changelogMode: Bool { changelog != nil }
+
+    /// Steps 2 and 3 (see above). False when something is not acknowledged within `timeoutMs`: no local
+    /// checkpoint or commit then; what was queued stays queued (the producer never gives up) and the next
+    /// call first waits for it.
+    func writeChangelog(timeoutMs: Int32) -> Bool {
+        guard let changelog else { return true }
+        failIfChangelogBroken()
+        // Whatever an earlier call queued goes first: records before their deltas, deltas before newer records.
+        guard changelog.flush(timeoutMs: timeoutMs) else { return false }
+        if !spendInFlight.isEmpty {
+            sendSpend()
+            guard changelog.flush(timeoutMs: timeoutMs) else { return false }
+        }
+        for (t, st) in pipeline.assigned where st.nextOffset >= 0 {
+            let tp = TopicPartition(topic: config.kafka.topics[t], partition: st.partition)
+            let mark = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
+            let spend = takeSpendOut(topicIndex: t, partition: st.partition)
+            guard lastRecord[tp] != mark || !spend.isEmpty else { continue }
+            let from = lastRecord[tp]?.offset ?? -1
+            let record = ChangelogRecord(nextOffset: st.nextOffset, state: Checkpoint.encode([st], dimensions: pipeline.dimensions),
+                                         spendFrom: from, spend: spend)
+            do {
+                try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
+                                      partitionNumber: tp.partition, record: record)
+            } catch {
+                log.error("cannot queue a changelog record; checkpoints wait", metadata: ["partition": "\(tp)", "error": "\(error)"])
+                unrecordedSpend[tp, default: []].insert(contentsOf: spend, at: 0)
+                return false
+            }
+            lastRecord[tp] = mark
+            if !spend.isEmpty { spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
+        }
+        guard changelog.flush(timeoutMs: timeoutMs) else { return false }
+        failIfChangelogBroken()
+        if !spendInFlight.isEmpty {
+            sendSpend()
+            guard changelog.flush(timeoutMs: timeoutMs) else { return false }
+        }
+        failIfChangelogBroken()
+        return true
+    }
+
+    /// A record the broker refused for good: the order of records and deltas can no longer be promised.
+    /// Exiting is the recovery (systemd restarts us; a restart resumes from what the changelog holds,
+    /// exactly as after a kill -9).
+    func failIfChangelogBroken() {
+        guard let e = changelog?.deliveryFailed else { return }
+        log.critical("the changelog producer failed; exiting so that a restart resumes from the changelog", metadata: ["error": "\(e)"])
+        exit(75)
+    }
+
+    /// The partition's spend deltas routed to alert shards, plus any an earlier failed attempt kept.
+    func takeSpendOut(topicIndex t: Int, partition: Int32) -> [ChangelogRecord.SpendOut] {
+        let tp = TopicPartition(topic: config.kafka.topics[t], partition: partition)
+        var out = unrecordedSpend.removeValue(forKey: tp) ?? []
+        out += routeSpend(topicIndex: t, partition: partition)
+        return out
+    }
+
+    /// The newest changelog records of `partitions` (nil: the changelog cannot be read now; retry later).
+    func changelogRecords(_ partitions: [TopicPartition]) -> [TopicPartition: ChangelogRecord]? {
+        guard let changelog else { return [:] }
+        do {
+            let keys = partitions.map { (key: ChangelogRecord.key(topic: $0.topic, partition: $0.partition), partitionNumber: $0.partition) }
+            let found = try changelog.newest(keys, timeoutMs: 30_000)
+            var out: [TopicPartition: ChangelogRecord] = [:]
+            for tp in partitions {
+                if let r = found[ChangelogRecord.key(topic: tp.topic, partition: tp.partition)] { out[tp] = r }
+            }
+            return out
+        } catch {
+            log.warning("cannot read the changelog yet; the partitions start once it can be read", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Puts a partition's state from its changelog record into the pipeline; returns where to resume.
+    func startFromRecord(_ record: ChangelogRecord, _ tp: TopicPartition, topicIndex t: Int, wallNow: EpochMillis) -> Int64? {
+        do {
+            guard var st = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false).partitions.first,
+                  st.topic == tp.topic, st.partition == tp.partition else {
+                throw DaemonError("the record holds another partition")
+            }
+            st.lastMessageWall = wallNow
+            pipeline.assign(st, topicIndex: t)
+            lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
+            // The record's deltas may not have reached their shards before its writer stopped: send them
+            // again (a shard skips a range it already applied).
+            if !record.spend.isEmpty {
+                spendInFlight.append(SpendInFlight(source: tp, from: record.spendFrom, to: record.nextOffset, out: record.spend))
+            }
+            log.info("partition restored from the changelog", metadata: ["partition": "\(tp)", "offset": "\(st.nextOffset)",
+                                                                        "open_rows": "\(st.windows.openRowCount)"])
+            return st.nextOffset >= 0 ? st.nextOffset : nil
+        } catch {
+            // A record this version cannot read: starting empty would lose its rows silently, so stop.
+            log.critical("unreadable changelog record; refusing to start the partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
+            exit(75)
+        }
+    }
+
+    /// Forgets what this instance knew about partitions it no longer owns: their successor restores them
+    /// from the changelog, and re-sends the deltas of the record it restores.
+    func forgetChangelogState(_ partitions: [TopicPartition]) {
+        let gone = Set(partitions)
+        for tp in partitions { lastRecord[tp] = nil; unrecordedSpend[tp] = nil }
+        spendInFlight.removeAll { gone.contains($0.source) }
+    }
+}
