@@ -119,6 +119,11 @@ final class AlertPublisher {
         }
     }
 
+    /// True once every alert handed to `publish` is acknowledged by the broker (waiting up to `timeoutMs`).
+    func delivered(timeoutMs: Int32) -> Bool {
+        retry.isEmpty && (producer.outstanding == 0 || producer.flush(timeoutMs: timeoutMs)) && retry.isEmpty
+    }
+
     /// Waits up to `timeoutMs` for outstanding alerts; what is left stays in the outbox for the next start.
     func flush(timeoutMs: Int32) {
         if !producer.flush(timeoutMs: timeoutMs) {

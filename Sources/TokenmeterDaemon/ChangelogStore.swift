@@ -6,7 +6,7 @@ import TokenmeterKafka
 /// in Kafka, so that whichever instance is given a partition continues it from there. Kafka Streams'
 /// changelog, with full snapshots as records: the newest record of a key is all a successor needs.
 ///
-/// Keys are `<topic>/<partition>` and `spend/<shard>`; a key always goes to the same changelog partition
+/// Keys are `<group>/<topic>/<partition>` and `<group>/spend/<shard>`; a key always goes to the same changelog partition
 /// (its partition number modulo the changelog's partition count), so a restore reads one partition.
 /// Among the records of a key, the one with the highest source offset wins (ties: the later one).
 ///
@@ -25,8 +25,12 @@ final class ChangelogStore {
     private(set) var recordsWritten: Int64 = 0
     private(set) var bytesWritten: Int64 = 0
 
-    init(topic: String, properties base: [(String, String)], log: Logger) throws {
+    /// `<group id>/`: keys of several groups sharing a changelog topic never meet.
+    let keyPrefix: String
+
+    init(topic: String, group: String, properties base: [(String, String)], log: Logger) throws {
         self.topic = topic
+        self.keyPrefix = group + "/"
         self.log = log
         // Records are whole partition states: allow large messages (the broker's topic needs
         // `max.message.bytes` to match; see the README's deployment guide).
@@ -51,6 +55,13 @@ final class ChangelogStore {
         return n
     }
 
+    /// Another topic's partition count (the spend topic's, for the number of alert shards).
+    func partitionCount(of topic: String) throws -> Int {
+        let n = try reader.partitionCount(topic: topic, timeoutMs: 10_000)
+        guard n > 0 else { throw DaemonError("topic \(topic) has no partitions") }
+        return n
+    }
+
     func partition(forNumber n: Int32) throws -> Int32 { Int32(Int(n) % (try partitions())) }
 
     /// Queues one record (not yet acknowledged: see `flush`).
@@ -58,7 +69,7 @@ final class ChangelogStore {
         let value = record.encode()
         let partition = try partition(forNumber: partitionNumber)
         token &+= 1
-        try Array(key.utf8).withUnsafeBytes { k in
+        try Array((keyPrefix + key).utf8).withUnsafeBytes { k in
             try value.withUnsafeBytes { v in
                 try producer.produce(topic: topic, key: k, value: v, partition: partition, token: token)
             }
@@ -78,7 +89,7 @@ final class ChangelogStore {
         guard !keys.isEmpty else { return [:] }
         var wanted: [String: Int64] = [:]
         var parts = Set<Int32>()
-        for k in keys { wanted[k.key] = Int64.min; parts.insert(try partition(forNumber: k.partitionNumber)) }
+        for k in keys { wanted[keyPrefix + k.key] = Int64.min; parts.insert(try partition(forNumber: k.partitionNumber)) }
         var best: [String: [UInt8]] = [:]
         let t0 = WallClock.monotonicMillis()
         var seen = 0
@@ -90,7 +101,7 @@ final class ChangelogStore {
             best[name] = Array(value)
         }
         var out: [String: ChangelogRecord] = [:]
-        for (k, bytes) in best { out[k] = try ChangelogRecord.decode(bytes) }
+        for (k, bytes) in best { out[String(k.dropFirst(keyPrefix.count))] = try ChangelogRecord.decode(bytes) }
         log.info("changelog read", metadata: ["keys": "\(keys.count)", "found": "\(out.count)", "records_scanned": "\(seen)",
                                               "partitions": "\(parts.count)", "ms": "\(WallClock.monotonicMillis() - t0)"])
         return out

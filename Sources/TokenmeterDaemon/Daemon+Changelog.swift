@@ -62,7 +62,7 @@ extension Daemon {
             lastRecord[tp] = mark
             if !spend.isEmpty { spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
         }
-        guard changelog.flush(timeoutMs: timeoutMs) else { return false }
+        guard produceShardRecords(timeoutMs: timeoutMs), changelog.flush(timeoutMs: timeoutMs) else { return false }
         failIfChangelogBroken()
         if !spendInFlight.isEmpty {
             sendSpend()
@@ -93,11 +93,11 @@ extension Daemon {
     func changelogRecords(_ partitions: [TopicPartition]) -> [TopicPartition: ChangelogRecord]? {
         guard let changelog else { return [:] }
         do {
-            let keys = partitions.map { (key: ChangelogRecord.key(topic: $0.topic, partition: $0.partition), partitionNumber: $0.partition) }
+            let keys = partitions.map { (key: changelogKey($0), partitionNumber: $0.partition) }
             let found = try changelog.newest(keys, timeoutMs: 30_000)
             var out: [TopicPartition: ChangelogRecord] = [:]
             for tp in partitions {
-                if let r = found[ChangelogRecord.key(topic: tp.topic, partition: tp.partition)] { out[tp] = r }
+                if let r = found[changelogKey(tp)] { out[tp] = r }
             }
             return out
         } catch {
@@ -135,7 +135,10 @@ extension Daemon {
     /// from the changelog, and re-sends the deltas of the record it restores.
     func forgetChangelogState(_ partitions: [TopicPartition]) {
         let gone = Set(partitions)
-        for tp in partitions { lastRecord[tp] = nil; unrecordedSpend[tp] = nil }
+        for tp in partitions {
+            lastRecord[tp] = nil; unrecordedSpend[tp] = nil
+            if tp.topic == config.kafka.spendTopic { shards[tp.partition] = nil }
+        }
         spendInFlight.removeAll { gone.contains($0.source) }
     }
 }

@@ -72,6 +72,12 @@ extension Daemon: RebalanceHandler {
             offsets.append(TopicPartitionOffset(topic: config.kafka.topics[t], partition: st.partition,
                                                 offset: st.nextOffset >= 0 ? st.nextOffset : KafkaConsumer.storedOffset))
         }
+        if let spendTopic = config.kafka.spendTopic {
+            for s in shards.values {
+                offsets.append(TopicPartitionOffset(topic: spendTopic, partition: s.index,
+                                                    offset: s.nextOffset >= 0 ? s.nextOffset : KafkaConsumer.storedOffset))
+            }
+        }
         do {
             try consumer.assign(offsets)
             log.info("handed-over partitions assigned", metadata: ["partitions": "\(ready.map(\.description).sorted().joined(separator: ","))"])
@@ -89,6 +95,7 @@ extension Daemon: RebalanceHandler {
         let wallNow = WallClock.now()
         var starts: [Int64?] = []
         for tp in partitions {
+            if tp.topic == config.kafka.spendTopic { starts.append(startShard(tp, record: records[tp])); continue }
             guard let t = pipeline.topicIndex(tp.topic) else { starts.append(nil); continue }
             if changelogMode {
                 if let r = records[tp] {
@@ -276,11 +283,11 @@ extension Daemon: RebalanceHandler {
         if !lost && !shuttingDown { checkpoint(reason: "rebalance") }
         var writers = Set<String>()
         for tp in partitions {
+            committed[tp] = nil
+            awaitingHandover[tp] = nil
             guard let t = pipeline.topicIndex(tp.topic) else { continue }
             pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
             writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))
-            committed[tp] = nil
-            awaitingHandover[tp] = nil
         }
         // Closed windows not yet on disk: whoever replays from the last record closes them again, into the
         // same file names.

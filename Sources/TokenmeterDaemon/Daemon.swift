@@ -73,6 +73,13 @@ public final class Daemon {
     var lastRecord: [TopicPartition: RecordMark] = [:]
     var spendInFlight: [SpendInFlight] = []
     var unrecordedSpend: [TopicPartition: [ChangelogRecord.SpendOut]] = [:]
+    /// Spend mode (`kafka.spend_topic`): the alert shards this instance owns, see Daemon+Spend.
+    var shards: [Int32: AlertShard] = [:]
+    var spendNames = StringTable()
+    var shardCount: Int?
+    var router: SpendRouter?
+    var spendApplied: Int64 = 0
+    var spendSkipped: Int64 = 0
 
     /// Once a stop is requested the process exits within this many seconds (status 1 past it); nil: no limit.
     public var shutdownDeadlineSeconds: Double? {
@@ -99,7 +106,7 @@ public final class Daemon {
         } else {
             self.producer = nil
         }
-        self.changelog = try config.kafka.changelogTopic.map { try ChangelogStore(topic: $0, properties: base, log: log) }
+        self.changelog = try config.kafka.changelogTopic.map { try ChangelogStore(topic: $0, group: config.kafka.groupId, properties: base, log: log) }
         self.alertPublisher = try AlertPublisher(topic: config.kafka.alertsTopic, properties: base, stateDir: config.state.dir, log: log)
         producer?.onDelivery = { [weak self] _, error in
             if let error, let self {
@@ -138,7 +145,7 @@ public final class Daemon {
         let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
         let consumer = try KafkaConsumer(
             properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
-            topics: config.kafka.topics, rebalance: self)
+            topics: config.kafka.topics + (config.kafka.spendTopic.map { [$0] } ?? []), rebalance: self)
         consumer.onError = { [log] e in log.warning("kafka: \(e)") }
         consumer.onStatistics = { [unowned self] json in self.statisticsReceived(json) }
         self.consumer = consumer
@@ -215,6 +222,8 @@ public final class Daemon {
     }
 
     func handle(_ m: KafkaMessage, wallNow: EpochMillis) {
+        // The spend topic comes after the usage topics in the subscription.
+        if m.topicIndex >= config.kafka.topics.count { handleSpend(m); return }
         let result = pipeline.process(m.payload, topicIndex: m.topicIndex, partition: m.partition, offset: m.offset,
                                       messageTime: m.timestampMs, wallNow: wallNow)
         // An alert goes out as soon as the message that raised it is counted, not at the end of the batch
@@ -405,6 +414,7 @@ public final class Daemon {
         alertPublisher.poll()
         let new = pipeline.alerts.takePending()
         pendingAlerts.append(contentsOf: new)
+        if !shards.isEmpty { pendingAlerts.append(contentsOf: takeShardAlerts()) }
         guard !pendingAlerts.isEmpty else { return true }
         do {
             try alertPublisher.publish(pendingAlerts, consumedNanos: consumedNanos)
@@ -463,6 +473,14 @@ public final class Daemon {
             // At shutdown the metadata changes to "checkpointed" even when the offset did not move.
             guard s.nextOffset >= 0, shuttingDown || committed[tp] != s.nextOffset else { continue }
             offsets.append(TopicPartitionOffset(topic: tp.topic, partition: tp.partition, offset: s.nextOffset))
+        }
+        if let spendTopic = config.kafka.spendTopic {
+            for s in shards.values where s.nextOffset >= 0 {
+                let tp = TopicPartition(topic: spendTopic, partition: s.index)
+                if let only, !only.contains(tp) { continue }
+                guard shuttingDown || committed[tp] != s.nextOffset else { continue }
+                offsets.append(TopicPartitionOffset(topic: spendTopic, partition: s.index, offset: s.nextOffset))
+            }
         }
         guard !offsets.isEmpty else { return }
         do {

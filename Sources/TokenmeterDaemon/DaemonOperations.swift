@@ -222,6 +222,7 @@ extension Daemon {
             rules = AlertRules(new)
             // The engine keeps the totals of rules whose identity (name, scope, period) is unchanged.
             pipeline.alerts.replaceRules(budgets: new.budgets, spikes: new.spikes, outcomeLimits: new.outcomeLimits)
+            replaceShardRules()
             config = ConfigReload.applied(config, new)
             o.reloadSuccess = true
             o.reloadProblem = nil

@@ -42,10 +42,16 @@ public final class AlertEngine {
     /// (workflow id, owner id) -> index into `pairs`.
     @exclusivity(unchecked) private var pairIndex = IdPairIndex()
     @exclusivity(unchecked) private var pairs: [RuleMatches] = []
+    /// Spend mode (issue 9): this engine judges only what its shard owns (`SpendShard`); nil: everything.
+    public let shard: SpendShard?
+    /// Per shard, whether (spike rule, key id) and unpriced model ids are ours: decided once per id.
+    @exclusivity(unchecked) private var spikeKeyOwned: [UInt64: Bool] = [:]
+    @exclusivity(unchecked) private var unpricedOwned: [UInt32: Bool] = [:]
 
     public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
-                now: @escaping () -> EpochMillis = AlertEngine.systemNow) {
+                now: @escaping () -> EpochMillis = AlertEngine.systemNow, shard: SpendShard? = nil) {
         self.now = now
+        self.shard = shard
         self.budgetRules = budgets
         self.spikeRules = spikes
         self.outcomeLimitRules = outcomeLimits
@@ -78,6 +84,7 @@ public final class AlertEngine {
     public func recordUsage(workflow: UInt32, owner: UInt32, model: UInt32, cost: Money?, requests: Int64,
                             time: EpochMillis, names: StringTable) {
         guard let cost else {
+            if let shard, !ownsUnpriced(model, shard, names) { return }
             unpriced.record(model: model, workflow: workflow, owner: owner, requests: requests, time: time,
                             names: names, now: now, into: &pending)
             return
@@ -91,6 +98,7 @@ public final class AlertEngine {
         }
         for s in spikes.indices {
             let key = spikes[s].rule.by == .workflow ? workflow : owner
+            if let shard, !ownsSpikeKey(s, key, shard, names) { continue }
             spikes[s].record(key: key, workflow: workflow, model: model, cost: cost, time: time, names: names,
                              now: now, into: &pending)
         }
@@ -110,11 +118,46 @@ public final class AlertEngine {
     private func pair(workflow: UInt32, owner: UInt32, names: StringTable) -> Int {
         if let p = pairIndex.find(workflow, owner) { return p }
         let w = AlertText.name(workflow, names), o = AlertText.name(owner, names)
-        let m = RuleMatches(budgets: budgets.indices.filter { budgets[$0].matches(workflow: w, owner: o) },
-                            unitCosts: unitCosts.indices.filter { unitCosts[$0].matches(workflow: w, owner: o) })
+        let m = RuleMatches(budgets: budgets.indices.filter { i in
+                                budgets[i].matches(workflow: w, owner: o)
+                                    && (shard.map { SpendShard.budget(budgets[i].identity, count: $0.count) == $0.index } ?? true)
+                            },
+                            unitCosts: unitCosts.indices.filter { i in
+                                unitCosts[i].matches(workflow: w, owner: o)
+                                    && (shard.map { SpendShard.outcomeLimit(unitCosts[i].identity, count: $0.count) == $0.index } ?? true)
+                            })
         pairs.append(m)
         pairIndex.insert(workflow, owner, value: pairs.count - 1)
         return pairs.count - 1
+    }
+
+    private func ownsSpikeKey(_ s: Int, _ key: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+        let k = UInt64(s) << 32 | UInt64(key)
+        if let owned = spikeKeyOwned[k] { return owned }
+        let owned = SpendShard.spike(spikes[s].identity, key: AlertText.name(key, names), count: shard.count) == shard.index
+        spikeKeyOwned[k] = owned
+        return owned
+    }
+
+    private func ownsUnpriced(_ model: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+        if let owned = unpricedOwned[model] { return owned }
+        let owned = SpendShard.unpriced(model: AlertText.name(model, names), count: shard.count) == shard.index
+        unpricedOwned[model] = owned
+        return owned
+    }
+
+    // MARK: Spend mode
+
+    /// Judges the sums a shard received (each as one contribution at its latest event time).
+    public func apply(_ entries: [SpendEntry], names: StringTable) {
+        for e in entries {
+            if e.outcome {
+                recordOutcome(workflow: e.workflow, owner: e.owner, outcome: e.item, count: e.count, time: e.time, names: names)
+            } else {
+                recordUsage(workflow: e.workflow, owner: e.owner, model: e.item, cost: e.priced ? e.cost : nil,
+                            requests: e.count, time: e.time, names: names)
+            }
+        }
     }
 
     // MARK: Inspection
@@ -159,6 +202,7 @@ public final class AlertEngine {
         }
         pairIndex.removeAll()
         pairs.removeAll()
+        spikeKeyOwned.removeAll()
     }
 
     // MARK: State

@@ -16,6 +16,9 @@ public final class Pipeline {
     /// there, and names its files by the group, so that a window re-closed on another instance after a
     /// crash gets the same file name (and the same content) instead of a second file.
     public let writerPrefix: String
+    /// Spend mode (issue 9, `kafka.spend_topic`): counted events go to the partition's `SpendAccumulator`
+    /// for the alert shards, not to the local `alerts` engine.
+    public let spendMode: Bool
     @exclusivity(unchecked) public private(set) var dimensions: Dimensions
     @exclusivity(unchecked) public private(set) var metrics = PipelineMetrics()
     public let writer: RollupFileWriter
@@ -56,6 +59,7 @@ public final class Pipeline {
         self.config = config
         self.instance = instance
         self.writerPrefix = config.kafka.changelogTopic != nil ? config.kafka.groupId : instance
+        self.spendMode = config.kafka.spendTopic != nil
         self.topics = config.kafka.topics
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
@@ -102,6 +106,15 @@ public final class Pipeline {
         let p = Int(state.partition)
         while partitions[topicIndex].count <= p { partitions[topicIndex].append(nil) }
         partitions[topicIndex][p] = state
+    }
+
+    /// Takes a partition's spend since the last call (spend mode), leaving an empty accumulator.
+    public func takeSpend(topicIndex: Int, partition: Int32) -> SpendAccumulator {
+        let p = Int(partition)
+        guard p < partitions[topicIndex].count, partitions[topicIndex][p] != nil else { return SpendAccumulator() }
+        let taken = partitions[topicIndex][p]!.spend
+        partitions[topicIndex][p]!.spend.removeAll()
+        return taken
     }
 
     public func replaceDedup(_ d: DedupSet, topicIndex: Int, partition: Int32) {
@@ -217,7 +230,11 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
             let count = ev.outcomeCount, value = ev.outcomeValue
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
-            alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: dimensions.names)
+            if spendMode {
+                state.spend.addOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time)
+            } else {
+                alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: dimensions.names)
+            }
             return r == .late ? .late : .counted
         }
         metrics.usageEvents &+= 1
@@ -238,7 +255,11 @@ public final class Pipeline {
             let tokens = c.tokens
             let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
             if r == .late { late = true }
-            alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: dimensions.names)
+            if spendMode {
+                state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
+            } else {
+                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: dimensions.names)
+            }
         }
         return late ? .late : .counted
     }
