@@ -25,6 +25,8 @@ enum ConfigReload {
         check("kafka.topics", old.kafka.topics, new.kafka.topics)
         check("kafka.alerts_topic", old.kafka.alertsTopic, new.kafka.alertsTopic)
         check("kafka.dead_letter_topic", old.kafka.deadLetterTopic, new.kafka.deadLetterTopic)
+        check("kafka.changelog_topic", old.kafka.changelogTopic, new.kafka.changelogTopic)
+        check("kafka.spend_topic", old.kafka.spendTopic, new.kafka.spendTopic)
         check("kafka.properties", old.kafka.properties, new.kafka.properties)
         check("kafka.secret_files", old.kafka.secretFiles, new.kafka.secretFiles)
         check("rollups.dir", old.rollups.dir, new.rollups.dir)

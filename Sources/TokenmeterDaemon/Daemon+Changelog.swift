@@ -37,6 +37,11 @@ extension Daemon {
     func writeChangelog(timeoutMs: Int32) -> Bool {
         guard let changelog else { return true }
         failIfChangelogBroken()
+        // A record must carry its range's spend: without the shard count no record is written at all.
+        if spendMode && spendRouter() == nil {
+            log.warning("cannot read the spend topic's partition count yet; checkpoints wait")
+            return false
+        }
         // Whatever an earlier call queued goes first: records before their deltas, deltas before newer records.
         guard changelog.flush(timeoutMs: timeoutMs) else { return false }
         if !spendInFlight.isEmpty {

@@ -100,6 +100,12 @@ extension Daemon: RebalanceHandler {
             if changelogMode {
                 if let r = records[tp] {
                     starts.append(startFromRecord(r, tp, topicIndex: t, wallNow: wallNow))
+                } else if var s = localCache.removeValue(forKey: tp), s.nextOffset >= (committedNow[tp] ?? 0) {
+                    // No record yet: the first start in changelog mode, from this host's own checkpoint.
+                    s.lastMessageWall = wallNow
+                    pipeline.assign(s, topicIndex: t)
+                    lastRecord[tp] = nil
+                    starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
                 } else {
                     // Never recorded: nothing was counted from it before the committed offset except what
                     // is in rollup files already.

@@ -80,6 +80,9 @@ public final class Daemon {
     var router: SpendRouter?
     var spendApplied: Int64 = 0
     var spendSkipped: Int64 = 0
+    /// Changelog mode: partitions of the local checkpoint, used only for a partition the changelog has no
+    /// record of (the first start after switching changelog mode on).
+    var localCache: [TopicPartition: PartitionState] = [:]
 
     /// Once a stop is requested the process exits within this many seconds (status 1 past it); nil: no limit.
     public var shutdownDeadlineSeconds: Double? {
@@ -346,7 +349,9 @@ public final class Daemon {
         }
         if changelogMode {
             // The changelog is the truth about partitions: whoever held them last may have been another instance.
-            log.info("checkpoint restored (alert state only: partitions come from the changelog)")
+            for s in r.partitions { localCache[TopicPartition(topic: s.topic, partition: s.partition)] = s }
+            log.info("checkpoint restored (partitions come from the changelog; the local copy serves those it has no record of)",
+                     metadata: ["partitions": "\(r.partitions.count)"])
             return
         }
         for s in r.partitions { restored[TopicPartition(topic: s.topic, partition: s.partition)] = s }
@@ -391,7 +396,8 @@ public final class Daemon {
         }
         do {
             try DurableFile.makeDirectories(config.state.dir)
-            try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values)), to: checkpointPath)
+            try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values) + Array(localCache.values),
+                                                             includeAssigned: !changelogMode), to: checkpointPath)
         } catch {
             stateWriteFailed("the checkpoint", error)
             return false
@@ -437,7 +443,14 @@ public final class Daemon {
         let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
         let alertLatency = alertPublisher.latency
         let openWindows = openWindowCount
+        let clRecords = changelog?.recordsWritten ?? 0, clBytes = changelog?.bytesWritten ?? 0
+        let shardCount = shards.count, applied = spendApplied, skipped = spendSkipped
         progress.update {
+            $0.changelogRecords = clRecords
+            $0.changelogBytes = clBytes
+            $0.alertShards = shardCount
+            $0.spendApplied = applied
+            $0.spendSkipped = skipped
             $0.metrics = metrics
             $0.assignedPartitions = assigned
             $0.openRows = open

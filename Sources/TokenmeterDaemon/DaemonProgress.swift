@@ -35,6 +35,13 @@ public final class DaemonProgress: Sendable {
         /// commit); failed write attempts so far.
         public var stateWriteFailing = false
         public var stateWriteFailures: Int64 = 0
+        /// Scale-out (issue 9): changelog records and bytes written, alert shards owned, spend ranges
+        /// applied and skipped (already applied, or another group's).
+        public var changelogRecords: Int64 = 0
+        public var changelogBytes: Int64 = 0
+        public var alertShards: Int = 0
+        public var spendApplied: Int64 = 0
+        public var spendSkipped: Int64 = 0
         public var configReloadSuccess = true
         /// Wall clock (epoch ms) of the last reload attempt (or of the start), 0 when none.
         public var configReloadWall: Int64 = 0

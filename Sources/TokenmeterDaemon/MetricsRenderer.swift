@@ -80,6 +80,13 @@ public enum MetricsRenderer {
         one("state_write_failures_total", "counter", "Writes to the state directory (checkpoint, alert outbox) that failed.",
             "\(s.stateWriteFailures)")
 
+        one("changelog_records_total", "counter", "Partition and alert-shard state records written to kafka.changelog_topic.", "\(s.changelogRecords)")
+        one("changelog_bytes_total", "counter", "Bytes of those records (before compression).", "\(s.changelogBytes)")
+        one("alert_shards", "gauge", "Alert shards (kafka.spend_topic partitions) this instance judges.", "\(s.alertShards)")
+        one("spend_ranges_applied_total", "counter", "Spend delta messages applied by this instance's alert shards.", "\(s.spendApplied)")
+        one("spend_ranges_skipped_total", "counter", "Spend delta messages skipped: already applied (a re-send after a restore) or another group's.",
+            "\(s.spendSkipped)")
+
         one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alertsPublished)")
         one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alertsFailed)")
         one("alert_outbox_depth", "gauge", "Alerts in the durable outbox not yet delivered.", "\(s.alertOutboxDepth)")

@@ -32,6 +32,8 @@ enum ConfigPrinter {
         line("topics", list(c.kafka.topics))
         line("alerts_topic", q(c.kafka.alertsTopic))
         if let d = c.kafka.deadLetterTopic { line("dead_letter_topic", q(d)) } else { o += "# dead_letter_topic: none\n" }
+        if let t = c.kafka.changelogTopic { line("changelog_topic", q(t)) } else { o += "# changelog_topic: none (partition state in the local checkpoint only)\n" }
+        if let t = c.kafka.spendTopic { line("spend_topic", q(t)) } else { o += "# spend_topic: none (rules judged per instance)\n" }
         o += "\n[kafka.properties]\n"
         for p in c.kafka.properties { line(q(p.key), q(isSensitive(p.key) ? "<hidden>" : p.value)) }
         let creds = getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) }

@@ -147,7 +147,7 @@ enum Harness {
 
     static func configText(brokers: String, group: String, topic: String, dlq: String, rollups: String, state: String,
                            idleClose: String, windows: [String] = ["1m", "1h", "1d"], instance: String = "e2e",
-                           alertsTopic: String = "llm-alerts") -> String {
+                           alertsTopic: String = "llm-alerts", changelogTopic: String? = nil, spendTopic: String? = nil) -> String {
         """
         [kafka]
         brokers = "\(brokers)"
@@ -155,6 +155,8 @@ enum Harness {
         topics = ["\(topic)"]
         alerts_topic = "\(alertsTopic)"
         dead_letter_topic = "\(dlq)"
+        \(changelogTopic.map { "changelog_topic = \"\($0)\"" } ?? "")
+        \(spendTopic.map { "spend_topic = \"\($0)\"" } ?? "")
 
         [kafka.properties]
         # The mock broker forgets a member that left only when its session times out: keep restarts quick.
@@ -196,33 +198,53 @@ struct RollupSums: Equatable {
 
     static let windowMillis: [String: Int64] = ["1m": 60_000, "1h": 3_600_000, "1d": 86_400_000]
 
-    init(dir: String) throws {
-        guard let e = FileManager.default.enumerator(atPath: dir) else { return }
-        for case let rel as String in e where rel.hasSuffix(".jsonl") && !(rel as NSString).lastPathComponent.hasPrefix(".") {
-            files += 1
-            let text = try String(contentsOfFile: dir + "/" + rel, encoding: .utf8)
-            for line in text.split(separator: "\n") {
-                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-                let key = ExpectedWindowKey(windowMillis: Self.windowMillis[o["window"] as! String]!,
-                                            windowStart: RFC3339.parse(o["window_start"] as! String)!,
-                                            workflow: o["workflow"] as! String, owner: o["owner"] as! String,
-                                            model: o["model"] as? String)
-                var r = ExpectedRow()
-                r.requests = (o["requests"] as! NSNumber).int64Value
-                r.errors = (o["errors"] as! NSNumber).int64Value
-                r.inputTokens = (o["input_tokens"] as! NSNumber).int64Value
-                r.cacheReadTokens = (o["cache_read_tokens"] as! NSNumber).int64Value
-                r.cacheWriteTokens = (o["cache_write_tokens"] as! NSNumber).int64Value
-                r.outputTokens = (o["output_tokens"] as! NSNumber).int64Value
-                r.reasoningTokens = (o["reasoning_tokens"] as! NSNumber).int64Value
-                r.unpricedRequests = (o["unpriced_requests"] as! NSNumber).int64Value
-                // Money is compared exactly: take the number's text from the line, not a Double.
-                r.cost = Money.parse(Self.numberText(line, field: "cost_usd"))!
-                r.outcomeValue = Money.parse(Self.numberText(line, field: "outcome_value_usd"))!
-                for (k, v) in o["outcomes"] as! [String: Any] { r.outcomes[k] = (v as! NSNumber).int64Value }
-                if o["late"] as! Bool { lateRows += 1 }
-                rows[key, default: ExpectedRow()].add(r)
+    /// Paths found in more than one folder whose bytes differ (see `init(dirs:)`).
+    var conflicts: [String] = []
+
+    init(dir: String) throws { try self.init(dirs: [dir]) }
+
+    /// The union of several instances' folders by relative path: in changelog mode whichever instance
+    /// closes a window writes the same name with the same bytes, so a path counts once (and any path whose
+    /// copies differ is a conflict).
+    init(dirs: [String]) throws {
+        var seen: [String: Data] = [:]
+        for dir in dirs {
+            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
+            for case let rel as String in e where rel.hasSuffix(".jsonl") && !(rel as NSString).lastPathComponent.hasPrefix(".") {
+                let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + rel))
+                if let first = seen[rel] {
+                    if first != data { conflicts.append(rel) }
+                    continue
+                }
+                seen[rel] = data
+                try add(String(decoding: data, as: UTF8.self))
             }
+        }
+    }
+
+    private mutating func add(_ text: String) throws {
+        files += 1
+        for line in text.split(separator: "\n") {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let key = ExpectedWindowKey(windowMillis: Self.windowMillis[o["window"] as! String]!,
+                                        windowStart: RFC3339.parse(o["window_start"] as! String)!,
+                                        workflow: o["workflow"] as! String, owner: o["owner"] as! String,
+                                        model: o["model"] as? String)
+            var r = ExpectedRow()
+            r.requests = (o["requests"] as! NSNumber).int64Value
+            r.errors = (o["errors"] as! NSNumber).int64Value
+            r.inputTokens = (o["input_tokens"] as! NSNumber).int64Value
+            r.cacheReadTokens = (o["cache_read_tokens"] as! NSNumber).int64Value
+            r.cacheWriteTokens = (o["cache_write_tokens"] as! NSNumber).int64Value
+            r.outputTokens = (o["output_tokens"] as! NSNumber).int64Value
+            r.reasoningTokens = (o["reasoning_tokens"] as! NSNumber).int64Value
+            r.unpricedRequests = (o["unpriced_requests"] as! NSNumber).int64Value
+            // Money is compared exactly: take the number's text from the line, not a Double.
+            r.cost = Money.parse(Self.numberText(line, field: "cost_usd"))!
+            r.outcomeValue = Money.parse(Self.numberText(line, field: "outcome_value_usd"))!
+            for (k, v) in o["outcomes"] as! [String: Any] { r.outcomes[k] = (v as! NSNumber).int64Value }
+            if o["late"] as! Bool { lateRows += 1 }
+            rows[key, default: ExpectedRow()].add(r)
         }
     }
 

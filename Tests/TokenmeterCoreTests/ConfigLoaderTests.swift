@@ -57,7 +57,7 @@ struct ConfigLoaderTests {
         #expect(nanos(gpt4o.cacheRead) == 1_250_000_000)
         #expect(gpt4o.output.nanos == 10_000_000_000)
         #expect(gpt4o.effectiveFrom == RFC3339.parse("2024-10-01T00:00:00Z"))
-        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:76"))
+        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:79"))
         let batch = c.prices[1]
         #expect(batch.serviceTier == "batch")
         #expect(batch.effectiveFrom == gpt4o.effectiveFrom) // TOML date == string date
@@ -82,6 +82,24 @@ struct ConfigLoaderTests {
     }
 
     /// The example documents every key: each one appears at least once.
+    @Test func scaleOutTopicsParseAndAreChecked() throws {
+        let base = "[kafka]\ntopics = [\"llm-usage\"]\n"
+        let c = try load(base + "changelog_topic = \"tm-changelog\"\nspend_topic = \"tm-spend\"\n")
+        #expect(c.kafka.changelogTopic == "tm-changelog" && c.kafka.spendTopic == "tm-spend")
+        #expect(c.state.checkpointInterval.millis == 1_000, "spend deltas leave with each checkpoint: 1s unless set")
+        let none = try load(base)
+        #expect(none.kafka.changelogTopic == nil && none.kafka.spendTopic == nil)
+        #expect(none.state.checkpointInterval.millis == 5_000)
+        let set = try load(base + "changelog_topic = \"a\"\nspend_topic = \"b\"\n[state]\ncheckpoint_interval = \"3s\"\n")
+        #expect(set.state.checkpointInterval.millis == 3_000)
+        #expect(problems(base + "spend_topic = \"tm-spend\"\n")
+            == ["t.toml:3:15: error: `kafka.spend_topic` needs `kafka.changelog_topic`: alert shards keep their state in the changelog"])
+        let reused = problems(base + "changelog_topic = \"llm-usage\"\n")
+        #expect(reused.count == 1 && reused[0].hasPrefix("t.toml:3:19: error: `kafka.changelog_topic` \"llm-usage\" must be a topic of its own"))
+        let same = problems(base + "changelog_topic = \"x\"\nspend_topic = \"x\"\n")
+        #expect(same.count == 1 && same[0].contains("`kafka.spend_topic` \"x\" must be a topic of its own (it is already used by `kafka.changelog_topic`)"))
+    }
+
     @Test func exampleConfigCoversEveryKey() throws {
         let bytes = try ConfigLoader.readFile(examplePath).get()
         let text = try #require(String(validating: bytes, as: UTF8.self))

@@ -383,10 +383,12 @@ public final class Pipeline {
 
     /// The checkpoint of every assigned partition, plus `unassigned` states this process still holds
     /// (restored at start, not yet handed out by Kafka): dropping those would lose their open windows.
-    public func checkpointBytes(unassigned: [PartitionState] = []) -> [UInt8] {
+    /// `includeAssigned: false` (changelog mode, where the changelog holds them) leaves the assigned ones out.
+    public func checkpointBytes(unassigned: [PartitionState] = [], includeAssigned: Bool = true) -> [UInt8] {
         var alertState = BinaryWriter()
         alerts.encodeState(into: &alertState, names: dimensions.names)
-        return Checkpoint.encode(assigned.map(\.state) + unassigned, dimensions: dimensions, alertState: alertState.bytes)
+        return Checkpoint.encode((includeAssigned ? assigned.map(\.state) : []) + unassigned, dimensions: dimensions,
+                                 alertState: alertState.bytes)
     }
 
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
