@@ -166,6 +166,27 @@ struct CrashReference {
         return out
     }
 
+    /// De-duplicated by alert_id, `got` equals the uninterrupted `reference`'s alerts, and both are the
+    /// crossings the input's totals make (`want`); a duplicate carries the same facts as its first copy.
+    /// Records an issue for each difference; returns whether all agree.
+    static func expectSameAlerts(_ got: [AlertFacts], reference: [AlertFacts], want: Set<AlertFacts>,
+                                 sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        var byID: [String: AlertFacts] = [:]
+        for a in got {
+            if let first = byID[a.id] {
+                #expect(first == a, "a duplicate alert differs from its first copy: \(a) vs \(first)", sourceLocation: sourceLocation)
+            }
+            byID[a.id] = a
+        }
+        let mine = Set(byID.values)
+        let theirs = Set(Dictionary(reference.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }).values)
+        #expect(mine == theirs, "run under test: \(mine.subtracting(theirs)) not in the reference; \(theirs.subtracting(mine)) missing",
+                sourceLocation: sourceLocation)
+        #expect(theirs == want, "reference: \(theirs.subtracting(want)) not expected; \(want.subtracting(theirs)) missing",
+                sourceLocation: sourceLocation)
+        return mine == theirs && theirs == want
+    }
+
     static func outboxCount(_ state: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: state + "/outbox")) ?? []).filter { $0.hasSuffix(".alert") }.count
     }

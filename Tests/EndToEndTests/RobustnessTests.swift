@@ -159,20 +159,7 @@ import TrafficGenerator
         #expect(wantAlerts.count >= 15, "the rules cross a good number of thresholds: \(wantAlerts.count)")
         #expect(Set(wantAlerts.map(\.periodStart)).count >= 3, "alerts in more than one period of each kind")
         #expect(Set(refAlerts.map(\.id)).count == refAlerts.count, "the uninterrupted run published each alert once")
-        // De-duplicated by alert_id, the killed run's alerts are the uninterrupted run's, and both are the
-        // crossings the input's totals make; the order-independent fields agree too (a duplicate carries
-        // the same facts as its first copy).
-        var killedByID: [String: CrashReference.AlertFacts] = [:]
-        for a in killedAlerts {
-            if let first = killedByID[a.id] { #expect(first == a, "a duplicate alert differs from its first copy: \(a) vs \(first)") }
-            killedByID[a.id] = a
-        }
-        let refByID = Dictionary(refAlerts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        #expect(Set(killedByID.values) == Set(refByID.values),
-                "killed run: \(Set(killedByID.values).subtracting(refByID.values)) not in the reference; reference: \(Set(refByID.values).subtracting(killedByID.values)) missing")
-        #expect(Set(refByID.values) == wantAlerts,
-                "reference run: \(Set(refByID.values).subtracting(wantAlerts)) not expected; \(wantAlerts.subtracting(refByID.values)) missing")
-        let alertsEqual = Set(killedByID.values) == Set(refByID.values) && Set(refByID.values) == wantAlerts
+        let alertsEqual = CrashReference.expectSameAlerts(killedAlerts, reference: refAlerts, want: wantAlerts)
 
         // Rollup files: the same names with the same rows as the uninterrupted run's.
         let killedFiles = try CrashReference.rollupFiles(s.dir + "/rollups")

@@ -71,17 +71,7 @@ import TrafficGenerator
         let got = try CrashReference.readAlerts(brokers: s.broker.bootstrap, topic: "llm-alerts", expected: wantAlerts.count, seconds: 90)
         let ref = try CrashReference.readAlerts(brokers: s.broker.bootstrap, topic: "llm-alerts-ref", expected: wantAlerts.count, seconds: 60)
         #expect(wantAlerts.count >= 15, "the rules cross a good number of thresholds: \(wantAlerts.count)")
-        var byID: [String: CrashReference.AlertFacts] = [:]
-        for a in got {
-            if let first = byID[a.id] { #expect(first == a, "a duplicate alert differs from its first copy: \(a) vs \(first)") }
-            byID[a.id] = a
-        }
-        let refByID = Dictionary(ref.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        #expect(Set(byID.values) == Set(refByID.values),
-                "three instances: \(Set(byID.values).subtracting(refByID.values)) not in the reference; \(Set(refByID.values).subtracting(byID.values)) missing")
-        #expect(Set(refByID.values) == wantAlerts,
-                "reference: \(Set(refByID.values).subtracting(wantAlerts)) not expected; \(wantAlerts.subtracting(refByID.values)) missing")
-        ok = ok && Set(byID.values) == Set(refByID.values) && Set(refByID.values) == wantAlerts
+        ok = CrashReference.expectSameAlerts(got, reference: ref, want: wantAlerts) && ok
 
         for p in daemons + [uninterrupted] {
             p.terminate()

@@ -18,8 +18,7 @@ public struct SpendMessage: Equatable, Sendable {
 
     public func encode() -> [UInt8] {
         var w = BinaryWriter()
-        w.u32(SpendMessage.magic)
-        w.u8(SpendMessage.version)
+        w.header(magic: SpendMessage.magic, version: SpendMessage.version)
         w.i64(from)
         w.i64(to)
         w.blob(payload)
@@ -28,9 +27,7 @@ public struct SpendMessage: Equatable, Sendable {
 
     public static func decode(_ bytes: [UInt8]) throws(CheckpointFormatError) -> SpendMessage {
         var r = BinaryReader(bytes)
-        guard try r.u32() == magic else { throw CheckpointFormatError(reason: "not a tokenmeter spend message") }
-        let v = try r.u8()
-        guard v == version else { throw CheckpointFormatError(reason: "spend message version \(v), expected \(version)") }
+        try r.expectHeader(magic: magic, version: version, "spend message")
         let m = SpendMessage(from: try r.i64(), to: try r.i64(), payload: try r.blob())
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes in a spend message") }
         return m

@@ -52,8 +52,7 @@ public struct SpendRouter {
                     < (b.0.minute, b.0.outcome ? 1 : 0, b.0.priced ? 1 : 0, name(b.0.workflow), name(b.0.owner), name(b.0.item))
             }
             var w = BinaryWriter()
-            w.u32(SpendRouter.magic)
-            w.u8(SpendRouter.version)
+            w.header(magic: SpendRouter.magic, version: SpendRouter.version)
             w.count(sorted.count)
             for (k, v) in sorted {
                 w.u8((k.outcome ? 1 : 0) | (k.priced ? 2 : 0) | (k.item == SeriesKey.none ? 4 : 0))
@@ -68,9 +67,7 @@ public struct SpendRouter {
 
     public static func decode(_ bytes: [UInt8], names: inout StringTable) throws(CheckpointFormatError) -> [SpendEntry] {
         var r = BinaryReader(bytes)
-        guard try r.u32() == magic else { throw CheckpointFormatError(reason: "not a spend payload") }
-        let v = try r.u8()
-        guard v == version else { throw CheckpointFormatError(reason: "spend payload version \(v), expected \(version)") }
+        try r.expectHeader(magic: magic, version: version, "spend payload")
         var out: [SpendEntry] = []
         for _ in 0..<(try r.count()) {
             let flags = try r.u8()

@@ -16,6 +16,11 @@ public struct BinaryWriter {
         count(s.utf8.count)
         bytes += s.utf8
     }
+    /// A record's magic number and format version (see `BinaryReader.expectHeader`).
+    public mutating func header(magic: UInt32, version: UInt8) {
+        u32(magic)
+        u8(version)
+    }
     /// A length-prefixed byte blob.
     public mutating func blob(_ b: [UInt8]) {
         count(b.count)
@@ -60,6 +65,12 @@ public struct BinaryReader {
     public mutating func string() throws(CheckpointFormatError) -> String {
         let n = try count()
         return String(decoding: try take(n), as: UTF8.self)
+    }
+    /// Reads what `BinaryWriter.header` wrote; `what` names the record in the error.
+    public mutating func expectHeader(magic: UInt32, version: UInt8, _ what: String) throws(CheckpointFormatError) {
+        guard try u32() == magic else { throw CheckpointFormatError(reason: "not a tokenmeter \(what)") }
+        let v = try u8()
+        guard v == version else { throw CheckpointFormatError(reason: "\(what) version \(v), expected \(version)") }
     }
     public mutating func blob() throws(CheckpointFormatError) -> [UInt8] {
         let n = try count()

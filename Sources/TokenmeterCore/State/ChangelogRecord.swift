@@ -31,8 +31,7 @@ public struct ChangelogRecord: Equatable, Sendable {
 
     public func encode() -> [UInt8] {
         var w = BinaryWriter()
-        w.u32(ChangelogRecord.magic)
-        w.u8(ChangelogRecord.version)
+        w.header(magic: ChangelogRecord.magic, version: ChangelogRecord.version)
         w.i64(nextOffset)
         w.blob(state)
         w.i64(spendFrom)
@@ -43,9 +42,7 @@ public struct ChangelogRecord: Equatable, Sendable {
 
     public static func decode(_ bytes: [UInt8]) throws(CheckpointFormatError) -> ChangelogRecord {
         var r = BinaryReader(bytes)
-        guard try r.u32() == magic else { throw CheckpointFormatError(reason: "not a tokenmeter changelog record") }
-        let v = try r.u8()
-        guard v == version else { throw CheckpointFormatError(reason: "changelog record version \(v), expected \(version)") }
+        try r.expectHeader(magic: magic, version: version, "changelog record")
         var rec = ChangelogRecord(nextOffset: try r.i64(), state: try r.blob())
         rec.spendFrom = try r.i64()
         for _ in 0..<(try r.count()) { rec.spend.append(SpendOut(shard: try r.i32(), bytes: try r.blob())) }
