@@ -26,10 +26,12 @@ struct AllocationTests {
     #if DEBUG
     static let decodeBound = 20_000
     static let windowsBound = 16
+    static let spendBound = 16
     static let pipelineBound = 100_000
     #else
     static let decodeBound = 16
     static let windowsBound = 16
+    static let spendBound = 16
     static let pipelineBound = 32
     #endif
 
@@ -100,6 +102,30 @@ struct AllocationTests {
         #expect(w.openRowCount == 3 * keys.count)
     }
 
+    /// `SpendAccumulator` (spend mode, issue 9) for 10,000 usage and outcome contributions whose keys
+    /// (workflow, owner, model or outcome, priced, minute) it already holds. Release: 0 allocations.
+    @Test func spendAccumulatorAllocatesNothingForSeenKeys() {
+        let t0: EpochMillis = 1_795_996_800_000
+        var acc = SpendAccumulator()
+        func run() {
+            for i in 0..<Self.events {
+                let t = t0 + Int64(i % 600) * 1_000   // 10 minutes
+                if i % 7 == 0 {
+                    acc.addOutcome(workflow: UInt32(i % 40), owner: UInt32(i % 6), outcome: 99, count: 1, time: t)
+                } else {
+                    acc.addUsage(workflow: UInt32(i % 40), owner: UInt32(i % 6), model: UInt32(i % 5),
+                                 cost: i % 11 == 0 ? nil : Money(nanos: 5), requests: 1, time: t)
+                }
+            }
+        }
+        run()   // warm-up: every key seen, the table grown
+        let keys = acc.count
+        let n = Self.allocations { run() }
+        print("allocations: SpendAccumulator, \(Self.events) contributions to \(keys) seen keys: \(n)")
+        #expect(n <= Self.spendBound, "adding to seen keys allocated \(n) times (bound \(Self.spendBound))")
+        #expect(acc.count == keys && keys > 500)
+    }
+
     /// The whole `Pipeline.process` (decode, dedup, price, 1m/1h/1d windows, a budget and a spike rule)
     /// for 10,000 events whose keys already have rows in the open windows: the same events as a first
     /// pass, with new ids. What may allocate is the dedup memory growing to hold 10,000 more ids
@@ -125,6 +151,25 @@ struct AllocationTests {
         #expect(n <= Self.pipelineBound, "Pipeline.process of \(Self.events) \(name) events into existing rows allocated \(n) times (bound \(Self.pipelineBound))")
     }
 
+    /// The same in spend mode (issue 9): the events go to the partition's `SpendAccumulator` instead of
+    /// the alert engine, into sums it already holds (same minute). Release: 2 allocations (dedup growth).
+    @Test func pipelineInSpendModeAllocatesOnlyForNewIds() throws {
+        let first = EventBuffer(Self.traffic(.only(canonical: 1), idPrefix: "evt", span: 50_000))
+        let second = EventBuffer(Self.traffic(.only(canonical: 1), idPrefix: "evu", span: 50_000))
+        let pipeline = Pipeline(config: try Self.config(spend: true), instance: "alloc")
+        first.forEach { _ = pipeline.process($0, topicIndex: 0, partition: 0, offset: 0, messageTime: nil, wallNow: 0) }
+        let sums = pipeline.state(topicIndex: 0, partition: 0)!.spend.count
+        #expect(sums > 0 && pipeline.alerts.pending.isEmpty)
+        var again = 0
+        let n = Self.allocations {
+            second.forEach { if pipeline.process($0, topicIndex: 0, partition: 0, offset: 0, messageTime: nil, wallNow: 0) == .counted { again += 1 } }
+        }
+        #expect(again == Self.events)
+        #expect(pipeline.state(topicIndex: 0, partition: 0)!.spend.count == sums, "the second pass should only add to existing sums")
+        print("allocations: Pipeline.process in spend mode of \(Self.events) events into existing rows and sums (new ids): \(n)")
+        #expect(n <= Self.pipelineBound, "Pipeline.process in spend mode allocated \(n) times (bound \(Self.pipelineBound))")
+    }
+
     // MARK: Fixtures
 
     /// 10,000 valid events (no bad, late or duplicate ones) from 2026-12-01T00:00:00Z over `span` ms.
@@ -140,13 +185,14 @@ struct AllocationTests {
         return (0..<events).map { _ in g.next().line }
     }
 
-    static func config() throws -> TokenmeterConfig {
+    static func config(spend: Bool = false) throws -> TokenmeterConfig {
         let text = """
             [kafka]
             brokers = "127.0.0.1:9"
             group_id = "alloc"
             topics = ["usage"]
             alerts_topic = "alerts"
+            \(spend ? "changelog_topic = \"changelog\"\nspend_topic = \"spend\"" : "")
 
             [rollups]
             dir = "/nonexistent/tokenmeter-alloc-test"

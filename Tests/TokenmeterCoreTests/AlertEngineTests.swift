@@ -264,6 +264,23 @@ struct AlertEngineTests {
         #expect(h.engine.budgetSpent(rule: "finance-monthly", at: t("2026-11-01T00:00:00Z")) == nil)
     }
 
+    @Test func usageWithoutAModelIsStillPublishedOncePerDayAfterARestore() throws {
+        let h = Harness()
+        let none = { (time: String) -> [Alert] in
+            h.engine.recordUsage(workflow: h.names.intern("w"), owner: h.names.intern("o"), model: SeriesKey.none, cost: nil,
+                                 requests: 1, time: t(time), names: h.names)
+            return h.engine.takePending()
+        }
+        #expect(none("2026-11-01T08:00:00Z").map(\.key) == ["model=(none)"])
+        let g = Harness()
+        var r = BinaryReader(h.stateBytes())
+        try g.engine.decodeState(from: &r, names: &g.names)
+        g.engine.recordUsage(workflow: g.names.intern("w"), owner: g.names.intern("o"), model: SeriesKey.none, cost: nil,
+                             requests: 1, time: t("2026-11-01T09:00:00Z"), names: g.names)
+        #expect(g.engine.takePending().isEmpty, "the day's alert for usage without a model was already published")
+        #expect(g.engine.unpriced.models == [SeriesKey.none], "one day record, under the absent id")
+    }
+
     // MARK: Ids
 
     @Test func alertIdsAreDeterministic() {

@@ -44,9 +44,13 @@ public final class AlertEngine {
     @exclusivity(unchecked) private var pairs: [RuleMatches] = []
     /// Spend mode (issue 9): this engine judges only what its shard owns (`SpendShard`); nil: everything.
     public let shard: SpendShard?
-    /// Per shard, whether (spike rule, key id) and unpriced model ids are ours: decided once per id.
-    @exclusivity(unchecked) private var spikeKeyOwned: [UInt64: Bool] = [:]
-    @exclusivity(unchecked) private var unpricedOwned: [UInt32: Bool] = [:]
+    /// With a shard: which budgets and outcome limits are ours, decided once per rule set (a new
+    /// (workflow, owner) pair only filters by these, no hashing).
+    private var ownedBudgets: [Bool] = []
+    private var ownedLimits: [Bool] = []
+    /// With a shard: per spike rule, whether a key id is ours; whether an unpriced model id is ours.
+    @exclusivity(unchecked) private var spikeKeyOwned: [OwnedIds] = []
+    @exclusivity(unchecked) private var unpricedOwned = OwnedIds()
 
     public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
                 now: @escaping () -> EpochMillis = AlertEngine.systemNow, shard: SpendShard? = nil) {
@@ -58,6 +62,14 @@ public final class AlertEngine {
         self.budgets = budgets.map(BudgetTracker.init)
         self.spikes = spikes.map(SpikeTracker.init)
         self.unitCosts = outcomeLimits.map(UnitCostTracker.init)
+        decideOwnership()
+    }
+
+    /// Which rules of the current set this engine's shard owns (all of them without a shard).
+    private func decideOwnership() {
+        ownedBudgets = budgets.map { b in shard.map { SpendShard.budget(b.identity, count: $0.count) == $0.index } ?? true }
+        ownedLimits = unitCosts.map { u in shard.map { SpendShard.outcomeLimit(u.identity, count: $0.count) == $0.index } ?? true }
+        spikeKeyOwned = Array(repeating: OwnedIds(), count: spikes.count)
     }
 
     /// The real wall clock (CLOCK_REALTIME) in epoch milliseconds.
@@ -118,24 +130,17 @@ public final class AlertEngine {
     private func pair(workflow: UInt32, owner: UInt32, names: StringTable) -> Int {
         if let p = pairIndex.find(workflow, owner) { return p }
         let w = AlertText.name(workflow, names), o = AlertText.name(owner, names)
-        let m = RuleMatches(budgets: budgets.indices.filter { i in
-                                budgets[i].matches(workflow: w, owner: o)
-                                    && (shard.map { SpendShard.budget(budgets[i].identity, count: $0.count) == $0.index } ?? true)
-                            },
-                            unitCosts: unitCosts.indices.filter { i in
-                                unitCosts[i].matches(workflow: w, owner: o)
-                                    && (shard.map { SpendShard.outcomeLimit(unitCosts[i].identity, count: $0.count) == $0.index } ?? true)
-                            })
+        let m = RuleMatches(budgets: budgets.indices.filter { ownedBudgets[$0] && budgets[$0].matches(workflow: w, owner: o) },
+                            unitCosts: unitCosts.indices.filter { ownedLimits[$0] && unitCosts[$0].matches(workflow: w, owner: o) })
         pairs.append(m)
         pairIndex.insert(workflow, owner, value: pairs.count - 1)
         return pairs.count - 1
     }
 
     private func ownsSpikeKey(_ s: Int, _ key: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
-        let k = UInt64(s) << 32 | UInt64(key)
-        if let owned = spikeKeyOwned[k] { return owned }
+        if let owned = spikeKeyOwned[s][key] { return owned }
         let owned = SpendShard.spike(spikes[s].identity, key: AlertText.name(key, names), count: shard.count) == shard.index
-        spikeKeyOwned[k] = owned
+        spikeKeyOwned[s][key] = owned
         return owned
     }
 
@@ -202,7 +207,7 @@ public final class AlertEngine {
         }
         pairIndex.removeAll()
         pairs.removeAll()
-        spikeKeyOwned.removeAll()
+        decideOwnership()
     }
 
     // MARK: State
@@ -350,7 +355,10 @@ public final class AlertEngine {
 
         var restoredUnpriced = UnpricedTracker()
         for _ in 0..<(try r.count()) {
-            let model = names.intern(try r.string())
+            // Usage without a model was saved under the placeholder name: it must come back as the absent
+            // id, or the next such usage would open a second day record and publish its alert again.
+            let modelName = try r.string()
+            let model = modelName == AlertText.noneName ? SeriesKey.none : names.intern(modelName)
             var ring = PeriodRing<UnpricedDay>()
             for _ in 0..<(try r.count()) {
                 var d = UnpricedDay(start: try r.i64(), end: try r.i64())
@@ -383,5 +391,21 @@ public final class AlertEngine {
         unpriced = restoredUnpriced
         pairIndex.removeAll()
         pairs.removeAll()
+    }
+}
+
+/// Whether a shard owns an interned id (a spike key, an unpriced model), decided on the id's first sight:
+/// afterwards an array read per contribution (ids are dense), never a hash. `SeriesKey.none` (an event
+/// without a model) is the one id far past the end of the table, so it has a field of its own.
+struct OwnedIds {
+    private var byId = IdIndex()
+    private var none: Bool?
+
+    @inline(__always)
+    subscript(id: UInt32) -> Bool? {
+        get { id == SeriesKey.none ? none : byId[id].map { $0 != 0 } }
+        set {
+            if id == SeriesKey.none { none = newValue } else { byId[id] = newValue.map { $0 ? 1 : 0 } }
+        }
     }
 }

@@ -10,8 +10,11 @@ enum AlertText {
             .prefix(limit).map { $0 }
     }
 
+    /// What an absent name (`SeriesKey.none`: usage without a model) prints and is saved as.
+    static let noneName = "(none)"
+
     static func name(_ id: UInt32, _ names: StringTable) -> String {
-        id == SeriesKey.none || Int(id) >= names.count ? "(none)" : names[id]
+        id == SeriesKey.none || Int(id) >= names.count ? noneName : names[id]
     }
 
     /// `part / whole` in hundredths of a percent, rounded half up; nil for a zero whole.

@@ -4,8 +4,10 @@
 /// a minute is finer than any period, spike window or forecast bucket, so the shard judges with the same
 /// periods; within a minute the sum carries the latest event time.
 ///
-/// Per event: one hash lookup and integer additions; no allocation once a key has been seen in the
-/// interval (`removeAll` keeps the capacity).
+/// Why not a `Dictionary`: this runs for every counted event. `sums[k, default:]` plus in-place updates
+/// hash the key with SipHash several times per event; here the key's integer fields are mixed once and
+/// probed in an open-addressing table of indices into dense `keys`/`sums` arrays. No allocation once a
+/// key has been seen in the interval; `removeAll` keeps the capacity.
 public struct SpendAccumulator: Sendable {
     public struct Key: Hashable, Sendable {
         public var outcome: Bool
@@ -24,11 +26,17 @@ public struct SpendAccumulator: Sendable {
         public var latest: EpochMillis = .min
     }
 
-    public private(set) var sums: [Key: Sum] = [:]
+    /// The entries in first-seen order (`keys[i]` sums to `sums[i]`).
+    public private(set) var keys: [Key] = []
+    public private(set) var sums: [Sum] = []
+    /// Power-of-two open-addressing table of indices into `keys`; -1 is empty. Empty until the first add,
+    /// so the many partition states that never see spend mode cost nothing.
+    private var slots: [Int32] = []
 
     public init() {}
 
-    public var isEmpty: Bool { sums.isEmpty }
+    public var isEmpty: Bool { keys.isEmpty }
+    public var count: Int { keys.count }
 
     @inline(__always)
     public mutating func addUsage(workflow: UInt32, owner: UInt32, model: UInt32, cost: Money?, requests: Int64, time: EpochMillis) {
@@ -44,12 +52,53 @@ public struct SpendAccumulator: Sendable {
 
     @inline(__always)
     private mutating func add(_ k: Key, cost: Money, count: Int64, time: EpochMillis) {
-        sums[k, default: Sum()].cost += cost
-        sums[k]!.count &+= count
-        if time > sums[k]!.latest { sums[k]!.latest = time }
+        if slots.isEmpty { slots = [Int32](repeating: -1, count: 64) }
+        let mask = slots.count - 1
+        var i = Self.slot(k, mask)
+        while true {
+            let s = Int(slots[i])
+            if s < 0 { break }
+            if keys[s] == k {
+                sums[s].cost += cost
+                sums[s].count &+= count
+                if time > sums[s].latest { sums[s].latest = time }
+                return
+            }
+            i = (i + 1) & mask
+        }
+        slots[i] = Int32(keys.count)
+        keys.append(k)
+        sums.append(Sum(cost: cost, count: count, latest: time))
+        if keys.count * 10 > slots.count * 7 { grow() }
     }
 
-    public mutating func removeAll() { sums.removeAll(keepingCapacity: true) }
+    /// Doubles the table; the dense arrays stay as they are, only their indices are placed again.
+    private mutating func grow() {
+        slots = [Int32](repeating: -1, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (n, k) in keys.enumerated() {
+            var i = Self.slot(k, mask)
+            while slots[i] >= 0 { i = (i + 1) & mask }
+            slots[i] = Int32(n)
+        }
+    }
+
+    public mutating func removeAll() {
+        keys.removeAll(keepingCapacity: true)
+        sums.removeAll(keepingCapacity: true)
+        for i in slots.indices { slots[i] = -1 }
+    }
+
+    /// Multiply-xorshift of the key's integers: ids are small dense integers, so they need spreading, but
+    /// nothing persisted depends on this (the payload order is sorted by name), so it only has to be fast.
+    @inline(__always)
+    private static func slot(_ k: Key, _ mask: Int) -> Int {
+        var h = (UInt64(k.workflow) | UInt64(k.owner) << 32) &* 0x9E37_79B9_7F4A_7C15
+        h ^= (UInt64(k.item) | UInt64(k.outcome ? 1 : 0) << 32 | UInt64(k.priced ? 2 : 0) << 32) &* 0xBF58_476D_1CE4_E5B9
+        h ^= UInt64(bitPattern: k.minute) &* 0x94D0_49BB_1331_11EB
+        h ^= h >> 31
+        return Int(truncatingIfNeeded: h) & mask
+    }
 
     static func minute(_ t: EpochMillis) -> Int64 {
         let m = t / 60_000
@@ -67,4 +116,10 @@ public struct SpendEntry: Sendable, Equatable {
     public var cost: Money
     public var count: Int64
     public var time: EpochMillis
+
+    public init(outcome: Bool, priced: Bool, workflow: UInt32, owner: UInt32, item: UInt32, cost: Money, count: Int64,
+                time: EpochMillis) {
+        self.outcome = outcome; self.priced = priced; self.workflow = workflow; self.owner = owner; self.item = item
+        self.cost = cost; self.count = count; self.time = time
+    }
 }

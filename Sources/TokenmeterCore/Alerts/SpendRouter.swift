@@ -39,23 +39,36 @@ public struct SpendRouter {
     /// Shard index -> payload, for every shard that needs at least one entry.
     public func route(_ acc: SpendAccumulator, names: StringTable) -> [Int: [UInt8]] {
         func name(_ id: UInt32) -> String { AlertText.name(id, names) }
+        func flags(_ k: SpendAccumulator.Key) -> UInt8 {
+            (k.outcome ? 1 : 0) | (k.priced ? 2 : 0) | (k.item == SeriesKey.none ? 4 : 0)
+        }
+        // Who needs a sum does not depend on its minute: match globs and hash once per (kind, workflow,
+        // owner, item), not once per minute of it.
+        var shardsOf: [SpendAccumulator.Key: [Int]] = [:]
         var perShard: [Int: [(SpendAccumulator.Key, SpendAccumulator.Sum)]] = [:]
-        for (k, v) in acc.sums {
-            for s in shards(outcome: k.outcome, priced: k.priced, workflow: name(k.workflow), owner: name(k.owner), item: name(k.item)) {
-                perShard[s, default: []].append((k, v))
+        for (k, v) in zip(acc.keys, acc.sums) {
+            var anyMinute = k
+            anyMinute.minute = 0
+            let targets: [Int]
+            if let t = shardsOf[anyMinute] {
+                targets = t
+            } else {
+                targets = Array(shards(outcome: k.outcome, priced: k.priced, workflow: name(k.workflow), owner: name(k.owner), item: name(k.item)))
+                shardsOf[anyMinute] = targets
             }
+            for s in targets { perShard[s, default: []].append((k, v)) }
         }
         var out: [Int: [UInt8]] = [:]
         for (shard, entries) in perShard {
-            let sorted = entries.sorted { a, b in
-                (a.0.minute, a.0.outcome ? 1 : 0, a.0.priced ? 1 : 0, name(a.0.workflow), name(a.0.owner), name(a.0.item))
-                    < (b.0.minute, b.0.outcome ? 1 : 0, b.0.priced ? 1 : 0, name(b.0.workflow), name(b.0.owner), name(b.0.item))
-            }
+            // By names (ids are per process) and flags (a missing model and one literally named "(none)"
+            // print alike): no two keys tie, so equal sums always give equal bytes.
+            let sorted = entries.map { e in ((e.0.minute, flags(e.0), name(e.0.workflow), name(e.0.owner), name(e.0.item)), e) }
+                .sorted { $0.0 < $1.0 }.map(\.1)
             var w = BinaryWriter()
             w.header(magic: SpendRouter.magic, version: SpendRouter.version)
             w.count(sorted.count)
             for (k, v) in sorted {
-                w.u8((k.outcome ? 1 : 0) | (k.priced ? 2 : 0) | (k.item == SeriesKey.none ? 4 : 0))
+                w.u8(flags(k))
                 w.string(name(k.workflow)); w.string(name(k.owner))
                 if k.item != SeriesKey.none { w.string(name(k.item)) }
                 w.i128(v.cost.femtos); w.i64(v.count); w.i64(v.latest)

@@ -108,7 +108,9 @@ public final class Pipeline {
         partitions[topicIndex][p] = state
     }
 
-    /// Takes a partition's spend since the last call (spend mode), leaving an empty accumulator.
+    /// Takes a partition's spend since the last call (spend mode), leaving an empty accumulator of the same
+    /// capacity: the taken sums keep their buffers, the partition gets fresh ones of the same size (one
+    /// allocation per checkpoint), so the next interval's events do not regrow the table.
     public func takeSpend(topicIndex: Int, partition: Int32) -> SpendAccumulator {
         let p = Int(partition)
         guard p < partitions[topicIndex].count, partitions[topicIndex][p] != nil else { return SpendAccumulator() }
