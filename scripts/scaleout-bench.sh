@@ -66,7 +66,7 @@ windows = ["1m", "1h", "1d"]
 instance = "i$i"
 [state]
 dir = "$W/k$k-$i/state"
-${CHECKPOINT:+checkpoint_interval = "$CHECKPOINT"}
+$([ -z "${CHECKPOINT:-}" ] || printf 'checkpoint_interval = "%s"' "$CHECKPOINT")
 [http]
 listen = "127.0.0.1:$port"
 [[price]]
