@@ -99,7 +99,8 @@ extension Daemon {
         guard let changelog else { return [:] }
         do {
             let keys = partitions.map { (key: changelogKey($0), partitionNumber: $0.partition) }
-            let found = try changelog.newest(keys, timeoutMs: 30_000)
+            // Under the 30 s systemd watchdog: the read runs on the polling thread.
+            let found = try changelog.newest(keys, timeoutMs: 20_000)
             var out: [TopicPartition: ChangelogRecord] = [:]
             for tp in partitions {
                 if let r = found[changelogKey(tp)] { out[tp] = r }
