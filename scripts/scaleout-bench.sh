@@ -15,8 +15,9 @@
 # Prints one line per k: instances, seconds from the first start (group joins and rebalances included),
 # events/s, the span from the first consumed message to the last and the rate there, the CPU seconds per
 # million events of the daemons and of the broker process (they all share this machine's cores, so the
-# broker's CPU is part of the picture), and the megabytes of changelog records the daemons wrote (full
-# partition snapshots, once per checkpoint per changed partition).
+# broker's CPU is part of the picture), the CPU seconds of the busiest thread of any daemon (compare with
+# first->last: near it, that thread is the limit), and the megabytes of changelog records the daemons
+# wrote (full partition snapshots, once per checkpoint per changed partition).
 # `tokenmeter_messages_consumed_total` counts messages processed: after a hand-over the new owner resumes at
 # the revoked owner's changelog record, so nothing is counted twice in a run without crashes.
 set -euo pipefail
@@ -58,6 +59,15 @@ fi
 cpu_seconds() {   # utime + stime of a pid, in seconds
     awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
 }
+busiest_thread() {   # the CPU seconds of a pid's busiest thread
+    local hz best=0 t v
+    hz=$(getconf CLK_TCK)
+    for t in /proc/"$1"/task/*/stat; do
+        v=$(sed 's/.*) //' "$t" 2>/dev/null | awk -v hz="$hz" '{ print ($12 + $13) / hz }')
+        [ -n "$v" ] && [ "$(echo "$v > $best" | bc -l)" = 1 ] && best=$v
+    done
+    echo "$best"
+}
 metric_sum() {    # metric_sum NAME PORT...: a metric summed over the daemons' /metrics
     local name=$1 sum=0 n
     shift
@@ -69,16 +79,14 @@ metric_sum() {    # metric_sum NAME PORT...: a metric summed over the daemons' /
 }
 
 echo "$EVENTS events ($((size / 1000000)) MB), $PARTITIONS partitions, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %8s %9s %14s %15s %18s %18s %13s\n' instances seconds events/s "first->last s" "events/s there" \
-    "CPU s/M daemons" "CPU s/M broker" "changelog MB"
+printf '%-10s %8s %9s %14s %15s %16s %15s %16s %13s\n' instances seconds events/s "first->last s" "events/s there" \
+    "CPU s/M daemons" "CPU s/M broker" "busiest thread s" "changelog MB"
 for k in 1 2 3; do
     ports=()
     daemons=()
     start=$(date +%s.%N)
     broker0=$(cpu_seconds "$BROKER")
     for i in $(seq "$k"); do
-        port=$((19600 + 10 * k + i))
-        ports+=("$port")
         cat > "$W/k$k-$i.toml" <<EOF
 [kafka]
 brokers = "$B"
@@ -97,7 +105,7 @@ instance = "i$i"
 dir = "$W/k$k-$i/state"
 $([ -z "${CHECKPOINT:-}" ] || printf 'checkpoint_interval = "%s"' "$CHECKPOINT")
 [http]
-listen = "127.0.0.1:$port"
+listen = "127.0.0.1:0"    # a free port (another bench may be running): read from the log
 [[price]]
 model = "*"
 input = 1.0
@@ -111,6 +119,16 @@ EOF
         "$T" run --config "$W/k$k-$i.toml" > "$W/k$k-$i.log" 2>&1 &
         daemons+=($!)
         PIDS+=($!)
+    done
+    for i in $(seq "$k"); do
+        port=""
+        for _ in $(seq 200); do
+            port=$(sed -n 's/.*http listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/k$k-$i.log" | head -1)
+            [ -n "$port" ] && break
+            sleep 0.05
+        done
+        [ -n "$port" ] || { echo "k=$k: daemon $i logged no http address; see $W/k$k-$i.log" >&2; exit 1; }
+        ports+=("$port")
     done
     first=""
     while :; do
@@ -129,13 +147,18 @@ EOF
     broker1=$(cpu_seconds "$BROKER")
     clog=$(metric_sum tokenmeter_changelog_bytes_total "${ports[@]}")
     cpu=0
-    for p in "${daemons[@]}"; do cpu=$(echo "$cpu + $(cpu_seconds "$p")" | bc -l); done
+    thread=0
+    for p in "${daemons[@]}"; do
+        cpu=$(echo "$cpu + $(cpu_seconds "$p")" | bc -l)
+        t=$(busiest_thread "$p")
+        [ "$(echo "$t > $thread" | bc -l)" = 1 ] && thread=$t
+    done
     for p in "${daemons[@]}"; do kill "$p"; done
     for p in "${daemons[@]}"; do wait "$p" 2>/dev/null || true; done
     secs=$(echo "$end - $start" | bc -l)
     busy=$(echo "$end - $first" | bc -l)
-    printf '%-10s %8.1f %9.0f %14.1f %15.0f %18.1f %18.1f %13.1f\n' "$k" "$secs" "$(echo "$EVENTS / $secs" | bc -l)" "$busy" \
+    printf '%-10s %8.1f %9.0f %14.1f %15.0f %16.1f %15.1f %16.1f %13.1f\n' "$k" "$secs" "$(echo "$EVENTS / $secs" | bc -l)" "$busy" \
         "$(echo "$EVENTS / $busy" | bc -l)" "$(echo "$cpu * 1000000 / $EVENTS" | bc -l)" \
-        "$(echo "($broker1 - $broker0) * 1000000 / $EVENTS" | bc -l)" "$(echo "$clog / 1000000" | bc -l)"
+        "$(echo "($broker1 - $broker0) * 1000000 / $EVENTS" | bc -l)" "$thread" "$(echo "$clog / 1000000" | bc -l)"
 done
 echo "(logs and files in $W)"
