@@ -171,10 +171,10 @@ import TrafficGenerator
             #expect(spent <= cumulative[step], "\(t)%: spent \(spent) is at most the total \(cumulative[step]) when it was crossed")
         }
         // The owner's spend really came through several instances. In changelog mode a file is named after
-        // the group, not the instance, so who wrote what is told by the folder it is in: every instance's
-        // folder holds 1m rows of the owner (1m windows are closed by whoever consumed the events, give or
-        // take a hand-over), and no one instance's share of the spend reaches the top threshold: only the
-        // spend of several instances together could cross it.
+        // the group, not the instance, so who wrote what is told by the folder it is in: at least two
+        // instances' folders hold 1m rows of the owner (1m windows are closed by whoever consumed the events,
+        // give or take a hand-over), and no one instance's share of the spend reaches the top threshold: only
+        // the spend of several instances together could cross it.
         let owner = { (sums: RollupSums) -> Money in
             sums.rows.filter { $0.key.windowMillis == 60_000 && $0.key.owner == "legal" }.reduce(Money.zero) { $0 + $1.value.cost }
         }
@@ -188,8 +188,8 @@ import TrafficGenerator
         #expect(shares.allSatisfy { $0.femtos * 100 < amount.femtos * Int128(top) },
                 "one instance's share alone reaches \(top)%: \(zip(names, shares).map { "\($0.0) \($0.1)" }) of \(amount)")
 
-        // Stopped (a last checkpoint each, which re-sends nothing already applied), the topic read once more
-        // from the start: still exactly one copy per threshold.
+        // Stopped (each writes a last checkpoint), the topic read once more from the start: still exactly one
+        // copy per threshold.
         for p in daemons { p.terminate(); p.waitUntilExit(); #expect(p.terminationStatus == 0) }
         let final = try Self.readBudgetAlerts(s.broker.bootstrap, expected: thresholds.count)
         copies = final.reduce(into: [:]) { $0[$1.0.id, default: 0] += 1 }
