@@ -67,17 +67,7 @@ extension Daemon: RebalanceHandler {
         }
         for tp in ready { awaitingHandover[tp] = nil }
         _ = startPartitions(ready, handedOver: handedOver, committed: committedNow, records: records)
-        var offsets: [TopicPartitionOffset] = []
-        for (t, st) in pipeline.assigned {
-            offsets.append(TopicPartitionOffset(topic: config.kafka.topics[t], partition: st.partition,
-                                                offset: st.nextOffset >= 0 ? st.nextOffset : KafkaConsumer.storedOffset))
-        }
-        if let spendTopic = config.kafka.spendTopic {
-            for s in shards.values {
-                offsets.append(TopicPartitionOffset(topic: spendTopic, partition: s.index,
-                                                    offset: s.nextOffset >= 0 ? s.nextOffset : KafkaConsumer.storedOffset))
-            }
-        }
+        let offsets = heldPartitions.map { TopicPartitionOffset($0.tp, offset: $0.next >= 0 ? $0.next : KafkaConsumer.storedOffset) }
         do {
             try consumer.assign(offsets)
             log.info("handed-over partitions assigned", metadata: ["partitions": "\(ready.map(\.description).sorted().joined(separator: ","))"])

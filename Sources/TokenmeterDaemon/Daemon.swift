@@ -477,23 +477,25 @@ public final class Daemon {
     /// in our checkpoint).
     var ownedMetadata: String { "owned:\(pipeline.instance)" }
 
+    /// Every partition this instance consumes, with its next offset (-1: not known yet): the usage
+    /// partitions in the pipeline and, in spend mode, the spend-topic partitions of its alert shards.
+    var heldPartitions: [(tp: TopicPartition, next: Int64)] {
+        var out = pipeline.assigned.map { (TopicPartition(topic: config.kafka.topics[$0.topicIndex], partition: $0.state.partition),
+                                           $0.state.nextOffset) }
+        if let spendTopic = config.kafka.spendTopic {
+            for s in shards.values { out.append((TopicPartition(topic: spendTopic, partition: s.index), s.nextOffset)) }
+        }
+        return out
+    }
+
     func commitAssigned(only: Set<TopicPartition>? = nil) {
         guard let consumer else { return }
         var offsets: [TopicPartitionOffset] = []
-        for (t, s) in pipeline.assigned {
-            let tp = TopicPartition(topic: config.kafka.topics[t], partition: s.partition)
+        for (tp, next) in heldPartitions {
             if let only, !only.contains(tp) { continue }
             // At shutdown the metadata changes to "checkpointed" even when the offset did not move.
-            guard s.nextOffset >= 0, shuttingDown || committed[tp] != s.nextOffset else { continue }
-            offsets.append(TopicPartitionOffset(topic: tp.topic, partition: tp.partition, offset: s.nextOffset))
-        }
-        if let spendTopic = config.kafka.spendTopic {
-            for s in shards.values where s.nextOffset >= 0 {
-                let tp = TopicPartition(topic: spendTopic, partition: s.index)
-                if let only, !only.contains(tp) { continue }
-                guard shuttingDown || committed[tp] != s.nextOffset else { continue }
-                offsets.append(TopicPartitionOffset(topic: spendTopic, partition: s.index, offset: s.nextOffset))
-            }
+            guard next >= 0, shuttingDown || committed[tp] != next else { continue }
+            offsets.append(TopicPartitionOffset(tp, offset: next))
         }
         guard !offsets.isEmpty else { return }
         do {
