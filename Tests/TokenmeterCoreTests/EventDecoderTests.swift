@@ -354,16 +354,27 @@ struct ProviderBlockTests {
         let e = d.event
         #expect(e.contributions.count == 2)
         #expect(d.string(e.contributions[0].model) == "claude-sonnet-5")
-        #expect(e.contributions[0].tokens == TokenCounts(input: 2400, cacheRead: 10, output: 121, reasoning: 3))
+        // Per bucket, the larger of the top level (2390 in, 28 reasoning) and the own-model iterations' sum
+        // (1128 + 10 + 1262 = 2400 in, 10 cache read, 3 reasoning).
+        #expect(e.contributions[0].tokens == TokenCounts(input: 2400, cacheRead: 10, output: 121, reasoning: 28))
         #expect(d.string(e.contributions[1].model) == "claude-opus-4-8")
         #expect(e.contributions[1].tokens == TokenCounts(input: 2522, cacheWrite: 4, cacheWrite1h: 4, output: 22))
         // Iterations before the model and provider keys (any order).
         decodeOK(d, "{\"usage\":{\"iterations\":[{\"input_tokens\":1,\"output_tokens\":1,\"model\":\"b\"}],\"input_tokens\":9},"
             + "\(wo),\"model\":\"a\"}")
-        #expect(d.event.contributions.count == 1)
-        #expect(d.string(d.event.contributions[0].model) == "b")
+        // The top level is the event's own model "a"; the iteration under "b" is its own contribution.
+        #expect(d.event.contributions.count == 2)
+        #expect(d.string(d.event.contributions[0].model) == "a")
+        #expect(d.event.contributions[0].tokens == TokenCounts(input: 9))
+        #expect(d.string(d.event.contributions[1].model) == "b")
+        #expect(d.event.contributions[1].tokens == TokenCounts(input: 1, output: 1))
         #expect(d.string(d.event.provider) == "anthropic")
-        // An empty iterations array is ignored.
+        // A compaction the top level leaves out: the own-model iterations' sum is larger.
+        decodeOK(d, "{\(wo),\"model\":\"a\",\"provider\":\"anthropic\",\"usage\":{\"input_tokens\":181,\"output_tokens\":8,"
+            + "\"iterations\":[{\"input_tokens\":100,\"output_tokens\":83,\"cache_read_input_tokens\":500,\"type\":\"compaction\"},"
+            + "{\"input_tokens\":181,\"output_tokens\":8,\"type\":\"message\"}]}}")
+        #expect(onlyTokens(d) == TokenCounts(input: 781, cacheRead: 500, output: 91))
+        // An empty iterations array is the same as none.
         decodeOK(d, "{\(wo),\"provider\":\"anthropic\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1,\"iterations\":[]}}")
         #expect(onlyTokens(d) == TokenCounts(input: 9, output: 1))
         // Canonical token fields: the producer's own accounting, iterations not expanded.

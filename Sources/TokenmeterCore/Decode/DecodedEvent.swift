@@ -30,11 +30,24 @@ public struct TokenCounts: Sendable, Equatable {
         self.input = input; self.cacheRead = cacheRead; self.cacheWrite = cacheWrite
         self.cacheWrite1h = cacheWrite1h; self.output = output; self.reasoning = reasoning
     }
+
+    /// Adds `other` bucket by bucket.
+    public mutating func add(_ other: TokenCounts) {
+        input += other.input; cacheRead += other.cacheRead; cacheWrite += other.cacheWrite
+        cacheWrite1h += other.cacheWrite1h; output += other.output; reasoning += other.reasoning
+    }
+
+    /// Keeps, bucket by bucket, the larger of this and `other`.
+    public mutating func formMax(_ other: TokenCounts) {
+        input = max(input, other.input); cacheRead = max(cacheRead, other.cacheRead)
+        cacheWrite = max(cacheWrite, other.cacheWrite); cacheWrite1h = max(cacheWrite1h, other.cacheWrite1h)
+        output = max(output, other.output); reasoning = max(reasoning, other.reasoning)
+    }
 }
 
 /// One separately billed call inside an event: an ordinary event has one; an Anthropic event with
-/// `usage.iterations` has one per distinct model its iterations name (iterations under the same model are
-/// summed), so each contribution counts as exactly one request for its model (contract 1f).
+/// `usage.iterations` has one for its own model and one per other model its iterations name (iterations
+/// under the same model are summed), so each contribution counts as exactly one request for its model.
 public struct Contribution: Sendable, Equatable {
     public var model: ScratchString
     public var tokens: TokenCounts

@@ -55,8 +55,10 @@ import Darwin
 /// - Canonical token fields win per field over the block. When an event has ANY canonical token field,
 ///   `usage.iterations` is not expanded (the producer did its own accounting): one contribution. The
 ///   block's 1-hour cache write is capped at a canonical `cache_write_tokens` that overrides the block's.
-/// - Anthropic `iterations`: iterations under the same model are merged into one `Contribution` (one
-///   request per model the event touches, as contract 1f says); an empty `iterations` array is ignored.
+/// - Anthropic `iterations`: iterations under another model than the event's are merged into one
+///   `Contribution` per model; for the event's own model (iterations naming none included) each bucket is
+///   the larger of the top level and the sum over its iterations. One request per model the event touches;
+///   an empty `iterations` array is the same as none.
 /// - CloudEvents: `id` and `time` from the envelope when present, else from `data`; `subject` is the owner
 ///   when `data` has none. `specversion` without `data` is not a CloudEvent.
 /// - Part-larger-than-whole is checked per contribution after normalisation, including
@@ -844,10 +846,20 @@ public final class EventDecoder {
         let anyCanonical = slots.input.isSet || slots.output.isSet || slots.cacheRead.isSet || slots.cacheWrite.isSet
             || slots.reasoning.isSet
         if row == .anthropic && usage.has.contains(.iterations) && !anyCanonical {
+            // Producers disagree on what the top level holds (the executor only, everything but earlier
+            // compactions, or a whole session), so for the event's own model each count is the larger of the
+            // top level and the sum of that model's iterations; other models are their own contributions.
+            event.contributions.append(Contribution(model: model, tokens: Self.anthropicCounts(usage)))
+            var ownSum = TokenCounts()
             for it in iterations {
                 let counts = Self.anthropicCounts(it)
-                addContribution(it.model.isAbsent ? model : it.model, counts)
+                if it.model.isAbsent || sameBytes(it.model, model) {
+                    ownSum.add(counts)
+                } else {
+                    addContribution(it.model, counts)
+                }
             }
+            event.contributions[0].tokens.formMax(ownSum)
         } else {
             var c = row == .none ? TokenCounts() : Self.counts(usage, row)
             if slots.input.isSet { c.input = slots.input.value }
