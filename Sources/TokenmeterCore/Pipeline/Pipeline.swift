@@ -41,6 +41,7 @@ public final class Pipeline {
     /// [topic index][partition] -> `writerName`, built once per partition rather than per closed window.
     @exclusivity(unchecked) private var writerNames: [[String?]]
     private let sizes: [Int64]
+    private let maxFutureMillis: Int64
     private let tagNameBytes: [[UInt8]]
     /// One value id per configured tag, refilled per event (no array built per event).
     @exclusivity(unchecked) private var tagScratch: [UInt32]
@@ -70,6 +71,7 @@ public final class Pipeline {
         self.writerNames = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.tagScratch = Array(repeating: SeriesKey.none, count: config.rollups.tags.count)
         self.sizes = config.rollups.windows.map(\.millis)
+        self.maxFutureMillis = config.rollups.maxFuture.millis
         self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
         let overflow = dimensions.names.intern("__overflow__")
         self.overflowKey = SeriesKey(workflow: overflow, owner: overflow, model: overflow, provider: SeriesKey.none, tags: Dimensions.noTags)
@@ -189,11 +191,6 @@ public final class Pipeline {
         return (result, state.windows.closeDue())
     }
 
-    /// An event time further ahead of the wall clock than this is bad input: a single far-future timestamp
-    /// would otherwise push the partition's stream time ahead, close every window early and make all
-    /// later events "too late".
-    public static let maxFutureMillis: Int64 = 86_400_000
-
     private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?,
                        wallNow: EpochMillis) -> Result {
         if let reason = decoder.decode(bytes) { return .rejected(reason) }
@@ -210,8 +207,11 @@ public final class Pipeline {
         guard let time = ev.timestamp ?? messageTime else {
             return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
         }
-        if wallNow > 0 && time > wallNow &+ Pipeline.maxFutureMillis {
-            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than a day ahead of the clock (\(RFC3339.format(wallNow)))"))
+        // An event time further ahead of the wall clock than `rollups.max_future` is bad input: one skewed
+        // producer clock would otherwise push the partition's stream time ahead, close every window early and
+        // make all later events late until the clock caught up. Replays (no wall clock) keep any time.
+        if wallNow > 0 && time > wallNow &+ maxFutureMillis {
+            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than rollups.max_future (\(config.rollups.maxFuture.label)) ahead of the clock (\(RFC3339.format(wallNow)))"))
         }
         if state.windows.isTooLate(time) {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
