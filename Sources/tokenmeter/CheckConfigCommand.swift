@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenmeterCore
+import TokenmeterDaemon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -15,8 +16,12 @@ struct CheckConfigCommand: ParsableCommand {
         abstract: "Validate a configuration file.",
         discussion: """
             Prints every problem as FILE:LINE:COL: error: MESSAGE on standard error and exits 78 (EX_CONFIG), \
-            or prints a one-line summary and exits 0. With --print, the effective configuration comes first \
-            (secrets never: a secret file's property is shown as <from file PATH>).
+            or prints a one-line summary and exits 0. Besides the file itself it runs every check `run` makes \
+            before connecting: librdkafka accepts every property, the secret files can be read (64 KiB at \
+            most; a warning when the group or others may read them), http.listen resolves to an address of \
+            this machine, and the state and rollup folders exist or can be created. With --print, the \
+            effective configuration comes first (secrets never: a secret file's property is shown as \
+            <from file PATH>).
             """
     )
 
@@ -29,6 +34,7 @@ struct CheckConfigCommand: ParsableCommand {
     func run() throws {
         switch ConfigLoader.load(path: config) {
         case .success(let c):
+            _ = startupChecksOrExit(c)
             if self.print { writeOut(ConfigPrinter.text(c, file: config)) }
             Swift.print("\(config): ok (\(ConfigLoader.summary(c)))")
         case .failure(let errors):
