@@ -13,9 +13,10 @@ import Glibc
 ///   not read; one request per connection (`Connection: close`);
 /// - at most 64 open connections: beyond that the oldest one still waiting for its request is dropped,
 ///   never one being answered; 5 s per connection from accept to the last byte written;
-/// - file descriptors: a connection never takes one of the process's last `fileReserve` (32) below
-///   `RLIMIT_NOFILE`; those are kept for checkpoints, rollup files and Kafka connections, and a connection
-///   accepted above that line is closed at once. Should accepting fail anyway (`EMFILE`/`ENFILE`: something
+/// - file descriptors: the process's last `fileReserve` (32) below `RLIMIT_NOFILE` are kept for
+///   checkpoints, rollup files and Kafka connections. When a connection is accepted on one of them, the
+///   connections then open become the cap (at least one; learnt again every 10 s), and the oldest one
+///   still waiting for its request makes room for each new one. Should accepting fail anyway (`EMFILE`/`ENFILE`: something
 ///   else used them up), one descriptor held open on `/dev/null` for the purpose is released to accept and
 ///   close the waiting connections, and the listening socket rests for 50 ms to 1 s (doubling) instead of
 ///   waking `poll` at once again: the thread never spins.
@@ -124,6 +125,8 @@ public final class HTTPServer: @unchecked Sendable {
         /// connection and lose the answer, so the write side is shut and the rest read and dropped first.
         var lingering = false
         var draining = false
+        /// Accepted on one of the descriptors kept in reserve (see `fileReserve`).
+        var inReserve = false
         var responding: Bool { !output.isEmpty }
     }
 
@@ -132,6 +135,8 @@ public final class HTTPServer: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var acceptPausedUntil: Int64 = 0
         var acceptPause = Self.minAcceptPauseMs
+        var connectionCap = Self.maxConnections
+        var capLearnt: Int64 = 0
         while !stopFlag.load(ordering: .acquiring) {
             var now = WallClock.monotonicMillis()
             let listening = now >= acceptPausedUntil
@@ -151,6 +156,14 @@ public final class HTTPServer: @unchecked Sendable {
                     acceptPause = min(acceptPause * 2, Self.maxAcceptPauseMs)
                 }
             }
+            // A descriptor in the reserve: the connections open now are as many as the process can afford.
+            // The cap is learnt again after a while, in case the rest of the process needs fewer later.
+            if fresh.contains(where: \.inReserve) {
+                connectionCap = max(1, min(connectionCap, conns.count))
+                capLearnt = now
+            } else if connectionCap < Self.maxConnections && now - capLearnt > 10_000 {
+                connectionCap = Self.maxConnections
+            }
             var keep: [Connection] = []
             for var c in conns {
                 let i = fds.firstIndex { $0.fd == c.fd } ?? -1
@@ -166,11 +179,11 @@ public final class HTTPServer: @unchecked Sendable {
             for var c in fresh {
                 if serveTurn(&c, readable: true, writable: true, now: now, buffer: &buffer) { keep.append(c) } else { close(c.fd) }
             }
-            // Over the limit: drop the oldest that is still waiting for its request, never one being answered
-            // unless all are.
-            while keep.count > Self.maxConnections {
-                let victim = keep.firstIndex { !$0.responding } ?? 0
+            // Over the cap: the oldest connection still waiting for its request makes room (so a scrape gets
+            // through a crowd of silent clients), never one being answered.
+            while keep.count > connectionCap, let victim = keep.firstIndex(where: { !$0.responding }) {
                 close(keep.remove(at: victim).fd)
+                shedConnections.add(1, ordering: .relaxed)
             }
             conns = keep
         }
@@ -193,15 +206,14 @@ public final class HTTPServer: @unchecked Sendable {
                 default: return .drained  // EAGAIN: nothing waiting
                 }
             }
-            // fds are allocated lowest first: a descriptor this high means fewer than `fileReserve` are free.
-            if fileLimit != Int32.max && cfd >= fileLimit - Self.fileReserve {
-                close(cfd)
-                shedConnections.add(1, ordering: .relaxed)
-                continue
-            }
             _ = fcntl(cfd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) | O_NONBLOCK)
-            fresh.append(Connection(fd: cfd, deadline: now + Self.connectionTimeoutMs))
+            var c = Connection(fd: cfd, deadline: now + Self.connectionTimeoutMs)
+            // Descriptors are allocated lowest first: one this high means fewer than `fileReserve` are free.
+            c.inReserve = fileLimit != Int32.max && cfd >= fileLimit - Self.fileReserve
+            fresh.append(c)
+            // One reserved descriptor at a time, given back (by closing an older connection) before the next.
+            if c.inReserve { return .more }
         }
         return .more
     }

@@ -13,7 +13,9 @@ import Glibc
 ///   consumer and a producer are built from it without a broker to reach (see `KafkaProperties.validate`);
 /// - `http.listen` is resolved (`getaddrinfo`) and its address bound once on a throwaway port, so a host
 ///   that does not resolve or is not this machine's is found;
-/// - `state.dir` and `rollups.dir` exist as writable folders or can be created.
+/// - `state.dir` exists as a writable folder or can be created (an error otherwise: the checkpoint and the
+///   alert outbox live there); for `rollups.dir` the same is only a warning, since the daemon pauses and
+///   retries until the folder can be written.
 ///
 /// Each problem is a `ConfigDiagnostic` at the position of the value at fault (`TokenmeterConfig.origins`),
 /// so both commands print `FILE:LINE:COL: error: ...` and exit 78. Messages never hold a secret: not a
@@ -72,9 +74,10 @@ public struct StartupChecks: Sendable {
             }
         }
         kafkaProperties = props
-        guard secretsOK else { return }
+        // Without a secret the clients are not built (librdkafka may need it), but every property is checked.
         let hide = secretValues + config.kafka.properties.filter { Self.isSensitive($0.key) }.map(\.value)
-        let problems = KafkaProperties.validate(props, clients: Self.clientLists(props, group: config.kafka.groupId), hide: hide)
+        let clients = secretsOK ? Self.clientLists(props, group: config.kafka.groupId) : []
+        let problems = KafkaProperties.validate(props, clients: clients, hide: hide)
         guard !problems.isEmpty else { return }
         var known: [String]?
         for problem in problems {
@@ -168,18 +171,17 @@ public struct StartupChecks: Sendable {
 
     mutating func checkFolders(_ config: TokenmeterConfig) {
         // The state folder holds the checkpoint and the alert outbox: without it nothing can start. The
-        // rollup folder may come back while the daemon runs (it pauses consuming until it does).
+        // rollup folder may be fixed while the daemon runs (it pauses consuming until it is).
         for (name, path, required) in [("state.dir", config.state.dir, true), ("rollups.dir", config.rollups.dir, false)] {
             let origin = config.origins.values[name] == nil ? " (the default)" : ""
             switch FolderCheck.check(path) {
             case .ok:
                 break
-            case .impossible(let why):
-                diagnostics.append(config.origins.error(name, "`\(name)`\(origin): \(why)"))
-            case .notWritable(let why):
+            case .impossible(let why), .notWritable(let why):
                 let diagnostic = required
                     ? config.origins.error(name, "`\(name)`\(origin): \(why)")
-                    : config.origins.warning(name, "`\(name)`\(origin): \(why); consuming pauses until it is")
+                    : config.origins.warning(name, "`\(name)`\(origin): \(why); rollup files wait in memory and "
+                                             + "consuming pauses until it can be written")
                 diagnostics.append(diagnostic)
             }
         }
