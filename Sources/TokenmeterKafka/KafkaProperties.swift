@@ -108,9 +108,11 @@ public enum KafkaProperties {
             }
             rd_kafka_conf_destroy(clientConf)
             var reason = errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            for secret in hide { reason = redact(reason, secret) }
-            // The caller's property named in the reason (longest first: `ssl.key.location` before `ssl.key`).
+            // The caller's property named in the reason (longest first: `ssl.key.location` before `ssl.key`),
+            // else the one whose value it quotes (`Unsupported SASL mechanism: X`).
             let named = properties.map(\.0).sorted { $0.count > $1.count }.first { reason.contains($0) }
+                ?? properties.first { $0.1.utf8.count >= 4 && reason.contains($0.1) }?.0
+            for secret in hide { reason = redact(reason, secret) }
             let client = kind == .consumer ? "consumer" : "producer"
             let problem = Problem(kind: .rejectedByClient, property: named,
                                   message: "librdkafka refuses to create the \(client): \(reason)")
