@@ -36,6 +36,18 @@ struct StartupChecksTests {
         #expect(checks.secretValues == ["Mv3-value"])
     }
 
+    /// A reload cannot apply a new Kafka property, but it says now that the next start would refuse it.
+    @Test func aReloadWarnsOfWhatTheNextStartWouldRefuse() throws {
+        let old = try config("[http]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"/tmp\"\n")
+        let prices = try config("[http]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"/tmp\"\n"
+                                + "[[price]]\nmodel = \"m\"\ninput = 1\noutput = 2\n")
+        #expect(ConfigReload.problemsForTheNextStart(old: old, new: prices, instance: "t").isEmpty)
+        let bad = try config("[kafka.properties]\n\"linger.msx\" = \"5\"\n[http]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"/tmp\"\n")
+        let problems = ConfigReload.problemsForTheNextStart(old: old, new: bad, instance: "t").map(\.description)
+        #expect(problems.count == 1)
+        #expect(problems.first?.hasPrefix("t.toml:2:1: error: unknown librdkafka property `linger.msx`") == true, "\(problems)")
+    }
+
     @Test func listenHosts() {
         #expect(StartupChecks.listenProblem(host: "127.0.0.1", port: "0") == nil)
         #expect(StartupChecks.listenProblem(host: "localhost", port: "9464") == nil)
