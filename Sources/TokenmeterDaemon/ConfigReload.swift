@@ -34,6 +34,8 @@ enum ConfigReload {
         check("rollups.grace", old.rollups.grace, new.rollups.grace)
         check("rollups.idle_close", old.rollups.idleClose, new.rollups.idleClose)
         check("rollups.late_horizon", old.rollups.lateHorizon, new.rollups.lateHorizon)
+        check("rollups.max_future", old.rollups.maxFuture, new.rollups.maxFuture)
+        check("rollups.max_keys_per_window", old.rollups.maxKeysPerWindow, new.rollups.maxKeysPerWindow)
         check("rollups.tags", old.rollups.tags, new.rollups.tags)
         check("rollups.instance", old.rollups.instance, new.rollups.instance)
         check("state.dir", old.state.dir, new.state.dir)

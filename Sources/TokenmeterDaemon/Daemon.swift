@@ -76,6 +76,7 @@ public final class Daemon {
     /// Spend mode (`kafka.spend_topic`): the alert shards this instance owns, see Daemon+Spend.
     var shards: [Int32: AlertShard] = [:]
     var spendNames = StringTable()
+    var spendNamesAfterCompaction = 0
     var shardCount: Int?
     var router: SpendRouter?
     var spendApplied: Int64 = 0
@@ -396,6 +397,7 @@ public final class Daemon {
             checkpointPostponed = true
             return false
         }
+        compactNamesIfDue()
         do {
             try DurableFile.makeDirectories(config.state.dir)
             try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values) + Array(localCache.values),
@@ -439,6 +441,7 @@ public final class Daemon {
         let metrics = pipeline.metrics
         let assigned = pipeline.assigned.count
         let open = pipeline.openRowCount
+        let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes
         let pending = pipeline.pending.count
         let checkpoints = checkpoints
         let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
@@ -456,6 +459,8 @@ public final class Daemon {
             $0.metrics = metrics
             $0.assignedPartitions = assigned
             $0.openRows = open
+            $0.internedNames = internedNames
+            $0.internedBytes = internedBytes
             $0.pendingFiles = pending
             $0.checkpoints = checkpoints
             $0.alertsPublished = alertsPublished

@@ -8,6 +8,10 @@ public final class DaemonProgress: Sendable {
         public var metrics = PipelineMetrics()
         public var assignedPartitions = 0
         public var openRows = 0
+        /// Names interned by the pipeline (workflows, owners, models, providers, tag values, outcomes) and
+        /// about how much memory they hold; released by the name table's compaction.
+        public var internedNames = 0
+        public var internedBytes = 0
         public var pendingFiles = 0
         public var checkpoints = 0
         public var joined = false

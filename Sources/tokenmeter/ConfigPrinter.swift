@@ -48,6 +48,7 @@ enum ConfigPrinter {
         line("grace", q(c.rollups.grace.label))
         line("idle_close", q(c.rollups.idleClose.label))
         line("late_horizon", q(c.rollups.lateHorizon.label))
+        line("max_future", q(c.rollups.maxFuture.label))
         line("tags", list(c.rollups.tags))
         if let i = c.rollups.instance { line("instance", q(i)) } else { o += "# instance: the host name\n" }
         o += "\n[state]\n"

@@ -232,7 +232,8 @@ private struct ConfigBuilder {
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = [
         ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout"]),
-        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance", "max_keys_per_window"]),
+        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
+                       "max_keys_per_window"]),
         ("[state]", ["checkpoint_interval"]),
         ("[http]", ["listen"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
@@ -595,7 +596,8 @@ private struct ConfigBuilder {
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
         checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
-                                                 ("late_horizon", .key), ("tags", .key), ("instance", .key),
+                                                 ("late_horizon", .key), ("max_future", .key), ("tags", .key),
+                                                 ("instance", .key),
                                                  ("max_keys_per_window", .key)])
         if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") {
             r.dir = s
@@ -642,6 +644,13 @@ private struct ConfigBuilder {
             let p = late?.1 ?? grace!.1
             error(p, "`rollups.late_horizon` (\(r.lateHorizon.label)) must not be shorter than `rollups.grace` "
                   + "(\(r.grace.label)): events later than the late horizon are dead-lettered")
+        }
+        if let (d, p) = duration(t, "max_future", "rollups.max_future") {
+            if d.millis <= 0 {
+                error(p, "`rollups.max_future` must be longer than 0: it is how far ahead of the clock an event may be")
+            } else {
+                r.maxFuture = d
+            }
         }
         var tagsOK = true
         if let items = stringList(t, "tags", "rollups.tags", unique: true, ok: &tagsOK), tagsOK { r.tags = items.map(\.0) }

@@ -53,6 +53,10 @@ public struct RollupSettings: Sendable, Equatable {
     public var grace: DurationSpec = DurationSpec(millis: 30_000, label: "30s")
     public var idleClose: DurationSpec = DurationSpec(millis: 120_000, label: "2m")
     public var lateHorizon: DurationSpec = DurationSpec(millis: 7 * 86_400_000, label: "7d")
+    /// How far ahead of the wall clock an event time may be. One event from a producer with a skewed clock
+    /// would otherwise move its partition's stream time ahead: every window would close early and every
+    /// later event would be late until the wall clock caught up. Added to the contract's keys.
+    public var maxFuture: DurationSpec = DurationSpec(millis: 300_000, label: "5m")
     public var tags: [String] = []
     /// This instance's name in rollup file names (`<window start>-<instance>-p<partition>.jsonl`).
     /// Default: the host name. Added to the contract's keys.
