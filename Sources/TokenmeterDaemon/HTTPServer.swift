@@ -142,13 +142,17 @@ public final class HTTPServer: @unchecked Sendable {
             let listening = now >= acceptPausedUntil
             var fds: [pollfd] = []
             if listening { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
-            for c in conns { fds.append(pollfd(fd: c.fd, events: Int16(c.responding ? POLLOUT : POLLIN), revents: 0)) }
+            // A draining connection waits to be readable: asking whether it is writable would wake poll at once.
+            for c in conns { fds.append(pollfd(fd: c.fd, events: Int16(c.responding && !c.draining ? POLLOUT : POLLIN), revents: 0)) }
             let wait = listening ? 200 : Int32(max(1, min(200, acceptPausedUntil - now)))
             _ = poll(&fds, nfds_t(fds.count), wait)
             now = WallClock.monotonicMillis()
             var fresh: [Connection] = []
             if listening && fds[0].revents & Int16(POLLIN) != 0 {
-                switch acceptBatch(now: now, open: conns.count, into: &fresh) {
+                                // Once the cap is learnt, a turn takes one connection beyond it at most: the oldest waiting one
+                // makes room at the end of the turn, so the reserve lends one descriptor at a time.
+                let limit = connectionCap < Self.maxConnections ? max(1, connectionCap + 1 - conns.count) : Self.acceptBatch
+                switch acceptBatch(now: now, limit: limit, into: &fresh) {
                 case .drained: acceptPause = Self.minAcceptPauseMs
                 case .more: break
                 case .outOfFiles:
@@ -192,9 +196,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     private enum AcceptOutcome { case drained, more, outOfFiles }
 
-    /// Accepts up to `acceptBatch` connections into `fresh`.
-    private func acceptBatch(now: Int64, open: Int, into fresh: inout [Connection]) -> AcceptOutcome {
-        for _ in 0..<Self.acceptBatch {
+    /// Accepts up to `limit` (at most `acceptBatch`) connections into `fresh`.
+    private func acceptBatch(now: Int64, limit: Int, into fresh: inout [Connection]) -> AcceptOutcome {
+        for _ in 0..<min(limit, Self.acceptBatch) {
             let cfd = accept(listenFD, nil, nil)
             if cfd < 0 {
                 switch errno {
