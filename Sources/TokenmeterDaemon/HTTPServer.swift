@@ -36,6 +36,7 @@ public final class HTTPServer: @unchecked Sendable {
     public let boundAddress: String
     private let listenFD: Int32
     private let handler: @Sendable (_ path: String) -> Response
+    private let acceptConnection: @Sendable (Int32) -> Int32
     private let stopFlag = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private var started = false
@@ -64,8 +65,16 @@ public final class HTTPServer: @unchecked Sendable {
     public var connectionsShed: Int { shedConnections.load(ordering: .relaxed) }
 
     /// Binds `listen` (`host:port` or `[v6]:port`; port 0 picks a free port). Throws when it cannot.
-    public init(listen: String, handler: @escaping @Sendable (_ path: String) -> Response) throws {
+    public convenience init(listen: String, handler: @escaping @Sendable (_ path: String) -> Response) throws {
+        try self.init(listen: listen, accept: { Glibc.accept($0, nil, nil) }, handler: handler)
+    }
+
+    /// `accept` takes the listening socket and returns a connection or -1 with `errno` set: tests stand in
+    /// for the system's to run out of descriptors on demand.
+    init(listen: String, accept: @escaping @Sendable (Int32) -> Int32,
+         handler: @escaping @Sendable (_ path: String) -> Response) throws {
         self.handler = handler
+        self.acceptConnection = accept
         let (host, port) = try Self.split(listen)
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -186,8 +195,8 @@ public final class HTTPServer: @unchecked Sendable {
             // Over the cap: the oldest connection still waiting for its request makes room (so a scrape gets
             // through a crowd of silent clients), never one being answered.
             while keep.count > connectionCap, let victim = keep.firstIndex(where: { !$0.responding }) {
-                close(keep.remove(at: victim).fd)
                 shedConnections.add(1, ordering: .relaxed)
+                close(keep.remove(at: victim).fd)
             }
             conns = keep
         }
@@ -199,7 +208,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Accepts up to `limit` (at most `acceptBatch`) connections into `fresh`.
     private func acceptBatch(now: Int64, limit: Int, into fresh: inout [Connection]) -> AcceptOutcome {
         for _ in 0..<min(limit, Self.acceptBatch) {
-            let cfd = accept(listenFD, nil, nil)
+            let cfd = acceptConnection(listenFD)
             if cfd < 0 {
                 switch errno {
                 case EINTR, ECONNABORTED, EPROTO: continue
@@ -231,8 +240,8 @@ public final class HTTPServer: @unchecked Sendable {
         for _ in 0..<Self.acceptBatch {
             let cfd = accept(listenFD, nil, nil)
             if cfd < 0 { break }
-            close(cfd)
             shedConnections.add(1, ordering: .relaxed)
+            close(cfd)
         }
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }

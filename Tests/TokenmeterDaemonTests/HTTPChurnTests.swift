@@ -85,3 +85,55 @@ struct HTTPChurnTests {
         #expect(failures == 0, "\(failures) of \(scrapes) scrapes failed")
     }
 }
+
+@Suite("HTTP server out of file descriptors")
+struct HTTPFileShortageTests {
+    /// While `accept` fails with EMFILE, the waiting connection is closed with the spare descriptor (the
+    /// client sees the connection end instead of hanging) and the listener rests, doubling its pause:
+    /// a few attempts a second, not the thousands of a loop woken at once by a socket that stays readable.
+    @Test(.timeLimit(.minutes(1))) func emfileIsBackedOffNotSpunOn() throws {
+        let shortage = Atomic<Bool>(true)
+        let attempts = Atomic<Int>(0)
+        let server = try HTTPServer(listen: "127.0.0.1:0", accept: { fd in
+            attempts.add(1, ordering: .relaxed)
+            if shortage.load(ordering: .relaxed) {
+                errno = EMFILE
+                return -1
+            }
+            return Glibc.accept(fd, nil, nil)
+        }) { _ in .init(status: 200, body: "ok\n") }
+        server.start()
+        defer { server.stop() }
+        let address = server.boundAddress
+        // A client waits in the backlog: it is accepted with the spare descriptor and closed at once.
+        let client = try #require(Client.connect(address))
+        var byte: UInt8 = 0
+        let got = recv(client, &byte, 1, 0)
+        close(client)
+        #expect(got == 0, "the connection must be closed unanswered (recv returned \(got))")
+        #expect(server.acceptFileShortages >= 1)
+        #expect(server.connectionsShed >= 1)
+        // Clients connecting every 5 ms keep the listener readable for 1.5 s: the attempts stay few (pauses
+        // of 50, 100, 200, 400, 800 ms), where a loop without a pause would try once per connection or more.
+        let before = attempts.load(ordering: .relaxed)
+        var opened: [Int32] = []
+        let end = Date().addingTimeInterval(1.5)
+        while Date() < end {
+            if let fd = Client.connect(address) { opened.append(fd) }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        let during = attempts.load(ordering: .relaxed) - before
+        for fd in opened { close(fd) }
+        #expect(opened.count > 50)
+        #expect(during <= 8, "\(during) accept attempts in 1.5 s")
+        // The shortage over, connections are served again (after the current pause, at most 1 s).
+        shortage.store(false, ordering: .relaxed)
+        var served: String?
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            served = Client.exchange(address, Array("GET /x HTTP/1.1\r\n\r\n".utf8))
+            if served?.hasPrefix("HTTP/1.1 200 OK") == true { break }
+        }
+        #expect(served?.hasPrefix("HTTP/1.1 200 OK") == true, "\(String(describing: served))")
+    }
+}
