@@ -44,6 +44,16 @@ enum ConfigReload {
         return keys
     }
 
+    /// When a reload changes keys that take effect at the next restart, the start checks of the new file
+    /// (librdkafka properties, secret files, listen address, folders): a problem they find would stop that
+    /// restart with exit 78, so it is better said now. Nothing of it is applied.
+    static func problemsForTheNextStart(old: TokenmeterConfig, new: TokenmeterConfig, instance: String) -> [ConfigDiagnostic] {
+        let startKeys: Set = ["kafka.brokers", "kafka.group_id", "kafka.properties", "kafka.secret_files", "rollups.dir",
+                              "rollups.instance", "state.dir", "http.listen"]
+        guard restartKeys(old: old, new: new).contains(where: { startKeys.contains($0) }) else { return [] }
+        return StartupChecks.run(new, instance: instance).errors
+    }
+
     /// `current` with everything a reload applies at once taken from `new`: prices, budgets, spikes,
     /// outcome limits, the checkpoint interval and the memory ceiling. The rest stays as the daemon started with it.
     static func applied(_ current: TokenmeterConfig, _ new: TokenmeterConfig) -> TokenmeterConfig {

@@ -95,9 +95,13 @@ public final class Daemon {
         set { ops.shutdownDeadlineSeconds = newValue }
     }
 
+    /// The librdkafka properties every client starts from, secrets included: read once per start.
+    let kafkaBase: [(String, String)]
+
     /// `configPath`: the file a SIGHUP re-reads (nil: reload is refused with a warning).
+    /// `kafkaProperties`: the properties `StartupChecks` built (secret files already read); nil reads them here.
     public init(config: TokenmeterConfig, configPath: String? = nil, log: Logger, stop: StopSignal,
-                progress: DaemonProgress = DaemonProgress()) throws {
+                progress: DaemonProgress = DaemonProgress(), kafkaProperties: [(String, String)]? = nil) throws {
         self.config = config
         self.rules = AlertRules(config)
         self.ops = DaemonOperations(configPath: configPath)
@@ -107,7 +111,8 @@ public final class Daemon {
         let instance = config.rollups.instance ?? WallClock.hostName()
         self.pipeline = Pipeline(config: config, instance: instance)
         self.checkpointPath = config.state.dir + "/checkpoint.bin"
-        let base = try Daemon.kafkaProperties(config, instance: instance)
+        let base = try kafkaProperties ?? Daemon.kafkaProperties(config, instance: instance)
+        self.kafkaBase = base
         Daemon.installKafkaLog(log, secrets: base.filter { p in config.kafka.secretFiles.contains { $0.key == p.0 } }.map(\.1))
         if config.kafka.deadLetterTopic != nil {
             self.producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
@@ -132,13 +137,10 @@ public final class Daemon {
         var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
         for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
         for kv in c.kafka.secretFiles {
-            let path = secretPath(kv.value)
-            guard let bytes = try DurableFile.read(path) else {
-                throw DaemonError("cannot read kafka.secret_files \"\(kv.key)\": \(path) does not exist")
+            switch SecretFile.read(secretPath(kv.value)) {
+            case .success(let contents): props.append((kv.key, contents.value))
+            case .failure(let problem): throw DaemonError("kafka.secret_files \"\(kv.key)\": \(problem.message)")
             }
-            var s = String(decoding: bytes, as: UTF8.self)
-            while s.last == "\n" || s.last == "\r" { s.removeLast() }
-            props.append((kv.key, s))
         }
         return props
     }
@@ -150,7 +152,7 @@ public final class Daemon {
         defer { operationsFinish() }
         try restoreCheckpoint()
         try alertPublisher.resendOutbox()
-        let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
+        let base = kafkaBase
         let consumer = try KafkaConsumer(
             properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
             topics: config.kafka.topics + (config.kafka.spendTopic.map { [$0] } ?? []), rebalance: self)

@@ -216,6 +216,10 @@ extension Daemon {
             if !restart.isEmpty {
                 log.warning("configuration changes that take effect only after a restart (systemctl restart tokenmeter)",
                             metadata: ["keys": "\(restart.joined(separator: ","))"])
+                let instance = new.rollups.instance ?? pipeline.instance
+                for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
+                    log.warning("the next start would refuse this configuration: \(d.description)")
+                }
             }
             let pricesChanged = new.prices != config.prices
             if pricesChanged { pipeline.replacePrices(new.prices) }

@@ -10,6 +10,8 @@ public struct TokenmeterConfig: Sendable, Equatable {
     public var budgets: [BudgetRule]
     public var spikes: [SpikeRule]
     public var outcomeLimits: [OutcomeLimitRule]
+    /// Where the file set the values checked at start (see `ConfigOrigins`); ignored by `==`.
+    public var origins = ConfigOrigins()
 
     public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
                 dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],
