@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// The README stays true: its quick start runs as written (scripts/readme-test.sh: every marked shell
+/// block in order, in an empty folder, with the development broker and this build's binary), and the
+/// pages it links to exist.
+@Suite struct ReadmeTests {
+    static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Runs a script of the repository; its stdout and stderr, together, go to `log`.
+    static func script(_ name: String, _ args: [String] = [], environment: [String: String] = [:], log: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [repository.appendingPathComponent(name).path] + args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func quickStartRunsAsWritten() throws {
+        let dir = try Harness.tempDir("readme")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/readme-test.log"
+        let bin = URL(fileURLWithPath: Harness.binary).deletingLastPathComponent().path
+        let status = try Self.script("scripts/readme-test.sh", environment: ["TOKENMETER_BIN_DIR": bin, "README_TEST_TIMEOUT": "240"],
+                                     log: log)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "scripts/readme-test.sh failed:\n\(output.suffix(4000))")
+        // Every block of the set-up and quick start is either run or skipped with a stated reason.
+        #expect(output.contains("readme-test: 4 blocks run, 4 skipped"), "\(output.suffix(2000))")
+        // What the README says the quick start shows: spend by owner, and the alerts of its rules.
+        #expect(output.contains("finance-ops") && output.contains("platform-eng"))
+        #expect(output.contains("budget_threshold company-daily"), "\(output.suffix(3000))")
+        #expect(output.contains("unpriced_model"), "\(output.suffix(3000))")
+    }
+
+    @Test func everyLinkOfTheDocumentationResolves() throws {
+        let dir = try Harness.tempDir("doc-links")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let status = try Self.script("scripts/doc-links.sh", log: dir + "/doc-links.log")
+        #expect(status == 0, "\((try? String(contentsOfFile: dir + "/doc-links.log", encoding: .utf8)) ?? "")")
+    }
+
+    @Test func readmeIsShortAndTheRepositoryStandsAlone() throws {
+        let readme = try Data(contentsOf: Self.repository.appendingPathComponent("README.md"))
+        #expect(readme.count < 25_000, "README.md is \(readme.count) bytes: move detail to docs/")
+        // Nothing a user reads, builds or installs may send them outside the repository.
+        var offenders: [String] = []
+        for top in ["README.md", "docs", "Sources", "config", "systemd"] {
+            let root = Self.repository.appendingPathComponent(top)
+            let files: [URL]
+            if top.hasSuffix(".md") {
+                files = [root]
+            } else {
+                files = (FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL }) ?? []
+            }
+            for f in files {
+                guard let text = try? String(contentsOf: f, encoding: .utf8) else { continue }
+                if text.contains("../shared") { offenders.append(f.path) }
+            }
+        }
+        #expect(offenders.isEmpty, "these refer to ../shared: \(offenders)")
+    }
+}
