@@ -42,6 +42,34 @@ import Testing
         #expect(output.contains("unpriced_model"), "\(output.suffix(3000))")
     }
 
+    /// The README's sample events (its ```json blocks) are accepted as they are written, by `replay`.
+    @Test(.timeLimit(.minutes(2)))
+    func sampleEventsAreAccepted() throws {
+        let dir = try Harness.tempDir("readme-events")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        var events: [String] = []
+        var block: [Substring]?
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```json") { block = []; continue }
+            if line.hasPrefix("```"), let b = block {
+                // One event per block, written over several lines: one line for replay.
+                let object = try JSONSerialization.jsonObject(with: Data(b.joined(separator: "\n").utf8))
+                events.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+                block = nil
+                continue
+            }
+            block?.append(line)
+        }
+        #expect(events.count == 2, "a usage event and an outcome event")
+        try events.joined(separator: "\n").write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        try "[rollups]\ndir = \"\(dir)/rollups\"\n[state]\ndir = \"\(dir)/state\"\n"
+            .write(toFile: dir + "/c.toml", atomically: true, encoding: .utf8)
+        let (status, out, err) = try runTokenmeter(["replay", "--config", dir + "/c.toml", dir + "/events.jsonl"])
+        #expect(status == 0, "\(err)")
+        #expect((out + err).contains("1 usage, 1 outcomes, 0 rejected"), "\(out)\(err)")
+    }
+
     @Test func everyLinkOfTheDocumentationResolves() throws {
         let dir = try Harness.tempDir("doc-links")
         defer { try? FileManager.default.removeItem(atPath: dir) }
