@@ -16,7 +16,8 @@
 # replaced by free ones, so that the test can run beside other brokers and daemons. Whatever the blocks
 # leave running (a broker, a daemon) is ended afterwards: `timeout` runs the script in a process group of
 # its own (not with --foreground), whose id is timeout's pid.
-# Output: the blocks' output, then `readme-test: N blocks run, M skipped`; exit status that of the blocks.
+# Output: the blocks' output, then `readme-test: N blocks run, M skipped (script S, folder F)`; exit status
+# that of the blocks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readme=$(realpath "${1:-README.md}")
@@ -72,5 +73,6 @@ if pgrep -g "$pid" >/dev/null 2>&1; then
 fi
 if [ "$status" -eq 124 ]; then echo "readme-test: the blocks did not finish within $limit s" >&2; fi
 echo "readme-test: $ran blocks run, $skipped skipped (script $script, folder $run)"
-if [ "$status" -eq 0 ]; then rm -rf "$work"; fi
+# The folder is kept when the blocks fail (to look at), or when README_TEST_KEEP=1 (a caller checks it).
+if [ "$status" -eq 0 ] && [ "${README_TEST_KEEP:-0}" != 1 ]; then rm -rf "$work"; fi
 exit "$status"

@@ -30,9 +30,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = dir + "/readme-test.log"
         let bin = URL(fileURLWithPath: Harness.binary).deletingLastPathComponent().path
-        let status = try Self.script("scripts/readme-test.sh", environment: ["TOKENMETER_BIN_DIR": bin, "README_TEST_TIMEOUT": "240"],
+        let status = try Self.script("scripts/readme-test.sh",
+                                     environment: ["TOKENMETER_BIN_DIR": bin, "README_TEST_TIMEOUT": "240", "README_TEST_KEEP": "1"],
                                      log: log)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // The script's folder (kept for this check): `... (script S, folder F)`.
+        let folder = output.range(of: ", folder ").map { r in String(output[r.upperBound...].prefix { $0 != ")" }) }
+        defer { if let folder { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: folder).deletingLastPathComponent().path) } }
         #expect(status == 0, "scripts/readme-test.sh failed:\n\(output.suffix(4000))")
         // Every block of the set-up and quick start is either run or skipped with a stated reason.
         #expect(output.contains("readme-test: 4 blocks run, 4 skipped"), "\(output.suffix(2000))")
@@ -40,6 +44,27 @@ import Testing
         #expect(output.contains("finance-ops") && output.contains("platform-eng"))
         #expect(output.contains("budget_threshold company-daily"), "\(output.suffix(3000))")
         #expect(output.contains("unpriced_model"), "\(output.suffix(3000))")
+
+        // The daemon counted every event by the time the README stops it: its files give the same report
+        // as a replay of the same events with the same configuration.
+        let tryDir = try #require(folder, "no folder in the script's output") + "/tokenmeter-try"
+        let config = try String(contentsOfFile: tryDir + "/tokenmeter.toml", encoding: .utf8)
+            .replacingOccurrences(of: "dir = \"rollups\"", with: "dir = \"\(dir)/replay-rollups\"")
+            .replacingOccurrences(of: "dir = \"state\"", with: "dir = \"\(dir)/replay-state\"")
+        try config.write(toFile: dir + "/replay.toml", atomically: true, encoding: .utf8)
+        let replay = try runTokenmeter(["replay", "--config", dir + "/replay.toml", tryDir + "/events.jsonl"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        // Every figure per owner; not the last column, `rollup_rows`: four partitions write more rows than one.
+        func report(_ rollups: String) throws -> [Substring] {
+            let r = try runTokenmeter(["report", "--dir", rollups, "--window", "1d", "--by", "owner", "--format", "csv"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let lines = r.stdout.split(separator: "\r\n")
+            #expect(lines.first?.hasSuffix(",rollup_rows") == true)
+            return lines.map { $0[..<($0.lastIndex(of: ",") ?? $0.endIndex)] }
+        }
+        let fromDaemon = try report(tryDir + "/rollups")
+        #expect(fromDaemon.count == 9 && fromDaemon.contains { $0.hasPrefix("finance-ops,") }, "\(fromDaemon)")
+        #expect(fromDaemon == (try report(dir + "/replay-rollups")))
     }
 
     /// The README's sample events (its ```json blocks) are accepted as they are written, by `replay`.
