@@ -45,7 +45,7 @@ enum ConfigReload {
     }
 
     /// `current` with everything a reload applies at once taken from `new`: prices, budgets, spikes,
-    /// outcome limits and the checkpoint interval. The rest stays as the daemon started with it.
+    /// outcome limits, the checkpoint interval and the memory ceiling. The rest stays as the daemon started with it.
     static func applied(_ current: TokenmeterConfig, _ new: TokenmeterConfig) -> TokenmeterConfig {
         var c = current
         c.prices = new.prices
@@ -53,6 +53,7 @@ enum ConfigReload {
         c.spikes = new.spikes
         c.outcomeLimits = new.outcomeLimits
         c.state.checkpointInterval = new.state.checkpointInterval
+        c.state.maxMemory = new.state.maxMemory
         return c
     }
 }

@@ -62,6 +62,11 @@ public enum MetricsRenderer {
         one("interned_bytes", "gauge", "Approximate memory held by the interned names, in bytes.", "\(s.internedBytes)")
         one("name_table_rebuilds_total", "counter", "Rebuilds of the name table that released names no longer in use.",
             "\(m.nameCompactions)")
+        one("state_memory_bytes", "gauge",
+            "The state held (open rows, dedup ids, interned names) by the memory model that state.max_memory is compared with.",
+            "\(s.stateBytes)")
+        one("memory_paused", "gauge", "1 while consuming is paused because the state is over state.max_memory.",
+            s.memoryPaused ? "1" : "0")
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
         one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")

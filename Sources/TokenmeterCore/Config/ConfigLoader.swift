@@ -222,7 +222,7 @@ private struct ConfigBuilder {
         ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout"]),
         ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
                        "max_keys_per_window"]),
-        ("[state]", ["checkpoint_interval"]),
+        ("[state]", ["checkpoint_interval", "max_memory"]),
         ("[http]", ["listen"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
                        "effective_from", "service_tier", "min_input_tokens", "provider"]),
@@ -654,10 +654,18 @@ private struct ConfigBuilder {
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
-        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key)])
+        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key), ("max_memory", .key)])
         if let (d, _) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") { s.dir = d }
         if let (d, p) = duration(t, "checkpoint_interval", "state.checkpoint_interval") {
             if d.millis <= 0 { error(p, "`state.checkpoint_interval` must be longer than 0") } else { s.checkpointInterval = d }
+        }
+        if let v = t["max_memory"] {
+            if let text = v.string, let size = ByteSize.parse(text), size.bytes > 0 {
+                s.maxMemory = size
+            } else {
+                error(v.position, "`state.max_memory` must be a size such as \"512MiB\" or \"2GiB\" (a whole number and B, KiB, "
+                      + "MiB, GiB, TiB, KB, MB, GB or TB, above 0), not \(v.string.map { "\"\($0)\"" } ?? v.typeDescription)")
+            }
         }
         return s
     }

@@ -70,6 +70,10 @@ public struct StateSettings: Sendable, Equatable {
     public var dir: String = "/var/lib/tokenmeter/state"
     /// How often open windows and offsets are checkpointed and offsets committed. Added to the contract's keys.
     public var checkpointInterval: DurationSpec = DurationSpec(millis: 5_000, label: "5s")
+    /// A ceiling on the state the daemon holds (open rows, dedup ids, interned names, by the memory model in
+    /// docs/memory.md): above it consuming pauses until closing windows brings it under 90%. None: no
+    /// ceiling. Added to the contract's keys.
+    public var maxMemory: ByteSize? = nil
     public init() {}
 }
 
