@@ -31,8 +31,8 @@ public struct KafkaSettings: Sendable, Equatable {
     public var properties: [KeyValue] = []
     /// librdkafka property name -> file whose contents (trailing newline removed) is the value. Never logged.
     public var secretFiles: [KeyValue] = []
-    /// How long a newly assigned partition waits for its previous owner to hand it over (see the README's
-    /// "Several instances"). Added to the contract's keys.
+    /// How long a newly assigned partition waits for its previous owner to hand it over (see
+    /// docs/scale-out.md). Added to the contract's keys.
     public var handoverTimeout: DurationSpec = DurationSpec(millis: 15_000, label: "15s")
     public var changelogTopic: String? = nil
     public var spendTopic: String? = nil

@@ -1,7 +1,7 @@
 /// `--format focus`: a FinOps FOCUS 1.2-style cost and usage CSV, one line per usage rollup row of the
 /// chosen window in the span (after filters; `--by` and `--top` do not apply: FOCUS rows are the raw rows).
 ///
-/// Mapping (also in the README):
+/// Mapping (also in docs/reports-guide.md):
 /// - `ChargePeriodStart`/`ChargePeriodEnd`: the row's `window_start`/`window_end`.
 /// - `BilledCost` = `EffectiveCost` = `ListCost` = `ContractedCost` = `cost_usd`, exact: tokenmeter prices
 ///   at the configured (list) prices and knows no discounts or commitments. `BillingCurrency` = `USD`.
