@@ -51,6 +51,13 @@ public final class DaemonProgress: Sendable {
         // Alerts: filled by the alert integration.
         public var alertsPublished: Int64 = 0
         public var alertsFailed: Int64 = 0
+        /// Alerts moved out of the outbox because they can never be produced (`outbox/rejected/`).
+        public var alertsRejected: Int64 = 0
+        /// Dead letters kept in the spill file (the topic could not take them), those too large even for
+        /// it (only counted), and the spill files' size.
+        public var deadLettersSpilled: Int64 = 0
+        public var deadLetterSpillDropped: Int64 = 0
+        public var deadLetterSpillBytes: Int64 = 0
         public var alertOutboxDepth: Int64 = 0
         public var alertLatencySeconds = Histogram(bounds: Histogram.alertLatencyBounds)
         /// One line about the last alert published, for STATUS (nil: none yet).

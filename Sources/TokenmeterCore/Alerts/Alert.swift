@@ -69,8 +69,85 @@ public struct Alert: Sendable, Equatable {
         self.message = message; self.details = details
     }
 
-    /// The Kafka key: `owner=finance-ops,workflow=invoice-*`, or `all` for an empty scope.
+    /// The scope as text: `owner=finance-ops,workflow=invoice-*`, or `all` for an empty scope. Part of the
+    /// alert's identity (`makeID`); the Kafka key is its escaped form, `kafkaKey`.
     public var key: String { Alert.scopeKey(scope) }
+
+    /// The Kafka key: `key` with control characters and backslashes escaped (`\n`, `\u001b`, `\\`), so
+    /// that a model name with a newline in it cannot break a line-oriented consumer of the keys.
+    public var kafkaKey: String { Alert.escapedKey(key) }
+
+    static func escapedKey(_ key: String) -> String {
+        var out = ""
+        for c in key.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if c.value < 0x20 || (c.value >= 0x7F && c.value < 0xA0) {
+                    let hex = Array("0123456789abcdef")
+                    out += "\\u00" + String(hex[Int(c.value >> 4)]) + String(hex[Int(c.value & 0xF)])
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: Sized to fit
+
+    /// The most UTF-8 bytes a name (rule, scope key or value, a top list's name, model, workflow, owner,
+    /// outcome) keeps in a published alert; a longer one is cut with `truncationMarker`.
+    public static let maxNameBytes = 512
+    /// The most UTF-8 bytes the human `message` keeps.
+    public static let maxMessageBytes = 2048
+    /// Appended to a cut string (inside the limit): the reader sees the value is not whole.
+    public static let truncationMarker = "…[truncated]"
+
+    /// The alert as it is published: every free-text string bounded (`maxNameBytes`, `maxMessageBytes`),
+    /// so that the JSON value stays far below any producer's message size limit whatever names the events
+    /// carried (at most a few tens of KiB even when every character needs a six-byte escape). The
+    /// `alert_id` is kept: it was derived from the whole names, so the same crossing keeps the same id.
+    public func fittedForPublishing() -> Alert {
+        var a = self
+        a.rule = Alert.bounded(rule, Alert.maxNameBytes)
+        a.scope = scope.map { KeyValue(Alert.bounded($0.key, Alert.maxNameBytes), Alert.bounded($0.value, Alert.maxNameBytes)) }
+        a.topWorkflows = topWorkflows.map { Share(name: Alert.bounded($0.name, Alert.maxNameBytes), cost: $0.cost) }
+        a.message = Alert.bounded(message, Alert.maxMessageBytes)
+        switch details {
+        case .threshold, .forecast:
+            break
+        case .spike(let windowSpend, let baseline, let factorMilli, let topModels):
+            a.details = .spike(windowSpend: windowSpend, baseline: baseline, factorMilli: factorMilli,
+                               topModels: topModels.map { Share(name: Alert.bounded($0.name, Alert.maxNameBytes), cost: $0.cost) })
+        case .unpriced(let model, let requests, let workflow, let owner):
+            a.details = .unpriced(model: Alert.bounded(model, Alert.maxNameBytes), requests: requests,
+                                  workflow: Alert.bounded(workflow, Alert.maxNameBytes), owner: Alert.bounded(owner, Alert.maxNameBytes))
+        case .costPerOutcome(let outcome, let outcomes, let costPerOutcome, let maxCost):
+            a.details = .costPerOutcome(outcome: Alert.bounded(outcome, Alert.maxNameBytes), outcomes: outcomes,
+                                        costPerOutcome: costPerOutcome, maxCost: maxCost)
+        }
+        return a
+    }
+
+    /// `s` when it has at most `limit` UTF-8 bytes; otherwise its longest prefix of whole characters that
+    /// leaves room for `truncationMarker`, followed by the marker (`limit` bytes at most in all).
+    public static func bounded(_ s: String, _ limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        let room = max(0, limit - truncationMarker.utf8.count)
+        var bytes = 0
+        var end = s.unicodeScalars.startIndex
+        for i in s.unicodeScalars.indices {
+            let w = UTF8.width(s.unicodeScalars[i])
+            if bytes + w > room { break }
+            bytes += w
+            end = s.unicodeScalars.index(after: i)
+        }
+        return String(s.unicodeScalars[..<end]) + truncationMarker
+    }
 
     public static func scopeKey(_ scope: [KeyValue]) -> String {
         scope.isEmpty ? "all" : scope.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
