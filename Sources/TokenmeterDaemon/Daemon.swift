@@ -35,6 +35,8 @@ public final class Daemon {
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0
     var deadLetterToken: UInt64 = 0
+    /// `auto.offset.reset` is `latest`: a partition the group never committed starts at its end.
+    var offsetResetLatest = false
     var deliveryFailures = 0
     /// Dead letters the topic cannot take, kept unchanged in `<state.dir>/dead-letters/spill`.
     let spill: DeadLetterSpill
@@ -154,6 +156,14 @@ public final class Daemon {
         return props
     }
 
+    /// The consumer's librdkafka properties: our defaults (a property the user sets wins), the shared
+    /// ones, the group, and with `kafka.static_membership` the instance name as `group.instance.id`.
+    static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
+        var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", c.kafka.groupId)]
+        if c.kafka.staticMembership { props.append(("group.instance.id", instance)) }
+        return props
+    }
+
     // MARK: The loop
 
     public func run() throws {
@@ -162,10 +172,13 @@ public final class Daemon {
         try restoreCheckpoint()
         try alertPublisher.resendOutbox()
         let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
+        let consumerProperties = Daemon.consumerProperties(config, base: base, instance: pipeline.instance)
+        offsetResetLatest = ["latest", "largest", "end"].contains(consumerProperties.last { $0.0 == "auto.offset.reset" }?.1 ?? "")
         let consumer = try KafkaConsumer(
-            properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
+            properties: consumerProperties,
             topics: config.kafka.topics + (config.kafka.spendTopic.map { [$0] } ?? []), rebalance: self)
-        consumer.onError = { [log] e in log.warning("kafka: \(e)") }
+        consumer.onError = { [unowned self] e in self.kafkaErrorReported(e) }
+        ops.statisticsIntervalMs = Int64(consumerProperties.last { $0.0 == "statistics.interval.ms" }?.1 ?? "") ?? 5_000
         consumer.onStatistics = { [unowned self] json in self.statisticsReceived(json) }
         self.consumer = consumer
         lastCheckpoint = WallClock.monotonicMillis()

@@ -13,8 +13,11 @@ public final class DaemonProgress: Sendable {
         public var joined = false
 
         // Operations (filled by the polling thread; read by /metrics, /-/healthy, /-/ready and STATUS).
-        /// READY=1 was sent: the checkpoint is restored and the consumer joined its group.
+        /// Consuming: the group joined, partitions held and a broker reachable, or less than
+        /// `kafka.ready_grace` without (see `Daemon.readiness`).
         public var ready = false
+        /// Why not ready (nil when ready), for the /-/ready answer.
+        public var notReadyReason: String?
         /// SIGTERM/SIGINT received: /-/ready answers 503 from here on.
         public var stopping = false
         /// Monotonic milliseconds of the consume loop's last iteration (0 before the loop starts).

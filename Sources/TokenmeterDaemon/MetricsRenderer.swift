@@ -32,7 +32,8 @@ public enum MetricsRenderer {
         metric("build_info", "gauge", "Always 1; the version and git commit the binary was built from.",
                [("{version=\"\(escape(BuildInfo.version))\",commit=\"\(escape(BuildInfo.gitCommit))\"}", "1")])
         one("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.", seconds(startTimeMs))
-        one("ready", "gauge", "1 once the checkpoint is restored and the consumer joined its group; 0 before and while stopping.",
+        one("ready", "gauge",
+            "1 while consuming: group joined, partitions assigned and a broker reachable (or less than kafka.ready_grace without); 0 otherwise and while stopping.",
             s.ready && !s.stopping ? "1" : "0")
 
         one("messages_consumed_total", "counter", "Kafka messages consumed from the input topics.", "\(m.messages)")
