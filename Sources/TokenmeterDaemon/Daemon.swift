@@ -158,7 +158,7 @@ public final class Daemon {
 
     /// The consumer's librdkafka properties: our defaults (a property the user sets wins), the shared
     /// ones, the group, and with `kafka.static_membership` the instance name as `group.instance.id`.
-    static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
+    public static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
         var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", c.kafka.groupId)]
         if c.kafka.staticMembership { props.append(("group.instance.id", instance)) }
         return props
@@ -308,7 +308,7 @@ public final class Daemon {
                 if try !spill.append(topic: d.topic, partition: d.partition, offset: d.offset, reason: d.reason, key: d.key, value: d.value) {
                     log.error("dead letter larger than the spill file may grow; dropped, only counted", metadata: [
                         "bytes": "\(d.value.count)", "topic": "\(d.topic)", "partition": "\(d.partition)", "offset": "\(d.offset)",
-                        "max_bytes": "\(DeadLetterSpill.maxFileBytes)"])
+                        "max_bytes": "\(spill.maxFileBytes)"])
                 }
             } catch {
                 stateWriteFailed("a dead letter to the spill file", error)

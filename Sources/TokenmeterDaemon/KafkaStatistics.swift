@@ -33,5 +33,4 @@ enum KafkaStatistics {
         }
         return Summary(lag: out.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }, brokersUp: up.count)
     }
-
 }

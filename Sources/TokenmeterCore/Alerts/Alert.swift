@@ -78,23 +78,25 @@ public struct Alert: Sendable, Equatable {
     public var kafkaKey: String { Alert.escapedKey(key) }
 
     static func escapedKey(_ key: String) -> String {
-        var out = ""
-        for c in key.unicodeScalars {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 || (c.value >= 0x7F && c.value < 0xA0) {
-                    let hex = Array("0123456789abcdef")
-                    out += "\\u00" + String(hex[Int(c.value >> 4)]) + String(hex[Int(c.value & 0xF)])
-                } else {
-                    out.unicodeScalars.append(c)
-                }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.utf8.count)
+        var previous: UInt8 = 0
+        for b in key.utf8 {
+            defer { previous = b }
+            switch b {
+            case 0x5C: bytes += [0x5C, 0x5C]
+            case 0x0A: bytes += [0x5C, 0x6E]
+            case 0x0D: bytes += [0x5C, 0x72]
+            case 0x09: bytes += [0x5C, 0x74]
+            case ..<0x20, 0x7F: JSONTextWriter.appendUnicodeEscape(b, to: &bytes)
+            // C1 controls (U+0080-U+009F) are 0xC2 0x80-0x9F in UTF-8: replace the pair with the escape.
+            case 0x80...0x9F where previous == 0xC2:
+                bytes.removeLast()
+                bytes += Array("\\u00".utf8) + Array(String(b, radix: 16).utf8)
+            default: bytes.append(b)
             }
         }
-        return out
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Sized to fit

@@ -13,7 +13,7 @@ import Musl
 ///
 ///     tmspill1 <topic> <partition> <offset> <key bytes, -1 for none> <value bytes> <reason>\n<key><value>\n
 ///
-/// The file is bounded: when a record would take it past `maxFileBytes`, it becomes `spill.1` (replacing
+/// The file is bounded: when a record would take it past `maxFileBytes` (64 MiB), it becomes `spill.1` (replacing
 /// the previous `spill.1`, so the oldest records are dropped first) and a new `spill` starts; a single
 /// record larger than `maxFileBytes` is not kept at all, only counted and logged. Both files together
 /// never exceed twice `maxFileBytes`.
@@ -21,7 +21,8 @@ import Musl
 /// Every record is fsynced before `append` returns: the checkpoint that follows commits the message's
 /// offset, and a crash must not lose both the Kafka copy and this one. Used by the polling thread only.
 public final class DeadLetterSpill {
-    public static let maxFileBytes: Int64 = 64 << 20
+    public static let defaultMaxFileBytes: Int64 = 64 << 20
+    public let maxFileBytes: Int64
     /// The reason on the header line keeps at most this many bytes.
     public static let maxReasonBytes = 512
 
@@ -35,8 +36,9 @@ public final class DeadLetterSpill {
     private var currentBytes: Int64
     private var previousBytes: Int64
 
-    public init(stateDir: String) {
+    public init(stateDir: String, maxFileBytes: Int64 = DeadLetterSpill.defaultMaxFileBytes) {
         dir = stateDir + "/dead-letters"
+        self.maxFileBytes = maxFileBytes
         currentBytes = 0
         previousBytes = 0
         currentBytes = Self.size(path)
@@ -49,12 +51,12 @@ public final class DeadLetterSpill {
         let cleanReason = String(Alert.bounded(reason, Self.maxReasonBytes).map { $0.isNewline || $0 == "\0" ? " " : $0 })
         var record = Array("tmspill1 \(topic) \(partition) \(offset) \(key.map { String($0.count) } ?? "-1") \(value.count) \(cleanReason)\n".utf8)
         let size = Int64(record.count + (key?.count ?? 0) + value.count + 1)
-        guard size <= Self.maxFileBytes else {
+        guard size <= maxFileBytes else {
             dropped += 1
             return false
         }
         try DurableFile.makeDirectories(dir)
-        if currentBytes + size > Self.maxFileBytes {
+        if currentBytes + size > maxFileBytes {
             if rename(path, previousPath) != 0 && errno != ENOENT { throw FileError(operation: "rename", path: path, errno: errno) }
             previousBytes = currentBytes
             currentBytes = 0
