@@ -52,7 +52,7 @@ let package = Package(
         // libFuzzer harness for the decoder, the event path and the config parser: a stub unless built by
         // scripts/fuzz.sh (-DFUZZING -sanitize=fuzzer,address, in its own .build-fuzz).
         .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
-        .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore"]),
+        .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TrafficGenerator"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Allocation-count benchmarks of the decoder and the aggregator (issue 8), a regression check:

@@ -36,6 +36,8 @@ enum ConfigReload {
         check("rollups.grace", old.rollups.grace, new.rollups.grace)
         check("rollups.idle_close", old.rollups.idleClose, new.rollups.idleClose)
         check("rollups.late_horizon", old.rollups.lateHorizon, new.rollups.lateHorizon)
+        check("rollups.max_future", old.rollups.maxFuture, new.rollups.maxFuture)
+        check("rollups.max_keys_per_window", old.rollups.maxKeysPerWindow, new.rollups.maxKeysPerWindow)
         check("rollups.tags", old.rollups.tags, new.rollups.tags)
         check("rollups.instance", old.rollups.instance, new.rollups.instance)
         check("state.dir", old.state.dir, new.state.dir)
@@ -45,7 +47,7 @@ enum ConfigReload {
     }
 
     /// `current` with everything a reload applies at once taken from `new`: prices, budgets, spikes,
-    /// outcome limits and the checkpoint interval. The rest stays as the daemon started with it.
+    /// outcome limits, the checkpoint interval and the memory ceiling. The rest stays as the daemon started with it.
     static func applied(_ current: TokenmeterConfig, _ new: TokenmeterConfig) -> TokenmeterConfig {
         var c = current
         c.prices = new.prices
@@ -53,6 +55,7 @@ enum ConfigReload {
         c.spikes = new.spikes
         c.outcomeLimits = new.outcomeLimits
         c.state.checkpointInterval = new.state.checkpointInterval
+        c.state.maxMemory = new.state.maxMemory
         return c
     }
 }

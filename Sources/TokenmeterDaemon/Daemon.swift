@@ -52,6 +52,10 @@ public final class Daemon {
     var stateFailing = false
     /// Whether this loop paused the assigned partitions (for `writeFailing` or `stateFailing`).
     var pausedForDisk = false
+    /// Consuming paused because the state is over `state.max_memory` (see Daemon+Memory).
+    var memoryPaused = false
+    var lastMemoryReminder: Int64 = 0
+    var stateBytes = 0
     /// `consumer.rebalanceCount` when the partitions were paused: a rebalance meanwhile assigns partitions
     /// that are not paused yet.
     var pausedAtRebalance = 0
@@ -86,6 +90,7 @@ public final class Daemon {
     /// Spend mode (`kafka.spend_topic`): the alert shards this instance owns, see Daemon+Spend.
     var shards: [Int32: AlertShard] = [:]
     var spendNames = StringTable()
+    var spendNamesAfterCompaction = 0
     var shardCount: Int?
     var router: SpendRouter?
     var spendApplied: Int64 = 0
@@ -184,7 +189,7 @@ public final class Daemon {
         lastCheckpoint = WallClock.monotonicMillis()
         while !stop.stopRequested {
             if stop.takeReload() { reloadConfig() }
-            if writeFailing || stateFailing {
+            if writeFailing || stateFailing || memoryPaused {
                 // Nothing new is fetched while closed windows cannot reach the disk or no checkpoint can be
                 // written (the partitions are paused, and no checkpoint or commit passes rows that exist
                 // only in memory); polling goes on, so the group membership holds, delivery reports are
@@ -202,7 +207,8 @@ public final class Daemon {
                     && WallClock.monotonicMillis() - lastCheckpoint >= config.state.checkpointInterval.millis {
                     checkpoint(reason: "retry")
                 }
-                remindDiskTrouble()
+                if memoryPaused && !writeFailing && !stateFailing { relieveMemory() }
+                if writeFailing || stateFailing { remindDiskTrouble() }
                 publishProgress()
                 operationsTick()
                 continue
@@ -245,6 +251,7 @@ public final class Daemon {
             // every partition's windows on the hot thread several times per batch.
             if mono - lastProgressPublish >= 100 {
                 lastProgressPublish = mono
+                checkMemory()
                 publishProgress()
             }
             operationsTick()
@@ -360,7 +367,7 @@ public final class Daemon {
 
     /// Pauses the assigned partitions while a folder fails, resumes them once both are writable.
     func updateDiskPause() {
-        let want = writeFailing || stateFailing
+        let want = writeFailing || stateFailing || memoryPaused
         guard want != pausedForDisk, let consumer else { return }
         pausedForDisk = want
         if want {
@@ -369,7 +376,7 @@ public final class Daemon {
             consumer.pause(consumer.assignment())
         } else {
             consumer.resume(consumer.assignment())
-            log.notice("disk writable again; consuming resumes")
+            log.notice("consuming resumes")
         }
     }
 
@@ -458,6 +465,7 @@ public final class Daemon {
             checkpointPostponed = true
             return false
         }
+        compactNamesIfDue()
         do {
             try DurableFile.makeDirectories(config.state.dir)
             try DurableFile.write(pipeline.checkpointBytes(unassigned: Array(restored.values) + Array(localCache.values),
@@ -501,6 +509,8 @@ public final class Daemon {
         let metrics = pipeline.metrics
         let assigned = pipeline.assigned.count
         let open = pipeline.openRowCount
+        let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes
+        let stateBytes = stateBytes, memoryPaused = memoryPaused
         let pending = pipeline.pending.count
         let checkpoints = checkpoints
         let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed, alertsRejected = alertPublisher.rejected
@@ -519,6 +529,10 @@ public final class Daemon {
             $0.metrics = metrics
             $0.assignedPartitions = assigned
             $0.openRows = open
+            $0.internedNames = internedNames
+            $0.internedBytes = internedBytes
+            $0.stateBytes = stateBytes
+            $0.memoryPaused = memoryPaused
             $0.pendingFiles = pending
             $0.checkpoints = checkpoints
             $0.alertsPublished = alertsPublished

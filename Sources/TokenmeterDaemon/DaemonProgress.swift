@@ -8,6 +8,14 @@ public final class DaemonProgress: Sendable {
         public var metrics = PipelineMetrics()
         public var assignedPartitions = 0
         public var openRows = 0
+        /// Names interned by the pipeline (workflows, owners, models, providers, tag values, outcomes) and
+        /// about how much memory they hold; released by the name table's compaction.
+        public var internedNames = 0
+        public var internedBytes = 0
+        /// The state's memory by the model of `Pipeline.estimatedStateBytes`, and whether consuming is paused
+        /// because it is over `state.max_memory`.
+        public var stateBytes = 0
+        public var memoryPaused = false
         public var pendingFiles = 0
         public var checkpoints = 0
         public var joined = false

@@ -64,6 +64,17 @@ public enum MetricsRenderer {
 
         one("open_windows", "gauge", "Open (not yet closed) windows across assigned partitions and window sizes.", "\(s.openWindows)")
         one("open_rows", "gauge", "Rows held in open windows and late buckets (keys in memory).", "\(s.openRows)")
+        one("interned_names", "gauge",
+            "Distinct names (workflows, owners, models, providers, tag values, outcomes) in memory; names no longer used are released when the table has doubled since its last rebuild.",
+            "\(s.internedNames)")
+        one("interned_bytes", "gauge", "Approximate memory held by the interned names, in bytes.", "\(s.internedBytes)")
+        one("name_table_rebuilds_total", "counter", "Rebuilds of the name table that released names no longer in use.",
+            "\(m.nameCompactions)")
+        one("state_memory_bytes", "gauge",
+            "The state held (open rows, dedup ids, interned names) by the memory model that state.max_memory is compared with.",
+            "\(s.stateBytes)")
+        one("memory_paused", "gauge", "1 while consuming is paused because the state is over state.max_memory.",
+            s.memoryPaused ? "1" : "0")
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
         one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")

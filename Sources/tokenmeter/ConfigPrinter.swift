@@ -48,11 +48,13 @@ enum ConfigPrinter {
         line("grace", q(c.rollups.grace.label))
         line("idle_close", q(c.rollups.idleClose.label))
         line("late_horizon", q(c.rollups.lateHorizon.label))
+        line("max_future", q(c.rollups.maxFuture.label))
         line("tags", list(c.rollups.tags))
         if let i = c.rollups.instance { line("instance", q(i)) } else { o += "# instance: the host name\n" }
         o += "\n[state]\n"
         line("dir", q(c.state.dir))
         line("checkpoint_interval", q(c.state.checkpointInterval.label))
+        if let m = c.state.maxMemory { line("max_memory", q(m.label)) } else { o += "# max_memory: none (no ceiling on state memory)\n" }
         o += "\n[dedup]\n"
         line("window", q(c.dedup.window.label))
         o += "\n[http]\n"

@@ -13,6 +13,10 @@ public struct StringTable: Sendable {
 
     public var count: Int { strings.count }
 
+    /// About how much memory the table holds: the names' bytes twice (the arena and the `String`s), and per
+    /// name its offset, hash, `String` header and probe slots. What `tokenmeter_interned_bytes` reports.
+    public var approximateBytes: Int { 2 * arena.count + strings.count * (8 + 8 + 16) + slots.count * 4 }
+
     @inlinable public subscript(id: UInt32) -> String { strings[Int(id)] }
 
     public mutating func intern(_ s: String) -> UInt32 {

@@ -294,7 +294,7 @@ public final class AlertEngine {
         func shares() throws -> [UInt32: Money] {
             var d: [UInt32: Money] = [:]
             for _ in 0..<(try r.count()) {
-                let id = names.intern(try r.string())
+                let id = AlertText.restoredShare(try r.string(), &names)
                 d[id, default: .zero] += try money()
             }
             return d
@@ -365,6 +365,7 @@ public final class AlertEngine {
                 d.requests = try r.i64(); d.published = try r.u8() != 0
                 ring.slots.append(d)
             }
+            if let last = ring.slots.last { restoredUnpriced.newestDayStart = max(restoredUnpriced.newestDayStart, last.start) }
             restoredUnpriced.index[model] = restoredUnpriced.models.count
             restoredUnpriced.models.append(model)
             restoredUnpriced.days.append(ring)
@@ -376,7 +377,9 @@ public final class AlertEngine {
         }
         for i in spikes.indices {
             spikes[i].index = IdIndex(); spikes[i].keys = []; spikes[i].states = []
+            spikes[i].newestStart = .min
             for (key, st) in savedSpikes[spikes[i].identity] ?? [] {
+                spikes[i].newestStart = max(spikes[i].newestStart, st.windowStart)
                 let id = names.intern(key)
                 spikes[i].index[id] = spikes[i].keys.count
                 spikes[i].keys.append(id)
@@ -389,8 +392,29 @@ public final class AlertEngine {
             if let slots = savedLimits[unitCosts[i].identity] { unitCosts[i].ring.slots = slots }
         }
         unpriced = restoredUnpriced
+        // Caches keyed by name ids: the ids may have been renumbered (name compaction).
         pairIndex.removeAll()
         pairs.removeAll()
+        spikeKeyOwned = Array(repeating: OwnedIds(), count: spikes.count)
+        unpricedOwned = OwnedIds()
+    }
+
+    /// Forgets unpriced models with no request on the newest day any model was seen or the day before
+    /// (`UnpricedTracker.isIdle`): each unknown model name would otherwise stay in memory for the daemon's
+    /// life. The live tracker starts such a model over too, so forgetting changes no alert.
+    public func forgetIdleState() {
+        let newest = unpriced.newestDayStart
+        guard newest != .min else { return }
+        var kept = UnpricedTracker()
+        kept.newestDayStart = newest
+        for (m, model) in unpriced.models.enumerated() {
+            guard let last = unpriced.days[m].slots.last, !UnpricedTracker.isIdle(last, newestDayStart: newest) else { continue }
+            kept.index[model] = kept.models.count
+            kept.models.append(model)
+            kept.days.append(unpriced.days[m])
+        }
+        unpriced = kept
+        unpricedOwned = OwnedIds()
     }
 }
 

@@ -1,3 +1,18 @@
+extension Dictionary where Key == UInt32, Value == Money {
+    /// Adds `cost` to the workflow's share of a period, or to the "other workflows" share once the period
+    /// holds `AlertText.maxWorkflowShares` workflows (see there).
+    @inline(__always)
+    mutating func addShare(_ workflow: UInt32, _ cost: Money) {
+        if let i = index(forKey: workflow) {
+            values[i] += cost
+        } else if count < AlertText.maxWorkflowShares {
+            self[workflow] = cost
+        } else {
+            self[AlertText.otherWorkflows, default: .zero] += cost
+        }
+    }
+}
+
 /// Helpers shared by the trackers to build alerts: shares, percentages, human text.
 enum AlertText {
     /// `$4012.35`
@@ -14,7 +29,21 @@ enum AlertText {
     static let noneName = "(none)"
 
     static func name(_ id: UInt32, _ names: StringTable) -> String {
-        id == SeriesKey.none || Int(id) >= names.count ? noneName : names[id]
+        if id == otherWorkflows { return otherWorkflowsName }
+        return id == SeriesKey.none || Int(id) >= names.count ? noneName : names[id]
+    }
+
+    /// A period's spend per workflow (for `top_workflows`) keeps at most this many workflows; the spend of
+    /// any further one is summed under `otherWorkflowsName`, so that a stream of new workflow names cannot
+    /// grow a monthly budget's state (and keep every name in memory) for the whole month.
+    static let maxWorkflowShares = 1_000
+    /// The id of that sum: never an interned name's (ids count up from 0; `SeriesKey.none` is the last).
+    static let otherWorkflows: UInt32 = SeriesKey.none - 1
+    static let otherWorkflowsName = "(other workflows)"
+
+    /// The id a saved share name comes back as: the "other workflows" sum keeps its own id.
+    static func restoredShare(_ name: String, _ names: inout StringTable) -> UInt32 {
+        name == otherWorkflowsName ? otherWorkflows : names.intern(name)
     }
 
     /// `part / whole` in hundredths of a percent, rounded half up; nil for a zero whole.

@@ -42,7 +42,7 @@ struct BudgetTracker {
         }) else { return }
         let b = BudgetForecast.bucketIndex(time, start: ring.slots[i].start, end: ring.slots[i].end)
         ring.slots[i].total += cost
-        ring.slots[i].byWorkflow[workflow, default: .zero] += cost
+        ring.slots[i].byWorkflow.addShare(workflow, cost)
         ring.slots[i].buckets[b] += cost.femtos
         if time > ring.slots[i].latest { ring.slots[i].latest = time }
         if ring.slots[i].total.femtos >= ring.slots[i].nextCrossing {

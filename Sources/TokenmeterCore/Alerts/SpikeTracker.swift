@@ -8,7 +8,8 @@
 ///
 /// A `spend_spike` is published once per window, when the window's spend exceeds both `factor x baseline`
 /// and `min_usd`, and only once the baseline has seen at least 3 previous windows: a new workflow has no
-/// baseline and is never a spike. An event older than its key's current window is not counted here.
+/// baseline and is never a spike, nor is a key idle for more than 64 windows (behind the rule's newest
+/// window), which starts over. An event older than its key's current window is not counted here.
 struct SpikeTracker {
     static let alphaNumerator: Int128 = 3
     static let alphaDenominator: Int128 = 10
@@ -20,6 +21,11 @@ struct SpikeTracker {
     var index = IdIndex()
     var keys: [UInt32] = []
     var states: [SpikeKeyState] = []
+    /// The newest window start of any key: a key whose window is more than `AlertEngine.spikeIdleWindows`
+    /// windows behind it starts over as a new key. Saved state leaves such keys out (their baseline has
+    /// decayed to nothing), so the same rule in the live engine is what makes a restart, or a rebuild of
+    /// the name table, change no alert.
+    var newestStart: EpochMillis = .min
 
     init(_ rule: SpikeRule) { self.rule = rule }
 
@@ -59,9 +65,13 @@ struct SpikeTracker {
                          names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
         let window = rule.window.millis
         let start = floorDiv(time, window) * window
+        if start > newestStart { newestStart = start }
         let i: Int
         if let found = index[key] {
             i = found
+            if newestStart &- states[i].windowStart > AlertEngine.spikeIdleWindows &* window {
+                states[i] = SpikeKeyState(windowStart: start)
+            }
         } else {
             i = states.count
             index[key] = i

@@ -40,7 +40,7 @@ struct UnitCostTracker {
                               now: () -> EpochMillis, into out: inout [Alert]) {
         guard let i = ring.index(for: time, period: rule.period, make: UnitCostPeriod.init) else { return }
         ring.slots[i].spend += cost
-        ring.slots[i].byWorkflow[workflow, default: .zero] += cost
+        ring.slots[i].byWorkflow.addShare(workflow, cost)
         check(i, time: time, names: names, now: now, into: &out)
     }
 

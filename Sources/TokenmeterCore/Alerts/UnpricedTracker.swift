@@ -6,12 +6,26 @@ struct UnpricedTracker {
     var index: [UInt32: Int] = [:]
     var models: [UInt32] = []
     var days: [PeriodRing<UnpricedDay>] = []
+    /// The newest day any unpriced request fell on.
+    var newestDayStart: EpochMillis = .min
+
+    /// A model whose newest day record ends a day or more before the newest day: it starts over (a late
+    /// request for one of its old days publishes that day's alert again, under the same `alert_id`), and
+    /// `AlertEngine.forgetIdleState` may drop it, so that unknown model names do not pile up for ever.
+    static func isIdle(_ last: UnpricedDay, newestDayStart: EpochMillis) -> Bool {
+        last.end <= newestDayStart &- AlertPeriods.dayMillis
+    }
 
     mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, requests: Int64, time: EpochMillis,
                          names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
+        let dayStart = floorDiv(time, AlertPeriods.dayMillis) * AlertPeriods.dayMillis
+        if dayStart > newestDayStart { newestDayStart = dayStart }
         let m: Int
         if let found = index[model] {
             m = found
+            if let last = days[m].slots.last, UnpricedTracker.isIdle(last, newestDayStart: newestDayStart) {
+                days[m] = PeriodRing()
+            }
         } else {
             m = models.count
             index[model] = m

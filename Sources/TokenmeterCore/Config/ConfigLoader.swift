@@ -221,8 +221,9 @@ private struct ConfigBuilder {
     static let sectionKeys: [(String, [String])] = [
         ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout",
                      "static_membership", "ready_grace"]),
-        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance", "max_keys_per_window"]),
-        ("[state]", ["checkpoint_interval"]),
+        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
+                       "max_keys_per_window"]),
+        ("[state]", ["checkpoint_interval", "max_memory"]),
         ("[http]", ["listen"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
                        "effective_from", "service_tier", "min_input_tokens", "provider"]),
@@ -584,7 +585,8 @@ private struct ConfigBuilder {
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
         checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
-                                                 ("late_horizon", .key), ("tags", .key), ("instance", .key),
+                                                 ("late_horizon", .key), ("max_future", .key), ("tags", .key),
+                                                 ("instance", .key),
                                                  ("max_keys_per_window", .key)])
         if let (s, _) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") { r.dir = s }
         if let v = t["windows"] {
@@ -629,6 +631,13 @@ private struct ConfigBuilder {
             error(p, "`rollups.late_horizon` (\(r.lateHorizon.label)) must not be shorter than `rollups.grace` "
                   + "(\(r.grace.label)): events later than the late horizon are dead-lettered")
         }
+        if let (d, p) = duration(t, "max_future", "rollups.max_future") {
+            if d.millis <= 0 {
+                error(p, "`rollups.max_future` must be longer than 0: it is how far ahead of the clock an event may be")
+            } else {
+                r.maxFuture = d
+            }
+        }
         var tagsOK = true
         if let items = stringList(t, "tags", "rollups.tags", unique: true, ok: &tagsOK), tagsOK { r.tags = items.map(\.0) }
         if let (s, p) = string(t, "instance", "rollups.instance", emptyHint: "omit the key to use the host name") {
@@ -651,10 +660,18 @@ private struct ConfigBuilder {
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
-        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key)])
+        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key), ("max_memory", .key)])
         if let (d, _) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") { s.dir = d }
         if let (d, p) = duration(t, "checkpoint_interval", "state.checkpoint_interval") {
             if d.millis <= 0 { error(p, "`state.checkpoint_interval` must be longer than 0") } else { s.checkpointInterval = d }
+        }
+        if let v = t["max_memory"] {
+            if let text = v.string, let size = ByteSize.parse(text), size.bytes > 0 {
+                s.maxMemory = size
+            } else {
+                error(v.position, "`state.max_memory` must be a size such as \"512MiB\" or \"2GiB\" (a whole number and B, KiB, "
+                      + "MiB, GiB, TiB, KB, MB, GB or TB, above 0), not \(v.string.map { "\"\($0)\"" } ?? v.typeDescription)")
+            }
         }
         return s
     }

@@ -58,6 +58,10 @@ public struct RollupSettings: Sendable, Equatable {
     public var grace: DurationSpec = DurationSpec(millis: 30_000, label: "30s")
     public var idleClose: DurationSpec = DurationSpec(millis: 120_000, label: "2m")
     public var lateHorizon: DurationSpec = DurationSpec(millis: 7 * 86_400_000, label: "7d")
+    /// How far ahead of the wall clock an event time may be. One event from a producer with a skewed clock
+    /// would otherwise move its partition's stream time ahead: every window would close early and every
+    /// later event would be late until the wall clock caught up. Added to the contract's keys.
+    public var maxFuture: DurationSpec = DurationSpec(millis: 300_000, label: "5m")
     public var tags: [String] = []
     /// This instance's name in rollup file names (`<window start>-<instance>-p<partition>.jsonl`).
     /// Default: the host name. Added to the contract's keys.
@@ -73,6 +77,10 @@ public struct StateSettings: Sendable, Equatable {
     public var dir: String = "/var/lib/tokenmeter/state"
     /// How often open windows and offsets are checkpointed and offsets committed. Added to the contract's keys.
     public var checkpointInterval: DurationSpec = DurationSpec(millis: 5_000, label: "5s")
+    /// A ceiling on the state the daemon holds (open rows, dedup ids, interned names, by the memory model in
+    /// docs/memory.md): above it consuming pauses until closing windows brings it under 90%. None: no
+    /// ceiling. Added to the contract's keys.
+    public var maxMemory: ByteSize? = nil
     public init() {}
 }
 

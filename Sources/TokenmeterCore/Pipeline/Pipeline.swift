@@ -41,6 +41,7 @@ public final class Pipeline {
     /// [topic index][partition] -> `writerName`, built once per partition rather than per closed window.
     @exclusivity(unchecked) private var writerNames: [[String?]]
     private let sizes: [Int64]
+    private let maxFutureMillis: Int64
     private let tagNameBytes: [[UInt8]]
     /// One value id per configured tag, refilled per event (no array built per event).
     @exclusivity(unchecked) private var tagScratch: [UInt32]
@@ -70,6 +71,7 @@ public final class Pipeline {
         self.writerNames = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.tagScratch = Array(repeating: SeriesKey.none, count: config.rollups.tags.count)
         self.sizes = config.rollups.windows.map(\.millis)
+        self.maxFutureMillis = config.rollups.maxFuture.millis
         self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
         let overflow = dimensions.names.intern("__overflow__")
         self.overflowKey = SeriesKey(workflow: overflow, owner: overflow, model: overflow, provider: SeriesKey.none, tags: Dimensions.noTags)
@@ -189,11 +191,6 @@ public final class Pipeline {
         return (result, state.windows.closeDue())
     }
 
-    /// An event time further ahead of the wall clock than this is bad input: a single far-future timestamp
-    /// would otherwise push the partition's stream time ahead, close every window early and make all
-    /// later events "too late".
-    public static let maxFutureMillis: Int64 = 86_400_000
-
     private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?,
                        wallNow: EpochMillis) -> Result {
         if let reason = decoder.decode(bytes) { return .rejected(reason) }
@@ -210,8 +207,11 @@ public final class Pipeline {
         guard let time = ev.timestamp ?? messageTime else {
             return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
         }
-        if wallNow > 0 && time > wallNow &+ Pipeline.maxFutureMillis {
-            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than a day ahead of the clock (\(RFC3339.format(wallNow)))"))
+        // An event time further ahead of the wall clock than `rollups.max_future` is bad input: one skewed
+        // producer clock would otherwise push the partition's stream time ahead, close every window early and
+        // make all later events late until the clock caught up. Replays (no wall clock) keep any time.
+        if wallNow > 0 && time > wallNow &+ maxFutureMillis {
+            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than rollups.max_future (\(config.rollups.maxFuture.label)) ahead of the clock (\(RFC3339.format(wallNow)))"))
         }
         if state.windows.isTooLate(time) {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
@@ -407,4 +407,96 @@ public final class Pipeline {
     }
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }
+
+    // MARK: Memory
+
+    /// About what one open row (a key in an open window or late bucket) costs in memory, measured with
+    /// `tokenmeter bench --cardinality`, and one de-duplication id (a 64-bit hash, its event time and the
+    /// table's slack).
+    public static let bytesPerOpenRow = 244
+    public static let bytesPerDedupId = 50
+
+    /// The memory model of the state: open rows, dedup ids and interned names of the assigned partitions,
+    /// plus those of `held` states (restored, not yet assigned). What `state.max_memory` is compared with.
+    public func estimatedStateBytes(held: [PartitionState] = []) -> Int {
+        var rows = 0, ids = 0
+        for p in partitions { for case let s? in p { rows += s.windows.openRowCount; ids += s.dedup.count } }
+        for s in held { rows += s.windows.openRowCount; ids += s.dedup.count }
+        return rows * Pipeline.bytesPerOpenRow + ids * Pipeline.bytesPerDedupId + internedBytes
+    }
+
+    // MARK: Names
+
+    /// Names are interned once and looked up by id on the hot path; ids live in open rows, late buckets,
+    /// alert state and caches, so a name cannot be dropped the moment its last row is written. Instead the
+    /// table is rebuilt now and then from what is still in use (`compactNames`): a stream of new workflow
+    /// or tag values, each seen once, costs memory until the next compaction, not for the daemon's life.
+    public var internedNames: Int { dimensions.names.count }
+    public var internedBytes: Int { dimensions.names.approximateBytes }
+
+    /// Whether the table has grown enough since the last compaction to be worth rebuilding: twice the names
+    /// it kept then, and at least `minimumToCompact`.
+    public var namesDueForCompaction: Bool {
+        internedNames >= max(2 * namesAfterCompaction, Pipeline.minimumToCompact)
+    }
+
+    public static let minimumToCompact = 50_000
+    @exclusivity(unchecked) private var namesAfterCompaction = 0
+
+    /// Rebuilds the name table with only the names that the partitions' open rows and late buckets (the
+    /// assigned ones and `held`, states this process keeps for partitions not assigned yet) and the alert
+    /// engine still use, by the same encoding the checkpoint uses: every name goes out as text and comes
+    /// back under a new id, so no holder can keep a stale id. Dedup memory (hashes, not names) is moved
+    /// aside and back, not copied. Spike keys idle for many windows and unpriced-model days older than the
+    /// alert ring are dropped on the way, as a restart from a checkpoint would.
+    ///
+    /// Only between checkpoints' steps: closed windows must be written (`pending` empty) and spend-mode
+    /// sums taken; otherwise nothing happens and nil is returned. Returns the name counts before and after.
+    public func compactNames(held: inout [PartitionState]) -> (before: Int, after: Int)? {
+        guard pending.isEmpty else { return nil }
+        var live = assigned
+        guard live.allSatisfy({ $0.state.spend.isEmpty }), held.allSatisfy({ $0.spend.isEmpty }) else { return nil }
+        let before = internedNames
+        // Dedup sets and wall-clock marks are not names: keep them out of the round trip.
+        var dedups: [DedupSet] = []
+        var walls: [EpochMillis] = []
+        func strip(_ s: inout PartitionState) {
+            dedups.append(s.dedup)
+            walls.append(s.lastMessageWall)
+            s.dedup = DedupSet(window: config.dedup.window.millis)
+        }
+        for i in live.indices { strip(&live[i].state) }
+        for i in held.indices { strip(&held[i]) }
+        alerts.forgetIdleState()
+        var alertState = BinaryWriter()
+        alerts.encodeState(into: &alertState, names: dimensions.names)
+        let bytes = Checkpoint.encode(live.map(\.state) + held, dimensions: dimensions, alertState: alertState.bytes)
+
+        var fresh = Dimensions(tagNames: config.rollups.tags)
+        // The overflow row's key was interned first at start; it keeps its id.
+        let overflow = fresh.names.intern("__overflow__")
+        precondition(overflow == overflowKey.workflow, "the overflow name must keep its id")
+        let restored: Checkpoint.Restored
+        do {
+            restored = try Checkpoint.decode(bytes, dimensions: &fresh, makeWindows: emptyWindows,
+                                             dedupWindow: config.dedup.window.millis)
+            var reader = BinaryReader(restored.alertState)
+            try alerts.decodeState(from: &reader, names: &fresh.names)
+        } catch {
+            // Our own encoding read back at once: failing here is a bug, not an input problem.
+            preconditionFailure("name compaction could not read its own encoding: \(error)")
+        }
+        var states = restored.partitions
+        for i in states.indices {
+            states[i].dedup = dedups[i]
+            states[i].lastMessageWall = walls[i]
+        }
+        dimensions = fresh
+        priceCache = PriceCache()
+        for (i, entry) in live.enumerated() { assign(states[i], topicIndex: entry.topicIndex) }
+        held = Array(states[live.count...])
+        namesAfterCompaction = internedNames
+        metrics.nameCompactions &+= 1
+        return (before, internedNames)
+    }
 }

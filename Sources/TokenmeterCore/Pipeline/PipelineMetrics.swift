@@ -11,6 +11,8 @@ public struct PipelineMetrics: Sendable, Equatable {
     public var unpricedRequests: Int64 = 0
     /// Events counted under the `__overflow__` key because a window reached `rollups.max_keys_per_window`.
     public var overflowEvents: Int64 = 0
+    /// Rebuilds of the name table from the names still in use (`Pipeline.compactNames`).
+    public var nameCompactions: Int64 = 0
 
     public init() {}
 
