@@ -416,6 +416,7 @@ private struct ConfigBuilder {
         "metadata.broker.list": "set `brokers` in [kafka] instead",
         "enable.auto.commit": "tokenmeter commits offsets itself, only after the state they cover is checkpointed",
         "enable.auto.offset.store": "tokenmeter stores offsets itself, only after the state they cover is checkpointed",
+        "group.instance.id": "set `static_membership = true` in [kafka] instead (the instance name becomes the id)",
     ]
 
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
