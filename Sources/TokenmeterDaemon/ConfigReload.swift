@@ -27,6 +27,8 @@ enum ConfigReload {
         check("kafka.dead_letter_topic", old.kafka.deadLetterTopic, new.kafka.deadLetterTopic)
         check("kafka.changelog_topic", old.kafka.changelogTopic, new.kafka.changelogTopic)
         check("kafka.spend_topic", old.kafka.spendTopic, new.kafka.spendTopic)
+        check("kafka.static_membership", old.kafka.staticMembership, new.kafka.staticMembership)
+        check("kafka.ready_grace", old.kafka.readyGrace, new.kafka.readyGrace)
         check("kafka.properties", old.kafka.properties, new.kafka.properties)
         check("kafka.secret_files", old.kafka.secretFiles, new.kafka.secretFiles)
         check("rollups.dir", old.rollups.dir, new.rollups.dir)

@@ -10,7 +10,9 @@ import TokenmeterKafka
 /// Durability order of every flush, and why a crash between any two steps is harmless:
 ///  1. rollup files of closed windows (temp, fsync, rename): a crash after this replays events whose
 ///     windows re-close into the same file names with the same content;
-///  2. dead letters delivered (producer flush): a crash after this only re-sends a dead letter;
+///  2. dead letters delivered (producer flush), and those the dead-letter topic refused or could not take
+///     (too large for it) appended to the spill file and fsynced: a crash after this only re-sends a dead
+///     letter or spills it again;
 ///  3. the checkpoint (open windows + the offsets they cover): a crash after this restarts from it, and
 ///     the offsets not yet committed are taken from the checkpoint, not from Kafka;
 ///  4. the Kafka commit of exactly the checkpoint's offsets.
@@ -33,7 +35,15 @@ public final class Daemon {
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0
     var deadLetterToken: UInt64 = 0
+    /// `auto.offset.reset` is `latest`: a partition the group never committed starts at its end.
+    var offsetResetLatest = false
     var deliveryFailures = 0
+    /// Dead letters the topic cannot take, kept unchanged in `<state.dir>/dead-letters/spill`.
+    let spill: DeadLetterSpill
+    /// Dead letters for the spill file whose write failed: retried before the next checkpoint (which
+    /// waits for them, as it waits for undelivered dead letters).
+    var pendingSpill: [(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8])] = []
+    let spillLog = RateLimitedLog(perMinute: 20)
     let rejectLog = RateLimitedLog(perMinute: 20)
     /// The rollup folder cannot be written: closed windows wait in memory, consuming is paused.
     var writeFailing = false
@@ -111,6 +121,7 @@ public final class Daemon {
         let instance = config.rollups.instance ?? WallClock.hostName()
         self.pipeline = Pipeline(config: config, instance: instance)
         self.checkpointPath = config.state.dir + "/checkpoint.bin"
+        self.spill = DeadLetterSpill(stateDir: config.state.dir)
         let base = try kafkaProperties ?? Daemon.kafkaProperties(config, instance: instance)
         self.kafkaBase = base
         Daemon.installKafkaLog(log, secrets: base.filter { p in config.kafka.secretFiles.contains { $0.key == p.0 } }.map(\.1))
@@ -126,6 +137,13 @@ public final class Daemon {
                 self.deliveryFailures += 1
                 self.log.error("dead letter not delivered", metadata: ["error": "\(error)"])
             }
+        }
+        producer?.onUndelivered = { [weak self] _, error, key, value, headers in
+            guard let self else { return }
+            func header(_ name: String) -> String { headers.first { $0.0 == name }.map { String(decoding: $0.1, as: UTF8.self) } ?? "" }
+            self.spillDeadLetter(topic: header("tokenmeter-topic"), partition: Int32(header("tokenmeter-partition")) ?? -1,
+                                 offset: Int64(header("tokenmeter-offset")) ?? -1, reason: header("tokenmeter-error"),
+                                 key: key.map { Array($0) }, value: Array(value), error: error)
         }
         log.info("tokenmeter starting", metadata: ["instance": "\(instance)", "topics": "\(config.kafka.topics.joined(separator: ","))",
                                                    "rollups": "\(config.rollups.dir)", "state": "\(config.state.dir)"])
@@ -145,6 +163,14 @@ public final class Daemon {
         return props
     }
 
+    /// The consumer's librdkafka properties: our defaults (a property the user sets wins), the shared
+    /// ones, the group, and with `kafka.static_membership` the instance name as `group.instance.id`.
+    public static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
+        var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", c.kafka.groupId)]
+        if c.kafka.staticMembership { props.append(("group.instance.id", instance)) }
+        return props
+    }
+
     // MARK: The loop
 
     public func run() throws {
@@ -153,10 +179,13 @@ public final class Daemon {
         try restoreCheckpoint()
         try alertPublisher.resendOutbox()
         let base = kafkaBase
+        let consumerProperties = Daemon.consumerProperties(config, base: base, instance: pipeline.instance)
+        offsetResetLatest = ["latest", "largest", "end"].contains(consumerProperties.last { $0.0 == "auto.offset.reset" }?.1 ?? "")
         let consumer = try KafkaConsumer(
-            properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
+            properties: consumerProperties,
             topics: config.kafka.topics + (config.kafka.spendTopic.map { [$0] } ?? []), rebalance: self)
-        consumer.onError = { [log] e in log.warning("kafka: \(e)") }
+        consumer.onError = { [unowned self] e in self.kafkaErrorReported(e) }
+        ops.statisticsIntervalMs = Int64(consumerProperties.last { $0.0 == "statistics.interval.ms" }?.1 ?? "") ?? 5_000
         consumer.onStatistics = { [unowned self] json in self.statisticsReceived(json) }
         self.consumer = consumer
         lastCheckpoint = WallClock.monotonicMillis()
@@ -262,8 +291,41 @@ public final class Daemon {
         do {
             try producer.produce(topic: topic, key: m.key, value: m.payload, headers: headers, token: deadLetterToken)
         } catch {
-            log.error("cannot queue dead letter", metadata: ["error": "\(error)"])
+            // Too large for the topic (message.max.bytes), or refused otherwise: the offset will be committed,
+            // so the message is kept in the spill file instead.
+            spillDeadLetter(topic: config.kafka.topics[m.topicIndex], partition: m.partition, offset: m.offset,
+                            reason: reason.description, key: m.key.map { Array($0) }, value: Array(m.payload), error: error)
         }
+    }
+
+    /// Keeps a dead letter the topic cannot take in the spill file (see `DeadLetterSpill`); when the file
+    /// cannot be written, in memory until it can (the checkpoint waits for it, consuming pauses).
+    func spillDeadLetter(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8], error: Error) {
+        if spillLog.allow(now: WallClock.monotonicMillis()) {
+            log.error("dead letter cannot go to the dead-letter topic; kept in the spill file", metadata: [
+                "error": "\(error)", "bytes": "\(value.count)", "topic": "\(topic)", "partition": "\(partition)",
+                "offset": "\(offset)", "spill": "\(spill.path)", "spilled_before": "\(spill.spilled)"])
+        }
+        pendingSpill.append((topic, partition, offset, reason, key, value))
+        _ = writePendingSpill()
+    }
+
+    /// Appends the dead letters waiting for the spill file; false while it cannot be written.
+    func writePendingSpill() -> Bool {
+        while let d = pendingSpill.first {
+            do {
+                if try !spill.append(topic: d.topic, partition: d.partition, offset: d.offset, reason: d.reason, key: d.key, value: d.value) {
+                    log.error("dead letter larger than the spill file may grow; dropped, only counted", metadata: [
+                        "bytes": "\(d.value.count)", "topic": "\(d.topic)", "partition": "\(d.partition)", "offset": "\(d.offset)",
+                        "max_bytes": "\(spill.maxFileBytes)"])
+                }
+            } catch {
+                stateWriteFailed("a dead letter to the spill file", error)
+                return false
+            }
+            pendingSpill.removeFirst()
+        }
+        return true
     }
 
     func flushFiles() {
@@ -396,6 +458,8 @@ public final class Daemon {
                 return false
             }
         }
+        // Dead letters refused by the topic (seen in the delivery reports just served) are in the spill file.
+        guard writePendingSpill() else { return false }
         guard writeChangelog(timeoutMs: reason == "shutdown" || reason == "rebalance" ? 10_000 : 2_000) else {
             if !checkpointPostponed {
                 log.warning("changelog records not yet acknowledged (broker unreachable?); checkpoints and commits wait for them")
@@ -451,7 +515,8 @@ public final class Daemon {
         let stateBytes = stateBytes, memoryPaused = memoryPaused
         let pending = pipeline.pending.count
         let checkpoints = checkpoints
-        let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
+        let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed, alertsRejected = alertPublisher.rejected
+        let spilled = spill.spilled, spillDropped = spill.dropped, spillBytes = spill.bytes
         let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
         let alertLatency = alertPublisher.latency
         let openWindows = openWindowCount
@@ -474,6 +539,10 @@ public final class Daemon {
             $0.checkpoints = checkpoints
             $0.alertsPublished = alertsPublished
             $0.alertsFailed = alertsFailed
+            $0.alertsRejected = alertsRejected
+            $0.deadLettersSpilled = spilled
+            $0.deadLetterSpillDropped = spillDropped
+            $0.deadLetterSpillBytes = spillBytes
             $0.alertOutboxDepth = Int64(outboxDepth)
             $0.lastAlert = lastAlert
             $0.alertLatencySeconds = alertLatency

@@ -231,7 +231,8 @@ private struct ConfigBuilder {
 
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = [
-        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout"]),
+        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout",
+                     "static_membership", "ready_grace"]),
         ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
                        "max_keys_per_window"]),
         ("[state]", ["checkpoint_interval", "max_memory"]),
@@ -427,6 +428,7 @@ private struct ConfigBuilder {
         "metadata.broker.list": "set `brokers` in [kafka] instead",
         "enable.auto.commit": "tokenmeter commits offsets itself, only after the state they cover is checkpointed",
         "enable.auto.offset.store": "tokenmeter stores offsets itself, only after the state they cover is checkpointed",
+        "group.instance.id": "set `static_membership = true` in [kafka] instead (the instance name becomes the id)",
     ]
 
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
@@ -434,9 +436,14 @@ private struct ConfigBuilder {
         checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
                                                ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
                                                ("changelog_topic", .key), ("spend_topic", .key),
+                                               ("static_membership", .key), ("ready_grace", .key),
                                                ("properties", .table), ("secret_files", .table)])
         if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
             if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
+        }
+        if let b = bool(t, "static_membership", "kafka.static_membership") { k.staticMembership = b }
+        if let (d, p) = duration(t, "ready_grace", "kafka.ready_grace") {
+            if d.millis < 0 { error(p, "`kafka.ready_grace` must not be negative") } else { k.readyGrace = d }
         }
         if let v = t["brokers"] {
             if let list = v.array, !v.isArrayOfTables {
