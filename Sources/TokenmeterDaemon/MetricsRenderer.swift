@@ -47,6 +47,7 @@ public enum MetricsRenderer {
                "Rejected messages by reason (copied to kafka.dead_letter_topic when one is configured).",
                RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.rejected[$0] ?? 0)") })
         one("unpriced_requests_total", "counter", "Requests of models with no matching price (tokens counted, cost not invented).", "\(m.unpricedRequests)")
+        one("unrecognized_usage_total", "counter", "Requests whose usage block no provider rule reads (zero tokens, cost unknown, in unpriced_requests).", "\(m.unrecognizedUsage)")
 
         metric("kafka_consumer_lag_messages", "gauge",
                "Messages between the partition's high watermark and the group's committed offset (librdkafka statistics).",

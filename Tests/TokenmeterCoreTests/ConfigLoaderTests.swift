@@ -269,7 +269,7 @@ struct ConfigLoaderTests {
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]], [provider_prefixes])",
         ])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
             "t.toml:1:1: error: unknown key `brokers` at the top level; it belongs in a [kafka] table",

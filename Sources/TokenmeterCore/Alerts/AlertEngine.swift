@@ -39,6 +39,7 @@ public final class AlertEngine {
     @exclusivity(unchecked) var spikes: [SpikeTracker]
     @exclusivity(unchecked) var unitCosts: [UnitCostTracker]
     @exclusivity(unchecked) var unpriced = UnpricedTracker()
+    @exclusivity(unchecked) var unrecognized = UnrecognizedUsageTracker()
     /// (workflow id, owner id) -> index into `pairs`.
     @exclusivity(unchecked) private var pairIndex = IdPairIndex()
     @exclusivity(unchecked) private var pairs: [RuleMatches] = []
@@ -51,6 +52,7 @@ public final class AlertEngine {
     /// With a shard: per spike rule, whether a key id is ours; whether an unpriced model id is ours.
     @exclusivity(unchecked) private var spikeKeyOwned: [OwnedIds] = []
     @exclusivity(unchecked) private var unpricedOwned = OwnedIds()
+    @exclusivity(unchecked) private var unrecognizedOwned = OwnedIds()
 
     public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
                 now: @escaping () -> EpochMillis = AlertEngine.systemNow, shard: SpendShard? = nil) {
@@ -116,6 +118,16 @@ public final class AlertEngine {
         }
     }
 
+    /// One request whose usage block no row reads (contract 1b), to `model` by `workflow` of `owner` at
+    /// `time`; `keys` gives the block's key names (called only when an alert is raised). Feeds only the
+    /// `unrecognized_usage` alert: the request's tokens and cost are unknown.
+    public func recordUnrecognized(workflow: UInt32, owner: UInt32, model: UInt32, keys: () -> String, requests: Int64,
+                                   time: EpochMillis, names: StringTable) {
+        if let shard, !ownsUnrecognized(model, shard, names) { return }
+        unrecognized.record(model: model, workflow: workflow, owner: owner, keys: keys, requests: requests, time: time,
+                            names: names, now: now, into: &pending)
+    }
+
     /// `count` outcomes named by the interned id `outcome`, for `workflow` of `owner`, at `time`.
     public func recordOutcome(workflow: UInt32, owner: UInt32, outcome: UInt32, count: Int64, time: EpochMillis,
                               names: StringTable) {
@@ -151,6 +163,13 @@ public final class AlertEngine {
         return owned
     }
 
+    private func ownsUnrecognized(_ model: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+        if let owned = unrecognizedOwned[model] { return owned }
+        let owned = SpendShard.unrecognized(model: AlertText.name(model, names), count: shard.count) == shard.index
+        unrecognizedOwned[model] = owned
+        return owned
+    }
+
     // MARK: Spend mode
 
     /// Judges the sums a shard received (each as one contribution at its latest event time).
@@ -158,6 +177,11 @@ public final class AlertEngine {
         for e in entries {
             if e.outcome {
                 recordOutcome(workflow: e.workflow, owner: e.owner, outcome: e.item, count: e.count, time: e.time, names: names)
+            } else if e.unrecognized {
+                let note = e.note
+                recordUnrecognized(workflow: e.workflow, owner: e.owner, model: e.item,
+                                   keys: { note == SeriesKey.none ? "" : AlertText.name(note, names) },
+                                   requests: e.count, time: e.time, names: names)
             } else {
                 recordUsage(workflow: e.workflow, owner: e.owner, model: e.item, cost: e.priced ? e.cost : nil,
                             requests: e.count, time: e.time, names: names)
@@ -213,7 +237,8 @@ public final class AlertEngine {
     // MARK: State
 
     static let stateMagic: UInt32 = 0x4C41_4D54  // "TMAL"
-    static let stateVersion: UInt32 = 1
+    /// 2 added the `unrecognized_usage` days after the unpriced ones; version 1 states are still read.
+    static let stateVersion: UInt32 = 2
     /// Spike keys idle for more windows than this are not saved: their baseline has decayed to nothing
     /// (0.7^64 < 1e-9), and a key that comes back simply rebuilds one.
     static let spikeIdleWindows: Int64 = 64
@@ -284,6 +309,15 @@ public final class AlertEngine {
                 w.i64(d.start); w.i64(d.end); w.i64(d.requests); w.u8(d.published ? 1 : 0)
             }
         }
+
+        w.count(unrecognized.models.count)
+        for (m, model) in unrecognized.models.enumerated() {
+            w.string(AlertText.name(model, names))
+            w.count(unrecognized.days[m].slots.count)
+            for d in unrecognized.days[m].slots {
+                w.i64(d.start); w.i64(d.end); w.i64(d.requests); w.u8(d.published ? 1 : 0)
+            }
+        }
     }
 
     /// Restores what `encodeState` wrote into the current rules (state of rules no longer configured is
@@ -301,7 +335,7 @@ public final class AlertEngine {
         }
         guard try r.u32() == AlertEngine.stateMagic else { throw CheckpointFormatError(reason: "alert state: bad magic") }
         let version = try r.u32()
-        guard version == AlertEngine.stateVersion else {
+        guard version == 1 || version == AlertEngine.stateVersion else {
             throw CheckpointFormatError(reason: "alert state: unknown version \(version)")
         }
 
@@ -353,21 +387,31 @@ public final class AlertEngine {
             savedLimits[identity] = slots
         }
 
-        var restoredUnpriced = UnpricedTracker()
-        for _ in 0..<(try r.count()) {
-            // Usage without a model was saved under the placeholder name: it must come back as the absent
-            // id, or the next such usage would open a second day record and publish its alert again.
-            let modelName = try r.string()
-            let model = modelName == AlertText.noneName ? SeriesKey.none : names.intern(modelName)
-            var ring = PeriodRing<UnpricedDay>()
+        /// Per model, its day records. Usage without a model was saved under the placeholder name: it must
+        /// come back as the absent id, or the next such usage would open a second day record and publish
+        /// its alert again.
+        func modelDays() throws -> (index: [UInt32: Int], models: [UInt32], days: [PeriodRing<UnpricedDay>]) {
+            var out: (index: [UInt32: Int], models: [UInt32], days: [PeriodRing<UnpricedDay>]) = ([:], [], [])
             for _ in 0..<(try r.count()) {
-                var d = UnpricedDay(start: try r.i64(), end: try r.i64())
-                d.requests = try r.i64(); d.published = try r.u8() != 0
-                ring.slots.append(d)
+                let modelName = try r.string()
+                let model = modelName == AlertText.noneName ? SeriesKey.none : names.intern(modelName)
+                var ring = PeriodRing<UnpricedDay>()
+                for _ in 0..<(try r.count()) {
+                    var d = UnpricedDay(start: try r.i64(), end: try r.i64())
+                    d.requests = try r.i64(); d.published = try r.u8() != 0
+                    ring.slots.append(d)
+                }
+                out.index[model] = out.models.count
+                out.models.append(model)
+                out.days.append(ring)
             }
-            restoredUnpriced.index[model] = restoredUnpriced.models.count
-            restoredUnpriced.models.append(model)
-            restoredUnpriced.days.append(ring)
+            return out
+        }
+        var restoredUnpriced = UnpricedTracker()
+        (restoredUnpriced.index, restoredUnpriced.models, restoredUnpriced.days) = try modelDays()
+        var restoredUnrecognized = UnrecognizedUsageTracker()
+        if version >= 2 {
+            (restoredUnrecognized.index, restoredUnrecognized.models, restoredUnrecognized.days) = try modelDays()
         }
 
         for i in budgets.indices {
@@ -389,6 +433,7 @@ public final class AlertEngine {
             if let slots = savedLimits[unitCosts[i].identity] { unitCosts[i].ring.slots = slots }
         }
         unpriced = restoredUnpriced
+        unrecognized = restoredUnrecognized
         pairIndex.removeAll()
         pairs.removeAll()
     }

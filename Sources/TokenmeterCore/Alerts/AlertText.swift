@@ -13,6 +13,24 @@ enum AlertText {
     /// What an absent name (`SeriesKey.none`: usage without a model) prints and is saved as.
     static let noneName = "(none)"
 
+    /// The most bytes of one name a message quotes; longer names end in `...` (a marker that the name was
+    /// cut). Names are bounded on input too, so this is a second guard that keeps alerts small.
+    static let maxQuotedBytes = 256
+
+    /// `s`, cut at a character boundary to at most `maxQuotedBytes` bytes plus the `...` marker.
+    static func truncated(_ s: String) -> String {
+        guard s.utf8.count > maxQuotedBytes else { return s }
+        var out = ""
+        var n = 0
+        for ch in s.unicodeScalars {
+            let w = String(ch).utf8.count
+            if n + w > maxQuotedBytes - 3 { break }
+            out.unicodeScalars.append(ch)
+            n += w
+        }
+        return out + "..."
+    }
+
     static func name(_ id: UInt32, _ names: StringTable) -> String {
         id == SeriesKey.none || Int(id) >= names.count ? noneName : names[id]
     }

@@ -26,8 +26,9 @@ struct UnpricedTracker {
         let modelName = AlertText.name(model, names)
         let scope = [KeyValue("model", modelName)]
         let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)
-        let message = "model \(modelName) has no price: \(d.requests) request\(d.requests == 1 ? "" : "s") on "
-            + "\(RFC3339.day(d.start)) so far (first from workflow \(workflowName), owner \(ownerName)); "
+        let message = "model \(AlertText.truncated(modelName)) has no price: \(d.requests) request\(d.requests == 1 ? "" : "s") on "
+            + "\(RFC3339.day(d.start)) so far (first from workflow \(AlertText.truncated(workflowName)), owner "
+            + "\(AlertText.truncated(ownerName))); "
             + "its tokens are counted, its cost is not"
         out.append(Alert(
             id: Alert.makeID(rule: UnpricedTracker.ruleName, scope: scope, periodStart: d.start, kind: .unpricedModel, threshold: ""),
