@@ -24,7 +24,10 @@ import Darwin
 ///   `gen_ai.provider.name` > `gen_ai.system`; `workflow` > `gen_ai.workflow.name`; `timestamp` > `ts` >
 ///   `time`; canonical token names > OTel GenAI names > the alternative OTel spellings. Fields at the top
 ///   level beat the same fields inside an `attributes` object (flat OTel attributes nested one level).
-///   Repeated keys: the last one wins.
+///   Repeated keys: the last one wins, problems included: an invalid first value followed by a valid (or
+///   null) one is not a reject, a valid one followed by an invalid one is. A repeated `usage` block
+///   replaces the earlier block whole. Inside `usage.iterations` each element is its own call, so an
+///   invalid count there rejects whatever follows.
 /// - Also accepted, at the lowest rank: the older OTel names `gen_ai.usage.prompt_tokens` (input) and
 ///   `gen_ai.usage.completion_tokens` (output), still emitted by several instrumentations.
 /// - Outcome events: token fields and `usage` are still validated (a bad count rejects), then ignored.
@@ -42,12 +45,17 @@ import Darwin
 /// - `workflow`/`owner` (and `outcome` for outcomes): absent, null or empty is `missing_field`; not a string
 ///   or over 256 bytes (UTF-8, after unescaping) is `bad_field`.
 /// - Outcome `count`: a non-negative integer up to 10^12 (default 1).
-/// - Provider blocks (1b), beyond the table: a block is also recognised as OpenAI Chat by
-///   `completion_tokens`, as Anthropic by `cache_creation` / `iterations` / `output_tokens_details.thinking_tokens`,
-///   as Gemini by any of its `*TokenCount` fields, as OpenAI Responses by `output_tokens`; so a partial
-///   block is never silently counted as zero. A block no row recognises (e.g. Gemini's cache-creation
-///   `{"totalTokenCount": N}`) contributes 0 tokens (the event still counts one request).
-///   The provider is `anthropic` when it equals `anthropic` ignoring ASCII case.
+/// - Provider blocks (1b): the rows are `ProviderUsage` (pure functions, with the keys each row is also
+///   recognised by, so that a partial block is read by its row). A block no row recognises (e.g. Gemini's
+///   cache-creation `{"totalTokenCount": N}`), on an event without canonical token fields, contributes 0
+///   tokens and sets `unrecognizedUsage` to its top-level key names: the pipeline counts the request as
+///   unpriced and raises `unrecognized_usage`. The provider is `anthropic` when it equals `anthropic`
+///   ignoring ASCII case.
+/// - Provider: the event's own, else the one its block's row names, else the model name's by
+///   `ProviderPrefixes` (longest prefix, ASCII case ignored), else null.
+/// - `model` (and each iteration's), `provider`, `service_tier`, tag names and tag values: at most 256 bytes
+///   (UTF-8, after unescaping), like `workflow`; longer is `bad_field`. They reach rollup rows, metrics,
+///   alerts and checkpoints, which must stay bounded.
 /// - Anthropic `cache_creation` without `cache_creation_input_tokens`: the cache write is the sum of its
 ///   `ephemeral_5m_input_tokens` and `ephemeral_1h_input_tokens`. Anthropic reasoning is
 ///   `output_tokens_details.thinking_tokens` (or `reasoning_tokens` when that is absent).
