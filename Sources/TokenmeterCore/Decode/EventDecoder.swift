@@ -766,7 +766,7 @@ public final class EventDecoder {
     }
 
     /// The most bytes of key names an `unrecognized_usage` alert quotes from a block.
-    static let maxBlockKeysBytes = 200
+    public static let maxBlockKeysBytes = 200
 
     /// The top-level key names of a usage block (`a, b, c`), at most `maxBlockKeysBytes` bytes, a name that
     /// does not fit replaced by `...`; the block is already known to be valid JSON.
