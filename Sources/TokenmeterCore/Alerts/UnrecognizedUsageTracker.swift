@@ -38,7 +38,7 @@ struct UnrecognizedUsageTracker {
         out.append(Alert(
             id: Alert.makeID(rule: UnrecognizedUsageTracker.ruleName, scope: scope, periodStart: d.start,
                              kind: .unrecognizedUsage, threshold: ""),
-            kind: .unrecognizedUsage, severity: .warning, rule: UnrecognizedUsageTracker.ruleName, scope: scope,
+            kind: .unrecognizedUsage, severity: .info, rule: UnrecognizedUsageTracker.ruleName, scope: scope,
             periodStart: d.start, periodEnd: d.end, thresholdMilliPct: nil, budget: nil, spent: nil,
             usedHundredthsPct: nil, projected: nil, topWorkflows: [], eventTime: time, emittedAt: now(),
             message: message,
