@@ -55,6 +55,7 @@ public enum MetricsRenderer {
             "\(s.deadLetterSpillDropped)")
         one("dead_letter_spill_bytes", "gauge", "Size of the dead-letter spill files (spill and spill.1).", "\(s.deadLetterSpillBytes)")
         one("unpriced_requests_total", "counter", "Requests of models with no matching price (tokens counted, cost not invented).", "\(m.unpricedRequests)")
+        one("unrecognized_usage_total", "counter", "Requests whose usage block no provider rule reads (zero tokens, cost unknown, in unpriced_requests).", "\(m.unrecognizedUsage)")
 
         metric("kafka_consumer_lag_messages", "gauge",
                "Messages between the partition's high watermark and the group's committed offset (librdkafka statistics).",

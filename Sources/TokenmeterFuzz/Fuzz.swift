@@ -144,7 +144,7 @@ func fuzzEvent(_ bytes: UnsafeRawBufferPointer) {
         if let v = verdict, v.code != reason.code { fail("decoder said \(v.code), pipeline \(reason.code)", bytes) }
         if after.usageEvents != before.usageEvents || after.outcomeEvents != before.outcomeEvents
             || after.duplicates != before.duplicates || after.lateEvents != before.lateEvents
-            || after.unpricedRequests != before.unpricedRequests {
+            || after.unpricedRequests != before.unpricedRequests || after.unrecognizedUsage != before.unrecognizedUsage {
             fail("a rejected message changed a total", bytes)
         }
     case .counted, .late, .duplicate:
@@ -192,6 +192,16 @@ func checkDecoded(_ bytes: UnsafeRawBufferPointer) {
     if let v = ev.outcomeValue, v < .zero { fail("negative value_usd", bytes) }
     if ev.outcomeCount < 0 || ev.outcomeCount > EventDecoder.maxOutcomeCount { fail("outcome count \(ev.outcomeCount)", bytes) }
     if ev.kind == .usage && ev.contributions.isEmpty { fail("a usage event with no contribution", bytes) }
+    for s in [ev.provider, ev.serviceTier] + ev.contributions.map(\.model) + ev.tags.flatMap({ [$0.name, $0.value] })
+    where s.count > Int32(EventDecoder.maxNameBytes) {
+        fail("a kept name over \(EventDecoder.maxNameBytes) bytes", bytes)
+    }
+    if !ev.unrecognizedUsage.isAbsent {
+        if ev.contributions.count != 1 || ev.contributions[0].tokens != TokenCounts() {
+            fail("an unrecognised block with tokens", bytes)
+        }
+        if ev.unrecognizedUsage.count > Int32(EventDecoder.maxBlockKeysBytes + 5) { fail("unbounded block key names", bytes) }
+    }
     for c in ev.contributions {
         let t = c.tokens
         for n in [t.input, t.cacheRead, t.cacheWrite, t.cacheWrite1h, t.output, t.reasoning] where n < 0 {
@@ -247,6 +257,25 @@ func writeSeeds(_ dir: String, tomlFiles: [String]) {
     c.costOverrideFraction = 0.05
     var gen = TrafficGenerator(c)
     for e in gen.generate(1500) { put(Array(e.line.utf8)) }
+    // The block shapes the generator does not write: Bedrock Converse, Cohere v2, Gemini Interactions, xAI's
+    // listed left-out reasoning, an empty `iterations`, blocks no row reads, names at their bounds, repeated
+    // keys, and models whose provider comes from the name.
+    let wf = #""workflow":"w","owner":"o","timestamp":"2026-11-21T08:00:00Z""#
+    let long = String(repeating: "x", count: 257)
+    for line in [
+        #"{\#(wf),"model":"us.anthropic.claude-sonnet-4-6","usage":{"inputTokens":121,"outputTokens":20,"cacheReadInputTokens":5,"cacheWriteInputTokens":3,"totalTokens":149}}"#,
+        #"{\#(wf),"model":"command-r-08-2024","usage":{"billed_units":{"input_tokens":377,"output_tokens":90},"tokens":{"input_tokens":577}}}"#,
+        #"{\#(wf),"model":"gemini-2.5-flash","usage":{"total_input_tokens":9,"total_output_tokens":13,"total_thought_tokens":211,"total_cached_tokens":0,"total_tool_use_tokens":0}}"#,
+        #"{\#(wf),"model":"grok-3-mini","usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":241,"completion_tokens_details":{"reasoning_tokens":228}}}"#,
+        #"{\#(wf),"model":"claude-sonnet-4-6","usage":{"input_tokens":3,"cache_read_input_tokens":7,"output_tokens":5,"iterations":[]}}"#,
+        #"{\#(wf),"model":"mystery","usage":{"tokens_in":10,"tokens_out":{"a":1}}}"#,
+        #"{\#(wf),"model":"gemini-2.5-flash","usage":{"totalTokenCount":3512}}"#,
+        #"{\#(wf),"model":"claude-opus-4-1","usage":{}}"#,
+        #"{\#(wf),"model":"\#(long)"}"#,
+        #"{\#(wf),"model":"m","tags":{"env":"\#(long)"}}"#,
+        #"{\#(wf),"input_tokens":-1,"input_tokens":5,"tags":{"a":{},"a":"b"}}"#,
+        #"{\#(wf),"usage":{"prompt_tokens":-1},"usage":{"prompt_tokens":3}}"#,
+    ] { put(Array(line.utf8)) }
 }
 
 #else

@@ -99,6 +99,15 @@ public enum Catalogue {
 
     public static func model(named name: String) -> CatalogueModel? { models.first { $0.name == name } }
 
+    /// The provider an event that names none gets from its model name (contract 1b), written out here for
+    /// the catalogue's models, independently of the decoder's table: every catalogue model's prefix names
+    /// its provider; any other name (a model the catalogue does not know) gets none.
+    public static func providerFromModelName(_ name: String) -> String? {
+        let prefixes: [(String, String)] = [("gpt-", "openai"), ("o3", "openai"), ("o4", "openai"), ("claude-", "anthropic"),
+                                            ("gemini-", "google"), ("meta.", "bedrock")]
+        return prefixes.first { name.hasPrefix($0.0) }?.1
+    }
+
     public static let workflows: [CatalogueWorkflow] = [
         // finance-ops
         CatalogueWorkflow("invoice-extraction", owner: "finance-ops", models: [("gpt-4o-mini", 7), ("gpt-4o", 3)], rate: 14,

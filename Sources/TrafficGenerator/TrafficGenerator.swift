@@ -429,7 +429,7 @@ public struct TrafficGenerator: Sendable {
                 d.int("total_tokens", t.input * 2 + t.output + 10)
                 o.object("usage", d)
             }
-            if !writeProvider { expected.provider = nil }
+            if !writeProvider { expected.provider = Catalogue.providerFromModelName(info.name) }
             return
         }
         o.object("usage", u)
@@ -440,7 +440,7 @@ public struct TrafficGenerator: Sendable {
         o.string("gen_ai.operation.name", "chat")
         let p = rng.uniform()
         if p < 0.6 { o.string("gen_ai.provider.name", info.provider) } else if p < 0.9 { o.string("gen_ai.system", info.provider) } else {
-            expected.provider = nil
+            expected.provider = Catalogue.providerFromModelName(info.name)
         }
         // gen_ai.response.model wins over gen_ai.request.model.
         let m = rng.uniform()

@@ -60,6 +60,13 @@ enum ConfigPrinter {
         o += "\n[http]\n"
         line("listen", q(c.http.listen))
 
+        o += "\n# The provider of an event that names none, from its model name: the longest matching prefix\n"
+        o += "# (ASCII case ignored). The built-in table with this file's entries added.\n"
+        o += "[provider_prefixes]\n"
+        for e in ProviderPrefixes(extra: c.providerPrefixes).entries.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
+            line(q(e.key), q(e.value))
+        }
+
         for p in c.prices {
             o += "\n[[price]]" + (p.origin.isEmpty ? "" : "  # \(p.origin)") + "\n"
             line("model", q(p.model))

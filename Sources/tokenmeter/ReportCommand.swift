@@ -30,7 +30,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Window size to read (1h, 1d, ...). Default: the largest whose files cover the span.")
     var window: String?
 
-    @Option(help: "Group by: workflow, owner, model, provider, tag:NAME, window, day, hour (comma-separated).")
+    @Option(help: "Group by: workflow, owner, model, model_family (the model without a trailing date snapshot), provider, tag:NAME, window, day, hour (comma-separated).")
     var by: String = "workflow"
 
     @Option(help: "Only owners matching this glob (repeatable, or comma-separated).")

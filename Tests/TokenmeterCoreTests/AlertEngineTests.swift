@@ -278,7 +278,7 @@ struct AlertEngineTests {
         g.engine.recordUsage(workflow: g.names.intern("w"), owner: g.names.intern("o"), model: SeriesKey.none, cost: nil,
                              requests: 1, time: t("2026-11-01T09:00:00Z"), names: g.names)
         #expect(g.engine.takePending().isEmpty, "the day's alert for usage without a model was already published")
-        #expect(g.engine.unpriced.models == [SeriesKey.none], "one day record, under the absent id")
+        #expect(g.engine.unpriced.days.models == [SeriesKey.none], "one day record, under the absent id")
     }
 
     // MARK: Ids

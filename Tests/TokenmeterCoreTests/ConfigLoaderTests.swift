@@ -24,6 +24,32 @@ private func nanos(_ p: PricePerMillion?) -> Int64? { p?.nanos }
 
 @Suite("Config loader")
 struct ConfigLoaderTests {
+    @Test func providerPrefixesExtendTheBuiltInTable() throws {
+        let c = try load("""
+        [provider_prefixes]
+        "llama-" = "meta"
+        "us.anthropic." = "aws"
+        """)
+        #expect(c.providerPrefixes == [KeyValue("llama-", "meta"), KeyValue("us.anthropic.", "aws")])
+        let table = ProviderPrefixes(extra: c.providerPrefixes)
+        #expect(table.provider(forModel: "llama-3.3-70b") == "meta")
+        #expect(table.provider(forModel: "us.anthropic.claude-sonnet-4-6") == "aws")
+        #expect(table.provider(forModel: "anthropic.claude-3-haiku") == "bedrock")
+        let long = String(repeating: "p", count: 257)
+        #expect(problems("[provider_prefixes]\n\"llama-\" = 3") == [
+            "t.toml:2:12: error: `provider_prefixes.\"llama-\"` must be a provider name (a string), not an integer",
+        ])
+        #expect(problems("[provider_prefixes]\n\"x-\" = \"\(long)\"") == [
+            "t.toml:2:8: error: `provider_prefixes.\"x-\"` must be a provider name of 1 to 256 bytes",
+        ])
+        #expect(problems("[provider_prefixes]\n\"\" = \"meta\"") == [
+            "t.toml:2:1: error: a provider prefix must be 1 to 256 bytes, not 0",
+        ])
+        #expect(problems("provider_prefixes = 3") == [
+            "t.toml:1:21: error: `provider_prefixes` must be a table (`[provider_prefixes]`) of model-name prefix to provider, not an integer",
+        ])
+    }
+
     @Test func exampleConfigLoadsWithExpectedValues() throws {
         let result = ConfigLoader.load(path: examplePath)
         if case .failure(let e) = result { Issue.record("example config: \(e)") }
@@ -269,7 +295,7 @@ struct ConfigLoaderTests {
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]], [provider_prefixes])",
         ])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
             "t.toml:1:1: error: unknown key `brokers` at the top level; it belongs in a [kafka] table",

@@ -58,4 +58,37 @@ import Testing
                           candidates: sonnet, at: now, tier: t.standardKey)
         #expect(cost == Money.parse("0.0225"))   // 1000 x 3 + 2000 x 6 + 500 x 15 = 22,500 per 1M
     }
+
+    /// Every model of both recorded sets that has a public list price is priced by the default list; the
+    /// ones left unpriced are exactly those its last section names as having none.
+    @Test func coversEveryRecordedModelWithAPublicPrice() throws {
+        let t = try Self.table()
+        var unpriced = Set<String>()
+        let d = EventDecoder()
+        for set in ["real-payloads", "real-payloads-2"] {
+            for line in try jsonLines(sharedTestdata("\(set)/events.jsonl")) {
+                #expect(d.decode(line) == nil)
+                let ev = d.event
+                let provider = d.string(ev.provider)
+                for c in ev.contributions {
+                    guard let model = d.string(c.model) else { unpriced.insert("(no model)"); continue }
+                    let candidates = t.candidates(model: model, provider: provider)
+                    if t.select(candidates, at: ev.timestamp!, inputTokens: c.tokens.input, serviceTier: d.string(ev.serviceTier)) == nil {
+                        unpriced.insert(model)
+                    }
+                }
+            }
+        }
+        #expect(unpriced == ["(no model)", "claude-fable-5", "deepseek/deepseek-r1", "moonshotai/kimi-k2",
+                             "models/gemini-2.5-flash-preview-05-20"])
+        let text = try String(contentsOfFile: Self.path, encoding: .utf8)
+        let listed = try #require(text.range(of: "with no public list price")).upperBound
+        for model in unpriced where model != "(no model)" { #expect(text[listed...].contains(model), "\(model)") }
+        // The hosts' own prices.
+        #expect(input(t, "grok-3-mini", provider: "xai", at: "2026-11-20T12:00:00Z") == "0.3")
+        #expect(input(t, "command-r-08-2024", at: "2026-11-20T12:00:00Z") == "0.15")
+        #expect(input(t, "deepseek-chat", provider: "deepseek", at: "2026-11-20T12:00:00Z") != nil)
+        #expect(input(t, "mistral-small-latest", at: "2026-11-20T12:00:00Z") == "0.1")
+        #expect(input(t, "us.anthropic.claude-sonnet-4-6", provider: "bedrock", at: "2026-11-20T12:00:00Z") == "3.3")
+    }
 }

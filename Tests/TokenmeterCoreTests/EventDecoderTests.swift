@@ -305,9 +305,11 @@ struct ProviderBlockTests {
             + "\"thoughtsTokenCount\":42,\"toolUsePromptTokenCount\":10,\"totalTokenCount\":3574}}")
         #expect(onlyTokens(d) == TokenCounts(input: 3530, cacheRead: 3512, output: 44, reasoning: 42))
         #expect(d.string(d.event.provider) == "google")
-        // Only totalTokenCount (a cache-creation call): recognised by no row, all buckets 0, one request.
+        // Only totalTokenCount (a cache-creation call): recognised by no row, all buckets 0, one request,
+        // reported as an unrecognised block naming its key.
         decodeOK(d, "{\(wo),\"provider\":\"google\",\"usage\":{\"totalTokenCount\":3512}}")
         #expect(onlyTokens(d) == TokenCounts())
+        #expect(d.string(d.event.unrecognizedUsage) == "totalTokenCount")
     }
 
     @Test func openAIResponses() throws {

@@ -44,10 +44,11 @@ func bucketsByModel(_ d: EventDecoder) -> [String: Buckets] {
 
 @Suite("Real provider payloads")
 struct RealPayloadTests {
-    @Test func all84PayloadsMatchExpectedBuckets() throws {
-        let events = try jsonLines(sharedTestdata("real-payloads/events.jsonl"))
-        let expected = try jsonLines(sharedTestdata("real-payloads/expected.jsonl"))
-        #expect(events.count == 84)
+    @Test(arguments: [("real-payloads", 84), ("real-payloads-2", 99)])
+    func everyPayloadMatchesExpectedBuckets(_ set: String, _ count: Int) throws {
+        let events = try jsonLines(sharedTestdata("\(set)/events.jsonl"))
+        let expected = try jsonLines(sharedTestdata("\(set)/expected.jsonl"))
+        #expect(events.count == count)
         #expect(expected.count == events.count)
         var wantByID: [String: [String: Buckets]] = [:]
         for line in expected {
@@ -78,7 +79,7 @@ struct RealPayloadTests {
             #expect(d.event.timestamp == RFC3339.parse("2026-11-20T12:00:00Z"))
             checked += 1
         }
-        #expect(checked == 84)
+        #expect(checked == count)
     }
 
     @Test func realPayloadProvidersAndTiers() throws {

@@ -95,6 +95,29 @@ import TokenmeterCore
         #expect(top.main.lines.reduce(Money.zero) { $0 + $1.current.cost } == top.main.total.cost)
     }
 
+    @Test func modelFamilyDropsTheDateSnapshot() throws {
+        #expect(ModelFamily.of("claude-haiku-4-5-20251001") == "claude-haiku-4-5")
+        #expect(ModelFamily.of("gpt-4o-mini-2024-07-18") == "gpt-4o-mini")
+        #expect(ModelFamily.of("claude-haiku-4-5") == "claude-haiku-4-5")
+        #expect(ModelFamily.of("gemini-2.5-pro-preview-05-06") == "gemini-2.5-pro-preview-05-06")   // not a full date
+        #expect(ModelFamily.of("gpt-4-0613") == "gpt-4-0613")
+        #expect(ModelFamily.of("-20251001") == "-20251001")   // nothing left: kept
+        #expect(try ReportDimension.parseList("model_family,provider") == [.modelFamily, .provider])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-family-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func row(_ model: String?, _ requests: Int64, _ cost: String) -> ReportFixture.Row {
+            ReportFixture.Row(start: "2026-11-29T10:00:00Z", workflow: "w", owner: "o", model: model, provider: "anthropic",
+                              requests: requests, cost: cost)
+        }
+        try ReportFixture.put(dir, "1h", [row("claude-haiku-4-5", 2, "0.5"), row("claude-haiku-4-5-20251001", 3, "0.25"),
+                                          row("gpt-4o-mini-2024-07-18", 1, "0.1"), row(nil, 0, "0")], name: "20261129T100000Z-a")
+        let r = try run(dir) { $0.by = [.modelFamily] }
+        #expect(r.main.lines.map(\.values) == [["claude-haiku-4-5"], ["gpt-4o-mini"], [nil]])
+        #expect(line(r, "claude-haiku-4-5")?.current.requests == 5)
+        #expect(line(r, "claude-haiku-4-5")?.current.cost == Money.parse("0.75")!)
+        #expect(r.main.total.cost == Money.parse("0.85")!)
+    }
+
     @Test func windowChoice() throws {
         let dir = try ReportFixture.write(extraOpenHour: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

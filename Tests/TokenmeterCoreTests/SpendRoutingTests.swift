@@ -70,6 +70,8 @@ private func usd(_ s: String) -> Money { Money.parse(s)! }
             return SpendShard.spike(SpikeTracker(spikes.first { $0.name == a.rule }!).identity, key: a.scope[0].value, count: count)
         case .unpricedModel:
             return SpendShard.unpriced(model: a.scope[0].value, count: count)
+        case .unrecognizedUsage:
+            return SpendShard.unrecognized(model: a.scope[0].value, count: count)
         case .costPerOutcome:
             return SpendShard.outcomeLimit(UnitCostTracker(limits.first { $0.name == a.rule }!).identity, count: count)
         }

@@ -138,6 +138,7 @@ enum ReferenceDecoder {
         if let v = field(["reasoning_tokens", "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]) { t.reasoning = v }
         d.tokens = t
         if d.provider == nil { d.provider = blockProvider }
+        if d.provider == nil, let model = d.model { d.provider = Catalogue.providerFromModelName(model) }
         return d
     }
 

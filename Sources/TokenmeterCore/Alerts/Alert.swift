@@ -10,6 +10,7 @@ public struct Alert: Sendable, Equatable {
         case budgetForecast = "budget_forecast"
         case spendSpike = "spend_spike"
         case unpricedModel = "unpriced_model"
+        case unrecognizedUsage = "unrecognized_usage"
         case costPerOutcome = "cost_per_outcome"
     }
 
@@ -35,6 +36,9 @@ public struct Alert: Sendable, Equatable {
         case spike(windowSpend: Money, baseline: Money, factorMilli: Int64, topModels: [Share])
         /// `unpriced_model`: the model, its requests so far that UTC day, and the first caller seen.
         case unpriced(model: String, requests: Int64, workflow: String, owner: String)
+        /// `unrecognized_usage`: the model, its requests so far that UTC day with a usage block no row
+        /// reads, the first caller seen, and that block's top-level key names (`a, b, c`, bounded).
+        case unrecognized(model: String, requests: Int64, workflow: String, owner: String, keys: String)
         /// `cost_per_outcome`: the outcome, its count, the period's spend per outcome and the limit.
         case costPerOutcome(outcome: String, outcomes: Int64, costPerOutcome: Money, maxCost: Money)
     }
@@ -128,6 +132,10 @@ public struct Alert: Sendable, Equatable {
         case .unpriced(let model, let requests, let workflow, let owner):
             a.details = .unpriced(model: Alert.bounded(model, Alert.maxNameBytes), requests: requests,
                                   workflow: Alert.bounded(workflow, Alert.maxNameBytes), owner: Alert.bounded(owner, Alert.maxNameBytes))
+        case .unrecognized(let model, let requests, let workflow, let owner, let keys):
+            a.details = .unrecognized(model: Alert.bounded(model, Alert.maxNameBytes), requests: requests,
+                                      workflow: Alert.bounded(workflow, Alert.maxNameBytes),
+                                      owner: Alert.bounded(owner, Alert.maxNameBytes), keys: Alert.bounded(keys, Alert.maxNameBytes))
         case .costPerOutcome(let outcome, let outcomes, let costPerOutcome, let maxCost):
             a.details = .costPerOutcome(outcome: Alert.bounded(outcome, Alert.maxNameBytes), outcomes: outcomes,
                                         costPerOutcome: costPerOutcome, maxCost: maxCost)
@@ -204,6 +212,12 @@ public struct Alert: Sendable, Equatable {
             w.field("requests", requests)
             w.field("workflow", workflow)
             w.field("owner", owner)
+        case .unrecognized(let model, let requests, let workflow, let owner, let keys):
+            w.field("model", model)
+            w.field("requests", requests)
+            w.field("workflow", workflow)
+            w.field("owner", owner)
+            w.field("usage_keys", keys)
         case .costPerOutcome(let outcome, let outcomes, let costPerOutcome, let maxCost):
             w.field("outcome", outcome)
             w.field("outcomes", outcomes)

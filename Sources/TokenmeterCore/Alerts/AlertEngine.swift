@@ -39,6 +39,7 @@ public final class AlertEngine {
     @exclusivity(unchecked) var spikes: [SpikeTracker]
     @exclusivity(unchecked) var unitCosts: [UnitCostTracker]
     @exclusivity(unchecked) var unpriced = UnpricedTracker()
+    @exclusivity(unchecked) var unrecognized = UnrecognizedUsageTracker()
     /// (workflow id, owner id) -> index into `pairs`.
     @exclusivity(unchecked) private var pairIndex = IdPairIndex()
     @exclusivity(unchecked) private var pairs: [RuleMatches] = []
@@ -51,6 +52,7 @@ public final class AlertEngine {
     /// With a shard: per spike rule, whether a key id is ours; whether an unpriced model id is ours.
     @exclusivity(unchecked) private var spikeKeyOwned: [OwnedIds] = []
     @exclusivity(unchecked) private var unpricedOwned = OwnedIds()
+    @exclusivity(unchecked) private var unrecognizedOwned = OwnedIds()
 
     public init(budgets: [BudgetRule], spikes: [SpikeRule], outcomeLimits: [OutcomeLimitRule],
                 now: @escaping () -> EpochMillis = AlertEngine.systemNow, shard: SpendShard? = nil) {
@@ -116,6 +118,16 @@ public final class AlertEngine {
         }
     }
 
+    /// One request whose usage block no row reads (contract 1b), to `model` by `workflow` of `owner` at
+    /// `time`; `keys` gives the block's key names (called only when an alert is raised). Feeds only the
+    /// `unrecognized_usage` alert: the request's tokens and cost are unknown.
+    public func recordUnrecognized(workflow: UInt32, owner: UInt32, model: UInt32, keys: () -> String, requests: Int64,
+                                   time: EpochMillis, names: StringTable) {
+        if let shard, !ownsUnrecognized(model, shard, names) { return }
+        unrecognized.record(model: model, workflow: workflow, owner: owner, keys: keys, requests: requests, time: time,
+                            names: names, now: now, into: &pending)
+    }
+
     /// `count` outcomes named by the interned id `outcome`, for `workflow` of `owner`, at `time`.
     public func recordOutcome(workflow: UInt32, owner: UInt32, outcome: UInt32, count: Int64, time: EpochMillis,
                               names: StringTable) {
@@ -151,6 +163,13 @@ public final class AlertEngine {
         return owned
     }
 
+    private func ownsUnrecognized(_ model: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+        if let owned = unrecognizedOwned[model] { return owned }
+        let owned = SpendShard.unrecognized(model: AlertText.name(model, names), count: shard.count) == shard.index
+        unrecognizedOwned[model] = owned
+        return owned
+    }
+
     // MARK: Spend mode
 
     /// Judges the sums a shard received (each as one contribution at its latest event time).
@@ -158,6 +177,11 @@ public final class AlertEngine {
         for e in entries {
             if e.outcome {
                 recordOutcome(workflow: e.workflow, owner: e.owner, outcome: e.item, count: e.count, time: e.time, names: names)
+            } else if e.unrecognized {
+                let note = e.note
+                recordUnrecognized(workflow: e.workflow, owner: e.owner, model: e.item,
+                                   keys: { note == SeriesKey.none ? "" : AlertText.name(note, names) },
+                                   requests: e.count, time: e.time, names: names)
             } else {
                 recordUsage(workflow: e.workflow, owner: e.owner, model: e.item, cost: e.priced ? e.cost : nil,
                             requests: e.count, time: e.time, names: names)
@@ -213,7 +237,8 @@ public final class AlertEngine {
     // MARK: State
 
     static let stateMagic: UInt32 = 0x4C41_4D54  // "TMAL"
-    static let stateVersion: UInt32 = 1
+    /// 2 added the `unrecognized_usage` days after the unpriced ones; version 1 states are still read.
+    static let stateVersion: UInt32 = 2
     /// Spike keys idle for more windows than this are not saved: their baseline has decayed to nothing
     /// (0.7^64 < 1e-9), and a key that comes back simply rebuilds one.
     static let spikeIdleWindows: Int64 = 64
@@ -276,14 +301,8 @@ public final class AlertEngine {
             }
         }
 
-        w.count(unpriced.models.count)
-        for (m, model) in unpriced.models.enumerated() {
-            w.string(AlertText.name(model, names))
-            w.count(unpriced.days[m].slots.count)
-            for d in unpriced.days[m].slots {
-                w.i64(d.start); w.i64(d.end); w.i64(d.requests); w.u8(d.published ? 1 : 0)
-            }
-        }
+        unpriced.days.encode(into: &w, names: names)
+        unrecognized.days.encode(into: &w, names: names)
     }
 
     /// Restores what `encodeState` wrote into the current rules (state of rules no longer configured is
@@ -301,7 +320,7 @@ public final class AlertEngine {
         }
         guard try r.u32() == AlertEngine.stateMagic else { throw CheckpointFormatError(reason: "alert state: bad magic") }
         let version = try r.u32()
-        guard version == AlertEngine.stateVersion else {
+        guard version == 1 || version == AlertEngine.stateVersion else {
             throw CheckpointFormatError(reason: "alert state: unknown version \(version)")
         }
 
@@ -354,22 +373,9 @@ public final class AlertEngine {
         }
 
         var restoredUnpriced = UnpricedTracker()
-        for _ in 0..<(try r.count()) {
-            // Usage without a model was saved under the placeholder name: it must come back as the absent
-            // id, or the next such usage would open a second day record and publish its alert again.
-            let modelName = try r.string()
-            let model = modelName == AlertText.noneName ? SeriesKey.none : names.intern(modelName)
-            var ring = PeriodRing<UnpricedDay>()
-            for _ in 0..<(try r.count()) {
-                var d = UnpricedDay(start: try r.i64(), end: try r.i64())
-                d.requests = try r.i64(); d.published = try r.u8() != 0
-                ring.slots.append(d)
-            }
-            if let last = ring.slots.last { restoredUnpriced.newestDayStart = max(restoredUnpriced.newestDayStart, last.start) }
-            restoredUnpriced.index[model] = restoredUnpriced.models.count
-            restoredUnpriced.models.append(model)
-            restoredUnpriced.days.append(ring)
-        }
+        restoredUnpriced.days = try ModelDays.decode(from: &r, names: &names)
+        var restoredUnrecognized = UnrecognizedUsageTracker()
+        if version >= 2 { restoredUnrecognized.days = try ModelDays.decode(from: &r, names: &names) }
 
         for i in budgets.indices {
             budgets[i].ring = PeriodRing()
@@ -392,29 +398,23 @@ public final class AlertEngine {
             if let slots = savedLimits[unitCosts[i].identity] { unitCosts[i].ring.slots = slots }
         }
         unpriced = restoredUnpriced
+        unrecognized = restoredUnrecognized
         // Caches keyed by name ids: the ids may have been renumbered (name compaction).
         pairIndex.removeAll()
         pairs.removeAll()
         spikeKeyOwned = Array(repeating: OwnedIds(), count: spikes.count)
         unpricedOwned = OwnedIds()
+        unrecognizedOwned = OwnedIds()
     }
 
-    /// Forgets unpriced models with no request on the newest day any model was seen or the day before
-    /// (`UnpricedTracker.isIdle`): each unknown model name would otherwise stay in memory for the daemon's
-    /// life. The live tracker starts such a model over too, so forgetting changes no alert.
+    /// Forgets the unpriced and unrecognized-usage models idle by `ModelDays`' rule: each unknown model name
+    /// would otherwise stay in memory for the daemon's life. The live trackers start such a model over too,
+    /// so forgetting changes no alert.
     public func forgetIdleState() {
-        let newest = unpriced.newestDayStart
-        guard newest != .min else { return }
-        var kept = UnpricedTracker()
-        kept.newestDayStart = newest
-        for (m, model) in unpriced.models.enumerated() {
-            guard let last = unpriced.days[m].slots.last, !UnpricedTracker.isIdle(last, newestDayStart: newest) else { continue }
-            kept.index[model] = kept.models.count
-            kept.models.append(model)
-            kept.days.append(unpriced.days[m])
-        }
-        unpriced = kept
+        unpriced.days.forgetIdle()
+        unrecognized.days.forgetIdle()
         unpricedOwned = OwnedIds()
+        unrecognizedOwned = OwnedIds()
     }
 }
 

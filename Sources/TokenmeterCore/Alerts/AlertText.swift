@@ -28,6 +28,13 @@ enum AlertText {
     /// What an absent name (`SeriesKey.none`: usage without a model) prints and is saved as.
     static let noneName = "(none)"
 
+    /// The most bytes of one name a message quotes; a longer name is cut and ends in `Alert.truncationMarker`.
+    /// Names are bounded on input too, so this is a second guard that keeps messages readable.
+    static let maxQuotedBytes = 256
+
+    /// `s`, cut at a character boundary to at most `maxQuotedBytes` bytes, marker included.
+    static func truncated(_ s: String) -> String { Alert.bounded(s, maxQuotedBytes) }
+
     static func name(_ id: UInt32, _ names: StringTable) -> String {
         if id == otherWorkflows { return otherWorkflowsName }
         return id == SeriesKey.none || Int(id) >= names.count ? noneName : names[id]

@@ -17,6 +17,10 @@ public struct SpendAccumulator: Sendable {
         /// The model (usage) or the outcome name (outcome); `SeriesKey.none` when the event had no model.
         public var item: UInt32
         public var minute: Int64
+        /// A request whose usage block no row reads (`unrecognized_usage`); `note` is then the interned
+        /// text of the block's key names (`SeriesKey.none` otherwise).
+        public var unrecognized: Bool = false
+        public var note: UInt32 = SeriesKey.none
     }
 
     public struct Sum: Sendable, Equatable {
@@ -42,6 +46,13 @@ public struct SpendAccumulator: Sendable {
     public mutating func addUsage(workflow: UInt32, owner: UInt32, model: UInt32, cost: Money?, requests: Int64, time: EpochMillis) {
         let k = Key(outcome: false, priced: cost != nil, workflow: workflow, owner: owner, item: model, minute: Self.minute(time))
         add(k, cost: cost ?? .zero, count: requests, time: time)
+    }
+
+    /// One request with a usage block no row reads; `keys` is the interned text of the block's key names.
+    public mutating func addUnrecognized(workflow: UInt32, owner: UInt32, model: UInt32, keys: UInt32, time: EpochMillis) {
+        let k = Key(outcome: false, priced: false, workflow: workflow, owner: owner, item: model, minute: Self.minute(time),
+                    unrecognized: true, note: keys)
+        add(k, cost: .zero, count: 1, time: time)
     }
 
     @inline(__always)
@@ -96,6 +107,7 @@ public struct SpendAccumulator: Sendable {
         var h = (UInt64(k.workflow) | UInt64(k.owner) << 32) &* 0x9E37_79B9_7F4A_7C15
         h ^= (UInt64(k.item) | UInt64(k.outcome ? 1 : 0) << 32 | UInt64(k.priced ? 2 : 0) << 32) &* 0xBF58_476D_1CE4_E5B9
         h ^= UInt64(bitPattern: k.minute) &* 0x94D0_49BB_1331_11EB
+        if k.unrecognized { h ^= UInt64(k.note) &* 0xD6E8_FEB8_6659_FD93 }
         h ^= h >> 31
         return Int(truncatingIfNeeded: h) & mask
     }
@@ -116,10 +128,13 @@ public struct SpendEntry: Sendable, Equatable {
     public var cost: Money
     public var count: Int64
     public var time: EpochMillis
+    /// `unrecognized_usage` requests (see `SpendAccumulator.Key`); `note` is the block's key names.
+    public var unrecognized: Bool
+    public var note: UInt32
 
     public init(outcome: Bool, priced: Bool, workflow: UInt32, owner: UInt32, item: UInt32, cost: Money, count: Int64,
-                time: EpochMillis) {
+                time: EpochMillis, unrecognized: Bool = false, note: UInt32 = SeriesKey.none) {
         self.outcome = outcome; self.priced = priced; self.workflow = workflow; self.owner = owner; self.item = item
-        self.cost = cost; self.count = count; self.time = time
+        self.cost = cost; self.count = count; self.time = time; self.unrecognized = unrecognized; self.note = note
     }
 }

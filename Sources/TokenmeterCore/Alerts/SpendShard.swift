@@ -17,4 +17,5 @@ public struct SpendShard: Sendable, Equatable {
     static func outcomeLimit(_ identity: String, count: Int) -> Int { of(["outcome_limit", identity], count: count) }
     static func spike(_ identity: String, key: String, count: Int) -> Int { of(["spike", identity, key], count: count) }
     static func unpriced(model: String, count: Int) -> Int { of(["unpriced", model], count: count) }
+    static func unrecognized(model: String, count: Int) -> Int { of(["unrecognized_usage", model], count: count) }
 }

@@ -3,45 +3,21 @@
 struct UnpricedTracker {
     static let ruleName = "unpriced_model"
 
-    var index: [UInt32: Int] = [:]
-    var models: [UInt32] = []
-    var days: [PeriodRing<UnpricedDay>] = []
-    /// The newest day any unpriced request fell on.
-    var newestDayStart: EpochMillis = .min
-
-    /// A model whose newest day record ends a day or more before the newest day: it starts over (a late
-    /// request for one of its old days publishes that day's alert again, under the same `alert_id`), and
-    /// `AlertEngine.forgetIdleState` may drop it, so that unknown model names do not pile up for ever.
-    static func isIdle(_ last: UnpricedDay, newestDayStart: EpochMillis) -> Bool {
-        last.end <= newestDayStart &- AlertPeriods.dayMillis
-    }
+    var days = ModelDays()
 
     mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, requests: Int64, time: EpochMillis,
                          names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
-        let dayStart = floorDiv(time, AlertPeriods.dayMillis) * AlertPeriods.dayMillis
-        if dayStart > newestDayStart { newestDayStart = dayStart }
-        let m: Int
-        if let found = index[model] {
-            m = found
-            if let last = days[m].slots.last, UnpricedTracker.isIdle(last, newestDayStart: newestDayStart) {
-                days[m] = PeriodRing()
-            }
-        } else {
-            m = models.count
-            index[model] = m
-            models.append(model)
-            days.append(PeriodRing())
-        }
-        guard let i = days[m].index(for: time, period: .day, make: UnpricedDay.init) else { return }
-        days[m].slots[i].requests &+= requests
-        guard !days[m].slots[i].published else { return }
-        days[m].slots[i].published = true
-        let d = days[m].slots[i]
+        guard let (m, i) = days.slot(model: model, time: time) else { return }
+        days.days[m].slots[i].requests &+= requests
+        guard !days.days[m].slots[i].published else { return }
+        days.days[m].slots[i].published = true
+        let d = days.days[m].slots[i]
         let modelName = AlertText.name(model, names)
         let scope = [KeyValue("model", modelName)]
         let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)
-        let message = "model \(modelName) has no price: \(d.requests) request\(d.requests == 1 ? "" : "s") on "
-            + "\(RFC3339.day(d.start)) so far (first from workflow \(workflowName), owner \(ownerName)); "
+        let message = "model \(AlertText.truncated(modelName)) has no price: \(d.requests) request\(d.requests == 1 ? "" : "s") on "
+            + "\(RFC3339.day(d.start)) so far (first from workflow \(AlertText.truncated(workflowName)), owner "
+            + "\(AlertText.truncated(ownerName))); "
             + "its tokens are counted, its cost is not"
         out.append(Alert(
             id: Alert.makeID(rule: UnpricedTracker.ruleName, scope: scope, periodStart: d.start, kind: .unpricedModel, threshold: ""),

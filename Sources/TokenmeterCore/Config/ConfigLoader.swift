@@ -138,7 +138,7 @@ private struct ConfigBuilder {
         let known: [(String, KnownKind)] = [("kafka", .table), ("rollups", .table), ("state", .table),
                                             ("dedup", .table), ("http", .table), ("price", .arrayOfTables),
                                             ("budget", .arrayOfTables), ("spike", .arrayOfTables),
-                                            ("outcome_limit", .arrayOfTables)]
+                                            ("outcome_limit", .arrayOfTables), ("provider_prefixes", .table)]
         checkUnknown(root, path: nil, known: known)
         for e in root.entries {
             switch e.key {
@@ -159,6 +159,12 @@ private struct ConfigBuilder {
                 case "dedup": c.dedup = dedup(t)
                 default: c.http = http(t)
                 }
+            case "provider_prefixes":
+                guard let t = e.value.table else {
+                    error(e.value.position, "`provider_prefixes` must be a table (`[provider_prefixes]`) of model-name prefix to provider, not \(e.value.typeDescription)")
+                    continue
+                }
+                c.providerPrefixes = providerPrefixes(t)
             case "price", "budget", "spike", "outcome_limit":
                 guard let elements = e.value.array else {
                     if e.value.table != nil {
@@ -223,7 +229,7 @@ private struct ConfigBuilder {
                 message += "; it belongs in a \(home) table"
             } else if path == nil {
                 message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
-                    + "[[spike]], [[outcome_limit]])"
+                    + "[[spike]], [[outcome_limit]], [provider_prefixes])"
             }
             error(e.keyPosition, message)
         }
@@ -698,6 +704,34 @@ private struct ConfigBuilder {
             }
         }
         return s
+    }
+
+    /// `"prefix" = "provider"`: both non-empty, at most `ProviderPrefixes.maxBytes` bytes (a provider reaches
+    /// rollups, metrics and alerts). Written as a quoted key, since prefixes often contain dots
+    /// (`"us.anthropic." = "bedrock"`); an unquoted dotted key is taken as the dotted name it spells.
+    mutating func providerPrefixes(_ t: TOMLTable) -> [KeyValue] {
+        var out: [KeyValue] = []
+        for (prefix, p, value) in flatten(t, prefix: "") {
+            let name = "provider_prefixes.\"\(prefix)\""
+            guard let provider = value.string else {
+                error(value.position, "`\(name)` must be a provider name (a string), not \(value.typeDescription)")
+                continue
+            }
+            if prefix.isEmpty || prefix.utf8.count > ProviderPrefixes.maxBytes {
+                error(p, "a provider prefix must be 1 to \(ProviderPrefixes.maxBytes) bytes, not \(prefix.utf8.count)")
+                continue
+            }
+            if provider.allSatisfy(\.isWhitespace) || provider.utf8.count > ProviderPrefixes.maxBytes {
+                error(value.position, "`\(name)` must be a provider name of 1 to \(ProviderPrefixes.maxBytes) bytes")
+                continue
+            }
+            if provider.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                error(value.position, "`\(name)` must not contain control characters")
+                continue
+            }
+            out.append(KeyValue(prefix, provider))
+        }
+        return out
     }
 
     mutating func dedup(_ t: TOMLTable) -> DedupSettings {

@@ -12,6 +12,9 @@ public struct TokenmeterConfig: Sendable, Equatable {
     public var outcomeLimits: [OutcomeLimitRule]
     /// Where the file set the values checked at start (see `ConfigOrigins`); ignored by `==`.
     public var origins = ConfigOrigins()
+    /// `[provider_prefixes]`: model-name prefixes (key) that name a provider (value), added to the built-in
+    /// table of `ProviderPrefixes`, in file order. Added to the contract's keys.
+    public var providerPrefixes: [KeyValue] = []
 
     public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
                 dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],

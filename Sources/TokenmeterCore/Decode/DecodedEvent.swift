@@ -94,6 +94,10 @@ public struct DecodedEvent: Sendable {
     public var provider: ScratchString = .absent
     public var serviceTier: ScratchString = .absent
     public var isError: Bool = false
+    /// A `usage` block that no row of the table reads, on an event without canonical token fields: the
+    /// block's top-level key names (`a, b, c`, bounded; empty for `{}`). Absent otherwise. Its request is
+    /// counted with zero tokens and an unknown cost (contract 1b).
+    public var unrecognizedUsage: ScratchString = .absent
     /// `cost_usd` from the event: replaces the price table for this event.
     public var costOverride: Money? = nil
     /// Usage: one or more billed calls (see `Contribution`). Empty for outcomes.
@@ -110,7 +114,7 @@ public struct DecodedEvent: Sendable {
     /// Resets for the next message, keeping the arrays' capacity.
     public mutating func reset() {
         kind = .usage; id = .absent; timestamp = nil; workflow = .absent; owner = .absent; provider = .absent
-        serviceTier = .absent; isError = false; costOverride = nil
+        serviceTier = .absent; isError = false; costOverride = nil; unrecognizedUsage = .absent
         if !contributions.isEmpty { contributions.removeAll(keepingCapacity: true) }
         if !tags.isEmpty { tags.removeAll(keepingCapacity: true) }
         outcome = .absent; outcomeCount = 1; outcomeValue = nil

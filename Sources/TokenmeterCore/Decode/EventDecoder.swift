@@ -24,7 +24,10 @@ import Darwin
 ///   `gen_ai.provider.name` > `gen_ai.system`; `workflow` > `gen_ai.workflow.name`; `timestamp` > `ts` >
 ///   `time`; canonical token names > OTel GenAI names > the alternative OTel spellings. Fields at the top
 ///   level beat the same fields inside an `attributes` object (flat OTel attributes nested one level).
-///   Repeated keys: the last one wins.
+///   Repeated keys: the last one wins, problems included: an invalid first value followed by a valid (or
+///   null) one is not a reject, a valid one followed by an invalid one is. A repeated `usage` block
+///   replaces the earlier block whole. Inside `usage.iterations` each element is its own call, so an
+///   invalid count there rejects whatever follows.
 /// - Also accepted, at the lowest rank: the older OTel names `gen_ai.usage.prompt_tokens` (input) and
 ///   `gen_ai.usage.completion_tokens` (output), still emitted by several instrumentations.
 /// - Outcome events: token fields and `usage` are still validated (a bad count rejects), then ignored.
@@ -42,12 +45,17 @@ import Darwin
 /// - `workflow`/`owner` (and `outcome` for outcomes): absent, null or empty is `missing_field`; not a string
 ///   or over 256 bytes (UTF-8, after unescaping) is `bad_field`.
 /// - Outcome `count`: a non-negative integer up to 10^12 (default 1).
-/// - Provider blocks (1b), beyond the table: a block is also recognised as OpenAI Chat by
-///   `completion_tokens`, as Anthropic by `cache_creation` / `iterations` / `output_tokens_details.thinking_tokens`,
-///   as Gemini by any of its `*TokenCount` fields, as OpenAI Responses by `output_tokens`; so a partial
-///   block is never silently counted as zero. A block no row recognises (e.g. Gemini's cache-creation
-///   `{"totalTokenCount": N}`) contributes 0 tokens (the event still counts one request).
-///   The provider is `anthropic` when it equals `anthropic` ignoring ASCII case.
+/// - Provider blocks (1b): the rows are `ProviderUsage` (pure functions, with the keys each row is also
+///   recognised by, so that a partial block is read by its row). A block no row recognises (e.g. Gemini's
+///   cache-creation `{"totalTokenCount": N}`), on an event without canonical token fields, contributes 0
+///   tokens and sets `unrecognizedUsage` to its top-level key names: the pipeline counts the request as
+///   unpriced and raises `unrecognized_usage`. The provider is `anthropic` when it equals `anthropic`
+///   ignoring ASCII case.
+/// - Provider: the event's own, else the one its block's row names, else the model name's by
+///   `ProviderPrefixes` (longest prefix, ASCII case ignored), else null.
+/// - `model` (and each iteration's), `provider`, `service_tier`, tag names and tag values: at most 256 bytes
+///   (UTF-8, after unescaping), like `workflow`; longer is `bad_field`. They reach rollup rows, metrics,
+///   alerts and checkpoints, which must stay bounded.
 /// - Anthropic `cache_creation` without `cache_creation_input_tokens`: the cache write is the sum of its
 ///   `ephemeral_5m_input_tokens` and `ephemeral_1h_input_tokens`. Anthropic reasoning is
 ///   `output_tokens_details.thinking_tokens` (or `reasoning_tokens` when that is absent).
@@ -95,14 +103,29 @@ public final class EventDecoder {
     @exclusivity(unchecked) private var usageRank: UInt8 = 0
     @exclusivity(unchecked) private var usagePresent = false
     @exclusivity(unchecked) private var iterations: [RawUsage] = []
-    @exclusivity(unchecked) private var pending: Pending? = nil
+    /// Field problems found so far, in message order (at most `maxPendings`; `morePendings` says more were
+    /// found). A later valid value of the same key drops its problems: the last value of a repeated key is
+    /// the one that counts. The first problem left when the message ends is the reject reason.
+    @exclusivity(unchecked) private var pendings: [Pending] = []
+    @exclusivity(unchecked) private var morePendings = false
+    /// The key whose value is being read, as `Pending.slot` (0: problems here are never dropped by a
+    /// repeated key, e.g. inside `usage.iterations`, where each element is a separate call).
+    @exclusivity(unchecked) private var currentSlot: UInt64 = 0
+    static let maxPendings = 8
+    /// The usage block's top-level key names when no row could read it without help from the event's
+    /// provider; absent otherwise.
+    @exclusivity(unchecked) private var usageKeys = ScratchString.absent
+    private let providerPrefixes: ProviderPrefixes
     @exclusivity(unchecked) private var env = Envelope()
     /// Whether `env` holds anything (it is reset only then).
     @exclusivity(unchecked) private var envDirty = false
 
     /// `tagNames`: the tag names to keep (the configured rollup dimensions); nil keeps every tag.
-    public init(tagNames: [String]? = nil) {
+    /// `providerPrefixes`: the model-name prefixes that name a provider (built-in plus `[provider_prefixes]`).
+    public init(tagNames: [String]? = nil, providerPrefixes: ProviderPrefixes = ProviderPrefixes()) {
         tagFilter = tagNames.map { $0.map { Array($0.utf8) } }
+        self.providerPrefixes = providerPrefixes
+        pendings.reserveCapacity(Self.maxPendings)
         scratchCapacity = 1024
         scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchCapacity, alignment: 8)
         keyBuf.reserveCapacity(64)
@@ -204,7 +227,10 @@ public final class EventDecoder {
         usageRank = 0
         usagePresent = false
         if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
-        pending = nil
+        if !pendings.isEmpty { pendings.removeAll(keepingCapacity: true) }
+        morePendings = false
+        currentSlot = 0
+        usageKeys = .absent
     }
 
     // MARK: - CloudEvents (1c)
@@ -250,7 +276,7 @@ public final class EventDecoder {
             break
         }
         if envID.isSet { slots.id = envID }
-        if let r = env.timeReject, pending == nil { return r }
+        if let r = env.timeReject, pendings.isEmpty, !morePendings { return r }
         if let t = env.time { slots.timestamp.put(t, 255) }
         if !slots.owner.isSet && !env.subject.isAbsent { slots.owner.put(env.subject, 1) }
         return nil
@@ -271,6 +297,9 @@ public final class EventDecoder {
             } else {
                 key = Self.classifyEventKey(s.bytes(k))
             }
+            // Not a `defer`: in a debug build that cost two allocations per event.
+            let mark = pendings.count
+            currentSlot = Self.slotID(1, ctx, UInt64(key.rawValue))
             switch key {
             case .unknown:
                 try s.skipValue()
@@ -381,7 +410,52 @@ public final class EventDecoder {
                     try s.skipValue()   // null, or OTLP's array form: not read
                 }
             }
+            if mark > 0 { dropIfRepeated(mark, Self.slotID(1, ctx, UInt64(key.rawValue))) }
         }
+    }
+
+    // MARK: - Repeated keys
+
+    /// A key's identity for `Pending.slot`: the level (1 event, 2 usage block, 3 a detail object inside
+    /// it, 4 a tag), where it was read, and the key.
+    @inline(__always)
+    static func slotID(_ level: UInt64, _ ctx: Ctx, _ a: UInt64, _ b: UInt64 = 0) -> UInt64 {
+        level << 56 | UInt64(ctx.code) << 52 | a << 24 | b
+    }
+
+    private func tagSlot(_ s: borrowing JSONScanner, _ name: JSONSpan, _ ctx: Ctx) -> UInt64 {
+        Self.slotID(4, ctx, withUnescaped(s, name) { Self.nameHash($0) } & 0x0FFF_FFFF)
+    }
+
+    /// FNV-1a of a tag name (only to tell repeated tag names apart while a message has problems).
+    static func nameHash(_ p: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in p { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// After a key's value was read: when it added no problem (valid or null), it replaces what an earlier
+    /// value of the same key left. (Written without `&&`: its autoclosures allocated in a debug build.)
+    private func dropIfRepeated(_ mark: Int, _ slot: UInt64) {
+        if pendings.count != mark { return }
+        if slot == 0 { return }
+        dropRepeated(slot)
+    }
+
+    /// A later valid (or null) value of a repeated key replaces the earlier one: its problems go.
+    private func dropRepeated(_ slot: UInt64) {
+        // A CloudEvent's own `type` is a problem of the envelope walk that stays pending while the other
+        // keys are read, so this runs for most keys of such a message: a plain loop, no closure.
+        var i = 0
+        while i < pendings.count {
+            if pendings[i].slot == slot { pendings.remove(at: i) } else { i += 1 }
+        }
+        if pendings.isEmpty && errBuf.count > 0 { errBuf.removeAll(keepingCapacity: true) }
+    }
+
+    private func dropPendings(_ which: (Pending) -> Bool) {
+        pendings.removeAll(where: which)
+        if pendings.isEmpty && errBuf.count > 0 { errBuf.removeAll(keepingCapacity: true) }
     }
 
     // MARK: - Value readers
@@ -428,10 +502,16 @@ public final class EventDecoder {
     /// Records the first field-level problem; the value text (truncated) goes to `errBuf`.
     private func fail(_ code: RejectReason.Code, _ at: Where, _ problem: StaticString,
                       _ s: borrowing JSONScanner, from start: Int, prefix: JSONSpan? = nil) {
-        guard pending == nil else { return }
-        if !errBuf.isEmpty { errBuf.removeAll(keepingCapacity: true) }
+        guard pendings.count < Self.maxPendings else { morePendings = true; return }
+        if pendings.isEmpty && !errBuf.isEmpty { errBuf.removeAll(keepingCapacity: true) }
+        let textStart = errBuf.count
         if let prefix {
+            let before = errBuf.count
             s.appendUnescaped(prefix, to: &errBuf)
+            if errBuf.count - before > 64 {
+                errBuf.removeSubrange((before + 64)...)
+                errBuf.append(contentsOf: "...".utf8)
+            }
             errBuf.append(contentsOf: ": ".utf8)
         }
         var a = start
@@ -442,7 +522,8 @@ public final class EventDecoder {
         let n = min(s.position - a, 64)
         if n > 0 { errBuf.append(contentsOf: UnsafeRawBufferPointer(rebasing: s.buffer[a..<(a + n)])) }
         if s.position - a > 64 { errBuf.append(contentsOf: "...".utf8) }
-        pending = Pending(code: code, at: at, problem: problem, hasValue: n > 0)
+        pendings.append(Pending(code: code, at: at, problem: problem, hasValue: n > 0, textStart: textStart,
+                                textCount: errBuf.count - textStart, slot: currentSlot))
     }
 
     /// A string field; nil when null (absent) or not a string (recorded as `bad_field`).
@@ -612,6 +693,9 @@ public final class EventDecoder {
                 }
                 if !wanted { try s.skipValue(); continue }
             }
+            // A repeated tag name keeps its last value, so a problem is tied to the tag's name (hashed only
+            // when there is a problem to tie or to drop).
+            let mark = pendings.count
             let vkind = try s.peekKind()
             let start = s.position
             let value: ScratchString
@@ -624,12 +708,15 @@ public final class EventDecoder {
                 value = try s.readBool() ? appendStatic("true") : appendStatic("false")
             case .null:
                 try s.readNull()
+                if mark > 0 { dropRepeated(tagSlot(s, k, ctx)) }
                 continue
             case .object, .array:
                 try s.skipValue()
+                currentSlot = tagSlot(s, k, ctx)
                 fail(.badField, Where(ctx, "tags"), "values must be strings", s, from: start, prefix: k)
                 continue
             }
+            if mark > 0 { dropRepeated(tagSlot(s, k, ctx)) }
             let name = copy(s, k)
             upsertTag(name, value)
         }
@@ -665,11 +752,49 @@ public final class EventDecoder {
             return
         }
         if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
+        // The last block wins whole: what was wrong inside a block it replaces no longer matters.
+        if !pendings.isEmpty { dropPendings { $0.at.block != .none } }
+        let start = s.position
         var u = RawUsage()
         try walkUsage(&s, &u, ctx, iteration: false)
         usage = u
         usageRank = rank
         usagePresent = true
+        // Only a block that no row could read needs its key names (for the `unrecognized_usage` alert).
+        usageKeys = ProviderUsage.recognise(u, anthropicProvider: false) == .none
+            ? blockKeyNames(UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position])) : .absent
+    }
+
+    /// The most bytes of key names an `unrecognized_usage` alert quotes from a block.
+    public static let maxBlockKeysBytes = 200
+
+    /// The top-level key names of a usage block (`a, b, c`), at most `maxBlockKeysBytes` bytes, a name that
+    /// does not fit replaced by `...`; the block is already known to be valid JSON.
+    private func blockKeyNames(_ block: UnsafeRawBufferPointer) -> ScratchString {
+        let start = scratchCount
+        var inner = JSONScanner(block, maxDepth: Self.maxNestingDepth)
+        do throws(JSONError) {
+            try inner.beginObject()
+            var first = true
+            while let k = try inner.nextKey() {
+                try inner.skipValue()
+                let name = withUnescaped(inner, k) { p -> Bool in
+                    let separator = first ? 0 : 2
+                    guard scratchCount - start + separator + p.count <= Self.maxBlockKeysBytes else { return false }
+                    if !first { _ = appendStatic(", ") }
+                    if p.count > 0 { _ = appendRaw(p.baseAddress!, p.count) }
+                    return true
+                }
+                if !name {
+                    _ = appendStatic(first ? "..." : ", ...")
+                    break
+                }
+                first = false
+            }
+        } catch {
+            // Not reached: the block was read once already.
+        }
+        return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: scratchCount - start))
     }
 
     private func walkUsage(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, iteration: Bool) throws(JSONError) {
@@ -684,6 +809,9 @@ public final class EventDecoder {
             } else {
                 key = Self.classifyUsageKey(s.bytes(k))
             }
+            let slot = iteration || key == .unknown ? 0 : Self.slotID(2, ctx, UInt64(key.rawValue))
+            let mark = pendings.count
+            currentSlot = slot
             switch key {
             case .unknown:
                 try s.skipValue()
@@ -711,6 +839,26 @@ public final class EventDecoder {
                 if let v = try readCount(&s, Where(ctx, block, "candidatesTokenCount")) { u.gCandidates = v; u.has.insert(.gemini) }
             case .thoughtsTokenCount:
                 if let v = try readCount(&s, Where(ctx, block, "thoughtsTokenCount")) { u.gThoughts = v; u.has.insert(.gemini) }
+            case .converseInput:
+                if let v = try readCount(&s, Where(ctx, block, "inputTokens")) { u.converseInput = v; u.has.insert(.converse) }
+            case .converseOutput:
+                if let v = try readCount(&s, Where(ctx, block, "outputTokens")) { u.converseOutput = v; u.has.insert(.converse) }
+            case .converseCacheRead:
+                if let v = try readCount(&s, Where(ctx, block, "cacheReadInputTokens")) { u.converseCacheRead = v; u.has.insert(.converse) }
+            case .converseCacheWrite:
+                if let v = try readCount(&s, Where(ctx, block, "cacheWriteInputTokens")) { u.converseCacheWrite = v; u.has.insert(.converse) }
+            case .totalInputTokens:
+                if let v = try readCount(&s, Where(ctx, block, "total_input_tokens")) { u.iInput = v; u.has.insert(.interactions) }
+            case .totalOutputTokens:
+                if let v = try readCount(&s, Where(ctx, block, "total_output_tokens")) { u.iOutput = v; u.has.insert(.interactions) }
+            case .totalCachedTokens:
+                if let v = try readCount(&s, Where(ctx, block, "total_cached_tokens")) { u.iCached = v; u.has.insert(.interactions) }
+            case .totalToolUseTokens:
+                if let v = try readCount(&s, Where(ctx, block, "total_tool_use_tokens")) { u.iToolUse = v; u.has.insert(.interactions) }
+            case .totalThoughtTokens:
+                if let v = try readCount(&s, Where(ctx, block, "total_thought_tokens")) { u.iThought = v; u.has.insert(.interactions) }
+            case .billedUnits:
+                try walkDetails(&s, &u, ctx, block, .billedUnits)
             case .promptTokensDetails:
                 try walkDetails(&s, &u, ctx, block, .prompt)
             case .completionTokensDetails:
@@ -755,6 +903,8 @@ public final class EventDecoder {
                 }
                 if !iterations.isEmpty { u.has.insert(.iterations) }
             }
+            // (A `continue` above only skips this where there is nothing to drop.)
+            if mark > 0 { dropIfRepeated(mark, slot) }
         }
     }
 
@@ -768,6 +918,7 @@ public final class EventDecoder {
             return
         }
         if which == .cacheCreation { u.has.insert(.cacheCreationObject) }
+        if which == .billedUnits { u.has.insert(.billedUnits) }
         try s.beginObject()
         while let k = try s.nextKey() {
             let key: DetailKey
@@ -778,6 +929,9 @@ public final class EventDecoder {
             } else {
                 key = Self.classifyDetailKey(s.bytes(k))
             }
+            let slot = block == .iteration || key == .unknown ? 0 : Self.slotID(3, ctx, UInt64(which.rawValue), UInt64(key.rawValue))
+            let mark = pendings.count
+            currentSlot = slot
             switch (which, key) {
             case (.prompt, .cachedTokens):
                 if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.cached_tokens")) { u.promptCached = v }
@@ -797,20 +951,38 @@ public final class EventDecoder {
                 if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_1h_input_tokens")) { u.cache1h = v }
             case (.cacheCreation, .ephemeral5m):
                 if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_5m_input_tokens")) { u.cache5m = v }
+            case (.billedUnits, .inputTokens):
+                if let v = try readCount(&s, Where(ctx, block, "billed_units.input_tokens")) { u.billedInput = v }
+            case (.billedUnits, .outputTokens):
+                if let v = try readCount(&s, Where(ctx, block, "billed_units.output_tokens")) { u.billedOutput = v }
             default:
                 try s.skipValue()
             }
+            if mark > 0 { dropIfRepeated(mark, slot) }
         }
     }
 
     // MARK: - Normalisation and checks
 
     private func finishEvent() -> RejectReason? {
-        if let p = pending { return materialize(p) }
+        if let p = pendings.first { return materialize(p) }
+        if morePendings {
+            return RejectReason(.badField, "more than \(Self.maxPendings) fields are invalid")
+        }
         let ctxName = wasCloudEvent ? " (in data)" : ""
         // workflow, owner
         if let r = checkName(slots.workflow, "workflow", ctxName) { return r }
         if let r = checkName(slots.owner, "owner", ctxName) { return r }
+        for i in 0..<event.tags.count {
+            let t = event.tags[i]
+            if Int(t.name.count) > Self.maxNameBytes {
+                return RejectReason(.badField, "a tag name is \(t.name.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
+            }
+            if Int(t.value.count) > Self.maxNameBytes {
+                let name = string(t.name) ?? ""
+                return RejectReason(.badField, "tags.\(name) is \(t.value.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
+            }
+        }
         event.kind = slots.kind.value
         event.id = slots.id.value
         event.timestamp = slots.timestamp.isSet ? slots.timestamp.value : nil
@@ -829,30 +1001,40 @@ public final class EventDecoder {
 
         let model = slots.model.value
         var provider = slots.provider.value
+        let tier = slots.serviceTier.isSet ? slots.serviceTier.value : (usagePresent ? usage.serviceTier : .absent)
+        if let r = checkBound(model, "model", ctxName) { return r }
+        if let r = checkBound(provider, "provider", ctxName) { return r }
+        if let r = checkBound(tier, "service_tier", ctxName) { return r }
+        for i in 0..<iterations.count {
+            if let r = checkBound(iterations[i].model, "usage.iterations[].model", ctxName) { return r }
+        }
         let anthropicProvider = !provider.isAbsent && withBytes(provider) { asciiCaseInsensitiveEquals($0, "anthropic") }
         var row = BlockRow.none
-        if usagePresent { row = Self.recognise(usage, anthropicProvider: anthropicProvider) }
+        if usagePresent { row = ProviderUsage.recognise(usage, anthropicProvider: anthropicProvider) }
         if provider.isAbsent {
-            switch row {
-            case .chat, .responses: provider = appendStatic("openai")
-            case .anthropic: provider = appendStatic("anthropic")
-            case .gemini: provider = appendStatic("google")
-            case .none: break
+            if let named = ProviderUsage.provider(of: row) {
+                provider = appendStatic(named)
+            } else if !model.isAbsent, let i = withBytes(model, { providerPrefixes.match($0) }) {
+                provider = providerPrefixes.withProvider(i) { appendRaw($0.baseAddress!, $0.count) }
             }
         }
         event.provider = provider
-        event.serviceTier = slots.serviceTier.isSet ? slots.serviceTier.value : (usagePresent ? usage.serviceTier : .absent)
+        event.serviceTier = tier
 
         let anyCanonical = slots.input.isSet || slots.output.isSet || slots.cacheRead.isSet || slots.cacheWrite.isSet
             || slots.reasoning.isSet
+        if usagePresent && row == .none && !anyCanonical {
+            // Never a silent zero: the request counts, with its cost unknown, and the block's keys are named.
+            event.unrecognizedUsage = usageKeys.isAbsent ? appendStatic("") : usageKeys
+        }
         if row == .anthropic && usage.has.contains(.iterations) && !anyCanonical {
             // Producers disagree on what the top level holds (the executor only, everything but earlier
             // compactions, or a whole session), so for the event's own model each count is the larger of the
             // top level and the sum of that model's iterations; other models are their own contributions.
-            event.contributions.append(Contribution(model: model, tokens: Self.anthropicCounts(usage)))
+            event.contributions.append(Contribution(model: model, tokens: ProviderUsage.anthropicCounts(usage)))
             var ownSum = TokenCounts()
             for it in iterations {
-                let counts = Self.anthropicCounts(it)
+                let counts = ProviderUsage.anthropicCounts(it)
                 if it.model.isAbsent || sameBytes(it.model, model) {
                     ownSum.add(counts)
                 } else {
@@ -861,7 +1043,7 @@ public final class EventDecoder {
             }
             event.contributions[0].tokens.formMax(ownSum)
         } else {
-            var c = row == .none ? TokenCounts() : Self.counts(usage, row)
+            var c = ProviderUsage.counts(usage, row)
             if slots.input.isSet { c.input = slots.input.value }
             if slots.cacheRead.isSet { c.cacheRead = slots.cacheRead.value }
             if slots.cacheWrite.isSet {
@@ -917,6 +1099,12 @@ public final class EventDecoder {
         }
     }
 
+    /// An optional name that reaches rollups, metrics or alerts: at most `maxNameBytes` bytes.
+    private func checkBound(_ v: ScratchString, _ name: String, _ ctxName: String) -> RejectReason? {
+        guard Int(v.count) > Self.maxNameBytes else { return nil }
+        return RejectReason(.badField, "\(name) is \(v.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
+    }
+
     private func checkName(_ v: Ranked<ScratchString>, _ name: String, _ ctxName: String) -> RejectReason? {
         if !v.isSet || v.value.count <= 0 {
             return RejectReason(.missingField, v.isSet ? "\(name) is empty\(ctxName)" : "\(name) is missing\(ctxName)")
@@ -936,52 +1124,11 @@ public final class EventDecoder {
         d += p.problem.description
         if p.hasValue {
             // One line: whitespace inside a quoted object/array value becomes spaces.
-            for i in errBuf.indices where errBuf[i] < 0x20 { errBuf[i] = 0x20 }
-            d += ", got " + String(decoding: errBuf, as: UTF8.self)
+            var text = Array(errBuf[p.textStart..<(p.textStart + p.textCount)])
+            for i in text.indices where text[i] < 0x20 { text[i] = 0x20 }
+            d += ", got " + String(decoding: text, as: UTF8.self)
         }
         return RejectReason(p.code, d)
-    }
-
-    static func recognise(_ u: RawUsage, anthropicProvider: Bool) -> BlockRow {
-        let h = u.has
-        if h.contains(.promptTokens) || h.contains(.completionTokens) { return .chat }
-        if anthropicProvider || h.contains(.cacheCreationInputTokens) || h.contains(.cacheReadInputTokens)
-            || h.contains(.cacheCreationObject) || h.contains(.iterations) || h.contains(.thinking) { return .anthropic }
-        if h.contains(.gemini) { return .gemini }
-        if h.contains(.inputTokens) || h.contains(.outputTokens) { return .responses }
-        return .none
-    }
-
-    static func anthropicCounts(_ u: RawUsage) -> TokenCounts {
-        let write = u.has.contains(.cacheCreationInputTokens) ? u.cacheCreation : u.cache5m + u.cache1h
-        return TokenCounts(input: u.inputTokens + u.cacheReadInput + write, cacheRead: u.cacheReadInput,
-                           cacheWrite: write, cacheWrite1h: u.cache1h, output: u.outputTokens,
-                           reasoning: u.has.contains(.thinking) ? u.thinking : u.outputReasoning)
-    }
-
-    static func counts(_ u: RawUsage, _ row: BlockRow) -> TokenCounts {
-        switch row {
-        case .none:
-            return TokenCounts()
-        case .chat:
-            var c = TokenCounts(input: u.promptTokens, cacheRead: u.promptCached, cacheWrite: u.promptCacheWrite,
-                                output: u.completionTokens, reasoning: u.completionReasoning)
-            // Gemini's OpenAI-compatible endpoint: thinking counted in total_tokens only (1f).
-            if u.has.contains(.totalTokens) && u.totalTokens > u.promptTokens + u.completionTokens {
-                let hidden = u.totalTokens - u.promptTokens - u.completionTokens
-                c.output += hidden
-                c.reasoning += hidden
-            }
-            return c
-        case .anthropic:
-            return anthropicCounts(u)
-        case .gemini:
-            return TokenCounts(input: u.gPrompt + u.gToolUse, cacheRead: u.gCached, cacheWrite: 0,
-                               output: u.gCandidates + u.gThoughts, reasoning: u.gThoughts)
-        case .responses:
-            return TokenCounts(input: u.inputTokens, cacheRead: u.inputCached, cacheWrite: u.inputCacheWrite,
-                               output: u.outputTokens, reasoning: u.outputReasoning)
-        }
     }
 
     // MARK: - Key classification (generated: switch on length, then compare bytes)
@@ -1066,10 +1213,13 @@ public final class EventDecoder {
             if keyEquals(k, "iterations") { return .iterations }
         case 11:
             if keyEquals(k, "serviceTier") { return .serviceTierCamel }
+            if keyEquals(k, "inputTokens") { return .converseInput }
         case 12:
             if keyEquals(k, "total_tokens") { return .totalTokens }
             if keyEquals(k, "input_tokens") { return .inputTokens }
             if keyEquals(k, "service_tier") { return .serviceTier }
+            if keyEquals(k, "outputTokens") { return .converseOutput }
+            if keyEquals(k, "billed_units") { return .billedUnits }
         case 13:
             if keyEquals(k, "prompt_tokens") { return .promptTokens }
             if keyEquals(k, "output_tokens") { return .outputTokens }
@@ -1081,12 +1231,20 @@ public final class EventDecoder {
             if keyEquals(k, "completion_tokens") { return .completionTokens }
         case 18:
             if keyEquals(k, "thoughtsTokenCount") { return .thoughtsTokenCount }
+            if keyEquals(k, "total_input_tokens") { return .totalInputTokens }
+        case 19:
+            if keyEquals(k, "total_output_tokens") { return .totalOutputTokens }
+            if keyEquals(k, "total_cached_tokens") { return .totalCachedTokens }
         case 20:
             if keyEquals(k, "input_tokens_details") { return .inputTokensDetails }
             if keyEquals(k, "candidatesTokenCount") { return .candidatesTokenCount }
+            if keyEquals(k, "cacheReadInputTokens") { return .converseCacheRead }
+            if keyEquals(k, "total_thought_tokens") { return .totalThoughtTokens }
         case 21:
             if keyEquals(k, "prompt_tokens_details") { return .promptTokensDetails }
             if keyEquals(k, "output_tokens_details") { return .outputTokensDetails }
+            if keyEquals(k, "cacheWriteInputTokens") { return .converseCacheWrite }
+            if keyEquals(k, "total_tool_use_tokens") { return .totalToolUseTokens }
         case 23:
             if keyEquals(k, "cache_read_input_tokens") { return .cacheReadInputTokens }
             if keyEquals(k, "toolUsePromptTokenCount") { return .toolUsePromptTokenCount }
@@ -1103,8 +1261,11 @@ public final class EventDecoder {
     @inline(__always)
     static func classifyDetailKey(_ k: UnsafeRawBufferPointer) -> DetailKey {
         switch k.count {
+        case 12:
+            if keyEquals(k, "input_tokens") { return .inputTokens }
         case 13:
             if keyEquals(k, "cached_tokens") { return .cachedTokens }
+            if keyEquals(k, "output_tokens") { return .outputTokens }
         case 15:
             if keyEquals(k, "thinking_tokens") { return .thinkingTokens }
         case 16:
@@ -1135,17 +1296,20 @@ enum UsageKey: UInt8 {
          inputTokens, outputTokens, cacheCreationInputTokens, cacheReadInputTokens, cacheCreation,
          outputTokensDetails, inputTokensDetails, promptTokenCount, toolUsePromptTokenCount,
          cachedContentTokenCount, candidatesTokenCount, thoughtsTokenCount, serviceTier, serviceTierCamel,
-         iterations, model
+         iterations, model, converseInput, converseOutput, converseCacheRead, converseCacheWrite, billedUnits,
+         totalInputTokens, totalOutputTokens, totalCachedTokens, totalToolUseTokens, totalThoughtTokens
 }
 
 enum DetailKey: UInt8 {
-    case unknown, cachedTokens, cacheWriteTokens, reasoningTokens, thinkingTokens, ephemeral1h, ephemeral5m
+    case unknown, cachedTokens, cacheWriteTokens, reasoningTokens, thinkingTokens, ephemeral1h, ephemeral5m,
+         inputTokens, outputTokens
 }
 
-enum DetailsOf {
-    case prompt, completion, input, output, cacheCreation
+enum DetailsOf: UInt8 {
+    case prompt, completion, input, output, cacheCreation, billedUnits
     var name: StaticString {
         switch self {
+        case .billedUnits: "billed_units"
         case .prompt: "prompt_tokens_details"
         case .completion: "completion_tokens_details"
         case .input: "input_tokens_details"
@@ -1155,11 +1319,17 @@ enum DetailsOf {
     }
 }
 
-enum BlockRow: Equatable { case none, chat, anthropic, gemini, responses }
-
 /// Where a field was read, for reject details: `<ctx><block><parent><field>`.
 enum Ctx: Equatable {
     case top, attributes, data, dataAttributes
+    var code: UInt8 {
+        switch self {
+        case .top: 0
+        case .attributes: 1
+        case .data: 2
+        case .dataAttributes: 3
+        }
+    }
     var prefix: StaticString {
         switch self {
         case .top: ""
@@ -1199,6 +1369,11 @@ struct Pending {
     var at: Where
     var problem: StaticString
     var hasValue: Bool
+    /// The value's text in the decoder's `errBuf`.
+    var textStart: Int
+    var textCount: Int
+    /// The key the value belongs to (see `EventDecoder.currentSlot`).
+    var slot: UInt64
 }
 
 /// A field value with the rank of the name it came from (0 = not set); a higher or equal rank replaces.
@@ -1240,52 +1415,6 @@ struct Envelope {
     var subject = ScratchString.absent
     var time: EpochMillis? = nil
     var timeReject: RejectReason? = nil
-}
-
-/// Every count a provider usage block may carry, before a row of the 1b table interprets them.
-struct RawUsage {
-    struct Has: OptionSet {
-        var rawValue: UInt32
-        static let promptTokens = Has(rawValue: 1 << 0)
-        static let completionTokens = Has(rawValue: 1 << 1)
-        static let totalTokens = Has(rawValue: 1 << 2)
-        static let inputTokens = Has(rawValue: 1 << 3)
-        static let outputTokens = Has(rawValue: 1 << 4)
-        static let cacheCreationInputTokens = Has(rawValue: 1 << 5)
-        static let cacheReadInputTokens = Has(rawValue: 1 << 6)
-        static let cacheCreationObject = Has(rawValue: 1 << 7)
-        static let gemini = Has(rawValue: 1 << 8)
-        static let iterations = Has(rawValue: 1 << 9)
-        static let thinking = Has(rawValue: 1 << 10)
-    }
-    var has: Has = []
-    // OpenAI Chat Completions
-    var promptTokens: Int64 = 0
-    var completionTokens: Int64 = 0
-    var totalTokens: Int64 = 0
-    var promptCached: Int64 = 0
-    var promptCacheWrite: Int64 = 0
-    var completionReasoning: Int64 = 0
-    // Anthropic Messages / OpenAI Responses
-    var inputTokens: Int64 = 0
-    var outputTokens: Int64 = 0
-    var cacheCreation: Int64 = 0
-    var cacheReadInput: Int64 = 0
-    var cache1h: Int64 = 0
-    var cache5m: Int64 = 0
-    var thinking: Int64 = 0
-    var outputReasoning: Int64 = 0
-    var inputCached: Int64 = 0
-    var inputCacheWrite: Int64 = 0
-    // Google Gemini
-    var gPrompt: Int64 = 0
-    var gToolUse: Int64 = 0
-    var gCached: Int64 = 0
-    var gCandidates: Int64 = 0
-    var gThoughts: Int64 = 0
-    var serviceTier = ScratchString.absent
-    /// Iterations only.
-    var model = ScratchString.absent
 }
 
 // MARK: - Byte helpers

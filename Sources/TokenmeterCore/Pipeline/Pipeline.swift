@@ -64,7 +64,7 @@ public final class Pipeline {
         self.topics = config.kafka.topics
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
-        self.decoder = EventDecoder()
+        self.decoder = EventDecoder(providerPrefixes: ProviderPrefixes(extra: config.providerPrefixes))
         self.alerts = AlertEngine(budgets: config.budgets, spikes: config.spikes, outcomeLimits: config.outcomeLimits)
         self.prices = PriceTable(config.prices)
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
@@ -242,6 +242,8 @@ public final class Pipeline {
         metrics.usageEvents &+= 1
         let tier = ev.serviceTier.isAbsent ? prices.standardKey : prices.tierKey(utf8: ev.serviceTier.bytes(in: scratch))
         let costOverride = ev.costOverride
+        // A usage block no row reads: its tokens are unknown, so is its cost (unless the producer gave it).
+        let unrecognized = !ev.unrecognizedUsage.isAbsent
         for i in 0..<ev.contributions.count {
             let c = ev.contributions[i]
             let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
@@ -249,6 +251,8 @@ public final class Pipeline {
             if let override = costOverride {
                 // The producer's cost is the whole event's: it goes to the first billed call.
                 cost = i == 0 ? override : .zero
+            } else if unrecognized {
+                cost = nil
             } else if model != SeriesKey.none {
                 cost = priceCandidates(model: model, provider: provider).cost(of: c.tokens, at: time, tier: tier)
             }
@@ -257,6 +261,20 @@ public final class Pipeline {
             let tokens = c.tokens
             let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
             if r == .late { late = true }
+            if unrecognized {
+                metrics.unrecognizedUsage &+= 1
+                let keys = ev.unrecognizedUsage
+                if spendMode {
+                    let note = keys.count > 0 ? intern(keys, scratch) : SeriesKey.none
+                    state.spend.addUnrecognized(workflow: workflow, owner: owner, model: model, keys: note, time: time)
+                } else {
+                    alerts.recordUnrecognized(workflow: workflow, owner: owner, model: model,
+                                              keys: { String(decoding: keys.bytes(in: scratch), as: UTF8.self) },
+                                              requests: 1, time: time, names: dimensions.names)
+                }
+                // Its unknown cost is not an unpriced model: only a producer's own cost reaches the rules.
+                if cost == nil { continue }
+            }
             if spendMode {
                 state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
             } else {

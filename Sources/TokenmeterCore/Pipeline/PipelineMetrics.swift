@@ -9,6 +9,8 @@ public struct PipelineMetrics: Sendable, Equatable {
     public var windowsClosed: Int64 = 0
     public var filesWritten: Int64 = 0
     public var unpricedRequests: Int64 = 0
+    /// Requests whose usage block no row of the table reads (also in `unpricedRequests`).
+    public var unrecognizedUsage: Int64 = 0
     /// Events counted under the `__overflow__` key because a window reached `rollups.max_keys_per_window`.
     public var overflowEvents: Int64 = 0
     /// Rebuilds of the name table from the names still in use (`Pipeline.compactNames`).

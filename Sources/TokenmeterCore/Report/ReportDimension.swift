@@ -1,6 +1,8 @@
 /// A `--by` key: what report rows are grouped by.
 public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
     case workflow, owner, model, provider
+    /// The model without a trailing date snapshot (`claude-haiku-4-5-20251001` -> `claude-haiku-4-5`).
+    case modelFamily
     /// A configured tag dimension (`tag:environment`).
     case tag(String)
     /// Time series: each window of the chosen size, each UTC day, each UTC hour.
@@ -16,6 +18,7 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
         case "owner": return .owner
         case "model": return .model
         case "provider": return .provider
+        case "model_family": return .modelFamily
         case "window": return .window
         case "day": return .day
         case "hour": return .hour
@@ -33,7 +36,7 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
         var out: [ReportDimension] = []
         for part in text.split(separator: ",") where !part.trimmingSpaces.isEmpty {
             guard let d = parse(String(part)) else {
-                throw ReportError("unknown --by key '\(part)': use workflow, owner, model, provider, tag:NAME, window, day or hour")
+                throw ReportError("unknown --by key '\(part)': use workflow, owner, model, model_family, provider, tag:NAME, window, day or hour")
             }
             if !out.contains(d) { out.append(d) }
         }
@@ -65,11 +68,33 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
         case .owner: "owner"
         case .model: "model"
         case .provider: "provider"
+        case .modelFamily: "model_family"
         case .tag(let n): "tag:" + n
         case .window: "window"
         case .day: "day"
         case .hour: "hour"
         }
+    }
+}
+
+/// Model families for `--by model_family`: a model name without its trailing date snapshot, so that an alias
+/// and its dated snapshots (`gpt-4o-mini`, `gpt-4o-mini-2024-07-18`) read as one.
+public enum ModelFamily {
+    /// `name` without a trailing `-YYYYMMDD` or `-YYYY-MM-DD` (a year 2000-2999); otherwise `name`.
+    public static func of(_ name: String) -> String {
+        let b = Array(name.utf8)
+        func digits(_ r: Range<Int>) -> Bool { r.allSatisfy { b[$0] >= 48 && b[$0] <= 57 } }
+        let n = b.count
+        // -YYYYMMDD
+        if n > 9, b[n - 9] == 45, b[n - 8] == 50, digits((n - 8)..<n) {
+            return String(decoding: b[..<(n - 9)], as: UTF8.self)
+        }
+        // -YYYY-MM-DD
+        if n > 11, b[n - 11] == 45, b[n - 10] == 50, digits((n - 10)..<(n - 6)), b[n - 6] == 45, digits((n - 5)..<(n - 3)),
+           b[n - 3] == 45, digits((n - 2)..<n) {
+            return String(decoding: b[..<(n - 11)], as: UTF8.self)
+        }
+        return name
     }
 }
 

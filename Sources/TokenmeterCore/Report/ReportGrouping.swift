@@ -14,11 +14,14 @@ final class ReportGrouping {
     }
 
     let dimensions: [ReportDimension]
-    /// Per non-time dimension: which field (0 workflow, 1 owner, 2 model, 3 provider, 4 tag).
+    /// Per non-time dimension: which field (0 workflow, 1 owner, 2 model, 3 provider, 4 tag, 5 model family).
     private let fields: [(kind: Int, tag: UInt32)]
     private let timeDimension: ReportDimension?
     private let windowMillis: Int64
     private var index: [Key: Int] = [:]
+    /// Model families (`ModelFamily`): model id -> family id in `families`, worked out once per model.
+    private var familyOf: [UInt32: UInt32] = [:]
+    private var families = StringTable()
     private(set) var slots: [Slot] = []
 
     init(_ dimensions: [ReportDimension], windowMillis: Int64, strings: inout StringTable) {
@@ -31,6 +34,7 @@ final class ReportGrouping {
             case .owner: (1, 0)
             case .model: (2, 0)
             case .provider: (3, 0)
+            case .modelFamily: (5, 0)
             case .tag(let name): (4, strings.intern(name))
             case .window, .day, .hour: nil
             }
@@ -38,11 +42,11 @@ final class ReportGrouping {
     }
 
     /// `shift` moves a previous-span row's time into the span (so "same hour, previous period" lines up).
-    func add(_ r: RollupRecord, previous: Bool, shift: Int64) {
+    func add(_ r: RollupRecord, previous: Bool, shift: Int64, strings: StringTable) {
         var ids = SIMD8<UInt32>(repeating: 0)
         var n = 0
         while n < fields.count {
-            ids[n] = id(r, fields[n].kind, fields[n].tag)
+            ids[n] = fields[n].kind == 5 ? family(r.model, strings) : id(r, fields[n].kind, fields[n].tag)
             n += 1
         }
         var time = Int64.min
@@ -72,6 +76,14 @@ final class ReportGrouping {
         }
     }
 
+    private func family(_ model: UInt32, _ strings: StringTable) -> UInt32 {
+        if model == RollupRecord.none { return model }
+        if let f = familyOf[model] { return f }
+        let f = families.intern(ModelFamily.of(strings[model]))
+        familyOf[model] = f
+        return f
+    }
+
     private func insert(_ key: Key) -> Int {
         let i = slots.count
         index[key] = i
@@ -99,7 +111,7 @@ final class ReportGrouping {
                     values.append(d == .day ? RFC3339.day(s.key.time) : RFC3339.format(s.key.time))
                 } else {
                     let id = s.key.ids[fi]
-                    values.append(id == RollupRecord.none ? nil : strings[id])
+                    values.append(id == RollupRecord.none ? nil : d == .modelFamily ? families[id] : strings[id])
                     fi += 1
                 }
             }

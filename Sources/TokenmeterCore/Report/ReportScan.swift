@@ -40,7 +40,7 @@ final class ReportScan {
             } else if !tagValues[i].matches(v, strings) { return }
         }
         let previous = from.map { r.windowStart < $0 } ?? false
-        for g in groupings { g.add(r, previous: previous, shift: shift) }
+        for g in groupings { g.add(r, previous: previous, shift: shift, strings: strings) }
         used += 1
         if !previous {
             if r.windowStart < seenStart { seenStart = r.windowStart }
