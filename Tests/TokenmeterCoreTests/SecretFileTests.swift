@@ -85,6 +85,11 @@ struct SecretFileTests {
         #expect(FolderCheck.check(dir + "/file") == .impossible("\(dir)/file exists and is not a folder"))
         #expect(FolderCheck.check(dir + "/file/state") == .impossible("a part of \(dir)/file/state is a file, not a folder"))
         #expect(FolderCheck.check(dir + "/file/a/b") == .impossible("a part of \(dir)/file/a/b is a file, not a folder"))
+        // A relative path that does not exist yet is created in the working directory (the README's
+        // quick start writes `dir = "rollups"`).
+        let relative = "tm-folder-check-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(FolderCheck.check(relative) == .ok)
+        #expect(FolderCheck.check(relative + "/state") == .ok)
     }
 
     /// The loader keeps where each value checked at start was written.

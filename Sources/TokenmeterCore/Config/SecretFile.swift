@@ -112,7 +112,12 @@ public enum FolderCheck {
         var parent = path
         while true {
             while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
-            guard let slash = parent.lastIndex(of: "/") else { parent = "."; break }
+            guard let slash = parent.lastIndex(of: "/") else {
+                // A relative path: its first part is created in the working directory.
+                parent = "."
+                if stat(parent, &st) != 0 { return .impossible("\(path) cannot be created: the working directory cannot be read") }
+                break
+            }
             parent = slash == parent.startIndex ? "/" : String(parent[..<slash])
             if stat(parent, &st) == 0 { break }
             if errno == ENOTDIR { return .impossible("a part of \(path) is a file, not a folder") }
