@@ -58,7 +58,12 @@ import TokenmeterDaemon
         guard !FileManager.default.fileExists(atPath: "/run/credentials/tokenmeter.service/kafka-password") else { return }
         let full = try runCapturing(["check-config", "--config", path])
         #expect(full.status == 78)
-        #expect(full.stderr.contains("\(path):38:19: error: `kafka.secret_files.\"sasl.password\"`: cannot open "
+        // The position of the secret file's path in the example (line counted here, so comments may move it).
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let line = (lines.firstIndex { $0.hasPrefix("\"sasl.password\" = ") } ?? -1) + 1
+        // The value's opening quote: the character before its first "/".
+        let column = lines.first { $0.hasPrefix("\"sasl.password\" = ") }?.firstIndex(of: "/")?.utf16Offset(in: lines[line - 1]) ?? -1
+        #expect(full.stderr.contains("\(path):\(line):\(column): error: `kafka.secret_files.\"sasl.password\"`: cannot open "
                                      + "/run/credentials/tokenmeter.service/kafka-password: No such file or directory"), "\(full.stderr)")
     }
 
