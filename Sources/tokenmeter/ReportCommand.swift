@@ -15,7 +15,9 @@ struct ReportCommand: ParsableCommand {
           tokenmeter report --dir DIR --by workflow,model --owner 'finance-*' --top 10 --compare previous
           tokenmeter report --dir DIR --by day --format csv
           tokenmeter report --dir DIR --format html --output spend.html
-          tokenmeter report --dir DIR --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+          tokenmeter report --dir DIR --config /etc/tokenmeter/tokenmeter.toml --format html
+          tokenmeter report --dir DIR --config FILE --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+        More: docs/reports.md.
         """)
 
     @Option(help: "The rollups folder (rollups.dir).")
@@ -60,6 +62,15 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Write to this file (html default: tokenmeter-report.html, its path printed).")
     var output: String?
 
+    @Option(help: "The daemon's config: its prices (focus), budgets (html) and [focus] billing account.")
+    var config: String?
+
+    @Option(help: "focus: BillingAccountId (overrides [focus] billing_account_id).")
+    var billingAccountId: String?
+
+    @Option(help: "focus: BillingAccountName (overrides [focus] billing_account_name).")
+    var billingAccountName: String?
+
     @Flag(help: "Print files read, rows and read speed to stderr.")
     var stats = false
 
@@ -68,6 +79,19 @@ struct ReportCommand: ParsableCommand {
             throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let q = try query()
+        var settings = config.map(loadConfigOrExit)
+        for (value, name) in [(billingAccountId, "--billing-account-id"), (billingAccountName, "--billing-account-name")] {
+            guard let value else { continue }
+            if value.isEmpty { throw ValidationError("\(name) must not be empty") }
+            if let problem = FocusSettings.problem(value) { throw ValidationError("\(name) \(problem)") }
+            if settings == nil { settings = TokenmeterConfig() }
+        }
+        if let id = billingAccountId { settings!.focus.billingAccountId = id }
+        if let name = billingAccountName { settings!.focus.billingAccountName = name }
+        if fmt == .focus && config == nil {
+            printError("tokenmeter report: no --config: without the price table every priced row is one line of its "
+                       + "recorded cost, without unit prices (docs/reports.md)")
+        }
         let report: Report
         do {
             report = try ReportEngine.run(q, extra: fmt.extraGroupings, keepRows: fmt == .focus, now: Self.now())
@@ -81,7 +105,7 @@ struct ReportCommand: ParsableCommand {
                               report.rowsRead, report.rowsUsed, secs, secs > 0 ? Double(report.rowsRead) / secs : 0))
         }
         let color = fmt == .table && output == nil && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        let text = fmt.render(report, color: color)
+        let text = fmt.render(report, color: color, config: settings)
         let path = output ?? (fmt == .html ? "tokenmeter-report.html" : nil)
         if let path {
             do {

@@ -8,7 +8,7 @@ public enum ReportHTML {
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     static let topSeries = 6
 
-    public static func render(_ r: Report) -> String {
+    public static func render(_ r: Report, budgets: [BudgetRule] = []) -> String {
         let chartFrom = r.previousFrom ?? r.from
         let bucket = chooseBucket(window: r.windowMillis, span: r.to - chartFrom)
         let start = align(chartFrom, bucket)
