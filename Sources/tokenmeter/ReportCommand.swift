@@ -131,6 +131,7 @@ struct ReportCommand: ParsableCommand {
             q.to = t
         }
         q.window = window
+        if format == ReportFormat.html.rawValue { q.minBuckets = ReportHTML.minBuckets }
         do {
             q.by = try ReportDimension.parseList(by)
             q.filter.tags = try tag.map { t throws(ReportError) in try ReportFilter.tag(t) }
@@ -157,15 +158,27 @@ struct ReportCommand: ParsableCommand {
 extension ReportCommand {
     /// The demo's closing HTML report: the traffic's day, second half against first half (the spike shows
     /// up as the top mover). Prints the file's path; a failure is reported, not fatal.
-    static func demoReport(rollups: String, day: EpochMillis, to path: String, out: Terminal) {
+    static func demoReport(rollups: String, day: EpochMillis, to path: String, config: TokenmeterConfig? = nil, out: Terminal) {
         var q = ReportQuery(dir: rollups)
         q.from = day + 43_200_000
         q.to = day + 86_400_000
         q.comparePrevious = true
         q.top = 15
+        q.minBuckets = ReportHTML.minBuckets
         do {
-            let r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
-            try ReportFormat.html.render(r).write(toFile: path, atomically: true, encoding: .utf8)
+            var r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            // The traffic covers less than the day when it ran fast: compare like with like, the second half
+            // of the data against the first (a partial span against a full one shows everything falling).
+            if let end = r.dataEnd, end < q.to! {
+                var all = ReportQuery(dir: rollups)
+                all.from = day
+                all.to = end
+                let start = try ReportEngine.run(all, now: now()).dataStart ?? day
+                q.to = end
+                q.from = end - floorDiv((end - start) / 2, 3_600_000) * 3_600_000
+                r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            }
+            try ReportFormat.html.render(r, config: config).write(toFile: path, atomically: true, encoding: .utf8)
             out.line("HTML report (charts, movers; open in a browser): \(path)")
         } catch {
             printError("demo report failed: \(error)")

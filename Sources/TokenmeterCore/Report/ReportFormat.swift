@@ -10,7 +10,8 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         case .csv: ReportCSV.render(r)
         case .json: ReportJSON.render(r)
         case .markdown: ReportMarkdown.render(r)
-        case .html: ReportHTML.render(r, budgets: config?.budgets ?? [])
+        case .html: ReportHTML.render(r, budgets: ReportBudgets.compute(config?.budgets ?? [], dir: r.query.dir, asOf: r.to,
+                                                                        now: r.generatedAt))
         case .focus: ReportFocus.render(r, options: ReportFocus.Options(config))
         }
     }
