@@ -244,7 +244,7 @@ public enum ReportHTML {
             for s in stacks where s.values.count > i && s.values[i] > 0 {
                 let y = chart.y1 - (base + s.values[i]) / scale.max * chart.plotHeight
                 let hgt = s.values[i] / scale.max * chart.plotHeight
-                chart.add("<rect x=\"\(SVGChart.n(x))\" y=\"\(SVGChart.n(y))\" width=\"\(SVGChart.n(barWidth))\" height=\"\(SVGChart.n(max(hgt, 0.5)))\" fill=\"\(s.color)\" data-series=\"\(esc(s.name))\"><title>\(esc(s.name)) \(esc(label(start + Int64(i) * bucket, bucket))): $\(ReportText.fixed(s.values[i], 2))</title></rect>")
+                chart.add("<rect class=\"mark\" x=\"\(SVGChart.n(x))\" y=\"\(SVGChart.n(y))\" width=\"\(SVGChart.n(barWidth))\" height=\"\(SVGChart.n(max(hgt, 0.5)))\" fill=\"\(s.color)\" data-series=\"\(esc(s.name))\"><title>\(esc(s.name)) \(esc(label(start + Int64(i) * bucket, bucket))): $\(ReportText.fixed(s.values[i], 2))</title></rect>")
                 base += s.values[i]
             }
         }
@@ -293,7 +293,7 @@ public enum ReportHTML {
             let name = l.values[0] ?? "(none)"
             let shown = name.count > 30 ? String(name.prefix(29)) + "…" : name
             chart.add("<text x=\"\(SVGChart.n(chart.x0 - 10))\" y=\"\(SVGChart.n(y + 15))\" text-anchor=\"end\" class=\"label\">\(esc(shown))<title>\(esc(name))</title></text>")
-            chart.add("<rect x=\"\(SVGChart.n(chart.x0))\" y=\"\(SVGChart.n(y))\" width=\"\(SVGChart.n(max(w, 1)))\" height=\"\(SVGChart.n(rowH - 10))\" rx=\"2\" fill=\"\(ChartPalette.color(0))\"><title>\(esc(name)): \(esc(ReportText.usd(l.current.cost)))</title></rect>")
+            chart.add("<rect class=\"mark\" x=\"\(SVGChart.n(chart.x0))\" y=\"\(SVGChart.n(y))\" width=\"\(SVGChart.n(max(w, 1)))\" height=\"\(SVGChart.n(rowH - 10))\" rx=\"2\" fill=\"\(ChartPalette.color(0))\"><title>\(esc(name)): \(esc(ReportText.usd(l.current.cost)))</title></rect>")
             if let p = l.previous {
                 let px = chart.x0 + p.cost.approximateDollars / scale.max * chart.plotWidth
                 chart.add("<line x1=\"\(SVGChart.n(px))\" x2=\"\(SVGChart.n(px))\" y1=\"\(SVGChart.n(y - 3))\" y2=\"\(SVGChart.n(y + rowH - 7))\" stroke=\"\(ChartPalette.ink)\" stroke-width=\"3\"><title>previous: \(esc(ReportText.usd(p.cost)))</title></line>")
@@ -364,7 +364,7 @@ public enum ReportHTML {
         chart.add("<line x1=\"\(SVGChart.n(chart.x0))\" x2=\"\(SVGChart.n(chart.x1))\" y1=\"\(SVGChart.n(y(amount)))\" y2=\"\(SVGChart.n(y(amount)))\" stroke=\"\(ChartPalette.ink)\" stroke-width=\"2\"><title>budget \(esc(ReportText.usd(b.rule.amount)))</title></line>")
         var pts = [(x(b.periodStart), y(0))]
         for p in b.cumulative { pts.append((x(p.time), y(p.spent.approximateDollars))) }
-        chart.add("<polyline class=\"spent\" points=\"" + pts.map { SVGChart.n($0.0) + "," + SVGChart.n($0.1) }.joined(separator: " ")
+        chart.add("<polyline class=\"mark spent\" points=\"" + pts.map { SVGChart.n($0.0) + "," + SVGChart.n($0.1) }.joined(separator: " ")
                   + "\" fill=\"none\" stroke=\"\(ChartPalette.color(0))\" stroke-width=\"2.4\"><title>spent \(esc(ReportText.usd(b.spent)))</title></polyline>")
         if let p = b.projected {
             chart.add("<line class=\"forecast\" x1=\"\(SVGChart.n(x(b.dataEnd)))\" x2=\"\(SVGChart.n(x(b.periodEnd)))\" y1=\"\(SVGChart.n(y(b.spent.approximateDollars)))\" y2=\"\(SVGChart.n(y(p.approximateDollars)))\" stroke=\"\(ChartPalette.color(5))\" stroke-width=\"2\" stroke-dasharray=\"6 4\"><title>forecast \(esc(ReportText.usd(p)))</title></line>")
@@ -443,10 +443,10 @@ public enum ReportHTML {
             for run in runs where !run.isEmpty {
                 if run.count > 1 {
                     let pts = run.map { SVGChart.n($0.0) + "," + SVGChart.n($0.1) }.joined(separator: " ")
-                    chart.add("<polyline points=\"\(pts)\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2.2\" stroke-linejoin=\"round\"/>")
+                    chart.add("<polyline class=\"mark\" points=\"\(pts)\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2.2\" stroke-linejoin=\"round\"/>")
                 }
                 if count <= 120 || run.count == 1 {
-                    for p in run { chart.add("<circle cx=\"\(SVGChart.n(p.0))\" cy=\"\(SVGChart.n(p.1))\" r=\"2.6\" fill=\"\(s.color)\"/>") }
+                    for p in run { chart.add("<circle class=\"mark\" cx=\"\(SVGChart.n(p.0))\" cy=\"\(SVGChart.n(p.1))\" r=\"2.6\" fill=\"\(s.color)\"/>") }
                 }
             }
         }
