@@ -292,7 +292,7 @@ public enum ReportHTML {
             let w = l.current.cost.approximateDollars / scale.max * chart.plotWidth
             let name = l.values[0] ?? "(none)"
             let shown = name.count > 30 ? String(name.prefix(29)) + "…" : name
-            chart.add("<text x=\"\(SVGChart.n(chart.x0 - 10))\" y=\"\(SVGChart.n(y + 15))\" text-anchor=\"end\" class=\"label\">\(esc(shown))<title>\(esc(name))</title></text>")
+            chart.add("<text x=\"\(SVGChart.n(chart.x0 - 10))\" y=\"\(SVGChart.n(y + 15))\" text-anchor=\"end\" class=\"label\">\(esc(shown))\(shown == name ? "" : "<title>" + esc(name) + "</title>")</text>")
             chart.add("<rect class=\"mark\" x=\"\(SVGChart.n(chart.x0))\" y=\"\(SVGChart.n(y))\" width=\"\(SVGChart.n(max(w, 1)))\" height=\"\(SVGChart.n(rowH - 10))\" rx=\"2\" fill=\"\(ChartPalette.color(0))\"><title>\(esc(name)): \(esc(ReportText.usd(l.current.cost)))</title></rect>")
             if let p = l.previous {
                 let px = chart.x0 + p.cost.approximateDollars / scale.max * chart.plotWidth
