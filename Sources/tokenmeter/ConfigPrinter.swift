@@ -58,6 +58,9 @@ enum ConfigPrinter {
         line("window", q(c.dedup.window.label))
         o += "\n[http]\n"
         line("listen", q(c.http.listen))
+        o += "\n[focus]\n"
+        line("billing_account_id", q(c.focus.billingAccountId))
+        line("billing_account_name", q(c.focus.billingAccountName))
 
         for p in c.prices {
             o += "\n[[price]]" + (p.origin.isEmpty ? "" : "  # \(p.origin)") + "\n"
