@@ -602,6 +602,9 @@ public enum ReportHTML {
       section, .kpi, .budget, tr { break-inside: avoid; }
       section { border-color: #c8ccd1; }
       .budgets { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+      .kpis { grid-template-columns: repeat(4, 1fr); gap: 6px; }
+      .kpi { padding: 6px 8px; }
+      .kpi .value { font-size: 17px; }
     }
 
     """
