@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TokenmeterCore
 
@@ -80,5 +81,30 @@ import TokenmeterCore
         #expect(ReportFocus.publisherName(model: "meta.llama3-3-70b-instruct-v1:0", provider: "bedrock") == "Meta")
         #expect(ReportFocus.publisherName(model: "us.anthropic.claude-sonnet-4-5-v1:0", provider: "bedrock") == "Anthropic")
         #expect(ReportFocus.names("bedrock").0 == "AWS")
+    }
+}
+
+/// Budget vs actual for the HTML report, over the report fixture: spend in scope from the period's start.
+@Suite struct ReportBudgetsTests {
+    @Test func spendForecastAndThresholdsOfEachBudget() throws {
+        let dir = try ReportFixture.write()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let asOf = RFC3339.parse("2026-11-29T12:00:00Z")!
+        let legal = BudgetRule(name: "legal-daily", owner: "legal", period: .day, amount: Money.parse("8")!, thresholds: [25, 50, 100],
+                               forecast: true)
+        let all = BudgetRule(name: "all-monthly", period: .month, amount: Money.parse("1000")!, thresholds: [80], forecast: true)
+        let s = ReportBudgets.compute([legal, all], dir: dir, asOf: asOf, now: asOf)
+        #expect(s.count == 2 && s.allSatisfy { $0.problem == nil })
+        let hourly = ReportFixture.allHourly.filter { $0.startMillis < asOf }
+        let legalSpend = ReportFixture.totals(hourly.filter { $0.owner == "legal" }).cost
+        #expect(s[0].spent == legalSpend && s[0].crossed == [25, 50])
+        #expect(s[0].periodStart == RFC3339.parse("2026-11-29T00:00:00Z")! && s[0].periodEnd == RFC3339.parse("2026-11-30T00:00:00Z")!)
+        // Straight line: spend over the hours up to the last window with data, carried to the day's end.
+        let elapsed = Double(s[0].dataEnd - s[0].periodStart)
+        let expected = legalSpend.approximateDollars * Double(86_400_000) / elapsed
+        #expect(abs((s[0].projected?.approximateDollars ?? 0) - expected) < 1e-6)
+        #expect(s[0].cumulative.last?.spent == legalSpend)
+        #expect(s[1].spent == ReportFixture.totals(hourly).cost && s[1].crossed.isEmpty)
+        #expect(s[1].periodStart == RFC3339.parse("2026-11-01T00:00:00Z")!)
     }
 }
