@@ -55,6 +55,8 @@ let package = Package(
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TrafficGenerator"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
+        // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.
+        .testTarget(name: "TokenmeterDaemonTests", dependencies: ["TokenmeterDaemon", "TokenmeterCore", "TokenmeterKafka"]),
         // Allocation-count benchmarks of the decoder and the aggregator (issue 8), a regression check:
         // CMallocCounter interposes malloc in the test executable and counts per thread.
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

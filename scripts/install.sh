@@ -8,7 +8,7 @@
 #   /etc/systemd/system/tokenmeter.service
 #   /etc/tokenmeter/tokenmeter.toml         (the example config; an existing file is never overwritten)
 #   /etc/tokenmeter/kafka-password          (empty, root 0600, only if missing: put the SASL password here)
-#   /usr/local/share/doc/tokenmeter/README.md
+#   /usr/local/share/doc/tokenmeter/README.md and docs/ (the README's links stay valid)
 #   the `tokenmeter` system user and group (no login, home /var/lib/tokenmeter)
 # and runs `systemctl daemon-reload` when systemd is running. It does not enable or start the unit.
 #
@@ -39,6 +39,7 @@ sed "s#/usr/local/bin/tokenmeter#$PREFIX/bin/tokenmeter#g; s#/usr/local/share/do
 install -D -m 0644 /tmp/tokenmeter.service.$$ "$DESTDIR$UNITDIR/tokenmeter.service"
 rm -f /tmp/tokenmeter.service.$$
 install -D -m 0644 README.md "$DESTDIR$PREFIX/share/doc/tokenmeter/README.md"
+install -D -m 0644 -t "$DESTDIR$PREFIX/share/doc/tokenmeter/docs" docs/*.md
 
 if [ -z "$DESTDIR" ] && ! getent group tokenmeter >/dev/null; then
     groupadd --system tokenmeter

@@ -11,6 +11,12 @@ import TokenmeterKafka
 /// (`message.timeout.ms=0`), so a broker outage only delays alerts; a restart resends whatever is still
 /// pending. The one duplicate left is an alert delivered whose report was lost in a crash: its `alert_id`
 /// is the same, so consumers drop it.
+///
+/// No alert may stop the daemon. Alerts are fitted before they enter the outbox (every name and the message
+/// bounded, see `Alert.fittedForPublishing`), so their size stays far below the producer's limit; one that
+/// the producer or the broker still refuses for good (its size against a lowered `message.max.bytes`, an
+/// invalid record) is moved aside to `outbox/rejected/`, counted (`tokenmeter_alerts_rejected_total`) and
+/// logged, at start as at any later send. Any other failure keeps the alert in the outbox and retries it.
 final class AlertPublisher {
     let topic: String
     let producer: KafkaProducer
@@ -25,9 +31,11 @@ final class AlertPublisher {
     private var nextToken: UInt64 = 0
     private(set) var published: Int64 = 0
     private(set) var failed: Int64 = 0
+    /// Alerts moved aside because they can never be produced.
+    private(set) var rejected: Int64 = 0
     private(set) var lastAlert: String?
-    /// Alerts whose delivery failed for good (a fatal producer error): sent again after a pause.
-    private var retry: [AlertOutbox.Entry] = []
+    /// Alerts whose delivery failed (a fatal producer error, a refused produce): sent again after a pause.
+    private var retry: [(id: String, key: String, value: [UInt8])] = []
     private var retryAt: Int64 = 0
 
     init(topic: String, properties: [(String, String)], stateDir: String, log: Logger) throws {
@@ -43,34 +51,66 @@ final class AlertPublisher {
     /// Alerts in the outbox, kept as a count (listing the folder per batch would cost a syscall storm).
     private(set) var outboxDepth = 0
 
-    /// Sends what a previous run left in the outbox (before anything new).
+    /// Sends what a previous run left in the outbox (before anything new). Throws only when the outbox
+    /// folder cannot be read: an alert that cannot be sent never keeps the daemon from starting.
     func resendOutbox() throws {
         let left = try outbox.pending()
         if !left.isEmpty { log.notice("resending alerts left in the outbox", metadata: ["count": "\(left.count)"]) }
         outboxDepth = left.count
-        for e in left { try send(e.id, key: e.key, value: e.value) }
+        for e in left { send(e.id, key: e.key, value: e.value) }
     }
 
     /// Makes new alerts durable, then hands them to the producer. `consumedNanos`: when the message that
     /// raised them was consumed (monotonic), for the latency metric; nil when unknown.
     func publish(_ alerts: [Alert], consumedNanos: Int64? = nil) throws {
         guard !alerts.isEmpty else { return }
-        let fresh = try outbox.add(alerts)
+        let fresh = try outbox.add(alerts.map { $0.fittedForPublishing() })
         outboxDepth += fresh.count
         for a in fresh {
-            try send(a.id, key: a.key, value: a.jsonBytes, consumedNanos: consumedNanos)
-            lastAlert = "\(a.kind) \(a.rule) \(a.key)"
+            send(a.id, key: a.kafkaKey, value: a.jsonBytes, consumedNanos: consumedNanos)
+            lastAlert = "\(a.kind) \(a.rule) \(a.kafkaKey)"
         }
     }
 
-    private func send(_ id: String, key: String, value: [UInt8], consumedNanos: Int64? = nil) throws {
+    /// Hands one alert to the producer; a refusal is handled here (moved aside or retried), never thrown.
+    private func send(_ id: String, key: String, value: [UInt8], consumedNanos: Int64? = nil) {
         nextToken &+= 1
-        inFlight[nextToken] = (id, WallClock.monotonicNanos(), consumedNanos)
+        let token = nextToken
+        inFlight[token] = (id, WallClock.monotonicNanos(), consumedNanos)
         var k = Array(key.utf8)
-        try k.withUnsafeMutableBytes { kb in
-            try value.withUnsafeBytes { vb in
-                try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: vb, token: nextToken)
+        do {
+            try k.withUnsafeMutableBytes { kb in
+                try value.withUnsafeBytes { vb in
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(kb), value: vb, token: token)
+                }
             }
+        } catch {
+            inFlight[token] = nil
+            let e = error as? KafkaError ?? KafkaError(code: KafkaError.invalidArgument, reason: "\(error)")
+            failed += 1
+            if e.isMessageRejected {
+                setAside(id, bytes: value.count + k.count, error: e)
+            } else {
+                log.error("alert not queued; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(e)"])
+                retry.append((id, key, value))
+                retryAt = WallClock.monotonicMillis() + 5_000
+            }
+        }
+    }
+
+    /// An alert the producer or the broker refuses for good leaves the outbox for `rejected/`: resending
+    /// it at every start would be refused every time.
+    private func setAside(_ id: String, bytes: Int, error: KafkaError) {
+        rejected += 1
+        outboxDepth = max(0, outboxDepth - 1)
+        do {
+            let kept = try outbox.reject(id)
+            log.error("alert can never be published; moved out of the outbox", metadata: [
+                "alert_id": "\(id)", "bytes": "\(bytes)", "error": "\(error)",
+                "moved_to": "\(kept ? outbox.rejectedDir : "nowhere: deleted, \(outbox.rejectedDir) is full")"])
+        } catch {
+            log.error("alert can never be published, and cannot be moved out of the outbox (it is retried at the next start)",
+                      metadata: ["alert_id": "\(id)", "error": "\(error)"])
         }
     }
 
@@ -79,8 +119,13 @@ final class AlertPublisher {
         let id = sent.id
         if let error {
             failed += 1
+            guard let entry = try? outbox.pending().first(where: { $0.id == id }) else { return }
+            if error.isMessageRejected {
+                setAside(id, bytes: entry.value.count + entry.key.utf8.count, error: error)
+                return
+            }
             log.error("alert not delivered; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(error)"])
-            if let entry = try? outbox.pending().first(where: { $0.id == id }) { retry.append(entry) }
+            retry.append((entry.id, entry.key, entry.value))
             retryAt = WallClock.monotonicMillis() + 5_000
             return
         }
@@ -115,7 +160,7 @@ final class AlertPublisher {
         if !retry.isEmpty && WallClock.monotonicMillis() >= retryAt {
             let again = retry
             retry.removeAll()
-            for e in again { try? send(e.id, key: e.key, value: e.value) }
+            for e in again { send(e.id, key: e.key, value: e.value) }
         }
     }
 

@@ -33,7 +33,7 @@ final class ChangelogStore {
         self.keyPrefix = group + "/"
         self.log = log
         // Records are whole partition states: allow large messages (the broker's topic needs
-        // `max.message.bytes` to match; see the README's deployment guide).
+        // `max.message.bytes` to match; see docs/scale-out.md, Topics).
         producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("message.timeout.ms", "0"),
                                                          ("linger.ms", "5"), ("message.max.bytes", "67108864"),
                                                          ("compression.codec", "lz4")])

@@ -27,6 +27,8 @@ enum ConfigReload {
         check("kafka.dead_letter_topic", old.kafka.deadLetterTopic, new.kafka.deadLetterTopic)
         check("kafka.changelog_topic", old.kafka.changelogTopic, new.kafka.changelogTopic)
         check("kafka.spend_topic", old.kafka.spendTopic, new.kafka.spendTopic)
+        check("kafka.static_membership", old.kafka.staticMembership, new.kafka.staticMembership)
+        check("kafka.ready_grace", old.kafka.readyGrace, new.kafka.readyGrace)
         check("kafka.properties", old.kafka.properties, new.kafka.properties)
         check("kafka.secret_files", old.kafka.secretFiles, new.kafka.secretFiles)
         check("rollups.dir", old.rollups.dir, new.rollups.dir)
@@ -44,8 +46,18 @@ enum ConfigReload {
         return keys
     }
 
+    /// When a reload changes keys that take effect at the next restart, the start checks of the new file
+    /// (librdkafka properties, secret files, listen address, folders): a problem they find would stop that
+    /// restart with exit 78, so it is better said now. Nothing of it is applied.
+    static func problemsForTheNextStart(old: TokenmeterConfig, new: TokenmeterConfig, instance: String) -> [ConfigDiagnostic] {
+        let startKeys: Set = ["kafka.brokers", "kafka.group_id", "kafka.properties", "kafka.secret_files", "rollups.dir",
+                              "rollups.instance", "state.dir", "http.listen"]
+        guard restartKeys(old: old, new: new).contains(where: { startKeys.contains($0) }) else { return [] }
+        return StartupChecks.run(new, instance: instance).errors
+    }
+
     /// `current` with everything a reload applies at once taken from `new`: prices, budgets, spikes,
-    /// outcome limits and the checkpoint interval. The rest stays as the daemon started with it.
+    /// outcome limits, the checkpoint interval and the memory ceiling. The rest stays as the daemon started with it.
     static func applied(_ current: TokenmeterConfig, _ new: TokenmeterConfig) -> TokenmeterConfig {
         var c = current
         c.prices = new.prices
@@ -53,6 +65,7 @@ enum ConfigReload {
         c.spikes = new.spikes
         c.outcomeLimits = new.outcomeLimits
         c.state.checkpointInterval = new.state.checkpointInterval
+        c.state.maxMemory = new.state.maxMemory
         return c
     }
 }

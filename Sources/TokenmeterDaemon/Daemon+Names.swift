@@ -8,7 +8,8 @@ import TokenmeterCore
 /// changelog records, when nothing else holds a name id.
 extension Daemon {
     func compactNamesIfDue() {
-        if pipeline.namesDueForCompaction {
+        // Over the memory ceiling, any name no longer used is worth releasing now.
+        if pipeline.namesDueForCompaction || (memoryPaused && pipeline.internedNames > 0) {
             let restoredKeys = Array(restored.keys), cacheKeys = Array(localCache.keys)
             var held = restoredKeys.map { restored[$0]! } + cacheKeys.map { localCache[$0]! }
             let t0 = WallClock.monotonicNanos()

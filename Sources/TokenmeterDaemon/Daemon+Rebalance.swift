@@ -8,6 +8,7 @@ extension Daemon: RebalanceHandler {
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
         ops.joinedGroup = true
+        ops.brokersDown = false
         commitUnreleased()
         awaitingHandover.removeAll()
         let (handedOver, waiting, committedNow, mine) = handoverState(partitions)
@@ -54,10 +55,15 @@ extension Daemon: RebalanceHandler {
         }
         guard !ready.isEmpty else { return }
         guard let records = changelogRecords(ready) else { return }
-        // The claim: `owned:<us>` at the committed offset (the position does not move; 0 when nothing was
-        // ever committed, which fetching then resets to the earliest offset) before anything is fetched.
-        // Refused (the group is rebalancing again): retried at the next check, nothing fetched meanwhile.
-        let claims = ready.map { TopicPartitionOffset($0, offset: handedOver[$0] ?? committedNow[$0] ?? 0) }
+        // The claim: `owned:<us>` at the committed offset (the position does not move) before anything is
+        // fetched. Nothing committed yet (a new group): at the position `auto.offset.reset` names, see
+        // `resetPosition`. Refused (the group is rebalancing again) or the position unknown: retried at the
+        // next check, nothing fetched meanwhile.
+        var claims: [TopicPartitionOffset] = []
+        for tp in ready {
+            guard let offset = handedOver[tp] ?? committedNow[tp] ?? resetPosition(tp, consumer) else { return }
+            claims.append(TopicPartitionOffset(tp, offset: offset))
+        }
         do {
             try consumer.commit(claims, metadata: ownedMetadata)
             for c in claims { committed[c.topicPartition] = c.offset }
@@ -73,6 +79,22 @@ extension Daemon: RebalanceHandler {
             log.info("handed-over partitions assigned", metadata: ["partitions": "\(ready.map(\.description).sorted().joined(separator: ","))"])
         } catch {
             log.error("cannot assign handed-over partitions", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Where a partition with no committed offset starts, for its first commit (the claim). A commit at 0
+    /// would override `auto.offset.reset = "latest"`: fetching starts at a committed offset, and the reset
+    /// applies only when there is none. So with `latest` (`largest`, `end`) the claim takes the partition's
+    /// high watermark, asked of the broker now; otherwise 0, which fetching moves to the log start when the
+    /// log no longer begins at 0. The spend topic always starts at the beginning: its messages are this
+    /// group's own. nil when the broker does not answer (the claim is retried).
+    func resetPosition(_ tp: TopicPartition, _ consumer: KafkaConsumer) -> Int64? {
+        guard offsetResetLatest, tp.topic != config.kafka.spendTopic else { return 0 }
+        do {
+            return try consumer.queryWatermarks(topic: tp.topic, partition: tp.partition, timeoutMs: 5_000).high
+        } catch {
+            log.debug("cannot read the partition's end for auto.offset.reset = latest; retrying", metadata: ["partition": "\(tp)", "error": "\(error)"])
+            return nil
         }
     }
 

@@ -116,8 +116,8 @@ extension Daemon {
             let applied = shard.applied[source] ?? -1
             guard msg.to > applied else { spendSkipped += 1; return }
             if msg.from < applied {
-                // Only a stale record restored after a zombie's write could cause this (see the README's
-                // deployment guide): applying would count the overlap twice.
+                // Only a stale record restored after a zombie's write could cause this (see docs/scale-out.md,
+                // Known gaps): applying would count the overlap twice.
                 log.error("overlapping spend range skipped", metadata: ["source": "\(source)", "from": "\(msg.from)", "to": "\(msg.to)",
                                                                      "applied": "\(applied)", "shard": "\(shard.index)"])
                 spendSkipped += 1

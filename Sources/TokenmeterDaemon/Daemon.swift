@@ -10,7 +10,9 @@ import TokenmeterKafka
 /// Durability order of every flush, and why a crash between any two steps is harmless:
 ///  1. rollup files of closed windows (temp, fsync, rename): a crash after this replays events whose
 ///     windows re-close into the same file names with the same content;
-///  2. dead letters delivered (producer flush): a crash after this only re-sends a dead letter;
+///  2. dead letters delivered (producer flush), and those the dead-letter topic refused or could not take
+///     (too large for it) appended to the spill file and fsynced: a crash after this only re-sends a dead
+///     letter or spills it again;
 ///  3. the checkpoint (open windows + the offsets they cover): a crash after this restarts from it, and
 ///     the offsets not yet committed are taken from the checkpoint, not from Kafka;
 ///  4. the Kafka commit of exactly the checkpoint's offsets.
@@ -33,7 +35,15 @@ public final class Daemon {
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0
     var deadLetterToken: UInt64 = 0
+    /// `auto.offset.reset` is `latest`: a partition the group never committed starts at its end.
+    var offsetResetLatest = false
     var deliveryFailures = 0
+    /// Dead letters the topic cannot take, kept unchanged in `<state.dir>/dead-letters/spill`.
+    let spill: DeadLetterSpill
+    /// Dead letters for the spill file whose write failed: retried before the next checkpoint (which
+    /// waits for them, as it waits for undelivered dead letters).
+    var pendingSpill: [(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8])] = []
+    let spillLog = RateLimitedLog(perMinute: 20)
     let rejectLog = RateLimitedLog(perMinute: 20)
     /// The rollup folder cannot be written: closed windows wait in memory, consuming is paused.
     var writeFailing = false
@@ -42,6 +52,10 @@ public final class Daemon {
     var stateFailing = false
     /// Whether this loop paused the assigned partitions (for `writeFailing` or `stateFailing`).
     var pausedForDisk = false
+    /// Consuming paused because the state is over `state.max_memory` (see Daemon+Memory).
+    var memoryPaused = false
+    var lastMemoryReminder: Int64 = 0
+    var stateBytes = 0
     /// `consumer.rebalanceCount` when the partitions were paused: a rebalance meanwhile assigns partitions
     /// that are not paused yet.
     var pausedAtRebalance = 0
@@ -91,9 +105,13 @@ public final class Daemon {
         set { ops.shutdownDeadlineSeconds = newValue }
     }
 
+    /// The librdkafka properties every client starts from, secrets included: read once per start.
+    let kafkaBase: [(String, String)]
+
     /// `configPath`: the file a SIGHUP re-reads (nil: reload is refused with a warning).
+    /// `kafkaProperties`: the properties `StartupChecks` built (secret files already read); nil reads them here.
     public init(config: TokenmeterConfig, configPath: String? = nil, log: Logger, stop: StopSignal,
-                progress: DaemonProgress = DaemonProgress()) throws {
+                progress: DaemonProgress = DaemonProgress(), kafkaProperties: [(String, String)]? = nil) throws {
         self.config = config
         self.rules = AlertRules(config)
         self.ops = DaemonOperations(configPath: configPath)
@@ -103,7 +121,9 @@ public final class Daemon {
         let instance = config.rollups.instance ?? WallClock.hostName()
         self.pipeline = Pipeline(config: config, instance: instance)
         self.checkpointPath = config.state.dir + "/checkpoint.bin"
-        let base = try Daemon.kafkaProperties(config, instance: instance)
+        self.spill = DeadLetterSpill(stateDir: config.state.dir)
+        let base = try kafkaProperties ?? Daemon.kafkaProperties(config, instance: instance)
+        self.kafkaBase = base
         Daemon.installKafkaLog(log, secrets: base.filter { p in config.kafka.secretFiles.contains { $0.key == p.0 } }.map(\.1))
         if config.kafka.deadLetterTopic != nil {
             self.producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("linger.ms", "5")])
@@ -118,6 +138,13 @@ public final class Daemon {
                 self.log.error("dead letter not delivered", metadata: ["error": "\(error)"])
             }
         }
+        producer?.onUndelivered = { [weak self] _, error, key, value, headers in
+            guard let self else { return }
+            func header(_ name: String) -> String { headers.first { $0.0 == name }.map { String(decoding: $0.1, as: UTF8.self) } ?? "" }
+            self.spillDeadLetter(topic: header("tokenmeter-topic"), partition: Int32(header("tokenmeter-partition")) ?? -1,
+                                 offset: Int64(header("tokenmeter-offset")) ?? -1, reason: header("tokenmeter-error"),
+                                 key: key.map { Array($0) }, value: Array(value), error: error)
+        }
         log.info("tokenmeter starting", metadata: ["instance": "\(instance)", "topics": "\(config.kafka.topics.joined(separator: ","))",
                                                    "rollups": "\(config.rollups.dir)", "state": "\(config.state.dir)"])
     }
@@ -128,14 +155,19 @@ public final class Daemon {
         var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
         for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
         for kv in c.kafka.secretFiles {
-            let path = secretPath(kv.value)
-            guard let bytes = try DurableFile.read(path) else {
-                throw DaemonError("cannot read kafka.secret_files \"\(kv.key)\": \(path) does not exist")
+            switch SecretFile.read(secretPath(kv.value)) {
+            case .success(let contents): props.append((kv.key, contents.value))
+            case .failure(let problem): throw DaemonError("kafka.secret_files \"\(kv.key)\": \(problem.message)")
             }
-            var s = String(decoding: bytes, as: UTF8.self)
-            while s.last == "\n" || s.last == "\r" { s.removeLast() }
-            props.append((kv.key, s))
         }
+        return props
+    }
+
+    /// The consumer's librdkafka properties: our defaults (a property the user sets wins), the shared
+    /// ones, the group, and with `kafka.static_membership` the instance name as `group.instance.id`.
+    public static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
+        var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", c.kafka.groupId)]
+        if c.kafka.staticMembership { props.append(("group.instance.id", instance)) }
         return props
     }
 
@@ -146,17 +178,20 @@ public final class Daemon {
         defer { operationsFinish() }
         try restoreCheckpoint()
         try alertPublisher.resendOutbox()
-        let base = try Daemon.kafkaProperties(config, instance: pipeline.instance)
+        let base = kafkaBase
+        let consumerProperties = Daemon.consumerProperties(config, base: base, instance: pipeline.instance)
+        offsetResetLatest = ["latest", "largest", "end"].contains(consumerProperties.last { $0.0 == "auto.offset.reset" }?.1 ?? "")
         let consumer = try KafkaConsumer(
-            properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", config.kafka.groupId)],
+            properties: consumerProperties,
             topics: config.kafka.topics + (config.kafka.spendTopic.map { [$0] } ?? []), rebalance: self)
-        consumer.onError = { [log] e in log.warning("kafka: \(e)") }
+        consumer.onError = { [unowned self] e in self.kafkaErrorReported(e) }
+        ops.statisticsIntervalMs = Int64(consumerProperties.last { $0.0 == "statistics.interval.ms" }?.1 ?? "") ?? 5_000
         consumer.onStatistics = { [unowned self] json in self.statisticsReceived(json) }
         self.consumer = consumer
         lastCheckpoint = WallClock.monotonicMillis()
         while !stop.stopRequested {
             if stop.takeReload() { reloadConfig() }
-            if writeFailing || stateFailing {
+            if writeFailing || stateFailing || memoryPaused {
                 // Nothing new is fetched while closed windows cannot reach the disk or no checkpoint can be
                 // written (the partitions are paused, and no checkpoint or commit passes rows that exist
                 // only in memory); polling goes on, so the group membership holds, delivery reports are
@@ -174,7 +209,8 @@ public final class Daemon {
                     && WallClock.monotonicMillis() - lastCheckpoint >= config.state.checkpointInterval.millis {
                     checkpoint(reason: "retry")
                 }
-                remindDiskTrouble()
+                if memoryPaused && !writeFailing && !stateFailing { relieveMemory() }
+                if writeFailing || stateFailing { remindDiskTrouble() }
                 publishProgress()
                 operationsTick()
                 continue
@@ -217,6 +253,7 @@ public final class Daemon {
             // every partition's windows on the hot thread several times per batch.
             if mono - lastProgressPublish >= 100 {
                 lastProgressPublish = mono
+                checkMemory()
                 publishProgress()
             }
             operationsTick()
@@ -254,8 +291,41 @@ public final class Daemon {
         do {
             try producer.produce(topic: topic, key: m.key, value: m.payload, headers: headers, token: deadLetterToken)
         } catch {
-            log.error("cannot queue dead letter", metadata: ["error": "\(error)"])
+            // Too large for the topic (message.max.bytes), or refused otherwise: the offset will be committed,
+            // so the message is kept in the spill file instead.
+            spillDeadLetter(topic: config.kafka.topics[m.topicIndex], partition: m.partition, offset: m.offset,
+                            reason: reason.description, key: m.key.map { Array($0) }, value: Array(m.payload), error: error)
         }
+    }
+
+    /// Keeps a dead letter the topic cannot take in the spill file (see `DeadLetterSpill`); when the file
+    /// cannot be written, in memory until it can (the checkpoint waits for it, consuming pauses).
+    func spillDeadLetter(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8], error: Error) {
+        if spillLog.allow(now: WallClock.monotonicMillis()) {
+            log.error("dead letter cannot go to the dead-letter topic; kept in the spill file", metadata: [
+                "error": "\(error)", "bytes": "\(value.count)", "topic": "\(topic)", "partition": "\(partition)",
+                "offset": "\(offset)", "spill": "\(spill.path)", "spilled_before": "\(spill.spilled)"])
+        }
+        pendingSpill.append((topic, partition, offset, reason, key, value))
+        _ = writePendingSpill()
+    }
+
+    /// Appends the dead letters waiting for the spill file; false while it cannot be written.
+    func writePendingSpill() -> Bool {
+        while let d = pendingSpill.first {
+            do {
+                if try !spill.append(topic: d.topic, partition: d.partition, offset: d.offset, reason: d.reason, key: d.key, value: d.value) {
+                    log.error("dead letter larger than the spill file may grow; dropped, only counted", metadata: [
+                        "bytes": "\(d.value.count)", "topic": "\(d.topic)", "partition": "\(d.partition)", "offset": "\(d.offset)",
+                        "max_bytes": "\(spill.maxFileBytes)"])
+                }
+            } catch {
+                stateWriteFailed("a dead letter to the spill file", error)
+                return false
+            }
+            pendingSpill.removeFirst()
+        }
+        return true
     }
 
     func flushFiles() {
@@ -299,7 +369,7 @@ public final class Daemon {
 
     /// Pauses the assigned partitions while a folder fails, resumes them once both are writable.
     func updateDiskPause() {
-        let want = writeFailing || stateFailing
+        let want = writeFailing || stateFailing || memoryPaused
         guard want != pausedForDisk, let consumer else { return }
         pausedForDisk = want
         if want {
@@ -308,7 +378,7 @@ public final class Daemon {
             consumer.pause(consumer.assignment())
         } else {
             consumer.resume(consumer.assignment())
-            log.notice("disk writable again; consuming resumes")
+            log.notice("consuming resumes")
         }
     }
 
@@ -388,6 +458,8 @@ public final class Daemon {
                 return false
             }
         }
+        // Dead letters refused by the topic (seen in the delivery reports just served) are in the spill file.
+        guard writePendingSpill() else { return false }
         guard writeChangelog(timeoutMs: reason == "shutdown" || reason == "rebalance" ? 10_000 : 2_000) else {
             if !checkpointPostponed {
                 log.warning("changelog records not yet acknowledged (broker unreachable?); checkpoints and commits wait for them")
@@ -440,9 +512,11 @@ public final class Daemon {
         let assigned = pipeline.assigned.count
         let open = pipeline.openRowCount
         let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes
+        let stateBytes = stateBytes, memoryPaused = memoryPaused
         let pending = pipeline.pending.count
         let checkpoints = checkpoints
-        let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed
+        let alertsPublished = alertPublisher.published, alertsFailed = alertPublisher.failed, alertsRejected = alertPublisher.rejected
+        let spilled = spill.spilled, spillDropped = spill.dropped, spillBytes = spill.bytes
         let outboxDepth = alertPublisher.outboxDepth, lastAlert = alertPublisher.lastAlert
         let alertLatency = alertPublisher.latency
         let openWindows = openWindowCount
@@ -459,10 +533,16 @@ public final class Daemon {
             $0.openRows = open
             $0.internedNames = internedNames
             $0.internedBytes = internedBytes
+            $0.stateBytes = stateBytes
+            $0.memoryPaused = memoryPaused
             $0.pendingFiles = pending
             $0.checkpoints = checkpoints
             $0.alertsPublished = alertsPublished
             $0.alertsFailed = alertsFailed
+            $0.alertsRejected = alertsRejected
+            $0.deadLettersSpilled = spilled
+            $0.deadLetterSpillDropped = spillDropped
+            $0.deadLetterSpillBytes = spillBytes
             $0.alertOutboxDepth = Int64(outboxDepth)
             $0.lastAlert = lastAlert
             $0.alertLatencySeconds = alertLatency

@@ -17,6 +17,15 @@ final class DaemonOperations {
 
     var joinedGroup = false
     var readySent = false
+    /// Readiness as /-/ready last reported it, and why not (see `readiness`).
+    var ready = false
+    /// Monotonic ms since which the instance holds no partition or reaches no broker; nil while it consumes.
+    var notConsumingSince: Int64?
+    /// librdkafka reported every broker down, and no statistics or assignment since showed one up.
+    var brokersDown = false
+    /// Monotonic ms of the last librdkafka statistics (0: none yet), and their interval.
+    var lastStatisticsMono: Int64 = 0
+    var statisticsIntervalMs: Int64 = 5_000
     var stoppingSent = false
     var lastWatchdogMono: Int64 = 0
     var lastStatusMono: Int64 = 0
@@ -76,7 +85,8 @@ extension Daemon {
             return stale ? .init(status: 503, body: "consume loop stalled\n") : .init(status: 200, body: "healthy\n")
         case "/-/ready":
             if s.stopping { return .init(status: 503, body: "stopping\n") }
-            return s.ready ? .init(status: 200, body: "ready\n") : .init(status: 503, body: "not ready: joining the consumer group\n")
+            return s.ready ? .init(status: 200, body: "ready\n")
+                : .init(status: 503, body: "not ready: \(s.notReadyReason ?? "joining the consumer group")\n")
         default:
             return .init(status: 404, body: "not found; try /metrics, /-/healthy, /-/ready\n")
         }
@@ -105,7 +115,34 @@ extension Daemon {
     }
 
     func statisticsReceived(_ json: String) {
-        if let lag = KafkaStatistics.consumerLag(json) { ops.consumerLag = lag }
+        guard let stats = KafkaStatistics.parse(json) else { return }
+        ops.consumerLag = stats.lag
+        ops.lastStatisticsMono = WallClock.monotonicMillis()
+        ops.brokersDown = stats.brokersUp == 0
+    }
+
+    /// A librdkafka client error: all brokers down counts against readiness until a broker is seen up.
+    func kafkaErrorReported(_ e: KafkaError) {
+        if e.code == KafkaError.allBrokersDown { ops.brokersDown = true }
+        log.warning("kafka: \(e)")
+    }
+
+    /// Ready means consuming: the consumer group joined, at least one partition held (fetched by this
+    /// instance) and a broker reachable; or less than `kafka.ready_grace` since that stopped being true
+    /// (a rebalance, a short broker restart). nil when ready, else why not.
+    func readiness(mono: Int64) -> String? {
+        let o = ops
+        guard o.joinedGroup else { return "joining the consumer group" }
+        let held = pipeline.assigned.count + shards.count
+        let problem: String? = o.brokersDown ? "no broker reachable" : (held == 0 ? "no partition assigned" : nil)
+        guard let problem else {
+            o.notConsumingSince = nil
+            return nil
+        }
+        let since = o.notConsumingSince ?? mono
+        o.notConsumingSince = since
+        let grace = config.kafka.readyGrace.millis
+        return mono - since < grace ? nil : "\(problem) for \((mono - since) / 1000) s (kafka.ready_grace \(config.kafka.readyGrace))"
     }
 
     // MARK: Each loop iteration
@@ -114,10 +151,18 @@ extension Daemon {
     func operationsTick() {
         let o = ops
         let mono = WallClock.monotonicMillis()
-        if !o.readySent && o.joinedGroup {
+        let problem = readiness(mono: mono)
+        if (problem == nil) != o.ready {
+            o.ready = problem == nil
+            if o.readySent {
+                if let problem { log.warning("not ready: \(problem)") } else { log.notice("ready again: consuming") }
+            }
+        }
+        progress.update { $0.ready = problem == nil; $0.notReadyReason = problem }
+        // READY=1 once, at the first readiness (a reload before it sends none, see `reloadConfig`).
+        if !o.readySent && problem == nil {
             o.readySent = true
             log.notice("ready: checkpoint restored and consumer group joined")
-            progress.update { $0.ready = true }
             o.notifier.ready(status: statusLine())
             o.lastStatusMono = mono
         }
@@ -145,7 +190,9 @@ extension Daemon {
         let o = ops
         s.loopHeartbeatMono = WallClock.monotonicMillis()
         s.rebalances = consumer?.rebalanceCount ?? s.rebalances
-        s.consumerLag = o.consumerLag
+        // Lag from statistics older than three intervals is not shown: it would be stale, not zero.
+        let fresh = o.lastStatisticsMono > 0 && s.loopHeartbeatMono - o.lastStatisticsMono <= 3 * o.statisticsIntervalMs
+        s.consumerLag = fresh ? o.consumerLag : []
         s.rollupFlushSeconds = o.flushHistogram
         s.lastCheckpointWall = o.lastCheckpointWall
         s.lastCheckpointSeconds = o.lastCheckpointSeconds
@@ -165,7 +212,7 @@ extension Daemon {
         let o = ops
         let s = progress.snapshot
         let lag = o.consumerLag.reduce(Int64(0)) { $0 + $1.lag }
-        var line = o.readySent ? "consuming" : "joining consumer group"
+        var line = o.ready ? "consuming" : (o.readySent ? "not ready (\(s.notReadyReason ?? "?"))" : "joining consumer group")
         line += ": \(Int(o.eventsPerSecond.rounded())) events/s, lag \(lag), \(s.openWindows) open windows (\(s.openRows) rows), "
             + "\(s.assignedPartitions) partitions, last alert: \(s.lastAlert ?? "none")"
         if let p = o.reloadProblem { line += "; " + p }
@@ -192,12 +239,15 @@ extension Daemon {
     /// (open windows and totals are kept), and keys that need a restart are named in a warning.
     func reloadConfig() {
         let o = ops
-        o.notifier.reloading()
+        // Before the first readiness systemd still waits for the start: no RELOADING=1, and no READY=1 at
+        // the end (that would tell systemd the daemon is up before it consumes).
+        let started = o.readySent
+        if started { o.notifier.reloading() }
         o.reloads += 1
         o.reloadWall = WallClock.now()
         defer {
             publishProgress()
-            o.notifier.ready(status: statusLine())
+            if started { o.notifier.ready(status: statusLine()) } else { o.notifier.status(statusLine()) }
         }
         guard let path = o.configPath else {
             log.warning("SIGHUP: no configuration file to reload (the daemon was not started with --config)")
@@ -216,6 +266,10 @@ extension Daemon {
             if !restart.isEmpty {
                 log.warning("configuration changes that take effect only after a restart (systemctl restart tokenmeter)",
                             metadata: ["keys": "\(restart.joined(separator: ","))"])
+                let instance = new.rollups.instance ?? pipeline.instance
+                for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
+                    log.warning("the next start would refuse this configuration: \(d.description)")
+                }
             }
             let pricesChanged = new.prices != config.prices
             if pricesChanged { pipeline.replacePrices(new.prices) }

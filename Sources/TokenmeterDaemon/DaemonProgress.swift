@@ -12,13 +12,20 @@ public final class DaemonProgress: Sendable {
         /// about how much memory they hold; released by the name table's compaction.
         public var internedNames = 0
         public var internedBytes = 0
+        /// The state's memory by the model of `Pipeline.estimatedStateBytes`, and whether consuming is paused
+        /// because it is over `state.max_memory`.
+        public var stateBytes = 0
+        public var memoryPaused = false
         public var pendingFiles = 0
         public var checkpoints = 0
         public var joined = false
 
         // Operations (filled by the polling thread; read by /metrics, /-/healthy, /-/ready and STATUS).
-        /// READY=1 was sent: the checkpoint is restored and the consumer joined its group.
+        /// Consuming: the group joined, partitions held and a broker reachable, or less than
+        /// `kafka.ready_grace` without (see `Daemon.readiness`).
         public var ready = false
+        /// Why not ready (nil when ready), for the /-/ready answer.
+        public var notReadyReason: String?
         /// SIGTERM/SIGINT received: /-/ready answers 503 from here on.
         public var stopping = false
         /// Monotonic milliseconds of the consume loop's last iteration (0 before the loop starts).
@@ -55,6 +62,13 @@ public final class DaemonProgress: Sendable {
         // Alerts: filled by the alert integration.
         public var alertsPublished: Int64 = 0
         public var alertsFailed: Int64 = 0
+        /// Alerts moved out of the outbox because they can never be produced (`outbox/rejected/`).
+        public var alertsRejected: Int64 = 0
+        /// Dead letters kept in the spill file (the topic could not take them), those too large even for
+        /// it (only counted), and the spill files' size.
+        public var deadLettersSpilled: Int64 = 0
+        public var deadLetterSpillDropped: Int64 = 0
+        public var deadLetterSpillBytes: Int64 = 0
         public var alertOutboxDepth: Int64 = 0
         public var alertLatencySeconds = Histogram(bounds: Histogram.alertLatencyBounds)
         /// One line about the last alert published, for STATUS (nil: none yet).

@@ -32,7 +32,8 @@ public enum MetricsRenderer {
         metric("build_info", "gauge", "Always 1; the version and git commit the binary was built from.",
                [("{version=\"\(escape(BuildInfo.version))\",commit=\"\(escape(BuildInfo.gitCommit))\"}", "1")])
         one("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.", seconds(startTimeMs))
-        one("ready", "gauge", "1 once the checkpoint is restored and the consumer joined its group; 0 before and while stopping.",
+        one("ready", "gauge",
+            "1 while consuming: group joined, partitions assigned and a broker reachable (or less than kafka.ready_grace without); 0 otherwise and while stopping.",
             s.ready && !s.stopping ? "1" : "0")
 
         one("messages_consumed_total", "counter", "Kafka messages consumed from the input topics.", "\(m.messages)")
@@ -46,6 +47,13 @@ public enum MetricsRenderer {
         metric("dead_letters_total", "counter",
                "Rejected messages by reason (copied to kafka.dead_letter_topic when one is configured).",
                RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.rejected[$0] ?? 0)") })
+        one("dead_letters_spilled_total", "counter",
+            "Dead letters the dead-letter topic could not take (too large, refused, undelivered), kept unchanged in <state.dir>/dead-letters/spill.",
+            "\(s.deadLettersSpilled)")
+        one("dead_letters_spill_dropped_total", "counter",
+            "Dead letters larger than the spill file may grow: neither on the topic nor in the spill file, only counted and logged.",
+            "\(s.deadLetterSpillDropped)")
+        one("dead_letter_spill_bytes", "gauge", "Size of the dead-letter spill files (spill and spill.1).", "\(s.deadLetterSpillBytes)")
         one("unpriced_requests_total", "counter", "Requests of models with no matching price (tokens counted, cost not invented).", "\(m.unpricedRequests)")
 
         metric("kafka_consumer_lag_messages", "gauge",
@@ -62,6 +70,11 @@ public enum MetricsRenderer {
         one("interned_bytes", "gauge", "Approximate memory held by the interned names, in bytes.", "\(s.internedBytes)")
         one("name_table_rebuilds_total", "counter", "Rebuilds of the name table that released names no longer in use.",
             "\(m.nameCompactions)")
+        one("state_memory_bytes", "gauge",
+            "The state held (open rows, dedup ids, interned names) by the memory model that state.max_memory is compared with.",
+            "\(s.stateBytes)")
+        one("memory_paused", "gauge", "1 while consuming is paused because the state is over state.max_memory.",
+            s.memoryPaused ? "1" : "0")
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
         one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")
@@ -95,6 +108,9 @@ public enum MetricsRenderer {
 
         one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alertsPublished)")
         one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alertsFailed)")
+        one("alerts_rejected_total", "counter",
+            "Alerts that can never be produced (refused by the producer or the broker for good), moved to <state.dir>/outbox/rejected/.",
+            "\(s.alertsRejected)")
         one("alert_outbox_depth", "gauge", "Alerts in the durable outbox not yet delivered.", "\(s.alertOutboxDepth)")
 
         one("config_reload_success", "gauge", "1 when the last configuration (re)load succeeded, 0 when the last SIGHUP reload was refused.",

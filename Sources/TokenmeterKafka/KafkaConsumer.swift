@@ -240,6 +240,20 @@ public final class KafkaConsumer {
         return high
     }
 
+    /// The partition's low and high watermarks (first offset kept, offset of the next message), asked of
+    /// the partition's leader: a blocking request of up to `timeoutMs`.
+    public func queryWatermarks(
+        topic: String, partition: Int32, timeoutMs: Int32, file: String = #fileID, line: Int = #line
+    ) throws -> (low: Int64, high: Int64) {
+        try checkOpen(file: file, line: line)
+        var low: Int64 = 0, high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(err, "watermarks of \(topic)[\(partition)]: \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)
+        }
+        return (low, high)
+    }
+
     /// Stops (`pause`) or restarts fetching for the partitions, keeping the group membership: the
     /// consumer keeps polling, so rebalances and heartbeats go on while nothing new arrives.
     public func pause(_ partitions: [TopicPartition]) { setPaused(partitions, true) }

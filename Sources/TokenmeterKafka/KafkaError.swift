@@ -34,6 +34,21 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let state: Int32 = RD_KAFKA_RESP_ERR__STATE.rawValue
     public static let allBrokersDown: Int32 = RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
 
+    /// Whether the error is about the message itself and producing it again can never succeed: larger
+    /// than `message.max.bytes` (checked by librdkafka before queueing, or by the broker against the
+    /// topic's limit) or refused by the broker as an invalid record. Errors about the client, the broker or
+    /// the topic as a whole (fatal idempotence errors, an unknown topic, authorization) are not: the same
+    /// message may go through later.
+    public var isMessageRejected: Bool {
+        switch rd_kafka_resp_err_t(rawValue: code) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE, RD_KAFKA_RESP_ERR_INVALID_MSG,
+             RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__BAD_MSG:
+            return true
+        default:
+            return false
+        }
+    }
+
     init(_ err: rd_kafka_resp_err_t, _ reason: String? = nil, file: String = #fileID, line: Int = #line) {
         let text = reason ?? String(cString: rd_kafka_err2str(err))
         self.init(code: err.rawValue, reason: text, file: file, line: line)

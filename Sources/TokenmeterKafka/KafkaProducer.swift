@@ -10,6 +10,14 @@ public final class KafkaProducer {
         set { context.onDelivery = newValue }
     }
 
+    /// Called, before `onDelivery`, for each message that was not delivered, with the message as it was
+    /// produced: key (nil: none), value and headers, valid only during the call. For keeping a copy of what
+    /// would otherwise be lost.
+    public var onUndelivered: ((UInt64, KafkaError, UnsafeRawBufferPointer?, UnsafeRawBufferPointer, [(String, [UInt8])]) -> Void)? {
+        get { context.onUndelivered }
+        set { context.onUndelivered = newValue }
+    }
+
     /// Inside `onDelivery`: the time from `produce` to the broker's acknowledgement, in microseconds
     /// (librdkafka's `rd_kafka_message_latency`; -1 when unknown).
     public var deliveryLatencyMicros: Int64 { context.latencyMicros }
@@ -144,6 +152,7 @@ public final class KafkaProducer {
 /// What the C callbacks reach through librdkafka's opaque pointer; owned by the producer, which outlives rk.
 final class ProducerContext {
     var onDelivery: ((UInt64, KafkaError?) -> Void)?
+    var onUndelivered: ((UInt64, KafkaError, UnsafeRawBufferPointer?, UnsafeRawBufferPointer, [(String, [UInt8])]) -> Void)?
     var onError: ((KafkaError) -> Void)?
     var latencyMicros: Int64 = -1
 
@@ -151,9 +160,8 @@ final class ProducerContext {
         let token = UInt64(UInt(bitPattern: msg.pointee._private))
         latencyMicros = rd_kafka_message_latency(msg)
         let err = msg.pointee.err
-        guard let onDelivery else { return }
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            onDelivery(token, nil)
+            onDelivery?(token, nil)
             return
         }
         // POSSIBLY_PERSISTED means a retry could duplicate: the caller must know it is not a clean failure.
@@ -164,6 +172,29 @@ final class ProducerContext {
         default: status = "not persisted"
         }
         let reason = String(cString: rd_kafka_err2str(err))
-        onDelivery(token, KafkaError(err, "delivery failed (\(status)): \(reason)"))
+        let error = KafkaError(err, "delivery failed (\(status)): \(reason)")
+        if let onUndelivered {
+            let m = msg.pointee
+            let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
+            let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
+            onUndelivered(token, error, key, value, Self.headers(msg))
+        }
+        onDelivery?(token, error)
+    }
+
+    private static func headers(_ msg: UnsafePointer<rd_kafka_message_t>) -> [(String, [UInt8])] {
+        var hdrs: OpaquePointer?
+        guard rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return [] }
+        var out: [(String, [UInt8])] = []
+        var i = 0
+        while true {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name else { break }
+            out.append((String(cString: name), value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []))
+            i += 1
+        }
+        return out
     }
 }

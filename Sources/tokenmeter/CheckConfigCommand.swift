@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenmeterCore
+import TokenmeterDaemon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -15,8 +16,13 @@ struct CheckConfigCommand: ParsableCommand {
         abstract: "Validate a configuration file.",
         discussion: """
             Prints every problem as FILE:LINE:COL: error: MESSAGE on standard error and exits 78 (EX_CONFIG), \
-            or prints a one-line summary and exits 0. With --print, the effective configuration comes first \
-            (secrets never: a secret file's property is shown as <from file PATH>).
+            or prints a one-line summary and exits 0. Besides the file itself it runs every check `run` makes \
+            before connecting: librdkafka accepts every property, the secret files can be read (64 KiB at \
+            most; a warning when the group or others may read them), http.listen resolves to an address of \
+            this machine, and the state and rollup folders exist or can be created (--file-only skips these, \
+            for a file meant for another machine). With --print, the \
+            effective configuration comes first (secrets never: a secret file's property is shown as \
+            <from file PATH>).
             """
     )
 
@@ -26,9 +32,14 @@ struct CheckConfigCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the effective configuration (defaults filled in, secrets shown as <from file PATH>).")
     var print = false
 
+    @Flag(name: .customLong("file-only"),
+          help: "Check the file alone, not what `run` checks on this machine (secret files, librdkafka, http.listen, folders).")
+    var fileOnly = false
+
     func run() throws {
         switch ConfigLoader.load(path: config) {
         case .success(let c):
+            if !fileOnly { _ = startupChecksOrExit(c) }
             if self.print { writeOut(ConfigPrinter.text(c, file: config)) }
             Swift.print("\(config): ok (\(ConfigLoader.summary(c)))")
         case .failure(let errors):

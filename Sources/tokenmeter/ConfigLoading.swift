@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterDaemon
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,4 +13,13 @@ func loadConfigOrExit(_ path: String) -> TokenmeterConfig {
         for d in errors.diagnostics { printError(d.description) }
         exit(exitConfigError)
     }
+}
+
+/// The checks `run` makes before it connects (`StartupChecks`): prints warnings, and on any error prints
+/// every problem as `FILE:LINE:COL: error: ...` and exits 78, exactly as `check-config` does.
+func startupChecksOrExit(_ config: TokenmeterConfig) -> StartupChecks {
+    let checks = StartupChecks.run(config, instance: config.rollups.instance ?? WallClock.hostName())
+    for d in checks.diagnostics { printError(d.description) }
+    if !checks.errors.isEmpty { exit(exitConfigError) }
+    return checks
 }

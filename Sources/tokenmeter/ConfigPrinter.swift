@@ -54,6 +54,7 @@ enum ConfigPrinter {
         o += "\n[state]\n"
         line("dir", q(c.state.dir))
         line("checkpoint_interval", q(c.state.checkpointInterval.label))
+        if let m = c.state.maxMemory { line("max_memory", q(m.label)) } else { o += "# max_memory: none (no ceiling on state memory)\n" }
         o += "\n[dedup]\n"
         line("window", q(c.dedup.window.label))
         o += "\n[http]\n"

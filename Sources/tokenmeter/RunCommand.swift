@@ -27,10 +27,13 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let config = loadConfigOrExit(options.config)
+        // Secret files are read here, once: the daemon is handed the properties built from them.
+        let checks = startupChecksOrExit(config)
         let log = makeLogger("tokenmeter", level: logLevel.level)
         let stop = StopSignal(handleReload: true)
         do {
-            let daemon = try Daemon(config: config, configPath: options.config, log: log, stop: stop)
+            let daemon = try Daemon(config: config, configPath: options.config, log: log, stop: stop,
+                                    kafkaProperties: checks.kafkaProperties)
             daemon.shutdownDeadlineSeconds = shutdownTimeout
             try daemon.run()
         } catch {

@@ -50,9 +50,16 @@ import TokenmeterDaemon
     }
 
     @Test func exampleConfigIsValid() throws {
-        let r = try runCapturing(["check-config", "--config", Self.repoRoot + "/config/tokenmeter.toml"])
+        let path = Self.repoRoot + "/config/tokenmeter.toml"
+        let r = try runCapturing(["check-config", "--file-only", "--config", path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains(": ok ("))
+        // On this machine the example's secret file does not exist: the start checks say so at its line.
+        guard !FileManager.default.fileExists(atPath: "/run/credentials/tokenmeter.service/kafka-password") else { return }
+        let full = try runCapturing(["check-config", "--config", path])
+        #expect(full.status == 78)
+        #expect(full.stderr.contains("\(path):38:19: error: `kafka.secret_files.\"sasl.password\"`: cannot open "
+                                     + "/run/credentials/tokenmeter.service/kafka-password: No such file or directory"), "\(full.stderr)")
     }
 
     @Test func demoConfigFileIsTheEmbeddedOne() throws {

@@ -57,7 +57,7 @@ struct ConfigLoaderTests {
         #expect(nanos(gpt4o.cacheRead) == 1_250_000_000)
         #expect(gpt4o.output.nanos == 10_000_000_000)
         #expect(gpt4o.effectiveFrom == RFC3339.parse("2024-10-01T00:00:00Z"))
-        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:79"))
+        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:81"))
         let batch = c.prices[1]
         #expect(batch.serviceTier == "batch")
         #expect(batch.effectiveFrom == gpt4o.effectiveFrom) // TOML date == string date

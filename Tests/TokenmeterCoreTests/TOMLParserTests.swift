@@ -217,25 +217,50 @@ struct TOMLParserTests {
         #expect(failure("a = 1\na = 2") == "2:1: duplicate key `a` (first defined at line 1, column 1)")
         #expect(failure("[t]\nx = 1\n[t]") == "3:2: table `[t]` is defined twice (first at line 1)")
         #expect(failure("a = \"abc\nb = 1") == "1:5: unterminated string: missing closing `\"` before end of line")
-        #expect(failure(#"a = "x\qy""#) == #"1:7: invalid escape sequence `\q` (allowed: \b \t \n \f \r \" \\ \uXXXX \UXXXXXXXX)"#)
-        #expect(failure("\n  name \"x\"") == "2:8: expected `=` after key `name`, found `\"`")
-        #expect(failure("a = hello") == "1:5: invalid value `hello` (strings must be quoted: \"hello\")")
-        #expect(failure("a = .5") == "1:5: invalid number `.5`: write a digit before the point (0.5)")
-        #expect(failure("a = 012") == "1:5: invalid number `012`")
-        #expect(failure("a = 1__0") == "1:5: invalid number `1__0`")
-        #expect(failure("a = 1 b = 2") == "1:7: expected a newline after the value of `a`, found `b`")
-        #expect(failure("a = [1, 2\nb = 3") == "2:1: expected `,` or `]` in array, found `b`")
+        #expect(failure(#"a = "x\qy""#) == #"1:7: invalid escape sequence: a backslash followed by a letter (allowed: \b \t \n \f \r \" \\ \uXXXX \UXXXXXXXX)"#)
+        #expect(failure("\n  name \"x\"") == "2:8: expected `=` after a key, found `\"`")
+        #expect(failure("a = hello") == "1:5: invalid value: an unquoted word of 5 characters (strings must be quoted, such as \"text\")")
+        #expect(failure("a = .5") == "1:5: invalid number: write a digit before the decimal point (such as 0.5)")
+        #expect(failure("a = 012") == "1:5: invalid number of 3 characters (strings must be quoted, such as \"text\")")
+        #expect(failure("a = 1__0") == "1:5: invalid number of 4 characters (strings must be quoted, such as \"text\")")
+        #expect(failure("a = 1 b = 2") == "1:7: expected a newline after the value of `a`, found a letter")
+        #expect(failure("a = [1, 2\nb = 3") == "2:1: expected `,` or `]` in array, found a letter")
         #expect(failure("a = [1,\n 2,\n") == "3:1: unterminated array (opened at line 1, column 5): expected `]`")
         #expect(failure("a = { x = 1, }") == "1:14: trailing comma is not allowed in an inline table")
         #expect(failure("a = { x = 1\n}") == "1:12: an inline table must be on one line (use a [table] header for longer tables)")
         #expect(failure("[a\nb = 1") == "1:3: expected `]` to close the table header, found end of line")
-        #expect(failure("a = 2024-13-01") == "1:5: invalid date or time `2024-13-01` (expected e.g. 2024-10-01, 2024-10-01T00:00:00Z or 07:32:00)")
-        #expect(failure("a = 9223372036854775808") == "1:5: integer `9223372036854775808` is out of range (-9223372036854775808 to 9223372036854775807)")
+        #expect(failure("a = 2024-13-01") == "1:5: invalid date or time of 10 characters (expected e.g. 2024-10-01, 2024-10-01T00:00:00Z or 07:32:00)")
+        #expect(failure("a = 9223372036854775808") == "1:5: integer out of range (-9223372036854775808 to 9223372036854775807)")
         #expect(failure("a = \"\"\"\nnever closed") == "1:5: unterminated multi-line string: missing closing `\"\"\"`")
         #expect(failure("a = ") == "1:5: expected a value, found end of file")
         #expect(failure("x = 1 # ok\n\"é\" = \"\u{1}\"") == "2:8: control character U+0001 must be escaped in a string")
         #expect(failure("a = \"\\uD800\"") == "1:6: invalid escape: U+D800 is not a Unicode scalar value")
-        #expect(failure("a = +0x10") == "1:5: invalid number `+0x10`: a hexadecimal, octal or binary integer cannot have a sign")
+        #expect(failure("a = +0x10") == "1:5: invalid number: a hexadecimal, octal or binary integer cannot have a sign")
+    }
+
+    /// A value is never repeated in a syntax error: an unquoted password is one, and the message reaches a
+    /// terminal, a CI log or the journal (on a SIGHUP reload).
+    @Test func syntaxErrorsNeverRepeatAValue() {
+        let secret = "Zq7hunter2Pw"
+        let cases = [
+            "sasl.password = \(secret)",              // unquoted word
+            "sasl.password = 9\(secret)",             // looks like a number
+            "sasl.password = 2024-01-01\(secret)",    // looks like a date
+            "sasl.password = 0x\(secret)",            // looks like a hexadecimal integer
+            "sasl.password = .\(secret)",             // looks like a fraction
+            "sasl.password = \"\(secret)\" \(secret)",  // a second word after a quoted value
+            "[kafka.properties]\n\(secret)",           // a pasted line on its own
+            "a = [\"x\" \(secret)]",                   // inside an array
+            "a = { b = 1 \(secret) }",                // inside an inline table
+            "a = \"\(secret)\\\(secret)\"",           // an invalid escape inside a quoted secret
+        ]
+        for text in cases {
+            let message = failure(text)
+            #expect(message != nil, "\(text)")
+            for part in [secret, "Zq7", "hunter", "Pw", "q7"] {
+                #expect(message?.contains(part) == false, "\(text) -> \(message ?? "")")
+            }
+        }
     }
 
     @Test func structureErrors() {

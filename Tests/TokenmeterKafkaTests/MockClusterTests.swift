@@ -123,3 +123,19 @@ func freePort() throws -> UInt16 {
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return UInt16(bigEndian: addr.sin_port)
 }
+
+@Suite("Messages the producer can never send")
+struct ProducerLimitTests {
+    /// A message over `message.max.bytes` is refused before it is queued, and the error says the message
+    /// itself is the problem (so callers set it aside instead of retrying it forever); a client-level
+    /// error is not such an error.
+    @Test func oversizedMessageIsRefusedAsTheMessagesFault() throws {
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", "127.0.0.1:1"), ("message.max.bytes", "1000"), ("log_level", "0")])
+        let big = [UInt8](repeating: 0x61, count: 2_000)
+        var caught: KafkaError?
+        do { try big.withUnsafeBytes { try producer.produce(topic: "t", key: nil, value: $0, token: 1) } } catch let e as KafkaError { caught = e }
+        #expect(caught?.name == "MSG_SIZE_TOO_LARGE")
+        #expect(caught?.isMessageRejected == true)
+        #expect(!KafkaError(code: KafkaError.allBrokersDown, reason: "down").isMessageRejected)
+    }
+}

@@ -69,8 +69,87 @@ public struct Alert: Sendable, Equatable {
         self.message = message; self.details = details
     }
 
-    /// The Kafka key: `owner=finance-ops,workflow=invoice-*`, or `all` for an empty scope.
+    /// The scope as text: `owner=finance-ops,workflow=invoice-*`, or `all` for an empty scope. Part of the
+    /// alert's identity (`makeID`); the Kafka key is its escaped form, `kafkaKey`.
     public var key: String { Alert.scopeKey(scope) }
+
+    /// The Kafka key: `key` with control characters and backslashes escaped (`\n`, `\u001b`, `\\`), so
+    /// that a model name with a newline in it cannot break a line-oriented consumer of the keys.
+    public var kafkaKey: String { Alert.escapedKey(key) }
+
+    static func escapedKey(_ key: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.utf8.count)
+        var previous: UInt8 = 0
+        for b in key.utf8 {
+            defer { previous = b }
+            switch b {
+            case 0x5C: bytes += [0x5C, 0x5C]
+            case 0x0A: bytes += [0x5C, 0x6E]
+            case 0x0D: bytes += [0x5C, 0x72]
+            case 0x09: bytes += [0x5C, 0x74]
+            case ..<0x20, 0x7F: JSONTextWriter.appendUnicodeEscape(b, to: &bytes)
+            // C1 controls (U+0080-U+009F) are 0xC2 0x80-0x9F in UTF-8: replace the pair with the escape.
+            case 0x80...0x9F where previous == 0xC2:
+                bytes.removeLast()
+                bytes += Array("\\u00".utf8) + Array(String(b, radix: 16).utf8)
+            default: bytes.append(b)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Sized to fit
+
+    /// The most UTF-8 bytes a name (rule, scope key or value, a top list's name, model, workflow, owner,
+    /// outcome) keeps in a published alert; a longer one is cut with `truncationMarker`.
+    public static let maxNameBytes = 512
+    /// The most UTF-8 bytes the human `message` keeps.
+    public static let maxMessageBytes = 2048
+    /// Appended to a cut string (inside the limit): the reader sees the value is not whole.
+    public static let truncationMarker = "…[truncated]"
+
+    /// The alert as it is published: every free-text string bounded (`maxNameBytes`, `maxMessageBytes`),
+    /// so that the JSON value stays far below any producer's message size limit whatever names the events
+    /// carried (at most a few tens of KiB even when every character needs a six-byte escape). The
+    /// `alert_id` is kept: it was derived from the whole names, so the same crossing keeps the same id.
+    public func fittedForPublishing() -> Alert {
+        var a = self
+        a.rule = Alert.bounded(rule, Alert.maxNameBytes)
+        a.scope = scope.map { KeyValue(Alert.bounded($0.key, Alert.maxNameBytes), Alert.bounded($0.value, Alert.maxNameBytes)) }
+        a.topWorkflows = topWorkflows.map { Share(name: Alert.bounded($0.name, Alert.maxNameBytes), cost: $0.cost) }
+        a.message = Alert.bounded(message, Alert.maxMessageBytes)
+        switch details {
+        case .threshold, .forecast:
+            break
+        case .spike(let windowSpend, let baseline, let factorMilli, let topModels):
+            a.details = .spike(windowSpend: windowSpend, baseline: baseline, factorMilli: factorMilli,
+                               topModels: topModels.map { Share(name: Alert.bounded($0.name, Alert.maxNameBytes), cost: $0.cost) })
+        case .unpriced(let model, let requests, let workflow, let owner):
+            a.details = .unpriced(model: Alert.bounded(model, Alert.maxNameBytes), requests: requests,
+                                  workflow: Alert.bounded(workflow, Alert.maxNameBytes), owner: Alert.bounded(owner, Alert.maxNameBytes))
+        case .costPerOutcome(let outcome, let outcomes, let costPerOutcome, let maxCost):
+            a.details = .costPerOutcome(outcome: Alert.bounded(outcome, Alert.maxNameBytes), outcomes: outcomes,
+                                        costPerOutcome: costPerOutcome, maxCost: maxCost)
+        }
+        return a
+    }
+
+    /// `s` when it has at most `limit` UTF-8 bytes; otherwise its longest prefix of whole characters that
+    /// leaves room for `truncationMarker`, followed by the marker (`limit` bytes at most in all).
+    public static func bounded(_ s: String, _ limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        let room = max(0, limit - truncationMarker.utf8.count)
+        var bytes = 0
+        var end = s.unicodeScalars.startIndex
+        for i in s.unicodeScalars.indices {
+            let w = UTF8.width(s.unicodeScalars[i])
+            if bytes + w > room { break }
+            bytes += w
+            end = s.unicodeScalars.index(after: i)
+        }
+        return String(s.unicodeScalars[..<end]) + truncationMarker
+    }
 
     public static func scopeKey(_ scope: [KeyValue]) -> String {
         scope.isEmpty ? "all" : scope.map { "\($0.key)=\($0.value)" }.joined(separator: ",")

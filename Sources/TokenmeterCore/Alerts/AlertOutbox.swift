@@ -23,6 +23,12 @@ import Darwin
 /// alert neither in the outbox nor in Kafka. The price is a rare duplicate (a crash between the broker's
 /// acknowledgement and `remove`): it carries the same `alert_id`, and consumers drop it.
 ///
+/// An alert that can never be produced (larger than the producer's `message.max.bytes`, or refused by the
+/// broker as invalid) is moved aside to `rejected/` (`reject`): it would otherwise be resent, and refused,
+/// at every start, and block nothing else but stay forever. Its id still counts as present, so a replay
+/// does not raise it again; moving the file back into the outbox folder resends it at the next start.
+/// `rejected/` keeps at most `maxRejected` files; past that a rejected alert is deleted (the caller logs it).
+///
 /// Adding an id that is already in the outbox does nothing (the same crossing is the same alert).
 /// `remove` does not fsync the folder: a removal lost in a power cut only resends a duplicate.
 /// Not thread-safe: used by the thread that owns the producer.
@@ -35,6 +41,10 @@ public final class AlertOutbox {
     }
 
     public let dir: String
+    /// Alerts moved aside because they can never be produced.
+    public var rejectedDir: String { dir + "/rejected" }
+    /// The most files `rejected/` keeps.
+    public static let maxRejected = 1_000
     private var sequence: UInt64 = 0
     private static let suffix = ".alert"
     /// A delivered alert whose crossing the last checkpoint may not record yet: kept as a marker so that
@@ -56,6 +66,23 @@ public final class AlertOutbox {
     public func contains(_ id: String) -> Bool {
         var st = stat()
         return stat(path(for: id), &st) == 0 || stat(dir + "/" + id + AlertOutbox.sentSuffix, &st) == 0
+            || stat(rejectedDir + "/" + id + AlertOutbox.suffix, &st) == 0
+    }
+
+    /// Moves a pending alert that can never be produced to `rejected/`; returns false when `rejected/` is
+    /// full and the alert was deleted instead.
+    @discardableResult
+    public func reject(_ id: String) throws(FileError) -> Bool {
+        try DurableFile.makeDirectories(rejectedDir)
+        let names = try AlertOutbox.list(rejectedDir)
+        if names.count >= AlertOutbox.maxRejected && !names.contains(id + AlertOutbox.suffix) {
+            try remove(id)
+            return false
+        }
+        if rename(path(for: id), rejectedDir + "/" + id + AlertOutbox.suffix) != 0 && errno != ENOENT {
+            throw FileError(operation: "rename", path: path(for: id), errno: errno)
+        }
+        return true
     }
 
     /// Writes the alert durably; returns false (and writes nothing) when its id is already there.
@@ -89,7 +116,7 @@ public final class AlertOutbox {
     private func add(_ alert: Alert, syncDirectory: Bool) throws(FileError) -> Bool {
         guard !contains(alert.id) else { return false }
         sequence += 1
-        let key = Array(alert.key.utf8)
+        let key = Array(alert.kafkaKey.utf8)
         // Header line: format, emitted_at, sequence (the order pending() returns), key length; then key, value.
         var bytes = Array("tmoutbox1 \(alert.emittedAt) \(sequence) \(key.count)\n".utf8)
         bytes += key

@@ -37,34 +37,33 @@ public struct JSONTextWriter {
     public mutating func field(_ name: String, _ m: Money?) { key(name); if let m { number(m.decimalString()) } else { null() } }
 
     /// JSON string escaping (RFC 8259): quote, backslash and control characters.
+    ///
+    /// Works on the UTF-8 bytes (every character escaped is ASCII) into one buffer, appended once: linear
+    /// in the length however many characters need escaping (a hostile name may consist of nothing else).
     public static func appendQuoted(_ s: String, to out: inout String) {
-        out += "\""
-        var plainStart = s.unicodeScalars.startIndex
-        var i = plainStart
-        let scalars = s.unicodeScalars
-        while i < scalars.endIndex {
-            let c = scalars[i]
-            var escape: String?
-            switch c {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            default:
-                if c.value < 0x20 {
-                    let hex = Array("0123456789abcdef")
-                    escape = "\\u00" + String(hex[Int(c.value >> 4)]) + String(hex[Int(c.value & 0xF)])
-                }
-            }
-            if let escape {
-                out.unicodeScalars.append(contentsOf: scalars[plainStart..<i])
-                out += escape
-                plainStart = scalars.index(after: i)
-            }
-            i = scalars.index(after: i)
+        var bytes: [UInt8] = [0x22]
+        bytes.reserveCapacity(s.utf8.count + 2)
+        for b in s.utf8 { appendEscaped(b, to: &bytes) }
+        bytes.append(0x22)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// One byte of a JSON string: quote, backslash and control characters escaped, anything else as is.
+    static func appendEscaped(_ b: UInt8, to bytes: inout [UInt8]) {
+        switch b {
+        case 0x22: bytes += [0x5C, 0x22]
+        case 0x5C: bytes += [0x5C, 0x5C]
+        case 0x0A: bytes += [0x5C, 0x6E]
+        case 0x0D: bytes += [0x5C, 0x72]
+        case 0x09: bytes += [0x5C, 0x74]
+        case ..<0x20: appendUnicodeEscape(b, to: &bytes)
+        default: bytes.append(b)
         }
-        out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
-        out += "\""
+    }
+
+    /// `\u00XX` for a byte below 0x80.
+    static func appendUnicodeEscape(_ b: UInt8, to bytes: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
     }
 }

@@ -1,16 +1,20 @@
 /// One configuration problem, printed as `FILE:LINE:COL: error: MESSAGE` (the format compilers use, so
 /// editors and CI annotate the line). Columns count Unicode scalars from 1 (see `TOMLPosition`).
+/// A warning (`FILE:LINE:COL: warning: MESSAGE`) is printed but does not make the configuration invalid.
 public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    public enum Severity: String, Sendable { case error, warning }
+
     public var file: String
     public var line: Int
     public var column: Int
     public var message: String
+    public var severity: Severity
 
-    public init(file: String, line: Int, column: Int, message: String) {
-        self.file = file; self.line = line; self.column = column; self.message = message
+    public init(file: String, line: Int, column: Int, message: String, severity: Severity = .error) {
+        self.file = file; self.line = line; self.column = column; self.message = message; self.severity = severity
     }
 
-    public var description: String { "\(file):\(line):\(column): error: \(message)" }
+    public var description: String { "\(file):\(line):\(column): \(severity.rawValue): \(message)" }
 }
 
 /// Every problem found in a configuration, in file order.
@@ -24,10 +28,10 @@ public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Edit distance and "did you mean" suggestions for misspelt keys and values.
-enum Suggest {
+package enum Suggest {
     /// Optimal string alignment distance (Levenshtein plus adjacent transpositions), case-insensitive, with
     /// `-` and `_` treated alike.
-    static func distance(_ a: String, _ b: String) -> Int {
+    package static func distance(_ a: String, _ b: String) -> Int {
         func norm(_ s: String) -> [Character] { s.lowercased().map { $0 == "-" ? "_" : $0 } }
         let x = norm(a), y = norm(b)
         if x.isEmpty { return y.count }
@@ -50,7 +54,7 @@ enum Suggest {
     /// The one candidate close to `word` (distance at most 1 for short words, 2 from 5 characters, 3 from 9),
     /// or a candidate that `word` is a plural, prefix or suffix of. Nil when none is, or when several are
     /// equally close.
-    static func closest(_ word: String, in candidates: [String]) -> String? {
+    package static func closest(_ word: String, in candidates: [String]) -> String? {
         let limit = word.count >= 9 ? 3 : word.count >= 5 ? 2 : 1
         var best: [String] = []
         var bestDistance = Int.max

@@ -23,7 +23,10 @@ import Darwin
 /// - `[kafka.properties]` values may be strings, integers or booleans (passed to librdkafka as text); dotted
 ///   keys need no quotes (`security.protocol = "SASL_SSL"` is the property `security.protocol`). Properties
 ///   that tokenmeter manages (`group.id`, `bootstrap.servers`, `enable.auto.commit`, ...) are errors.
-/// - `[kafka.secret_files]` maps a property to a file path; the files are read by the daemon, not here.
+/// - `[kafka.secret_files]` maps a property to a file path; the files are read at start (`SecretFile`), not
+///   here. What cannot be judged from the text alone (librdkafka's verdict on each property, the listen
+///   host, the secret files, the folders) is checked before connecting, at the positions kept in
+///   `TokenmeterConfig.origins`.
 /// - Prices and money are read from the number's text, exactly (`0.1` is exactly 0.1).
 public enum ConfigLoader {
     public static let defaultPath = "/etc/tokenmeter/tokenmeter.toml"
@@ -114,8 +117,15 @@ private enum KnownKind { case key, table, arrayOfTables }
 private struct ConfigBuilder {
     let file: String
     var diagnostics: [ConfigDiagnostic] = []
+    /// Where the values checked at start were written (see `ConfigOrigins`).
+    var origins: ConfigOrigins
 
-    init(file: String) { self.file = file }
+    init(file: String) { self.file = file; self.origins = ConfigOrigins(file: file) }
+
+    mutating func record(_ name: String, key: TOMLPosition?, value: TOMLPosition?) {
+        if let key { origins.keys[name] = key }
+        if let value { origins.values[name] = value }
+    }
 
     mutating func error(_ p: TOMLPosition, _ message: String) {
         diagnostics.append(ConfigDiagnostic(file: file, line: p.line, column: p.column, message: message))
@@ -141,6 +151,7 @@ private struct ConfigBuilder {
                     }
                     continue
                 }
+                record("[\(e.key)]", key: e.keyPosition, value: nil)
                 switch e.key {
                 case "kafka": c.kafka = kafka(t)
                 case "rollups": c.rollups = rollups(t)
@@ -179,6 +190,7 @@ private struct ConfigBuilder {
         if c.kafka.spendTopic != nil, root["state"]?.table?["checkpoint_interval"] == nil {
             c.state.checkpointInterval = DurationSpec(millis: 1_000, label: "1s")
         }
+        c.origins = origins
         return c
     }
 
@@ -220,10 +232,11 @@ private struct ConfigBuilder {
 
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = [
-        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout"]),
+        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout",
+                     "static_membership", "ready_grace"]),
         ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
                        "max_keys_per_window"]),
-        ("[state]", ["checkpoint_interval"]),
+        ("[state]", ["checkpoint_interval", "max_memory"]),
         ("[http]", ["listen"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
                        "effective_from", "service_tier", "min_input_tokens", "provider"]),
@@ -416,6 +429,7 @@ private struct ConfigBuilder {
         "metadata.broker.list": "set `brokers` in [kafka] instead",
         "enable.auto.commit": "tokenmeter commits offsets itself, only after the state they cover is checkpointed",
         "enable.auto.offset.store": "tokenmeter stores offsets itself, only after the state they cover is checkpointed",
+        "group.instance.id": "set `static_membership = true` in [kafka] instead (the instance name becomes the id)",
     ]
 
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
@@ -423,9 +437,14 @@ private struct ConfigBuilder {
         checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
                                                ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
                                                ("changelog_topic", .key), ("spend_topic", .key),
+                                               ("static_membership", .key), ("ready_grace", .key),
                                                ("properties", .table), ("secret_files", .table)])
         if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
             if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
+        }
+        if let b = bool(t, "static_membership", "kafka.static_membership") { k.staticMembership = b }
+        if let (d, p) = duration(t, "ready_grace", "kafka.ready_grace") {
+            if d.millis < 0 { error(p, "`kafka.ready_grace` must not be negative") } else { k.readyGrace = d }
         }
         if let v = t["brokers"] {
             if let list = v.array, !v.isArrayOfTables {
@@ -440,6 +459,7 @@ private struct ConfigBuilder {
             } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: "omit the key for 127.0.0.1:9092") {
                 k.brokers = s
             }
+            record("kafka.brokers", key: t.entries.first { $0.key == "brokers" }?.keyPosition, value: v.position)
         }
         if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: "omit the key for \"tokenmeter\"") { k.groupId = s }
         var topicPositions: [String: TOMLPosition] = [:]
@@ -494,6 +514,7 @@ private struct ConfigBuilder {
         }
         var propertyLines: [String: TOMLPosition] = [:]
         if let v = t["properties"] {
+            record("[kafka.properties]", key: t.entries.first { $0.key == "properties" }?.keyPosition, value: nil)
             if let pt = v.table {
                 for (key, p, value) in flatten(pt, prefix: "") {
                     let name = "kafka.properties.\"\(key)\""
@@ -512,6 +533,7 @@ private struct ConfigBuilder {
                         continue
                     }
                     propertyLines[key] = p
+                    record("kafka.properties.\(key)", key: p, value: value.position)
                     k.properties.append(KeyValue(key, text))
                 }
             } else {
@@ -519,6 +541,7 @@ private struct ConfigBuilder {
             }
         }
         if let v = t["secret_files"] {
+            record("[kafka.secret_files]", key: t.entries.first { $0.key == "secret_files" }?.keyPosition, value: nil)
             if let st = v.table {
                 for (key, p, value) in flatten(st, prefix: "") {
                     if let why = Self.managedProperties[key] {
@@ -538,6 +561,7 @@ private struct ConfigBuilder {
                         error(value.position, "`kafka.secret_files.\"\(key)\"` must not be empty: give the path of the file that holds the value")
                         continue
                     }
+                    record("kafka.secret_files.\(key)", key: p, value: value.position)
                     k.secretFiles.append(KeyValue(key, path))
                 }
             } else {
@@ -583,7 +607,10 @@ private struct ConfigBuilder {
                                                  ("late_horizon", .key), ("max_future", .key), ("tags", .key),
                                                  ("instance", .key),
                                                  ("max_keys_per_window", .key)])
-        if let (s, _) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") { r.dir = s }
+        if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") {
+            r.dir = s
+            record("rollups.dir", key: nil, value: p)
+        }
         if let v = t["windows"] {
             if let arr = v.array, !v.isArrayOfTables {
                 if arr.isEmpty { error(v.position, "`rollups.windows` must list at least one window") }
@@ -655,10 +682,21 @@ private struct ConfigBuilder {
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
-        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key)])
-        if let (d, _) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") { s.dir = d }
+        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key), ("max_memory", .key)])
+        if let (d, p) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") {
+            s.dir = d
+            record("state.dir", key: nil, value: p)
+        }
         if let (d, p) = duration(t, "checkpoint_interval", "state.checkpoint_interval") {
             if d.millis <= 0 { error(p, "`state.checkpoint_interval` must be longer than 0") } else { s.checkpointInterval = d }
+        }
+        if let v = t["max_memory"] {
+            if let text = v.string, let size = ByteSize.parse(text), size.bytes > 0 {
+                s.maxMemory = size
+            } else {
+                error(v.position, "`state.max_memory` must be a size such as \"512MiB\" or \"2GiB\" (a whole number and B, KiB, "
+                      + "MiB, GiB, TiB, KB, MB, GB or TB, above 0), not \(v.string.map { "\"\($0)\"" } ?? v.typeDescription)")
+            }
         }
         return s
     }
@@ -674,7 +712,10 @@ private struct ConfigBuilder {
         var s = HTTPSettings()
         checkUnknown(t, path: "http", known: [("listen", .key)])
         if let (l, p) = string(t, "listen", "http.listen", emptyHint: "omit the key for 127.0.0.1:9464") {
-            if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else { s.listen = l }
+            if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else {
+                s.listen = l
+                record("http.listen", key: nil, value: p)
+            }
         }
         return s
     }

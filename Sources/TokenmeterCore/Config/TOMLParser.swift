@@ -6,6 +6,12 @@
 ///
 /// Positions are 1-based; columns count Unicode scalars (see `TOMLPosition`).
 /// The first syntax or structure error (duplicate key, table defined twice) stops parsing and is thrown.
+///
+/// Syntax errors never repeat the text of a value, nor of a word that is not yet known to be a key: the
+/// file holds secrets (an unquoted password is a syntax error), and messages reach terminals and logs.
+/// They say what kind of token is at fault and how long it is (`invalid value: an unquoted word of 12
+/// characters`), and the position points at it. A character found where another was expected is shown
+/// when it is punctuation (`found \`]\``), and only named otherwise (`found a letter`).
 public enum TOMLParser {
     public static func parse(_ text: String) throws(TOMLError) -> TOMLTable {
         var p = Parser(bytes: Array(text.utf8))
@@ -134,10 +140,17 @@ private struct Parser {
         let c = b[k]
         if c == 0x0A || c == 0x0D { return "end of line" }
         if c < 0x20 || c == 0x7F { return "control character U+" + hex(UInt32(c), 4) }
-        // The whole UTF-8 character.
-        var e = k + 1
-        while e < b.count && b[e] & 0xC0 == 0x80 { e += 1 }
-        return "`" + String(decoding: b[k..<e], as: UTF8.self) + "`"
+        // Letters and digits may belong to a secret: named, not shown.
+        if c >= 0x80 { return "a non-ASCII character" }
+        if isDigit(c) { return "a digit" }
+        if (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A { return "a letter" }
+        return "`" + String(decoding: [c], as: UTF8.self) + "`"
+    }
+
+    /// "12 characters": the length of the token in bytes `s..<e`, for messages that must not show it.
+    func length(_ s: Int, _ e: Int) -> String {
+        let n = b[s..<e].reduce(0) { $0 + ($1 & 0xC0 != 0x80 ? 1 : 0) }
+        return n == 1 ? "1 character" : "\(n) characters"
     }
 
     // MARK: whitespace, comments, newlines
@@ -319,7 +332,8 @@ private struct Parser {
     @discardableResult
     mutating func parseKeyValue(into table: Node) throws(TOMLError) -> [(String, TOMLPosition)] {
         let keys = try parseKey()
-        guard peek() == 0x3D else { throw err("expected `=` after key `\(keyPath(keys))`, found \(found())") }
+        // The word is not known to be a key yet (it may be a pasted secret): not repeated.
+        guard peek() == 0x3D else { throw err("expected `=` after a key, found \(found())") }
         i += 1
         skipWS()
         let value = try parseValue()
@@ -385,8 +399,8 @@ private struct Parser {
                 case "inf": return TOMLValue(kind: .float(.infinity), position: start, text: word)
                 case "nan": return TOMLValue(kind: .float(.nan), position: start, text: word)
                 default:
-                    if c == 0x2E { throw err("invalid number `\(word)`: write a digit before the point (0\(word))", start) }
-                    throw err("invalid value `\(word)` (strings must be quoted: \"\(word)\")", start)
+                    if c == 0x2E { throw err("invalid number: write a digit before the decimal point (such as 0.5)", start) }
+                    throw err("invalid value: an unquoted word of \(length(s, i)) (strings must be quoted, such as \"text\")", start)
                 }
             }
             throw err("expected a value, found \(found())")
@@ -499,7 +513,7 @@ private struct Parser {
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         default:
             i -= 1
-            throw err("invalid escape sequence `\\\(found().dropFirst().dropLast())` "
+            throw err("invalid escape sequence: a backslash followed by \(found()) "
                       + "(allowed: \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX)", escPos)
         }
     }
@@ -630,7 +644,7 @@ private struct Parser {
         let text = String(decoding: tok, as: UTF8.self)
         if tok.contains(0x3A) || (tok.count >= 10 && looksLikeDate(s)) {
             guard let kind = dateTimeKind(tok, text) else {
-                throw err("invalid date or time `\(text)` (expected e.g. 2024-10-01, 2024-10-01T00:00:00Z or 07:32:00)", start)
+                throw err("invalid date or time of \(length(s, i)) (expected e.g. 2024-10-01, 2024-10-01T00:00:00Z or 07:32:00)", start)
             }
             return TOMLValue(kind: kind, position: start, text: text)
         }
@@ -644,23 +658,23 @@ private struct Parser {
         if bodyText == "inf" { return TOMLValue(kind: .float(negative ? -.infinity : .infinity), position: start, text: text) }
         if bodyText == "nan" { return TOMLValue(kind: .float(.nan), position: start, text: text) }
         if body.count >= 2 && body[0] == 0x30 && (body[1] == 0x78 || body[1] == 0x6F || body[1] == 0x62) {
-            if signed { throw err("invalid number `\(text)`: a hexadecimal, octal or binary integer cannot have a sign", start) }
+            if signed { throw err("invalid number: a hexadecimal, octal or binary integer cannot have a sign", start) }
             let radix: Int64 = body[1] == 0x78 ? 16 : body[1] == 0x6F ? 8 : 2
             guard let v = parseRadix(Array(body[2...]), radix) else {
-                throw err("invalid \(radix == 16 ? "hexadecimal" : radix == 8 ? "octal" : "binary") integer `\(text)`", start)
+                throw err("invalid \(radix == 16 ? "hexadecimal" : radix == 8 ? "octal" : "binary") integer of \(length(s, i))", start)
             }
             return TOMLValue(kind: .integer(v), position: start, text: text)
         }
         guard let isFloat = validateDecimal(body) else {
-            throw err("invalid number `\(text)`", start)
+            throw err("invalid number of \(length(s, i)) (strings must be quoted, such as \"text\")", start)
         }
         let clean = String(decoding: tok.filter { $0 != 0x5F }, as: UTF8.self)
         if isFloat {
-            guard let d = Double(clean) else { throw err("invalid number `\(text)`", start) }
+            guard let d = Double(clean) else { throw err("invalid number of \(length(s, i))", start) }
             return TOMLValue(kind: .float(d), position: start, text: text)
         }
         guard let v = Int64(clean) else {
-            throw err("integer `\(text)` is out of range (-9223372036854775808 to 9223372036854775807)", start)
+            throw err("integer out of range (-9223372036854775808 to 9223372036854775807)", start)
         }
         return TOMLValue(kind: .integer(v), position: start, text: text)
     }

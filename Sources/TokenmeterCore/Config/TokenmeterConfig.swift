@@ -12,6 +12,8 @@ public struct TokenmeterConfig: Sendable, Equatable {
     public var outcomeLimits: [OutcomeLimitRule]
     /// Only read by `report --format focus`.
     public var focus = FocusSettings()
+    /// Where the file set the values checked at start (see `ConfigOrigins`); ignored by `==`.
+    public var origins = ConfigOrigins()
 
     public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
                 dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],
@@ -31,11 +33,18 @@ public struct KafkaSettings: Sendable, Equatable {
     public var properties: [KeyValue] = []
     /// librdkafka property name -> file whose contents (trailing newline removed) is the value. Never logged.
     public var secretFiles: [KeyValue] = []
-    /// How long a newly assigned partition waits for its previous owner to hand it over (see the README's
-    /// "Several instances"). Added to the contract's keys.
+    /// How long a newly assigned partition waits for its previous owner to hand it over (see
+    /// docs/scale-out.md). Added to the contract's keys.
     public var handoverTimeout: DurationSpec = DurationSpec(millis: 15_000, label: "15s")
     public var changelogTopic: String? = nil
     public var spendTopic: String? = nil
+    /// Static group membership: `group.instance.id` = the instance name (`rollups.instance`), so that a
+    /// restarted instance takes its partitions back at once instead of after the session timeout (see
+    /// docs/operations.md for the trade-offs). Added to the contract's keys.
+    public var staticMembership: Bool = false
+    /// How long the instance may be without an assigned partition, or without a reachable broker, before
+    /// /-/ready and `tokenmeter_ready` say it is not ready. Added to the contract's keys.
+    public var readyGrace: DurationSpec = DurationSpec(millis: 60_000, label: "60s")
     public init() {}
 }
 
@@ -72,6 +81,10 @@ public struct StateSettings: Sendable, Equatable {
     public var dir: String = "/var/lib/tokenmeter/state"
     /// How often open windows and offsets are checkpointed and offsets committed. Added to the contract's keys.
     public var checkpointInterval: DurationSpec = DurationSpec(millis: 5_000, label: "5s")
+    /// A ceiling on the state the daemon holds (open rows, dedup ids, interned names, by the memory model in
+    /// docs/memory.md): above it consuming pauses until closing windows brings it under 90%. None: no
+    /// ceiling. Added to the contract's keys.
+    public var maxMemory: ByteSize? = nil
     public init() {}
 }
 

@@ -18,7 +18,7 @@ import Darwin
 /// non-ASCII byte outside strings, e.g. a UTF-16 message) is `invalid_json`; a JSON syntax error always
 /// wins over a field problem found earlier in the same message.
 ///
-/// Decisions where the contract is silent (also in the README):
+/// Decisions where the contract is silent (also in docs/event-reference.md):
 /// - Precedence among names for the same field (keys may come in any order; the rank decides, not the
 ///   position): `model` > `gen_ai.response.model` > `gen_ai.request.model`; `provider` >
 ///   `gen_ai.provider.name` > `gen_ai.system`; `workflow` > `gen_ai.workflow.name`; `timestamp` > `ts` >

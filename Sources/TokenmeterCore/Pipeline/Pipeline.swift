@@ -408,6 +408,23 @@ public final class Pipeline {
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }
 
+    // MARK: Memory
+
+    /// About what one open row (a key in an open window or late bucket) costs in memory, measured with
+    /// `tokenmeter bench --cardinality`, and one de-duplication id (a 64-bit hash, its event time and the
+    /// table's slack).
+    public static let bytesPerOpenRow = 244
+    public static let bytesPerDedupId = 50
+
+    /// The memory model of the state: open rows, dedup ids and interned names of the assigned partitions,
+    /// plus those of `held` states (restored, not yet assigned). What `state.max_memory` is compared with.
+    public func estimatedStateBytes(held: [PartitionState] = []) -> Int {
+        var rows = 0, ids = 0
+        for p in partitions { for case let s? in p { rows += s.windows.openRowCount; ids += s.dedup.count } }
+        for s in held { rows += s.windows.openRowCount; ids += s.dedup.count }
+        return rows * Pipeline.bytesPerOpenRow + ids * Pipeline.bytesPerDedupId + internedBytes
+    }
+
     // MARK: Names
 
     /// Names are interned once and looked up by id on the hot path; ids live in open rows, late buckets,

@@ -211,3 +211,24 @@ public struct DurationSpec: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { label }
 }
+
+/// A size in bytes as written in the config: a whole number and a unit (`512MiB`, `2GiB`, `64KiB`, `1GB`,
+/// `500MB`, `4096B`): binary units are powers of 1024, decimal ones of 1000.
+public struct ByteSize: Sendable, Hashable, CustomStringConvertible {
+    public var bytes: Int64
+    public var label: String
+
+    public init(bytes: Int64, label: String) { self.bytes = bytes; self.label = label }
+
+    public static func parse(_ text: String) -> ByteSize? {
+        let units: [(String, Int64)] = [("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
+                                        ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("TB", 1_000_000_000_000)]
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let value = Int64(digits),
+              let unit = units.first(where: { $0.0 == text.dropFirst(digits.count) }) else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit.1)
+        return overflow ? nil : ByteSize(bytes: bytes, label: text)
+    }
+
+    public var description: String { label }
+}
