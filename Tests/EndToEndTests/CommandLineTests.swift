@@ -58,7 +58,10 @@ import TokenmeterDaemon
         guard !FileManager.default.fileExists(atPath: "/run/credentials/tokenmeter.service/kafka-password") else { return }
         let full = try runCapturing(["check-config", "--config", path])
         #expect(full.status == 78)
-        #expect(full.stderr.contains("\(path):38:19: error: `kafka.secret_files.\"sasl.password\"`: cannot open "
+        // The line of the secret file in the example (found, not hard-coded: the example grows).
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("\"sasl.password\" =") }) + 1
+        #expect(full.stderr.contains("\(path):\(line):19: error: `kafka.secret_files.\"sasl.password\"`: cannot open "
                                      + "/run/credentials/tokenmeter.service/kafka-password: No such file or directory"), "\(full.stderr)")
     }
 
