@@ -59,6 +59,9 @@ enum ConfigPrinter {
         line("window", q(c.dedup.window.label))
         o += "\n[http]\n"
         line("listen", q(c.http.listen))
+        o += "\n[focus]\n"
+        line("billing_account_id", q(c.focus.billingAccountId))
+        line("billing_account_name", q(c.focus.billingAccountName))
 
         o += "\n# The provider of an event that names none, from its model name: the longest matching prefix\n"
         o += "# (ASCII case ignored). The built-in table with this file's entries added.\n"

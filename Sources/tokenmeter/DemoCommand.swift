@@ -152,7 +152,7 @@ struct DemoCommand: ParsableCommand {
         out.line("")
         out.line("Rollup files (JSON Lines, one file per closed window per writer): \(config.rollups.dir)")
         out.line("  try: jq -s 'group_by(.owner) | map({owner: .[0].owner, usd: (map(.cost_usd) | add)})' \(config.rollups.dir)/1d/*/*.jsonl")
-        ReportCommand.demoReport(rollups: config.rollups.dir, day: traffic.start, to: work + "/report.html", out: out)
+        ReportCommand.demoReport(rollups: config.rollups.dir, day: traffic.start, to: work + "/report.html", config: config, out: out)
         out.line(String(format: "Finished in %.1f s.", Date().timeIntervalSince(started)))
     }
 

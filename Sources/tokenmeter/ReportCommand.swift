@@ -15,7 +15,9 @@ struct ReportCommand: ParsableCommand {
           tokenmeter report --dir DIR --by workflow,model --owner 'finance-*' --top 10 --compare previous
           tokenmeter report --dir DIR --by day --format csv
           tokenmeter report --dir DIR --format html --output spend.html
-          tokenmeter report --dir DIR --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+          tokenmeter report --dir DIR --config /etc/tokenmeter/tokenmeter.toml --format html
+          tokenmeter report --dir DIR --config FILE --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+        More: docs/reports.md.
         """)
 
     @Option(help: "The rollups folder (rollups.dir).")
@@ -60,6 +62,15 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Write to this file (html default: tokenmeter-report.html, its path printed).")
     var output: String?
 
+    @Option(help: "The daemon's config: its prices (focus), budgets (html) and [focus] billing account.")
+    var config: String?
+
+    @Option(help: "focus: BillingAccountId (overrides [focus] billing_account_id).")
+    var billingAccountId: String?
+
+    @Option(help: "focus: BillingAccountName (overrides [focus] billing_account_name).")
+    var billingAccountName: String?
+
     @Flag(help: "Print files read, rows and read speed to stderr.")
     var stats = false
 
@@ -68,6 +79,19 @@ struct ReportCommand: ParsableCommand {
             throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let q = try query()
+        var settings = config.map(loadConfigOrExit)
+        for (value, name) in [(billingAccountId, "--billing-account-id"), (billingAccountName, "--billing-account-name")] {
+            guard let value else { continue }
+            if value.isEmpty { throw ValidationError("\(name) must not be empty") }
+            if let problem = FocusSettings.problem(value) { throw ValidationError("\(name) \(problem)") }
+            if settings == nil { settings = TokenmeterConfig() }
+        }
+        if let id = billingAccountId { settings!.focus.billingAccountId = id }
+        if let name = billingAccountName { settings!.focus.billingAccountName = name }
+        if fmt == .focus && config == nil {
+            printError("tokenmeter report: no --config: without the price table every priced row is one line of its "
+                       + "recorded cost, without unit prices (docs/reports.md)")
+        }
         let report: Report
         do {
             report = try ReportEngine.run(q, extra: fmt.extraGroupings, keepRows: fmt == .focus, now: Self.now())
@@ -81,7 +105,7 @@ struct ReportCommand: ParsableCommand {
                               report.rowsRead, report.rowsUsed, secs, secs > 0 ? Double(report.rowsRead) / secs : 0))
         }
         let color = fmt == .table && output == nil && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        let text = fmt.render(report, color: color)
+        let text = fmt.render(report, color: color, config: settings)
         let path = output ?? (fmt == .html ? "tokenmeter-report.html" : nil)
         if let path {
             do {
@@ -107,6 +131,7 @@ struct ReportCommand: ParsableCommand {
             q.to = t
         }
         q.window = window
+        if format == ReportFormat.html.rawValue { q.minBuckets = ReportHTML.minBuckets }
         do {
             q.by = try ReportDimension.parseList(by)
             q.filter.tags = try tag.map { t throws(ReportError) in try ReportFilter.tag(t) }
@@ -133,15 +158,27 @@ struct ReportCommand: ParsableCommand {
 extension ReportCommand {
     /// The demo's closing HTML report: the traffic's day, second half against first half (the spike shows
     /// up as the top mover). Prints the file's path; a failure is reported, not fatal.
-    static func demoReport(rollups: String, day: EpochMillis, to path: String, out: Terminal) {
+    static func demoReport(rollups: String, day: EpochMillis, to path: String, config: TokenmeterConfig? = nil, out: Terminal) {
         var q = ReportQuery(dir: rollups)
         q.from = day + 43_200_000
         q.to = day + 86_400_000
         q.comparePrevious = true
         q.top = 15
+        q.minBuckets = ReportHTML.minBuckets
         do {
-            let r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
-            try ReportFormat.html.render(r).write(toFile: path, atomically: true, encoding: .utf8)
+            var r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            // The traffic covers less than the day when it ran fast: compare like with like, the second half
+            // of the data against the first (a partial span against a full one shows everything falling).
+            if let end = r.dataEnd, end < q.to! {
+                var all = ReportQuery(dir: rollups)
+                all.from = day
+                all.to = end
+                let start = try ReportEngine.run(all, now: now()).dataStart ?? day
+                q.to = end
+                q.from = end - floorDiv((end - start) / 2, 3_600_000) * 3_600_000
+                r = try ReportEngine.run(q, extra: ReportFormat.html.extraGroupings, now: now())
+            }
+            try ReportFormat.html.render(r, config: config).write(toFile: path, atomically: true, encoding: .utf8)
             out.line("HTML report (charts, movers; open in a browser): \(path)")
         } catch {
             printError("demo report failed: \(error)")

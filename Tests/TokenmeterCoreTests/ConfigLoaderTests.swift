@@ -136,6 +136,7 @@ struct ConfigLoaderTests {
             "state": ["dir", "checkpoint_interval"],
             "dedup": ["window"],
             "http": ["listen"],
+            "focus": ["billing_account_id", "billing_account_name"],
             "price": ["model", "provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
                       "effective_from", "service_tier", "min_input_tokens"],
             "budget": ["name", "owner", "workflow", "period", "amount_usd", "thresholds", "forecast"],
@@ -151,6 +152,19 @@ struct ConfigLoaderTests {
         }
         #expect(root["kafka"]?.table?["properties"]?.table?.isEmpty == false)
         #expect(root["kafka"]?.table?["secret_files"]?.table?.isEmpty == false)
+    }
+
+    @Test func focusBillingAccountIsReadAndChecked() throws {
+        let c = try load("[focus]\nbilling_account_id = \"acme\"\nbilling_account_name = \"ACME AI\"\n")
+        #expect(c.focus.billingAccountId == "acme" && c.focus.billingAccountName == "ACME AI")
+        #expect(try load("").focus == FocusSettings())
+        let bad = problems("[focus]\nbilling_account_id = \"a\\u0007b\"\nbilling_account_name = \"\"\nbilling_acount = 1\n")
+        #expect(bad.count == 3, "\(bad)")
+        #expect(bad.contains { $0.hasPrefix("t.toml:2:") && $0.contains("`focus.billing_account_id` contains a control character") })
+        #expect(bad.contains { $0.hasPrefix("t.toml:3:") && $0.contains("`focus.billing_account_name` must not be empty") })
+        #expect(bad.contains { $0.hasPrefix("t.toml:4:") && $0.contains("billing_acount") })
+        let long = problems("[focus]\nbilling_account_id = \"\(String(repeating: "x", count: 300))\"\n")
+        #expect(long.count == 1 && long[0].contains("longer than 256 bytes"))
     }
 
     @Test func pricesMayBeInlineTablesAndDatesMayHaveOffsets() throws {

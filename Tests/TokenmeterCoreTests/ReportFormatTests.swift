@@ -101,22 +101,26 @@ import TokenmeterCore
         }
         func col(_ row: [String], _ name: String) -> String { row[h.firstIndex(of: name)!] }
         let body = Array(rows.dropFirst())
-        // One line per usage rollup row: the outcome row is not a charge.
-        #expect(body.count == r.rows.filter { $0.model != nil }.count)
-        #expect(body.count == 6)
+        // Without a price table (no --config) each priced usage row is one line of its recorded cost; the
+        // unpriced row is one line per token kind it has (input, output); the outcome row is not a charge.
+        #expect(r.rows.filter { $0.model != nil }.count == 6)
+        #expect(body.count == 7)
         #expect(body.reduce(Money.zero) { $0 + Money.parse(col($1, "BilledCost"))! } == r.main.total.cost)
-        let claude = try #require(body.first { col($0, "SkuId") == "claude-sonnet-4-5" })
+        let claude = try #require(body.first { col($0, "SkuId") == "anthropic/claude-sonnet-4-5" })
         #expect(col(claude, "ChargePeriodStart") == "2026-11-29T10:00:00Z" && col(claude, "ChargePeriodEnd") == "2026-11-29T11:00:00Z")
         #expect(col(claude, "BilledCost") == "3.000000001" && col(claude, "ListCost") == "3.000000001")
-        #expect(col(claude, "BillingCurrency") == "USD" && col(claude, "ConsumedUnit") == "Tokens" && col(claude, "ConsumedQuantity") == "7000")
-        #expect(col(claude, "PricingUnit") == "1M Tokens" && col(claude, "PricingQuantity") == "0.007")
+        #expect(col(claude, "BillingCurrency") == "USD" && col(claude, "ConsumedUnit") == "Tokens" && col(claude, "ConsumedQuantity") == "7000.0")
+        #expect(col(claude, "PricingUnit") == "1000000 Tokens" && col(claude, "PricingQuantity") == "0.007")
+        #expect(col(claude, "ListUnitPrice").isEmpty && col(claude, "ChargeDescription").contains("no price table"))
+        #expect(col(claude, "BillingPeriodStart") == "2026-11-01T00:00:00Z" && col(claude, "BillingPeriodEnd") == "2026-12-01T00:00:00Z")
+        #expect(col(claude, "SubAccountId") == "legal" && col(claude, "PublisherName") == "Anthropic")
         #expect(col(claude, "ServiceCategory") == "AI and Machine Learning" && col(claude, "ServiceSubcategory") == "Generative AI")
         #expect(col(claude, "ProviderName") == "Anthropic" && col(claude, "ChargeCategory") == "Usage")
         let tags = try #require(try JSONSerialization.jsonObject(with: Data(col(claude, "Tags").utf8)) as? [String: String])
         #expect(tags == ["workflow": "contract-review", "owner": "legal", "environment": "staging"])
-        let llama = try #require(body.first { col($0, "SkuId") == "llama-3-70b" })
-        #expect(col(llama, "BilledCost") == "0" && col(llama, "x_UnpricedRequests") == "5" && col(llama, "ChargeDescription").contains("unpriced"))
-        #expect(col(llama, "ServiceName") == "Amazon Bedrock")
+        let llama = try #require(body.first { col($0, "SkuId") == "bedrock/llama-3-70b" })
+        #expect(col(llama, "BilledCost") == "0.0" && col(llama, "x_UnpricedRequests") == "5" && col(llama, "ChargeDescription").contains("unpriced"))
+        #expect(col(llama, "ServiceName") == "Amazon Bedrock" && col(llama, "PublisherName") == "Meta" && col(llama, "ProviderName") == "AWS")
         #expect(body.filter { col($0, "x_Late") == "true" }.count == 1)
     }
 
@@ -137,21 +141,27 @@ import TokenmeterCore
         parser.delegate = sections
         #expect(parser.parse(), "\(String(describing: parser.parserError))")
         // One chart per chart section, with the expected series names.
-        for id in ["spend-over-time", "spend-by-owner", "cost-per-outcome", "cache-and-reasoning"] {
+        let chartSections = ["spend-over-time", "spend-by-owner", "spend-by-provider", "spend-by-model", "cost-per-outcome-over-time",
+                             "cache-and-reasoning"]
+        for id in chartSections {
             #expect(sections.charts[id] == 1, "\(id) should hold one chart, has \(sections.charts[id] ?? 0)")
             #expect(sectionText(html, id)?.components(separatedBy: "<svg").count == 2, "\(id) should hold one <svg")
         }
         // No other charts, except the movers table's small inline change bars (one per row, in its cells).
-        #expect(Set(sections.charts.keys).subtracting(["spend-over-time", "spend-by-owner", "cost-per-outcome", "cache-and-reasoning"]) == ["movers"],
+        #expect(Set(sections.charts.keys).subtracting(chartSections) == ["movers"],
                 "charts outside the chart sections: \(sections.charts)")
         // Spend over time: the fixture's workflows with spend in the span or the previous one, costliest first
-        // (log-explainer is unpriced, $0, so it has no bar).
-        #expect(sections.legend["spend-over-time"] == ["contract-review", "invoice-extraction"])
-        // By owner: one bar label per owner with spend, costliest first; the legend names the two marks.
-        #expect(sections.labels["spend-by-owner"]?.filter { !$0.contains("$") } == ["legal", "finance-ops"])
+        // (log-explainer is unpriced, $0, so it has no bar); invoice-extraction had no spend in the previous
+        // span, so it grew the most and is named the biggest mover.
+        #expect(sections.legend["spend-over-time"] == ["contract-review", "invoice-extraction (biggest mover)"])
+        // By owner: one bar label per owner with spend, costliest first, then owners with only unpriced
+        // requests; the legend names the two marks.
+        #expect(sections.labels["spend-by-owner"]?.filter { !$0.contains("$") } == ["legal", "finance-ops", "platform-eng", "unpriced"])
         #expect(sections.legend["spend-by-owner"] == ["spend in the span", "previous span"])
         // Cost per outcome: the workflows that reported outcomes.
-        #expect(sections.legend["cost-per-outcome"] == ["invoice-extraction"])
+        #expect(sections.legend["cost-per-outcome-over-time"] == ["invoice-extraction"])
+        #expect(sectionText(html, "cost-per-outcome")!.contains("invoice_processed"))
+        #expect(sectionText(html, "budgets")!.contains("--config"))
         #expect(sections.legend["cache-and-reasoning"] == ["cache-read share of input", "reasoning share of output"])
         #expect(sectionText(html, "movers")!.contains("<table"))
         #expect(html.contains("2026-11-29T10:00:00Z") && html.contains("generated 2026-12-01T00:00:00Z"))

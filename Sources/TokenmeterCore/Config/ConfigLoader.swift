@@ -136,13 +136,13 @@ private struct ConfigBuilder {
     mutating func build(_ root: TOMLTable) -> TokenmeterConfig {
         var c = TokenmeterConfig()
         let known: [(String, KnownKind)] = [("kafka", .table), ("rollups", .table), ("state", .table),
-                                            ("dedup", .table), ("http", .table), ("price", .arrayOfTables),
+                                            ("dedup", .table), ("http", .table), ("focus", .table), ("price", .arrayOfTables),
                                             ("budget", .arrayOfTables), ("spike", .arrayOfTables),
                                             ("outcome_limit", .arrayOfTables), ("provider_prefixes", .table)]
         checkUnknown(root, path: nil, known: known)
         for e in root.entries {
             switch e.key {
-            case "kafka", "rollups", "state", "dedup", "http":
+            case "kafka", "rollups", "state", "dedup", "http", "focus":
                 guard let t = e.value.table else {
                     if e.value.isArrayOfTables {
                         error(e.value.position, "`\(e.key)` is a single table: write `[\(e.key)]`, not `[[\(e.key)]]`")
@@ -157,6 +157,7 @@ private struct ConfigBuilder {
                 case "rollups": c.rollups = rollups(t)
                 case "state": c.state = state(t)
                 case "dedup": c.dedup = dedup(t)
+                case "focus": c.focus = focus(t)
                 default: c.http = http(t)
                 }
             case "provider_prefixes":
@@ -749,6 +750,19 @@ private struct ConfigBuilder {
                 s.listen = l
                 record("http.listen", key: nil, value: p)
             }
+        }
+        return s
+    }
+
+    /// `[focus]`: the billing account that `report --format focus` names on every row. FOCUS tools join
+    /// on it, so it is bounded and printable (no control characters).
+    mutating func focus(_ t: TOMLTable) -> FocusSettings {
+        var s = FocusSettings()
+        checkUnknown(t, path: "focus", known: [("billing_account_id", .key), ("billing_account_name", .key)])
+        for (key, name) in [("billing_account_id", "focus.billing_account_id"), ("billing_account_name", "focus.billing_account_name")] {
+            guard let (v, p) = string(t, key, name, emptyHint: "omit the key for the default") else { continue }
+            if let problem = FocusSettings.problem(v) { error(p, "`\(name)` \(problem)"); continue }
+            if key == "billing_account_id" { s.billingAccountId = v } else { s.billingAccountName = v }
         }
         return s
     }

@@ -10,6 +10,8 @@ public struct TokenmeterConfig: Sendable, Equatable {
     public var budgets: [BudgetRule]
     public var spikes: [SpikeRule]
     public var outcomeLimits: [OutcomeLimitRule]
+    /// Only read by `report --format focus`.
+    public var focus = FocusSettings()
     /// Where the file set the values checked at start (see `ConfigOrigins`); ignored by `==`.
     public var origins = ConfigOrigins()
     /// `[provider_prefixes]`: model-name prefixes (key) that name a provider (value), added to the built-in
@@ -92,6 +94,23 @@ public struct StateSettings: Sendable, Equatable {
 public struct DedupSettings: Sendable, Equatable {
     public var window: DurationSpec = DurationSpec(millis: 3_600_000, label: "1h")
     public init() {}
+}
+
+/// `[focus]`: the billing account of the FOCUS export (`report --format focus`). Added to the contract's keys.
+public struct FocusSettings: Sendable, Equatable {
+    public static let defaultAccountId = "tokenmeter"
+    public static let defaultAccountName = "LLM usage metered by tokenmeter"
+    public static let maxLength = 256
+    public var billingAccountId: String = FocusSettings.defaultAccountId
+    public var billingAccountName: String = FocusSettings.defaultAccountName
+    public init() {}
+
+    /// Why a billing account id or name cannot be used, or nil.
+    public static func problem(_ s: String) -> String? {
+        if s.utf8.count > maxLength { return "is longer than \(maxLength) bytes" }
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "contains a control character" }
+        return nil
+    }
 }
 
 public struct HTTPSettings: Sendable, Equatable {

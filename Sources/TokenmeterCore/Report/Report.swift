@@ -10,6 +10,10 @@ public struct Report: Sendable {
     public var to: EpochMillis
     /// Start of the previous span (`--compare previous`); it ends at `from`.
     public var previousFrom: EpochMillis?
+    /// The first window start and last window end of the rows read in the span (nil: no rows): how
+    /// complete the span is.
+    public var dataStart: EpochMillis?
+    public var dataEnd: EpochMillis?
     public var generatedAt: EpochMillis
     public var main: ReportTable
     /// Extra groupings, keyed by their dimensions' description joined by `,`.

@@ -13,6 +13,9 @@ public struct ReportQuery: Sendable {
     public var top: Int?
     /// Add the previous span of equal length, and the changes against it.
     public var comparePrevious = false
+    /// Without `window`: prefer the largest covering window size that still gives at least this many
+    /// windows in the span (the HTML charts need points to show a shape).
+    public var minBuckets: Int?
 
     public init(dir: String) { self.dir = dir }
 

@@ -62,6 +62,15 @@ public enum WindowChoice {
         var best: (w: RollupFileIndex.Window, covered: Int64)?
         for e in extents.reversed() {
             if covers(e) {
+                // Finer windows for charts: the largest covering size with enough windows in the span.
+                if let m = q.minBuckets {
+                    let span = (q.to ?? dataEnd) - (q.from ?? dataStart)
+                    if span / e.w.millis < Int64(m),
+                       let finer = extents.reversed().first(where: { $0.w.millis < e.w.millis && covers($0) && span / $0.w.millis >= Int64(m) }) {
+                        return Choice(window: finer.w, reason: "\(finer.w.label): the largest window size whose files cover the span "
+                                      + "with at least \(m) windows for the charts\(note)")
+                    }
+                }
                 return Choice(window: e.w, reason: "\(e.w.label): the largest window size whose files cover the span\(note)")
             }
             let covered = min(e.end, dataEnd) - max(e.start, dataStart)
