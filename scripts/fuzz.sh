@@ -2,9 +2,10 @@
 # libFuzzer on hostile input (issue 5): builds Sources/TokenmeterFuzz with -sanitize=fuzzer,address in its
 # own scratch folder (.build-fuzz, so the normal .build is untouched) and runs it for SECONDS per target.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: event (decoder + whole event path), toml (config parser)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: event (decoder + whole event path), toml (config parser),
+#                                             secret (secret files)
 #
-# Defaults: 60 s, both targets. The corpus grows in .build-fuzz/corpus-<target> (seeded with generated
+# Defaults: 60 s, every target. The corpus grows in .build-fuzz/corpus-<target> (seeded with generated
 # events of every shape and bad class, or the config files); crashes are written to .build-fuzz/crash-*
 # with the input, and the script exits non-zero. Extra libFuzzer options: FUZZ_ARGS="-jobs=2 -workers=2";
 # FUZZ_CONFIG=debug for a quicker build.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(event toml)
+[ ${#targets[@]} -gt 0 ] || targets=(event toml secret)
 
 scratch=.build-fuzz
 # Swift's crash backtracer reads the crashed process's memory in a way AddressSanitizer reports as a

@@ -10,8 +10,12 @@
 //   (dedup, pricing, windows, alerts) must give the same verdict and a rejected message must change no
 //   total; every rollup row and alert it produces must be valid JSON; every 4,096 inputs a checkpoint of
 //   that state must decode again.
+//   Every alert, fitted for publishing, stays under 64 KiB whatever names the input carried; every 4,096
+//   inputs the name table is rebuilt from the names in use and no open row may change.
 // - `toml`: the bytes are a configuration file. `ConfigLoader.parse` must return a config or problems,
 //   each with a message and a 1-based line and column.
+// - `secret`: the bytes are the content of a secret file (`kafka.secret_files`). `SecretFile.read` must
+//   return the value (the file without its line ends) or a problem that never repeats the content.
 // A broken guarantee calls `fatalError`, which libFuzzer reports as a crash with the input saved.
 //
 // `TOKENMETER_FUZZ_SEEDS=DIR` writes a seed corpus (generated events of every shape and bad class, or
@@ -22,7 +26,7 @@ import Foundation
 import TokenmeterCore
 import TrafficGenerator
 
-enum FuzzTarget { case event, toml }
+enum FuzzTarget { case event, toml, secret }
 
 nonisolated(unsafe) var target = FuzzTarget.event
 nonisolated(unsafe) var decoder = EventDecoder()
@@ -96,6 +100,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     let env = ProcessInfo.processInfo.environment
     if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
+    if env["TOKENMETER_FUZZ"] == "secret" { target = .secret }
     if let dir = env["TOKENMETER_FUZZ_SEEDS"] {
         writeSeeds(dir, tomlFiles: (env["TOKENMETER_FUZZ_TOML_SEEDS"] ?? "").split(separator: ":").map(String.init))
         exit(0)
@@ -114,6 +119,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     switch target {
     case .event: fuzzEvent(bytes)
     case .toml: fuzzTOML(bytes)
+    case .secret: fuzzSecret(bytes)
     }
     return 0
 }
@@ -151,7 +157,13 @@ func fuzzEvent(_ bytes: UnsafeRawBufferPointer) {
         if let v = verdict { fail("decoder rejected (\(v)) but the pipeline counted it", bytes) }
     }
 
-    for alert in pipeline.alerts.takePending() { checkJSON(alert.jsonBytes, "alert", bytes) }
+    for alert in pipeline.alerts.takePending() {
+        checkJSON(alert.jsonBytes, "alert", bytes)
+        let fitted = alert.fittedForPublishing().jsonBytes
+        checkJSON(fitted, "fitted alert", bytes)
+        if fitted.count > 64 * 1024 { fail("a fitted alert of \(fitted.count) bytes", bytes) }
+        if alert.fittedForPublishing().id != alert.id { fail("fitting changed the alert id", bytes) }
+    }
     for p in pipeline.pending {
         let w = p.window
         checkJSON(encoder.encode(w, label: config.rollups.windows[w.sizeIndex].label, size: config.rollups.windows[w.sizeIndex].millis,
@@ -159,6 +171,12 @@ func fuzzEvent(_ bytes: UnsafeRawBufferPointer) {
     }
 
     if inputs % 4096 == 0 {
+        // Names are released by rebuilding the table; the open rows stay what they were.
+        pipeline.dropPending(writers: Set(pipeline.pending.map(\.writer)))
+        let rows = pipeline.openRowCount
+        var held: [PartitionState] = []
+        if pipeline.compactNames(held: &held) == nil { fail("the name table could not be rebuilt", bytes) }
+        if pipeline.openRowCount != rows { fail("rebuilding the names changed the open rows", bytes) }
         // A checkpoint of whatever the fuzzer built up must read back.
         let saved = pipeline.checkpointBytes()
         let other = freshPipeline()
@@ -235,6 +253,35 @@ func fuzzTOML(_ bytes: UnsafeRawBufferPointer) {
     }
 }
 
+// MARK: Secret files
+
+let secretPath = FileManager.default.temporaryDirectory.appendingPathComponent("tokenmeter-fuzz-secret-\(getpid())").path
+
+func fuzzSecret(_ bytes: UnsafeRawBufferPointer) {
+    let fd = open(secretPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    if fd < 0 { fail("cannot write the secret file", bytes) }
+    _ = write(fd, bytes.baseAddress, bytes.count)
+    close(fd)
+    switch SecretFile.read(secretPath) {
+    case .success(let contents):
+        var expected = Array(bytes)
+        while expected.last == UInt8(ascii: "\n") || expected.last == UInt8(ascii: "\r") { expected.removeLast() }
+        if Array(contents.value.utf8) != expected { fail("the value is not the file without its line ends", bytes) }
+    case .failure(let problem):
+        if problem.message.isEmpty { fail("a refused secret file without a message", bytes) }
+        // No 8-byte run of the content may reach the message (paths and reasons are ours, not the content).
+        let text = Array(problem.message.utf8)
+        let content = Array(bytes)
+        if content.count >= 8 && text.count >= 8 {
+            for start in 0...(content.count - 8) where content[start..<start + 8].allSatisfy({ $0 >= 0x41 && $0 < 0x7F }) {
+                let run = content[start..<start + 8]
+                for i in 0...(text.count - 8) where text[i..<i + 8].elementsEqual(run) { fail("the problem repeats the content", bytes) }
+                break
+            }
+        }
+    }
+}
+
 // MARK: Seeds
 
 func writeSeeds(_ dir: String, tomlFiles: [String]) {
@@ -243,6 +290,13 @@ func writeSeeds(_ dir: String, tomlFiles: [String]) {
     func put(_ bytes: [UInt8]) {
         n += 1
         _ = FileManager.default.createFile(atPath: "\(dir)/seed-\(n)", contents: Data(bytes))
+    }
+    if target == .secret {
+        for s in ["s3cret-value\n", "s3cret-value\r\n", "", "\n", "p\u{0}w", "pässwörd", String(repeating: "k", count: 70_000)] {
+            put(Array(s.utf8))
+        }
+        put([0xFF, 0xFE, 0x41])
+        return
     }
     if target == .toml {
         for f in tomlFiles { if let d = FileManager.default.contents(atPath: f) { put(Array(d)) } }
@@ -273,6 +327,12 @@ func writeSeeds(_ dir: String, tomlFiles: [String]) {
         #"{\#(wf),"model":"claude-opus-4-1","usage":{}}"#,
         #"{\#(wf),"model":"\#(long)"}"#,
         #"{\#(wf),"model":"m","tags":{"env":"\#(long)"}}"#,
+        // Oversized fields that reach state, files, metrics and alerts: each is bad input past its bound.
+        #"{\#(wf),"model":"\#(String(repeating: "m", count: 20_000))","input_tokens":5}"#,
+        #"{\#(wf),"model":"m","provider":"\#(String(repeating: "p", count: 4_000))"}"#,
+        #"{\#(wf),"model":"m","service_tier":"\#(String(repeating: "t", count: 4_000))"}"#,
+        #"{\#(wf),"model":"m","tags":{"\#(String(repeating: "k", count: 300))":"v"}}"#,
+        #"{\#(wf),"model":"\#(String(repeating: "\\\"", count: 200))"}"#,
         #"{\#(wf),"input_tokens":-1,"input_tokens":5,"tags":{"a":{},"a":"b"}}"#,
         #"{\#(wf),"usage":{"prompt_tokens":-1},"usage":{"prompt_tokens":3}}"#,
     ] { put(Array(line.utf8)) }
