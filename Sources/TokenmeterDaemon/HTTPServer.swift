@@ -76,12 +76,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.handler = handler
         self.acceptConnection = accept
         let (host, port) = try Self.split(listen)
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE
-        var res: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, port, &hints, &res)
+        let (res, rc) = Self.resolveToListen(host: host, port: port)
         guard rc == 0, let ai = res else {
             throw DaemonError("http.listen \(listen): cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
         }
@@ -390,5 +385,19 @@ public final class HTTPServer: @unchecked Sendable {
         func text(_ a: [CChar]) -> String { String(decoding: a.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         let h = text(host), s = text(serv)
         return h.contains(":") ? "[\(h)]:\(s)" : "\(h):\(s)"
+    }
+}
+
+extension HTTPServer {
+    /// `getaddrinfo` for a listening socket (passive, stream, any family): the addresses to bind, to be
+    /// freed with `freeaddrinfo`, and the return code. One place for the server and the start checks.
+    static func resolveToListen(host: String, port: String) -> (UnsafeMutablePointer<addrinfo>?, Int32) {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, port, &hints, &res)
+        return (res, rc)
     }
 }

@@ -133,12 +133,7 @@ public struct StartupChecks: Sendable {
     /// Resolves `host` and binds its first address on port 0 (the real port may be taken by a daemon
     /// running now; that is not a configuration problem).
     static func listenProblem(host: String, port: String) -> String? {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE
-        var res: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, port, &hints, &res)
+        let (res, rc) = HTTPServer.resolveToListen(host: host, port: port)
         guard rc == 0, let ai = res else {
             return "cannot resolve the host \"\(host)\": \(String(cString: gai_strerror(rc)))"
         }

@@ -6,6 +6,22 @@ import TokenmeterCore
 /// daemon rebuilds its name table at a checkpoint once it has doubled, so the names in memory follow the
 /// open rows, not everything ever seen; the totals stay exact.
 @Suite(.serialized) struct MemoryBoundTests {
+    /// `n` usage events 100 ms apart from 2026-11-21T08:00Z, each from a new workflow `<prefix>-<i>`, with
+    /// `input(i)` input tokens and 5 output tokens, produced keyed by id.
+    static func produceNewWorkflows(_ n: Int, prefix: String, dir: String, broker: Harness.Broker,
+                                    input: (Int) -> Int) throws {
+        let start = RFC3339.parse("2026-11-21T08:00:00Z")!
+        var text = ""
+        text.reserveCapacity(n * 160)
+        for i in 0..<n {
+            text += #"{"id":"\#(prefix)\#(i)","timestamp":\#(start + Int64(i) * 100),"workflow":"\#(prefix)-\#(i)","owner":"o","model":"gpt-4o","input_tokens":\#(input(i)),"output_tokens":5}"#
+            text += "\n"
+        }
+        try text.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-usage", "--key-field", "id",
+                                 dir + "/events.jsonl"], log: dir + "/produce.log") == 0)
+    }
+
     @Test(.timeLimit(.minutes(4)))
     func namesSeenOnceAreReleasedAndTotalsStayExact() throws {
         let dir = try Harness.tempDir("names")
@@ -15,16 +31,7 @@ import TokenmeterCore
         // 64,000 events 100 ms apart (about 107 minutes of event time), each from a new workflow: past the
         // 50,000 names at which a rebuild is first considered, while only the last minutes' rows are open.
         let n = 64_000
-        let start = RFC3339.parse("2026-11-21T08:00:00Z")!
-        var text = ""
-        text.reserveCapacity(n * 160)
-        for i in 0..<n {
-            text += #"{"id":"n\#(i)","timestamp":\#(start + Int64(i) * 100),"workflow":"once-\#(i)","owner":"o","model":"gpt-4o","input_tokens":\#(100 + i % 7),"output_tokens":10}"#
-            text += "\n"
-        }
-        try text.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
-        #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-usage", "--key-field", "id",
-                                 dir + "/events.jsonl"], log: dir + "/produce.log") == 0)
+        try Self.produceNewWorkflows(n, prefix: "once", dir: dir, broker: broker) { 100 + $0 % 7 }
 
         let config = dir + "/names.toml"
         try Harness.configText(brokers: broker.bootstrap, group: "names", topic: "llm-usage", dlq: "llm-usage-dlq",
@@ -47,7 +54,7 @@ import TokenmeterCore
         var input: Int64 = 0
         for i in 0..<n { input += Int64(100 + i % 7) }
         #expect(total.inputTokens == input)
-        #expect(total.outputTokens == Int64(n) * 10)
+        #expect(total.outputTokens == Int64(n) * 5)
 
         var metrics: [String: Double] = [:]
         let rebuilt = Harness.await(seconds: 30) {
@@ -72,15 +79,7 @@ import TokenmeterCore
         let broker = try Harness.Broker(partitions: 2, topics: ["llm-usage", "llm-usage-dlq"], log: dir + "/broker.log")
         defer { broker.stop() }
         let n = 30_000
-        let start = RFC3339.parse("2026-11-21T08:00:00Z")!
-        var text = ""
-        for i in 0..<n {
-            text += #"{"id":"c\#(i)","timestamp":\#(start + Int64(i) * 100),"workflow":"flood-\#(i)","owner":"o","model":"gpt-4o","input_tokens":50,"output_tokens":5}"#
-            text += "\n"
-        }
-        try text.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
-        #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-usage", "--key-field", "id",
-                                 dir + "/events.jsonl"], log: dir + "/produce.log") == 0)
+        try Self.produceNewWorkflows(n, prefix: "flood", dir: dir, broker: broker) { _ in 50 }
         let config = dir + "/ceiling.toml"
         try Harness.configText(brokers: broker.bootstrap, group: "ceiling", topic: "llm-usage", dlq: "llm-usage-dlq",
                                rollups: dir + "/rollups", state: dir + "/state", idleClose: "2s", windows: ["1h"])
