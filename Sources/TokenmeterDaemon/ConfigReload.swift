@@ -43,6 +43,8 @@ enum ConfigReload {
         check("state.dir", old.state.dir, new.state.dir)
         check("dedup.window", old.dedup.window, new.dedup.window)
         check("http.listen", old.http.listen, new.http.listen)
+        check("kafka.handover_timeout", old.kafka.handoverTimeout, new.kafka.handoverTimeout)
+        check("provider_prefixes", old.providerPrefixes, new.providerPrefixes)
         return keys
     }
 
