@@ -147,7 +147,8 @@ struct KafkaConsumerTests {
         #expect(handler.threads.allSatisfy { pthread_equal($0, testThread) != 0 })
 
         let check = try KafkaConsumer(properties: consumerProperties(cluster, group: group), topics: [topic], rebalance: nil)
-        let committed = try check.committed([TopicPartition(topic: topic, partition: 0), TopicPartition(topic: topic, partition: 1)], timeoutMs: 5000)
+        // A generous limit: the test suite shares one mock cluster among many parallel tests.
+        let committed = try check.committed([TopicPartition(topic: topic, partition: 0), TopicPartition(topic: topic, partition: 1)], timeoutMs: 20_000)
         #expect(committed == [10, nil])
         check.close()
     }
