@@ -100,10 +100,10 @@ struct KafkaConsumerTests {
             for r in first { next[TopicPartition(topic: topic, partition: r.partition)] = max(next[TopicPartition(topic: topic, partition: r.partition)] ?? 0, r.offset + 1) }
             let offsets = next.map { TopicPartitionOffset($0.key, offset: $0.value) }
             try consumer.commit(offsets, metadata: "checkpoint-1")
-            let committed = try consumer.committed(offsets.map(\.topicPartition), timeoutMs: 5000)
+            let committed = try consumer.committed(offsets.map(\.topicPartition), timeoutMs: 20_000)
             #expect(committed == offsets.map { Optional($0.offset) })
             // The metadata survives: it rides on the explicit commit list, not on offsets_store.
-            let withMetadata = try consumer.committedWithMetadata(offsets.map(\.topicPartition), timeoutMs: 5000)
+            let withMetadata = try consumer.committedWithMetadata(offsets.map(\.topicPartition), timeoutMs: 20_000)
             #expect(withMetadata.allSatisfy { $0.metadata == "checkpoint-1" })
             consumer.close()
         }
