@@ -145,7 +145,7 @@ public final class Daemon {
                                  offset: Int64(header("tokenmeter-offset")) ?? -1, reason: header("tokenmeter-error"),
                                  key: key.map { Array($0) }, value: Array(value), error: error)
         }
-        log.info("tokenmeter starting", metadata: ["instance": "\(instance)", "topics": "\(config.kafka.topics.joined(separator: ","))",
+        log.info("tokenmeter starting", metadata: ["version": "\(BuildInfo.version)", "commit": "\(BuildInfo.gitCommit)", "instance": "\(instance)", "topics": "\(config.kafka.topics.joined(separator: ","))",
                                                    "rollups": "\(config.rollups.dir)", "state": "\(config.state.dir)"])
     }
 

@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterDaemon
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,8 @@ import Glibc
 /// (password, secret, key, token, oauthbearer config) as `<hidden>`.
 enum ConfigPrinter {
     static func text(_ c: TokenmeterConfig, file: String) -> String {
-        var o = "# Effective configuration of \(file), defaults filled in. Secrets are not shown.\n\n"
+        var o = "# Effective configuration of \(file), defaults filled in. Secrets are not shown.\n"
+            + "# tokenmeter \(BuildInfo.version) (commit \(BuildInfo.gitCommit))\n\n"
         func q(_ s: String) -> String {
             var r = "\""
             for ch in s.unicodeScalars {

@@ -1,11 +1,14 @@
 import ArgumentParser
 import TokenmeterCore
+import TokenmeterDaemon
 
 @main
 struct Tokenmeter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenmeter",
         abstract: "Meters what AI workflows cost: LLM usage events from Kafka to priced rollups and alerts.",
+        // `tokenmeter --version` (and `-V`'s long form in the help): the version and the commit it was built from.
+        version: "tokenmeter \(BuildInfo.version) (commit \(BuildInfo.gitCommit))",
         subcommands: [
             RunCommand.self,
             DemoCommand.self,

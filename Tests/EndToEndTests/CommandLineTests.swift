@@ -67,6 +67,13 @@ import TokenmeterDaemon
                                      + "/run/credentials/tokenmeter.service/kafka-password: No such file or directory"), "\(full.stderr)")
     }
 
+    @Test func versionNamesTheVersionAndTheCommit() throws {
+        let r = try runCapturing(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout.hasPrefix("tokenmeter \(BuildInfo.version) (commit "), "\(r.stdout)")
+        #expect(r.stdout.contains(BuildInfo.gitCommit), "\(r.stdout)")
+    }
+
     @Test func demoConfigFileIsTheEmbeddedOne() throws {
         let file = try String(contentsOfFile: Self.repoRoot + "/config/demo.toml", encoding: .utf8)
         #expect(file == DemoConfiguration.toml)
