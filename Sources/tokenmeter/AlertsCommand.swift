@@ -64,6 +64,11 @@ struct AlertsCommand: ParsableCommand {
             printError("tokenmeter alerts: \(error.reason)")
             throw ExitCode(78)
         }
+        // The first thing a new user runs after the demo: say what this waits for, on stderr (stdout is the
+        // alerts), so an empty screen is not taken for "no alerts ever".
+        printError(fromBeginning
+            ? "tokenmeter alerts: following \(topic) from its oldest retained alert; Ctrl-C to stop"
+            : "tokenmeter alerts: waiting for new alerts on \(topic) (--from-beginning shows the ones already there); Ctrl-C to stop")
         var reportedErrors = 0
         consumer.onError = { error in
             reportedErrors += 1

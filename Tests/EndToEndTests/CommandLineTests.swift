@@ -74,6 +74,24 @@ import TokenmeterDaemon
         #expect(r.stdout.contains(BuildInfo.gitCommit), "\(r.stdout)")
     }
 
+    /// `alerts` says on stderr what it waits for, so that an empty screen is not read as "no alerts".
+    @Test func alertsSaysWhatItWaitsFor() throws {
+        let dir = try Harness.tempDir("alerts-hint")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try Harness.Broker(partitions: 1, topics: ["llm-alerts"], log: dir + "/broker.log")
+        defer { broker.stop() }
+        for (args, hint) in [([String](), "--from-beginning shows the ones already there"),
+                             (["--from-beginning"], "from its oldest retained alert")] {
+            let log = dir + "/alerts.log"
+            let p = try Harness.start(["alerts", "--brokers", broker.bootstrap] + args, log: log)
+            let said = Harness.await(seconds: 20) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains(hint) }
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            #expect(said, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            #expect(p.terminationStatus == 0)
+        }
+    }
+
     @Test func demoConfigFileIsTheEmbeddedOne() throws {
         let file = try String(contentsOfFile: Self.repoRoot + "/config/demo.toml", encoding: .utf8)
         #expect(file == DemoConfiguration.toml)
