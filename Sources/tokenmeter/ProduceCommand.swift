@@ -30,13 +30,21 @@ struct ProduceCommand: ParsableCommand {
     @Option(help: "Key each message by this top-level field of its JSON (e.g. id): the same key always goes to the same partition, as a producer's retries do.")
     var keyField: String?
 
+    @Option(help: "Give up on messages not delivered within this long (librdkafka's message.timeout.ms): with no broker answering, exit 69 after it.")
+    var timeout: String = "30s"
+
     @Argument(help: "Input file; stdin when absent or '-'.")
     var file: String?
 
     func validate() throws {
         guard !topic.isEmpty else { throw ValidationError("--topic must not be empty") }
         for p in properties where !p.contains("=") { throw ValidationError("--property expects k=v") }
+        guard let t = DurationSpec.parse(timeout), t.millis > 0 else {
+            throw ValidationError("--timeout: not a duration above 0 (such as 30s, 2m): \(timeout)")
+        }
     }
+
+    var timeoutMillis: Int64 { DurationSpec.parse(timeout)?.millis ?? 30_000 }
 
     func run() throws {
         let overrides: [(String, String)] = properties.map { p in
@@ -66,6 +74,7 @@ struct ProduceCommand: ParsableCommand {
                 ("batch.num.messages", "10000"),
                 ("queue.buffering.max.messages", "1000000"),
                 ("queue.buffering.max.kbytes", "1048576"),
+                ("message.timeout.ms", String(timeoutMillis)),
             ] + overrides)
         } catch let error as KafkaError {
             printError("tokenmeter produce: \(error.reason)")
@@ -118,8 +127,11 @@ struct ProduceCommand: ParsableCommand {
             printError("tokenmeter produce: read error: \(String(cString: strerror(errno)))")
         }
 
+        // Every message is reported within the timeout (delivered or timed out); a little margin for the
+        // reports themselves, so a broker that never answers cannot keep this waiting.
+        let deadline = ContinuousClock.now + .milliseconds(timeoutMillis + 5_000)
         var waited = 0
-        while delivered + failed < sent {
+        while delivered + failed < sent && ContinuousClock.now < deadline {
             if producer.flush(timeoutMs: 1000) { break }
             waited += 1
             if waited % 10 == 0 {
@@ -127,6 +139,12 @@ struct ProduceCommand: ParsableCommand {
             }
         }
         printError("produced \(delivered) messages to \(topic)")
+        let unanswered = sent - delivered - failed
+        if delivered == 0 && sent > 0 && (unanswered > 0 || firstFailure?.code == KafkaError.messageTimedOut) {
+            printError("tokenmeter produce: no broker at \(brokers) took the messages within \(timeout) "
+                       + "(\(sent) not delivered); is the address right and the broker running?")
+            throw ExitCode(69)  // EX_UNAVAILABLE
+        }
         if failed > 0 {
             printError("tokenmeter produce: \(failed) messages failed; first: \(firstFailure?.reason ?? "unknown")")
             throw ExitCode(1)

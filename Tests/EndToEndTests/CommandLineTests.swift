@@ -74,6 +74,20 @@ import TokenmeterDaemon
         #expect(r.stdout.contains(BuildInfo.gitCommit), "\(r.stdout)")
     }
 
+    /// `produce` to an address where no broker answers gives up after `--timeout` with exit 69 (EX_UNAVAILABLE),
+    /// naming the address, instead of waiting for librdkafka's default 300 s.
+    @Test func produceToNoBrokerGivesUpAfterItsTimeout() throws {
+        let dir = try Harness.tempDir("produce-timeout")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"workflow":"w","owner":"o"}"#.write(toFile: dir + "/one.jsonl", atomically: true, encoding: .utf8)
+        let started = Date()
+        let r = try runCapturing(["produce", "--brokers", "127.0.0.1:1", "--topic", "t", "--timeout", "2s", dir + "/one.jsonl"])
+        let seconds = Date().timeIntervalSince(started)
+        #expect(r.status == 69)
+        #expect(seconds >= 2 && seconds < 20, "took \(seconds) s")
+        #expect(r.stderr.contains("no broker at 127.0.0.1:1 took the messages within 2s"), "\(r.stderr)")
+    }
+
     /// `alerts` says on stderr what it waits for, so that an empty screen is not read as "no alerts".
     @Test func alertsSaysWhatItWaitsFor() throws {
         let dir = try Harness.tempDir("alerts-hint")
