@@ -32,7 +32,8 @@ struct ReplayCommand: ParsableCommand {
         let instance = writer ?? ((config.rollups.instance ?? WallClock.hostName()) + "-replay")
         let pipeline = Pipeline(config: config, instance: instance)
         guard let file = fopen(events, "r") else {
-            throw ValidationError("cannot open \(events): \(String(cString: strerror(errno)))")
+            printError("tokenmeter replay: cannot open \(events): \(String(cString: strerror(errno)))")
+            throw ExitCode(66)  // EX_NOINPUT, as produce
         }
         defer { fclose(file) }
         var dead: [UInt8] = []

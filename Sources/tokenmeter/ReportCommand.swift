@@ -92,6 +92,11 @@ struct ReportCommand: ParsableCommand {
             printError("tokenmeter report: no --config: without the price table every priced row is one line of its "
                        + "recorded cost, without unit prices (docs/reports.md)")
         }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isFolder), isFolder.boolValue else {
+            printError("tokenmeter report: no rollup folder at \(dir)")
+            throw ExitCode(66)  // EX_NOINPUT, as produce and replay
+        }
         let report: Report
         do {
             report = try ReportEngine.run(q, extra: fmt.extraGroupings, keepRows: fmt == .focus, now: Self.now())

@@ -88,6 +88,18 @@ import TokenmeterDaemon
         #expect(r.stderr.contains("no broker at 127.0.0.1:1 took the messages within 2s"), "\(r.stderr)")
     }
 
+    /// A missing input is EX_NOINPUT (66) for every command that reads one.
+    @Test func aMissingInputIsExit66Everywhere() throws {
+        let missing = "/nonexistent/tokenmeter-input"
+        for args in [["produce", "--brokers", "127.0.0.1:1", "--topic", "t", missing],
+                     ["replay", "--config", Self.repoRoot + "/config/demo.toml", missing],
+                     ["report", "--dir", missing]] {
+            let r = try runCapturing(args)
+            #expect(r.status == 66, "\(args[0]): \(r.stderr)")
+            #expect(r.stderr.contains(missing), "\(args[0]): \(r.stderr)")
+        }
+    }
+
     /// `alerts` says on stderr what it waits for, so that an empty screen is not read as "no alerts".
     @Test func alertsSaysWhatItWaitsFor() throws {
         let dir = try Harness.tempDir("alerts-hint")
