@@ -35,6 +35,16 @@ struct ModelDays {
         return (m, i)
     }
 
+    /// Adds `requests` to the model's day of `time`; returns that day when this is its first count (the
+    /// moment to publish the day's alert, marked published now), nil otherwise or for a day too old to keep.
+    mutating func count(_ requests: Int64, model: UInt32, time: EpochMillis) -> UnpricedDay? {
+        guard let (m, i) = slot(model: model, time: time) else { return nil }
+        days[m].slots[i].requests &+= requests
+        guard !days[m].slots[i].published else { return nil }
+        days[m].slots[i].published = true
+        return days[m].slots[i]
+    }
+
     /// Drops the models idle by the rule above.
     mutating func forgetIdle() {
         guard newestDayStart != .min else { return }

@@ -11,11 +11,7 @@ struct UnrecognizedUsageTracker {
     /// when an alert is raised.
     mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, keys: () -> String, requests: Int64,
                          time: EpochMillis, names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
-        guard let (m, i) = days.slot(model: model, time: time) else { return }
-        days.days[m].slots[i].requests &+= requests
-        guard !days.days[m].slots[i].published else { return }
-        days.days[m].slots[i].published = true
-        let d = days.days[m].slots[i]
+        guard let d = days.count(requests, model: model, time: time) else { return }
         let modelName = AlertText.name(model, names)
         let scope = [KeyValue("model", modelName)]
         let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)
