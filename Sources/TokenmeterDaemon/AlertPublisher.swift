@@ -19,9 +19,10 @@ import TokenmeterKafka
 /// logged, at start as at any later send. Any other failure keeps the alert in the outbox and retries it.
 final class AlertPublisher {
     let topic: String
-    let producer: KafkaProducer
+    let producer: any MessageProducer
     let outbox: AlertOutbox
     let log: Logger
+    let clock: any DaemonClock
     private var inFlight: [UInt64: (id: String, sentNanos: Int64, consumedNanos: Int64?)] = [:]
     /// Seconds from consuming the message that raised an alert to the broker's acknowledgement of it.
     private(set) var latency = Histogram(bounds: Histogram.alertLatencyBounds)
@@ -38,11 +39,13 @@ final class AlertPublisher {
     private var retry: [(id: String, key: String, value: [UInt8])] = []
     private var retryAt: Int64 = 0
 
-    init(topic: String, properties: [(String, String)], stateDir: String, log: Logger) throws {
+    init(topic: String, properties: [(String, String)], stateDir: String, clients: any KafkaClients,
+         log: Logger, clock: any DaemonClock) throws {
         self.topic = topic
         self.log = log
+        self.clock = clock
         self.outbox = try AlertOutbox(dir: stateDir + "/outbox")
-        self.producer = try KafkaProducer(properties: properties + [
+        self.producer = try clients.producer(properties: properties + [
             ("enable.idempotence", "true"), ("message.timeout.ms", "0"), ("linger.ms", "5"),
         ])
         producer.onDelivery = { [unowned self] token, error in self.delivered(token: token, error: error) }
@@ -76,7 +79,7 @@ final class AlertPublisher {
     private func send(_ id: String, key: String, value: [UInt8], consumedNanos: Int64? = nil) {
         nextToken &+= 1
         let token = nextToken
-        inFlight[token] = (id, WallClock.monotonicNanos(), consumedNanos)
+        inFlight[token] = (id, clock.monotonicNanos(), consumedNanos)
         var k = Array(key.utf8)
         do {
             try k.withUnsafeMutableBytes { kb in
@@ -93,7 +96,7 @@ final class AlertPublisher {
             } else {
                 log.error("alert not queued; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(e)"])
                 retry.append((id, key, value))
-                retryAt = WallClock.monotonicMillis() + 5_000
+                retryAt = clock.monotonicMillis() + 5_000
             }
         }
     }
@@ -126,7 +129,7 @@ final class AlertPublisher {
             }
             log.error("alert not delivered; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(error)"])
             retry.append((entry.id, entry.key, entry.value))
-            retryAt = WallClock.monotonicMillis() + 5_000
+            retryAt = clock.monotonicMillis() + 5_000
             return
         }
         published += 1
@@ -157,7 +160,7 @@ final class AlertPublisher {
     /// Serves delivery reports; re-sends failed alerts after a pause.
     func poll() {
         producer.poll(timeoutMs: 0)
-        if !retry.isEmpty && WallClock.monotonicMillis() >= retryAt {
+        if !retry.isEmpty && clock.monotonicMillis() >= retryAt {
             let again = retry
             retry.removeAll()
             for e in again { send(e.id, key: e.key, value: e.value) }
