@@ -6,6 +6,8 @@ import PackageDescription
 //   TokenmeterKafka   the only code that touches librdkafka pointers: consumer, producer, mock cluster
 //   TokenmeterCore    pure Swift, no Kafka: config, decode, normalise, price, windows, rollup files, checkpoint
 //   TokenmeterDaemon  binds Kafka to the core: the consume loop, dead letters, commits, signals
+//   Ccurl             libcurl's C API (Debian's libcurl4-openssl-dev, pkg-config `libcurl`): the notifier's HTTP
+//   TokenmeterNotify  `tokenmeter notify`: alerts from Kafka to Alertmanager, Slack and webhooks
 //   tokenmeter        the command line, one file per subcommand
 let package = Package(
     name: "tokenmeter",
@@ -21,6 +23,11 @@ let package = Package(
             name: "Crdkafka",
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "Ccurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         // syncfs(2), which Swift's Glibc module does not export (see DurableBatch).
         .target(name: "CSystem"),
@@ -38,12 +45,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "TokenmeterNotify",
+            dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "Ccurl"]
+        ),
         .executableTarget(
             name: "tokenmeter",
             dependencies: [
                 "TokenmeterCore",
                 "TokenmeterKafka",
                 "TokenmeterDaemon",
+                "TokenmeterNotify",
                 "TrafficGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,6 +69,8 @@ let package = Package(
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.
         .testTarget(name: "TokenmeterDaemonTests", dependencies: ["TokenmeterDaemon", "TokenmeterCore", "TokenmeterKafka"]),
+        // Routing, retries, de-duplication, commits and payloads of the notifier, with fake sinks and a manual clock.
+        .testTarget(name: "TokenmeterNotifyTests", dependencies: ["TokenmeterNotify", "TokenmeterCore"]),
         // Allocation-count benchmarks of the decoder and the aggregator (issue 8), a regression check:
         // CMallocCounter interposes malloc in the test executable and counts per thread.
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

@@ -21,6 +21,7 @@ struct Tokenmeter: ParsableCommand {
             PricesCommand.self,
             AlertsCommand.self,
             ReportCommand.self,
+            NotifyCommand.self,
         ]
     )
 }
