@@ -96,10 +96,12 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
 }
 
 extension String {
+    /// Without leading and trailing spaces, tabs and line ends. On scalars: "\r\n" is one Character.
     func trimmingSpace() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" { s.removeLast() }
+        var s = Substring(self).unicodeScalars
+        func space(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" || c == "\n" }
+        while let f = s.first, space(f) { s.removeFirst() }
+        while let l = s.last, space(l) { s.removeLast() }
         return String(s)
     }
 }

@@ -18,6 +18,7 @@ import TokenmeterCore
     @Test func retryAfterTakesSecondsOrAnHTTPDate() {
         let now = RFC3339.parse("2026-10-21T07:27:00Z")!
         #expect(RetryPolicy.parseRetryAfter("120", now: now) == 120_000)
+        #expect(RetryPolicy.parseRetryAfter(" 2\r\n", now: now) == 2_000)   // as the header line arrives
         #expect(RetryPolicy.parseRetryAfter("Wed, 21 Oct 2026 07:28:00 GMT", now: now) == 60_000)
         #expect(RetryPolicy.parseRetryAfter("soon", now: now) == nil)
     }
