@@ -82,3 +82,18 @@ import TokenmeterCore
         #expect(diags.map(\.description).contains { $0.hasPrefix("n.toml:9:1: error: sink \"hook\": secret_file: cannot open") })
     }
 }
+
+@Suite struct NotifyExampleConfigTests {
+    /// The example shipped in config/ is valid and routes as its comments say.
+    @Test func theExampleConfigIsValid() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/notify.toml").path
+        let c = try NotifyConfigLoader.load(path: path).get()
+        #expect(c.sinks.map(\.kind) == [.alertmanager, .slack, .webhook])
+        let critical = try Sample.notifyAlert(Sample.alert(severity: .critical))
+        #expect(Router.sinks(for: critical, routes: c.routes) == ["alertmanager", "finops-slack", "tickets"])
+        let unpriced = try Sample.notifyAlert(Sample.alert(kind: .unpricedModel, severity: .info, rule: "unpriced_model",
+                                                           scope: [KeyValue("model", "m")], threshold: nil))
+        #expect(Router.sinks(for: unpriced, routes: c.routes) == ["alertmanager"])
+    }
+}
