@@ -213,7 +213,13 @@ public final class Dispatcher {
 
     public func committable() -> [(Int32, Int64)] { tracker.committable() }
     public func markCommitted(_ list: [(Int32, Int64)]) { tracker.markCommitted(list) }
-    public func dropPartitions(_ p: [Int32]) { tracker.drop(p) }
+    /// Forgets partitions taken away: their deliveries in flight go on (and are remembered when they
+    /// succeed), but no longer finish anything here, so a message of such a partition consumed again after
+    /// it comes back is tracked afresh.
+    public func dropPartitions(_ p: [Int32]) {
+        tracker.drop(p)
+        for key in Array(inFlight.keys) { inFlight[key]!.tokens.removeAll { p.contains($0.partition) } }
+    }
     public var pendingMessages: Int { tracker.pending }
     public func depth(_ sink: String) -> Int { workers[sink]?.depth ?? 0 }
 

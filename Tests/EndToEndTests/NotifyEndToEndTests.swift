@@ -105,6 +105,8 @@ import Glibc
         initial_backoff = "200ms"
         max_backoff = "1s"
         timeout = "1s"
+        [http]
+        listen = "127.0.0.1:0"
         [[sink]]
         name = "pager"
         type = "alertmanager"
@@ -182,6 +184,16 @@ import Glibc
         notify = try Harness.start(["notify", "--config", config], log: log2)
         #expect(Harness.await(seconds: 30) { Set(receiver.delivered("/hook")).isSuperset(of: ids1 + ids2) }, "see \(log2)")
         #expect(Harness.await(seconds: 10) { Set(receiver.delivered("/slack/T000/B000/slacktoken").compactMap { $0 }).count == 9 })
+        // /metrics counts what this run delivered: phase 2's three alerts per sink, none given up, the
+        // phase-1 messages consumed again (if their commit had not happened before the kill) skipped.
+        let address = try #require(Harness.await(seconds: 5) { Self.metricsAddress(log2) != nil } ? Self.metricsAddress(log2) : nil)
+        #expect(Harness.await(seconds: 10) {
+            let m = RobustnessTests.metrics(address)
+            return ["pager", "chat", "hook"].allSatisfy { m["tokenmeter_notify_delivered_total{sink=\"\($0)\"}"] == 3 }
+        }, "\(SystemdTests.get("http://\(address)/metrics")?.body ?? "no metrics")")
+        let m = RobustnessTests.metrics(address)
+        #expect(m["tokenmeter_notify_failed_total{sink=\"hook\"}"] == 0)
+        #expect(m["tokenmeter_notify_queue_depth{sink=\"hook\"}"] == 0)
         // Let it settle: a re-send would come now, if at all.
         Thread.sleep(forTimeInterval: 1.5)
         notify.terminate()
@@ -237,6 +249,12 @@ import Glibc
         let text = try String(contentsOfFile: log, encoding: .utf8)
         #expect(text.contains("\(config):5:8: error: sink.type must be one of"))
         #expect(text.contains("did you mean \"alertmanager\"?"))
+    }
+
+    static func metricsAddress(_ log: String) -> String? {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8),
+              let r = text.range(of: "metrics on http://") else { return nil }
+        return String(text[r.upperBound...].prefix { $0 != "/" && $0 != "\n" })
     }
 
     static func millis(_ v: Any?) -> Int64? {

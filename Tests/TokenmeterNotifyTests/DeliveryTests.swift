@@ -190,6 +190,27 @@ import TokenmeterCore
         #expect(fast2.count == 0 && slow2.count == 0)
     }
 
+    /// A partition taken away and given back while its message is still in delivery: the message consumed
+    /// again waits for the deliveries in flight, and one sink's answer does not count for the other.
+    @Test func aPartitionGivenBackMidDeliveryIsTrackedAfresh() throws {
+        let gateA = DispatchSemaphore(value: 0), gateC = DispatchSemaphore(value: 0)
+        let a = ScriptedTransport(gate: gateA), c = ScriptedTransport(gate: gateC)
+        let d = try make(dir: try Sample.tempDir(), transports: ["a": a, "c": c])
+        d.start()
+        let x = Sample.alert(id: "77").jsonBytes
+        try d.handle(partition: 0, offset: 0, value: x)
+        d.dropPartitions([0])
+        try d.handle(partition: 0, offset: 0, value: x)
+        #expect(d.committable().map(\.1) == [0])
+        gateA.signal()
+        try self.await(d) { d.metrics.delivered("a") == 1 }
+        #expect(d.committable().map(\.1) == [0])      // "c" has not answered
+        gateC.signal()
+        try self.await(d) { d.committable().map(\.1) == [1] }
+        #expect(a.count == 1 && c.count == 1)
+        d.stop(timeoutMillis: 1000)
+    }
+
     @Test func aFullQueueAndANonAlertGoToTheDeadLetters() throws {
         let dir = try Sample.tempDir()
         let gate = DispatchSemaphore(value: 0)
