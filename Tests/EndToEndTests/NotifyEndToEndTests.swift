@@ -56,26 +56,8 @@ import Glibc
             return
         }
         let dir = try Harness.tempDir("notify")
-        // Alertmanager on a free loopback port, no clustering.
-        let amPort = try Self.freePort()
-        try """
-        route:
-          receiver: blackhole
-        receivers:
-          - name: blackhole
-        """.write(toFile: dir + "/alertmanager.yml", atomically: true, encoding: .utf8)
-        let am = Process()
-        am.executableURL = URL(fileURLWithPath: amBinary)
-        am.arguments = ["--config.file=\(dir)/alertmanager.yml", "--storage.path=\(dir)/am-data",
-                        "--web.listen-address=127.0.0.1:\(amPort)", "--cluster.listen-address="]
-        FileManager.default.createFile(atPath: dir + "/alertmanager.log", contents: nil)
-        am.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/alertmanager.log"))
-        am.standardOutput = FileHandle.nullDevice
-        try am.run()
+        let (am, amURL) = try Self.startAlertmanager(amBinary, dir: dir)
         defer { am.terminate(); am.waitUntilExit() }
-        let amURL = "http://127.0.0.1:\(amPort)"
-        #expect(Harness.await(seconds: 20) { SystemdTests.get(amURL + "/api/v2/status")?.status == 200 },
-                "alertmanager did not start; see \(dir)/alertmanager.log")
 
         // The receiver: Slack always 200; the webhook 500, 429 + Retry-After, a hang, then 200.
         let receiver = try Receiver()
@@ -230,6 +212,82 @@ import Glibc
             #expect(Self.millis(got["startsAt"]) == a.eventTime)
             #expect(Self.millis(got["endsAt"]) == a.periodEnd)
         }
+    }
+
+    /// Debian's Alertmanager on a free loopback port, clustering off, routing to nowhere; waits until its API answers.
+    static func startAlertmanager(_ binary: String, dir: String) throws -> (Process, String) {
+        let port = try freePort()
+        try """
+        route:
+          receiver: blackhole
+        receivers:
+          - name: blackhole
+        """.write(toFile: dir + "/alertmanager.yml", atomically: true, encoding: .utf8)
+        let am = Process()
+        am.executableURL = URL(fileURLWithPath: binary)
+        am.arguments = ["--config.file=\(dir)/alertmanager.yml", "--storage.path=\(dir)/am-data",
+                        "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address="]
+        FileManager.default.createFile(atPath: dir + "/alertmanager.log", contents: nil)
+        am.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/alertmanager.log"))
+        am.standardOutput = FileHandle.nullDevice
+        try am.run()
+        let url = "http://127.0.0.1:\(port)"
+        #expect(Harness.await(seconds: 20) { SystemdTests.get(url + "/api/v2/status")?.status == 200 },
+                "alertmanager did not start; see \(dir)/alertmanager.log")
+        return (am, url)
+    }
+
+    /// The alerts the real daemon raises from usage events (AlertsEndToEndTests' events and rules: budget
+    /// thresholds crossed one by one and several at once, a spend spike, an unpriced model on two days)
+    /// reach the webhook once each and are accepted by Alertmanager (their periods are over, so Alertmanager
+    /// takes them as resolved: its API does not list them, notify's counters say each was accepted).
+    @Test(.timeLimit(.minutes(3)))
+    func alertsTheDaemonRaisesReachEachSinkOnce() throws {
+        guard let amBinary = Self.alertmanagerBinary else {
+            Issue.record("prometheus-alertmanager is not installed (.ci/run installs it)")
+            return
+        }
+        let dir = try Harness.tempDir("notify-daemon")
+        let (am, amURL) = try Self.startAlertmanager(amBinary, dir: dir)
+        defer { am.terminate(); am.waitUntilExit() }
+        let receiver = try Receiver()
+        defer { receiver.stop() }
+        // One partition: the daemon judges the events in file order, as AlertsEndToEndTests expects.
+        let broker = try Harness.Broker(partitions: 1, topics: ["llm-usage", "llm-usage-dlq", "llm-alerts"], log: dir + "/broker.log")
+        defer { broker.stop() }
+        let daemonConfig = dir + "/tokenmeter.toml"
+        try (Harness.configText(brokers: broker.bootstrap, group: "notify-daemon", topic: "llm-usage", dlq: "llm-usage-dlq",
+                                rollups: dir + "/rollups", state: dir + "/daemon-state", idleClose: "2s") + AlertsEndToEndTests.rules)
+            .write(toFile: daemonConfig, atomically: true, encoding: .utf8)
+        try KafkaEdgeCaseTests.produce(broker, topic: "llm-usage", AlertsEndToEndTests.phase1 + AlertsEndToEndTests.phase2, dir: dir)
+        let daemonLog = dir + "/daemon.log"
+        let daemon = try Harness.start(["run", "--config", daemonConfig], log: daemonLog)
+        defer { if daemon.isRunning { Harness.kill9(daemon) } }
+
+        let notifyLog = dir + "/notify.log"
+        let notify = try Harness.start(["notify", "--brokers", broker.bootstrap, "--group", "notify-daemon-e2e",
+                                        "--alertmanager", amURL, "--webhook", "http://127.0.0.1:\(receiver.port)/hook",
+                                        "--state-dir", dir + "/notify-state"], log: notifyLog)
+        defer { if notify.isRunning { Harness.kill9(notify) } }
+        let expected = Set((AlertsEndToEndTests.expectedPhase1 + AlertsEndToEndTests.expectedPhase2).map(\.id))
+        #expect(Harness.await(seconds: 60) { Set(receiver.delivered("/hook")) == expected },
+                "got \(receiver.delivered("/hook")); see \(daemonLog) and \(notifyLog)")
+        // Each request body is the alert exactly as the daemon published it.
+        let onTopic = try AlertsEndToEndTests.readAlerts(brokers: broker.bootstrap, expected: expected.count, seconds: 20)
+        let published = Set(onTopic.map(\.text))
+        #expect(receiver.requests("/hook").allSatisfy { published.contains($0.body) })
+        // Alertmanager answered 2xx to each (the quick form has no /metrics: the delivered log says so).
+        #expect(Harness.await(seconds: 10) {
+            let text = (try? String(contentsOfFile: dir + "/notify-state/delivered.log", encoding: .utf8)) ?? ""
+            return expected.allSatisfy { text.contains(" alertmanager \($0)\n") }
+        }, "see \(notifyLog)")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(receiver.delivered("/hook").count == expected.count)
+        notify.terminate(); notify.waitUntilExit()
+        #expect(notify.terminationStatus == 0, "see \(notifyLog)")
+        daemon.terminate(); daemon.waitUntilExit()
+        let dead = (try? String(contentsOfFile: dir + "/notify-state/dead-letters.jsonl", encoding: .utf8)) ?? ""
+        #expect(dead.isEmpty, "\(dead)")
     }
 
     /// A `--check` of a file with mistakes exits 78 with FILE:LINE:COL diagnostics.
