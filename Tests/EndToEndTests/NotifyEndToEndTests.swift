@@ -290,6 +290,24 @@ import Glibc
         #expect(dead.isEmpty, "\(dead)")
     }
 
+    /// systemd/tokenmeter-notify.service verifies without warnings and is hardened as the daemon's unit.
+    @Test func theUnitVerifiesAndIsHardened() throws {
+        let analyze = try SystemdTests.systemdAnalyze()
+        let dir = try Harness.tempDir("notify-unit")
+        let path = dir + "/tokenmeter-notify.service"
+        let text = try String(contentsOfFile: CommandLineTests.repoRoot + "/systemd/tokenmeter-notify.service", encoding: .utf8)
+        try text.replacingOccurrences(of: "/usr/local/bin/tokenmeter", with: Harness.binary).write(toFile: path, atomically: true, encoding: .utf8)
+        let verify = try SystemdTests.capture(analyze, ["verify", path])
+        #expect(verify.status == 0 && verify.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(verify.output)")
+        for line in ["RestartPreventExitStatus=78", "notify --check", "LoadCredential=slack-url:", "SystemCallFilter=@system-service"] {
+            #expect(text.contains(line), "the unit lacks \(line)")
+        }
+        let security = try SystemdTests.capture(analyze, ["security", "--offline=true", path])
+        let line = security.output.split(separator: "\n").first { $0.contains("Overall exposure level") }
+        let score = line.flatMap { l in l.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) } }
+        #expect(score != nil && score! <= 2.0, "\(security.output.suffix(300))")
+    }
+
     /// A `--check` of a file with mistakes exits 78 with FILE:LINE:COL diagnostics.
     @Test func aBadConfigExits78() throws {
         let dir = try Harness.tempDir("notify-bad")
