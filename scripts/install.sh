@@ -37,6 +37,10 @@ install -D -m 0755 "$bin" "$DESTDIR$PREFIX/bin/tokenmeter"
 sed "s#/usr/local/bin/tokenmeter#$PREFIX/bin/tokenmeter#g; s#/usr/local/share/doc#$PREFIX/share/doc#g" \
     systemd/tokenmeter.service > /tmp/tokenmeter.service.$$
 install -D -m 0644 /tmp/tokenmeter.service.$$ "$DESTDIR$UNITDIR/tokenmeter.service"
+# The alert notifier's unit (docs/notify.md), installed but not enabled.
+sed "s#/usr/local/bin/tokenmeter#$PREFIX/bin/tokenmeter#g; s#/usr/local/share/doc#$PREFIX/share/doc#g" \
+    systemd/tokenmeter-notify.service > /tmp/tokenmeter.service.$$
+install -D -m 0644 /tmp/tokenmeter.service.$$ "$DESTDIR$UNITDIR/tokenmeter-notify.service"
 rm -f /tmp/tokenmeter.service.$$
 install -D -m 0644 README.md "$DESTDIR$PREFIX/share/doc/tokenmeter/README.md"
 install -D -m 0644 -t "$DESTDIR$PREFIX/share/doc/tokenmeter/docs" docs/*.md
@@ -58,9 +62,15 @@ if [ ! -e "$DESTDIR/etc/tokenmeter/tokenmeter.toml" ]; then
 else
     echo "install.sh: kept the existing /etc/tokenmeter/tokenmeter.toml"
 fi
-if [ ! -e "$DESTDIR/etc/tokenmeter/kafka-password" ]; then
-    install -m 0600 -o root -g root /dev/null "$DESTDIR/etc/tokenmeter/kafka-password"
+if [ ! -e "$DESTDIR/etc/tokenmeter/notify.toml" ]; then
+    install -m 0640 -o root -g "$group" config/notify.toml "$DESTDIR/etc/tokenmeter/notify.toml"
 fi
+# Empty secret files, so that the units' LoadCredential= lines find a file; fill in the ones in use.
+for secret in kafka-password slack-url webhook-secret; do
+    if [ ! -e "$DESTDIR/etc/tokenmeter/$secret" ]; then
+        install -m 0600 -o root -g root /dev/null "$DESTDIR/etc/tokenmeter/$secret"
+    fi
+done
 
 if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
