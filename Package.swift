@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, bottom up:
 //   Crdkafka          librdkafka's C API (Debian's librdkafka-dev, pkg-config `rdkafka`)
 //   TokenmeterKafka   the only code that touches librdkafka pointers: consumer, producer, mock cluster
+//   TokenmeterTOML    a TOML 1.0 parser that keeps the position and exact text of every value, and TOML text out
 //   TokenmeterCore    pure Swift, no Kafka: config, decode, normalise, price, windows, rollup files, checkpoint
 //   TokenmeterDaemon  binds Kafka to the core: the consume loop, dead letters, commits, signals
 //   tokenmeter        the command line, one file per subcommand
@@ -24,7 +25,8 @@ let package = Package(
         ),
         // syncfs(2), which Swift's Glibc module does not export (see DurableBatch).
         .target(name: "CSystem"),
-        .target(name: "TokenmeterCore", dependencies: ["CSystem"]),
+        .target(name: "TokenmeterTOML"),
+        .target(name: "TokenmeterCore", dependencies: ["CSystem", "TokenmeterTOML"]),
         .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
         .target(
             name: "TokenmeterKafka",
@@ -52,7 +54,8 @@ let package = Package(
         // libFuzzer harness for the decoder, the event path and the config parser: a stub unless built by
         // scripts/fuzz.sh (-DFUZZING -sanitize=fuzzer,address, in its own .build-fuzz).
         .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
-        .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TrafficGenerator"]),
+        .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TokenmeterTOML", "TrafficGenerator"]),
+        .testTarget(name: "TokenmeterTOMLTests", dependencies: ["TokenmeterTOML"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.

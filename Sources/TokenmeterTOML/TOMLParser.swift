@@ -768,7 +768,7 @@ private struct Parser {
             return .localTime(text)
         }
         guard t.count >= 10, let y = num(0, 4), t[4] == 0x2D, let mo = num(5, 2), t[7] == 0x2D, let d = num(8, 2),
-              mo >= 1, mo <= 12, d >= 1, d <= RFC3339.daysIn(month: mo, year: y) else { return nil }
+              mo >= 1, mo <= 12, d >= 1, d <= daysIn(month: mo, year: y) else { return nil }
         if t.count == 10 { return .localDate(text) }
         guard t[10] == 0x54 || t[10] == 0x74 || t[10] == 0x20, let end = time(11) else { return nil }
         if end == t.count { return .localDateTime(text) }
@@ -779,6 +779,15 @@ private struct Parser {
             return .offsetDateTime(text)
         }
         return nil
+    }
+}
+
+/// The days of a month of the proleptic Gregorian calendar (RFC 3339's, and TOML's, dates).
+private func daysIn(month: Int, year: Int) -> Int {
+    switch month {
+    case 2: return (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+    case 4, 6, 9, 11: return 30
+    default: return 31
     }
 }
 

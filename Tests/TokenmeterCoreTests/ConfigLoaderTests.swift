@@ -1,5 +1,6 @@
 import Testing
 @testable import TokenmeterCore
+import TokenmeterTOML
 
 /// `config/tokenmeter.toml` in this repository.
 private let examplePath: String = {

@@ -1,5 +1,5 @@
 import Testing
-@testable import TokenmeterCore
+@testable import TokenmeterTOML
 
 private func parse(_ s: String) throws -> TOMLTable { try TOMLParser.parse(s) }
 

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TokenmeterTOML
 
 /// Reads and validates the TOML configuration (contract section 5).
 ///
