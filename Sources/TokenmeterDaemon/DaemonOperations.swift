@@ -264,8 +264,7 @@ extension Daemon {
         case .success(let new):
             let restart = ConfigReload.restartKeys(old: config, new: new)
             if !restart.isEmpty {
-                log.warning("configuration changes that take effect only after a restart (systemctl restart tokenmeter)",
-                            metadata: ["keys": "\(restart.joined(separator: ","))"])
+                log.warning("\(ConfigReload.restartNeeded(restart))", metadata: ["keys": "\(restart.joined(separator: ","))"])
                 let instance = new.rollups.instance ?? pipeline.instance
                 for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
                     log.warning("the next start would refuse this configuration: \(d.description)")

@@ -136,11 +136,7 @@ private struct ConfigBuilder {
 
     mutating func build(_ root: TOMLTable) -> TokenmeterConfig {
         var c = TokenmeterConfig()
-        let known: [(String, KnownKind)] = [("kafka", .table), ("rollups", .table), ("state", .table),
-                                            ("dedup", .table), ("http", .table), ("focus", .table), ("price", .arrayOfTables),
-                                            ("budget", .arrayOfTables), ("spike", .arrayOfTables),
-                                            ("outcome_limit", .arrayOfTables), ("provider_prefixes", .table)]
-        checkUnknown(root, path: nil, known: known)
+        checkUnknown(root, path: nil, known: Self.known(nil))
         for e in root.entries {
             switch e.key {
             case "kafka", "rollups", "state", "dedup", "http", "focus":
@@ -227,30 +223,42 @@ private struct ConfigBuilder {
                 case .table: message += "; did you mean `[\(sFull)]`?"
                 case .arrayOfTables: message += "; did you mean `[[\(sFull)]]`?"
                 }
-            } else if path == nil, let home = Self.sectionKeys.first(where: { $0.1.contains(e.key) })?.0 {
-                message += "; it belongs in a \(home) table"
+            } else if path == nil, case let homes = Self.sectionKeys.filter({ $0.1.contains(e.key) }).map(\.0), !homes.isEmpty {
+                message += "; it belongs in a \(Self.orList(homes)) table"
             } else if path == nil {
-                message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
-                    + "[[spike]], [[outcome_limit]], [provider_prefixes])"
+                message += " (known tables: " + Self.known(nil).map { $0.1 == .arrayOfTables ? "[[\($0.0)]]" : "[\($0.0)]" }
+                    .joined(separator: ", ") + ")"
             }
             error(e.keyPosition, message)
         }
     }
 
+    /// What a table may hold, from `ConfigKeys`: at the top level its sections; in a section its keys and
+    /// the maps written under it (`[kafka.properties]` in `[kafka]`).
+    static func known(_ section: String?) -> [(String, KnownKind)] {
+        guard let section else {
+            return ConfigKeys.sections.filter { !$0.name.contains(".") }.map { ($0.name, $0.shape == .arrayOfTables ? .arrayOfTables : .table) }
+        }
+        let keys = ConfigKeys.section(section)?.keys.map { ($0.name, KnownKind.key) } ?? []
+        let tables = ConfigKeys.sections.compactMap { s -> (String, KnownKind)? in
+            guard s.name.hasPrefix(section + "."), case let rest = s.name.dropFirst(section.count + 1), !rest.contains(".") else { return nil }
+            return (String(rest), .table)
+        }
+        return keys + tables
+    }
+
+    /// The keys each entry of an array of tables must have.
+    static func requiredKeys(_ section: String) -> [String] {
+        ConfigKeys.section(section)?.keys.filter(\.required).map(\.name) ?? []
+    }
+
     /// Which section each key belongs in, to help with a key written above every header.
-    static let sectionKeys: [(String, [String])] = [
-        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout",
-                     "static_membership", "ready_grace"]),
-        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
-                       "max_keys_per_window"]),
-        ("[state]", ["checkpoint_interval", "max_memory"]),
-        ("[http]", ["listen"]),
-        ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                       "effective_from", "service_tier", "min_input_tokens", "provider"]),
-        ("[[budget]]", ["amount_usd", "thresholds", "forecast"]),
-        ("[[spike]]", ["factor", "min_usd", "by"]),
-        ("[[outcome_limit]]", ["outcome", "max_cost_usd"]),
-    ]
+    static let sectionKeys: [(String, [String])] = ConfigKeys.sections.filter { !$0.keys.isEmpty }.map { ($0.header, $0.keys.map(\.name)) }
+
+    /// `a`, `a or b`, `a, b or c`.
+    static func orList(_ items: [String]) -> String {
+        items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
+    }
 
     // MARK: typed getters
     //
@@ -441,11 +449,7 @@ private struct ConfigBuilder {
 
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
         var k = KafkaSettings()
-        checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
-                                               ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
-                                               ("changelog_topic", .key), ("spend_topic", .key),
-                                               ("static_membership", .key), ("ready_grace", .key),
-                                               ("properties", .table), ("secret_files", .table)])
+        checkUnknown(t, path: "kafka", known: Self.known("kafka"))
         if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
             if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
         }
@@ -610,10 +614,7 @@ private struct ConfigBuilder {
 
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
-        checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
-                                                 ("late_horizon", .key), ("max_future", .key), ("tags", .key),
-                                                 ("instance", .key),
-                                                 ("max_keys_per_window", .key)])
+        checkUnknown(t, path: "rollups", known: Self.known("rollups"))
         if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") {
             r.dir = s
             record("rollups.dir", key: nil, value: p)
@@ -689,7 +690,7 @@ private struct ConfigBuilder {
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
-        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key), ("max_memory", .key)])
+        checkUnknown(t, path: "state", known: Self.known("state"))
         if let (d, p) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") {
             s.dir = d
             record("state.dir", key: nil, value: p)
@@ -738,14 +739,14 @@ private struct ConfigBuilder {
 
     mutating func dedup(_ t: TOMLTable) -> DedupSettings {
         var s = DedupSettings()
-        checkUnknown(t, path: "dedup", known: [("window", .key)])
+        checkUnknown(t, path: "dedup", known: Self.known("dedup"))
         if let (d, _) = duration(t, "window", "dedup.window") { s.window = d }
         return s
     }
 
     mutating func http(_ t: TOMLTable) -> HTTPSettings {
         var s = HTTPSettings()
-        checkUnknown(t, path: "http", known: [("listen", .key)])
+        checkUnknown(t, path: "http", known: Self.known("http"))
         if let (l, p) = string(t, "listen", "http.listen", emptyHint: "omit the key for 127.0.0.1:9464") {
             if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else {
                 s.listen = l
@@ -759,7 +760,7 @@ private struct ConfigBuilder {
     /// on it, so it is bounded and printable (no control characters).
     mutating func focus(_ t: TOMLTable) -> FocusSettings {
         var s = FocusSettings()
-        checkUnknown(t, path: "focus", known: [("billing_account_id", .key), ("billing_account_name", .key)])
+        checkUnknown(t, path: "focus", known: Self.known("focus"))
         for (key, name) in [("billing_account_id", "focus.billing_account_id"), ("billing_account_name", "focus.billing_account_name")] {
             guard let (v, p) = string(t, key, name, emptyHint: "omit the key for the default") else { continue }
             if let problem = FocusSettings.problem(v) { error(p, "`\(name)` \(problem)"); continue }
@@ -808,11 +809,9 @@ private struct ConfigBuilder {
     mutating func prices(_ tables: [TOMLTable]) -> [PriceEntry] {
         var out: [PriceEntry] = []
         var seen: [PriceIdentity: TOMLPosition] = [:]
-        let keys = ["model", "provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                    "effective_from", "service_tier", "min_input_tokens"]
         for t in tables {
-            checkUnknown(t, path: "[[price]]", known: keys.map { ($0, .key) })
-            for k in ["model", "input", "output"] { required(t, k, "[[price]] entry") }
+            checkUnknown(t, path: "[[price]]", known: Self.known("price"))
+            for k in Self.requiredKeys("price") { required(t, k, "[[price]] entry") }
             var ok = true
             let model = string(t, "model", "price.model")
             let provider = string(t, "provider", "price.provider")
@@ -906,9 +905,8 @@ private struct ConfigBuilder {
         var out: [BudgetRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[budget]]", known: ["name", "owner", "workflow", "period", "amount_usd", "thresholds",
-                                                        "forecast"].map { ($0, .key) })
-            for k in ["name", "period", "amount_usd"] { required(t, k, "[[budget]] entry") }
+            checkUnknown(t, path: "[[budget]]", known: Self.known("budget"))
+            for k in Self.requiredKeys("budget") { required(t, k, "[[budget]] entry") }
             var ok = true
             let name = uniqueName(t, "budget", &names)
             let owner = optionalString(t, "owner", "budget.owner", ok: &ok)
@@ -968,8 +966,8 @@ private struct ConfigBuilder {
         var out: [SpikeRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[spike]]", known: ["name", "by", "window", "factor", "min_usd"].map { ($0, .key) })
-            for k in ["name", "by", "window", "factor"] { required(t, k, "[[spike]] entry") }
+            checkUnknown(t, path: "[[spike]]", known: Self.known("spike"))
+            for k in Self.requiredKeys("spike") { required(t, k, "[[spike]] entry") }
             var ok = true
             let name = uniqueName(t, "spike", &names)
             var by: SpikeDimension?
@@ -1012,9 +1010,8 @@ private struct ConfigBuilder {
         var out: [OutcomeLimitRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[outcome_limit]]", known: ["name", "workflow", "owner", "outcome", "max_cost_usd",
-                                                               "period"].map { ($0, .key) })
-            for k in ["name", "outcome", "max_cost_usd"] { required(t, k, "[[outcome_limit]] entry") }
+            checkUnknown(t, path: "[[outcome_limit]]", known: Self.known("outcome_limit"))
+            for k in Self.requiredKeys("outcome_limit") { required(t, k, "[[outcome_limit]] entry") }
             var ok = true
             let name = uniqueName(t, "outcome_limit", &names)
             let workflow = optionalString(t, "workflow", "outcome_limit.workflow", ok: &ok)
