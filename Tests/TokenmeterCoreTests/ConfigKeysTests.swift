@@ -148,6 +148,19 @@ struct ConfigKeysTests {
                 == "t.toml:1:1: error: unknown key `dir` at the top level; it belongs in a [rollups] or [state] table")
     }
 
+    /// An empty string is refused with what to do instead: omit the key for its default, as printed.
+    @Test func anEmptyValueNamesTheDefault() {
+        let textual: Set<ConfigValueType> = [.string, .brokers, .topic, .path, .listen]
+        let keys = ConfigKeys.sections.filter { $0.shape == .table }.flatMap(\.keys)
+            .filter { textual.contains($0.type) && $0.value(in: TokenmeterConfig()) != nil }
+        #expect(keys.count >= 8)
+        for key in keys {
+            let message = ConfigLoader.parse(text: "[\(key.section)]\n\(key.name) = \"\"\n", file: "t.toml").failure?.description
+            #expect(message == "t.toml:2:\(key.name.count + 4): error: `\(key.path)` must not be empty "
+                    + "(omit the key for \(key.value(in: TokenmeterConfig()) ?? "?"))")
+        }
+    }
+
     /// docs/configuration-reference.md is generated from the table: regenerate it with
     /// `swift run tokenmeter check-config --reference > docs/configuration-reference.md`.
     @Test func theReferenceInTheDocsIsGeneratedFromTheTable() throws {

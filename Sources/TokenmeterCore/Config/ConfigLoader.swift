@@ -255,6 +255,13 @@ private struct ConfigBuilder {
     /// Which section each key belongs in, to help with a key written above every header.
     static let sectionKeys: [(String, [String])] = ConfigKeys.sections.filter { !$0.keys.isEmpty }.map { ($0.header, $0.keys.map(\.name)) }
 
+    /// What to do instead of writing an empty value: `omit the key for "127.0.0.1:9092"`, the default
+    /// as the key table prints it.
+    static func omitForDefault(_ path: String) -> String {
+        let value = ConfigKeys.keys.first { $0.path == path }?.value(in: TokenmeterConfig())
+        return value.map { "omit the key for \($0)" } ?? "omit the key for the default"
+    }
+
     /// `a`, `a or b`, `a, b or c`.
     static func orList(_ items: [String]) -> String {
         items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
@@ -467,12 +474,12 @@ private struct ConfigBuilder {
                     }
                 }
                 _ = list
-            } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: "omit the key for 127.0.0.1:9092") {
+            } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: Self.omitForDefault("kafka.brokers")) {
                 k.brokers = s
             }
             record("kafka.brokers", key: t.entries.first { $0.key == "brokers" }?.keyPosition, value: v.position)
         }
-        if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: "omit the key for \"tokenmeter\"") { k.groupId = s }
+        if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: Self.omitForDefault("kafka.group_id")) { k.groupId = s }
         var topicPositions: [String: TOMLPosition] = [:]
         var topicsOK = true
         if let v = t["topics"], let items = stringList(t, "topics", "kafka.topics", unique: true, ok: &topicsOK) {
@@ -489,7 +496,7 @@ private struct ConfigBuilder {
         }
         // Checked against the topics as written, even when some of them were invalid.
         let listedTopics = t["topics"] != nil ? Set(topicPositions.keys) : Set(k.topics)
-        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic", emptyHint: "omit the key for \"llm-alerts\"") {
+        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic", emptyHint: Self.omitForDefault("kafka.alerts_topic")) {
             if let problem = Self.topicProblem(s) { error(p, "`kafka.alerts_topic`: \(problem)") } else {
                 k.alertsTopic = s
                 if listedTopics.contains(s) {
@@ -615,7 +622,7 @@ private struct ConfigBuilder {
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
         checkUnknown(t, path: "rollups", known: Self.known("rollups"))
-        if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") {
+        if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: Self.omitForDefault("rollups.dir")) {
             r.dir = s
             record("rollups.dir", key: nil, value: p)
         }
@@ -691,7 +698,7 @@ private struct ConfigBuilder {
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
         checkUnknown(t, path: "state", known: Self.known("state"))
-        if let (d, p) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") {
+        if let (d, p) = string(t, "dir", "state.dir", emptyHint: Self.omitForDefault("state.dir")) {
             s.dir = d
             record("state.dir", key: nil, value: p)
         }
@@ -747,7 +754,7 @@ private struct ConfigBuilder {
     mutating func http(_ t: TOMLTable) -> HTTPSettings {
         var s = HTTPSettings()
         checkUnknown(t, path: "http", known: Self.known("http"))
-        if let (l, p) = string(t, "listen", "http.listen", emptyHint: "omit the key for 127.0.0.1:9464") {
+        if let (l, p) = string(t, "listen", "http.listen", emptyHint: Self.omitForDefault("http.listen")) {
             if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else {
                 s.listen = l
                 record("http.listen", key: nil, value: p)
@@ -762,7 +769,7 @@ private struct ConfigBuilder {
         var s = FocusSettings()
         checkUnknown(t, path: "focus", known: Self.known("focus"))
         for (key, name) in [("billing_account_id", "focus.billing_account_id"), ("billing_account_name", "focus.billing_account_name")] {
-            guard let (v, p) = string(t, key, name, emptyHint: "omit the key for the default") else { continue }
+            guard let (v, p) = string(t, key, name, emptyHint: Self.omitForDefault(name)) else { continue }
             if let problem = FocusSettings.problem(v) { error(p, "`\(name)` \(problem)"); continue }
             if key == "billing_account_id" { s.billingAccountId = v } else { s.billingAccountName = v }
         }
