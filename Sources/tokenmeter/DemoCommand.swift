@@ -124,10 +124,10 @@ struct DemoCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.25)
             showNewAlerts()
             let s = progress.snapshot
-            let m = s.metrics
-            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.openRows)")
+            let m = s.pipeline.metrics
+            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.pipeline.openRows)")
             if let e = daemonError.value { throw ValidationError("daemon failed: \(e)") }
-            if produced.value == events && m.messages >= Int64(events) && s.openRows == 0 && s.pendingFiles == 0 {
+            if produced.value == events && m.messages >= Int64(events) && s.pipeline.openRows == 0 && s.pipeline.pendingFiles == 0 {
                 finished = true
                 break
             }
@@ -137,7 +137,7 @@ struct DemoCommand: ParsableCommand {
         stop.requestStop()
         daemonDone.wait()
         // The daemon's shutdown flushed its alert producer: give the follower a moment to print the last ones.
-        let published = progress.snapshot.alertsPublished
+        let published = progress.snapshot.alerts.published
         let alertDeadline = Date().addingTimeInterval(5)
         while alertLines.value.count < Int(published) && Date() < alertDeadline { Thread.sleep(forTimeInterval: 0.1) }
         showNewAlerts()
@@ -145,7 +145,7 @@ struct DemoCommand: ParsableCommand {
         guard finished else { throw ValidationError("the daemon did not count every event within two minutes") }
 
         // 8. The summary, read back from the rollup files.
-        let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.metrics)
+        let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.pipeline.metrics)
         out.line("")
         summary.print(to: out)
         out.line("Alerts: \(alertLines.value.count) received on llm-alerts (\(published) published by the daemon); follow them live with `tokenmeter alerts --brokers B`.")
