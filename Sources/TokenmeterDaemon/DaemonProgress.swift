@@ -91,6 +91,7 @@ public final class DaemonProgress: Sendable {
             public var written = 0
             /// Wall clock (epoch ms) of the last durable checkpoint, 0 before the first.
             public var lastWall: Int64 = 0
+            /// How long the last durable checkpoint took (files, dead letters, state file, commit).
             public var lastSeconds: Double = 0
             /// Checkpoints postponed because a step failed.
             public var failures: Int64 = 0
