@@ -118,9 +118,7 @@ struct StoredPropertyCounter {
         enum Scope { case type(String), other }
         var scopes: [Scope] = []
         var pendingType: String?
-        var i = 0
-        while i < tokens.count {
-            let token = tokens[i]
+        for (i, token) in tokens.enumerated() {
             switch token {
             case "struct", "class", "enum", "actor", "protocol", "extension":
                 // `class func`, `class var`: a modifier. A declaration is followed by its (capitalised) name.
@@ -149,7 +147,6 @@ struct StoredPropertyCounter {
             default:
                 break
             }
-            i += 1
         }
     }
 
