@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Reads LiteLLM's `model_prices_and_context_window.json` (an object of model name -> object) and turns
 /// its per-token USD prices into `[[price]]` entries (USD per 1M tokens), for `tokenmeter prices import`.
 ///

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `tokenmeter prices check`: runs a sample of events through the real decoder and the real price lookup
 /// (the same choice `Pipeline` makes: the event's provider and tier, the contribution's whole input for
 /// `min_input_tokens`, the event's time for `effective_from`) and says, per (model, provider, service tier)

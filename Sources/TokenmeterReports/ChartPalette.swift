@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, in an order that keeps
 /// neighbours apart; grey for "other".
 public enum ChartPalette {

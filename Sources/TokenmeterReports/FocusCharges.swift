@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The priced parts of one rollup row for the FOCUS export: one charge per price dimension (input, cache
 /// read, cache write, 1-hour cache write, output, reasoning) with its tokens and the unit price that applied,
 /// so that unit price x quantity is the charge's cost exactly, and the charges add up to the row's

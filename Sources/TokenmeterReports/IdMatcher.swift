@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Glob matching by interned id, each id decided once: a filter over a year of rows matches each distinct
 /// workflow/owner/model name once, not once per row.
 final class IdMatcher {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Axis ticks at "nice" values (1, 2, 2.5, 5 x 10^k) covering [0, max], and log-scale decades.
 public struct NiceScale: Sendable {
     public var max: Double

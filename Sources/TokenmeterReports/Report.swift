@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// A finished report: the span, the window size it was read at (and why), the main table (`--by`), any
 /// extra tables a format asked for (the HTML charts), and what reading cost.
 public struct Report: Sendable {

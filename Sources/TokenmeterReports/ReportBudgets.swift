@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Budget vs actual for the HTML report: for each `[[budget]]` of the config, its calendar period that
 /// contains the end of the report's span, the spend in its scope from the period's start to that point
 /// (read from the rollups, so it is the same money the report shows), the cumulative spend over the

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format csv`: one header line, one line per report line (the `(other)` line included, so the column
 /// sums equal the total), RFC 4180 quoting, exact money. No total line: sum the column.
 public enum ReportCSV {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The machine-readable figure columns shared by csv and json, in order. Money is exact; ratios have up
 /// to 6 decimals; a figure with a zero denominator is empty (csv) / null (json).
 enum ReportColumns {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// A `--by` key: what report rows are grouped by.
 public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
     case workflow, owner, model, provider

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Runs a `ReportQuery` over a folder of rollup files: chooses the window size (`WindowChoice`), lists
 /// only the files the span needs (`RollupFileIndex`), reads them with `RollupRecordReader`, filters and
 /// sums rows per key for every grouping in one pass. Rows are additive (contract section 3): final rows,

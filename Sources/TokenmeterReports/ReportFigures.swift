@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The sums for one report line and the figures derived from them. Sums are exact (integers and `Money`);
 /// ratios are `Double` and only for display. A figure whose denominator is zero is nil ("-" in tables,
 /// empty in csv, null in json).

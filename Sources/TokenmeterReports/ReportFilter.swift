@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--owner`, `--workflow`, `--model`, `--tag k=v`: globs (`*` any run, `?` one character, see `Glob`).
 /// Several globs for one field match when any does; different fields must all match.
 /// Outcome rows have no model: a `--model` filter leaves them out (and so their outcomes).

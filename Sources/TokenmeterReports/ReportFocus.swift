@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format focus`: a FinOps FOCUS 1.2 cost and usage CSV (what FinOps teams load into their cost tools),
 /// one line per price dimension of each usage rollup row of the chosen window in the span (after filters;
 /// `--by` and `--top` do not apply). docs/reports.md has the mapping column by column; in short:

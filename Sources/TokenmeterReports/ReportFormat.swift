@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format`.
 public enum ReportFormat: String, Sendable, CaseIterable {
     case table, csv, json, markdown, html, focus

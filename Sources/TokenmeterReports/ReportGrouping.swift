@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Sums rollup records per key of one grouping (a list of dimensions), for the span and the previous span.
 /// Keys are interned ids (and a time bucket), so adding a row hashes a few integers and allocates nothing.
 final class ReportGrouping {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format html`: one self-contained page (inline CSS, inline SVG, no scripts, no network) for a FinOps
 /// reader: headline tiles (with the span and how complete its data is), spend over time for the top
 /// workflows (the biggest mover always among them), spend by owner, model and provider, budget vs actual

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The columns people read (terminal table, markdown, HTML table): money to cents, shares as percentages,
 /// token counts compacted.
 enum ReportHumanColumns {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format json`: one object with the span, the window and why, the filters, the total (and previous
 /// total), and the lines, each with its key as an object. Money is an exact JSON number.
 public enum ReportJSON {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// One line of a report: its key (one value per `--by` dimension) and its figures in the span (and in the
 /// previous span with `--compare previous`).
 public struct ReportLine: Sendable {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format markdown`: a heading with the span, then a GitHub-flavoured table (numbers right-aligned)
 /// with a bold total line. For pasting into tickets and wikis.
 public enum ReportMarkdown {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// What `tokenmeter report` was asked.
 public struct ReportQuery: Sendable {
     public var dir: String

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The per-row work of a report: window and span check, filters by id, then every grouping. A class so
 /// the reader's callback can update it without capturing mutable locals.
 final class ReportScan {

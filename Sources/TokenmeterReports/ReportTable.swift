@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// The lines of one grouping, sorted: by time when there is a time dimension, then by cost, largest first.
 public struct ReportTable: Sendable {
     public var dimensions: [ReportDimension]

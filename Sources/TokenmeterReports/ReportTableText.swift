@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// `--format table`: an aligned table for a terminal, with a header block (span, window and why, filters)
 /// and a total line. Colour (bold header, red for spend going up, green for down, dim `(other)`) only when
 /// asked: the command asks when stdout is a terminal and `NO_COLOR` is unset.

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Number formatting for reports, without Foundation: money exact or to cents, shares, grouped integers.
 public enum ReportText {
     /// Exact decimal dollars (up to 15 decimals, trailing zeros dropped): csv, json, focus.

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import TokenmeterCore
 
 /// The rollup files under a folder, by window size and day, as laid out by contract section 3:
 /// `<window>/<YYYY-MM-DD>/<window start>-<writer>.jsonl`. Day folders are listed only when a span needs

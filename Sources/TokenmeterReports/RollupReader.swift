@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TokenmeterCore
 
 /// Reads rollup files back: every `.jsonl` file under a directory (optionally one window size), any mix
 /// of final, late and partial files from any number of writers. Rows are additive: readers sum them.

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// One rollup row with its names interned in a `StringTable` (see `RollupRecordReader`): the report
 /// engine's hot path filters and groups by `UInt32` ids, so reading a year of files builds each distinct
 /// name once instead of one `String` per field per row.

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import TokenmeterCore
 
 /// The fast rollup-row parser. It reads a whole file into one reused buffer and walks its lines with
 /// `JSONScanner`, without building a `String` per field: keys are matched as bytes, integers and money

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// A small SVG plotting surface for the HTML report: a plot area with margins, nice y ticks (linear or
 /// log), time x axes, a legend row, stacked bars and lines. Output is plain inline SVG (no scripts).
 struct SVGChart {

@@ -1,3 +1,5 @@
+import TokenmeterCore
+
 /// Which window size a report reads. Rows of different sizes describe the same events, so a report reads
 /// exactly one size and never adds them up.
 ///

@@ -1,5 +1,6 @@
 import Testing
 @testable import TokenmeterCore
+@testable import TokenmeterPriceTools
 
 /// `tokenmeter prices import --from litellm` on a small fixture in LiteLLM's format (field names as in
 /// LiteLLM's model_prices_and_context_window.json).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 
 /// How one rollup row becomes FOCUS charges: per price dimension when the price table reproduces its cost,
 /// one recorded charge when it does not, zero-cost charges without price when unpriced.

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-/// Expected outputs kept as files in `Tests/TokenmeterCoreTests/Golden/`, found through `#filePath` (not
+/// Expected outputs kept as files in `Tests/TokenmeterReportsTests/Golden/`, found through `#filePath` (not
 /// SwiftPM resources) and compared byte for byte. To regenerate them after an intended change of a format:
 ///
 ///     TOKENMETER_UPDATE_GOLDEN=1 swift test --filter ReportGolden
 ///
-/// then review the diff with `git diff Tests/TokenmeterCoreTests/Golden/` before committing. Off by default.
+/// then review the diff with `git diff Tests/TokenmeterReportsTests/Golden/` before committing. Off by default.
 enum GoldenFile {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 
 @Suite struct ReportEngineTests {
     let now = RFC3339.parse("2026-12-01T00:00:00Z")!

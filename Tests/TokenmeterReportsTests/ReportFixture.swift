@@ -1,5 +1,6 @@
 import Foundation
 import TokenmeterCore
+import TokenmeterReports
 
 /// Rollup files written by the tests themselves: two window sizes, late rows, two writers' partial rows
 /// for one window, an outcome row with a value, an unpriced row, tags.

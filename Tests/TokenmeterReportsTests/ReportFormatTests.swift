@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 
 @Suite struct ReportFormatTests {
     let now = RFC3339.parse("2026-12-01T00:00:00Z")!

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 
 /// Golden-file tests: each text format over `ReportFixture`, compared byte for byte with a file in
 /// `Golden/` (see `GoldenFile` for how to regenerate them). The generation time is fixed, so the outputs
