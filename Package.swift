@@ -60,7 +60,7 @@ let package = Package(
         // scripts/fuzz.sh (-DFUZZING -sanitize=fuzzer,address, in its own .build-fuzz).
         .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TrafficGenerator"]),
-        .testTarget(name: "TokenmeterReportsTests", dependencies: ["TokenmeterReports", "TokenmeterCore"]),
+        .testTarget(name: "TokenmeterReportsTests", dependencies: ["TokenmeterReports", "TokenmeterCore"], exclude: ["Golden"]),
         .testTarget(name: "TokenmeterPriceToolsTests", dependencies: ["TokenmeterPriceTools", "TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
