@@ -81,44 +81,44 @@ public final class EventDecoder {
     static let maxEpochMillis: Int64 = 253_402_300_799_999
 
     /// The last decoded message (valid when `decode` returned nil).
-    @exclusivity(unchecked) public private(set) var event = DecodedEvent()
+    @exclusivity(unchecked) public internal(set) var event = DecodedEvent()
     /// Bytes of every string `event` keeps (`ScratchString` are offsets into them): a buffer managed by
     /// hand rather than a `[UInt8]`, because appending a short string to an array (uniqueness and
     /// capacity checks, the generic append path) cost more than the copy itself, about ten times an event.
-    @exclusivity(unchecked) private var scratchBase: UnsafeMutableRawPointer
-    @exclusivity(unchecked) private var scratchCapacity: Int
-    @exclusivity(unchecked) private var scratchCount = 0
+    @exclusivity(unchecked) var scratchBase: UnsafeMutableRawPointer
+    @exclusivity(unchecked) var scratchCapacity: Int
+    @exclusivity(unchecked) var scratchCount = 0
     /// A copy of the scratch bytes (tests and tools; the hot path reads them with `withEvent`).
     public var scratch: [UInt8] { Array(UnsafeRawBufferPointer(start: scratchBase, count: scratchCount)) }
     /// Whether the last message was a CloudEvent (contract 1c).
-    @exclusivity(unchecked) public private(set) var wasCloudEvent = false
+    @exclusivity(unchecked) public internal(set) var wasCloudEvent = false
 
-    private let tagFilter: [[UInt8]]?
-    @exclusivity(unchecked) private var keyBuf: [UInt8] = []
-    @exclusivity(unchecked) private var tmpBuf: [UInt8] = []
-    @exclusivity(unchecked) private var dataBuf: [UInt8] = []
-    @exclusivity(unchecked) private var errBuf: [UInt8] = []
-    @exclusivity(unchecked) private var slots = Slots()
-    @exclusivity(unchecked) private var usage = RawUsage()
-    @exclusivity(unchecked) private var usageRank: UInt8 = 0
-    @exclusivity(unchecked) private var usagePresent = false
-    @exclusivity(unchecked) private var iterations: [RawUsage] = []
+    let tagFilter: [[UInt8]]?
+    @exclusivity(unchecked) var keyBuf: [UInt8] = []
+    @exclusivity(unchecked) var tmpBuf: [UInt8] = []
+    @exclusivity(unchecked) var dataBuf: [UInt8] = []
+    @exclusivity(unchecked) var errBuf: [UInt8] = []
+    @exclusivity(unchecked) var slots = Slots()
+    @exclusivity(unchecked) var usage = RawUsage()
+    @exclusivity(unchecked) var usageRank: UInt8 = 0
+    @exclusivity(unchecked) var usagePresent = false
+    @exclusivity(unchecked) var iterations: [RawUsage] = []
     /// Field problems found so far, in message order (at most `maxPendings`; `morePendings` says more were
     /// found). A later valid value of the same key drops its problems: the last value of a repeated key is
     /// the one that counts. The first problem left when the message ends is the reject reason.
-    @exclusivity(unchecked) private var pendings: [Pending] = []
-    @exclusivity(unchecked) private var morePendings = false
+    @exclusivity(unchecked) var pendings: [Pending] = []
+    @exclusivity(unchecked) var morePendings = false
     /// The key whose value is being read, as `Pending.slot` (0: problems here are never dropped by a
     /// repeated key, e.g. inside `usage.iterations`, where each element is a separate call).
-    @exclusivity(unchecked) private var currentSlot: UInt64 = 0
+    @exclusivity(unchecked) var currentSlot: UInt64 = 0
     static let maxPendings = 8
     /// The usage block's top-level key names when no row could read it without help from the event's
     /// provider; absent otherwise.
-    @exclusivity(unchecked) private var usageKeys = ScratchString.absent
-    private let providerPrefixes: ProviderPrefixes
-    @exclusivity(unchecked) private var env = Envelope()
+    @exclusivity(unchecked) var usageKeys = ScratchString.absent
+    let providerPrefixes: ProviderPrefixes
+    @exclusivity(unchecked) var env = Envelope()
     /// Whether `env` holds anything (it is reset only then).
-    @exclusivity(unchecked) private var envDirty = false
+    @exclusivity(unchecked) var envDirty = false
 
     /// `tagNames`: the tag names to keep (the configured rollup dimensions); nil keeps every tag.
     /// `providerPrefixes`: the model-name prefixes that name a provider (built-in plus `[provider_prefixes]`).
@@ -153,7 +153,7 @@ public final class EventDecoder {
         return try body(UnsafeRawBufferPointer(start: scratchBase + Int(s.start), count: Int(s.count)))
     }
 
-    @inline(__always) private func withScratchBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    @inline(__always) func withScratchBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         body(UnsafeRawBufferPointer(start: scratchBase, count: scratchCount))
     }
 
@@ -218,11 +218,7 @@ public final class EventDecoder {
         return t.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
     }
 
-    static func syntaxReject(_ e: JSONError, _ prefix: String) -> RejectReason {
-        RejectReason(e.kind == .invalidUTF8 ? .invalidUTF8 : .invalidJSON, prefix + e.description)
-    }
-
-    private func resetFields() {
+    func resetFields() {
         slots = Slots()
         usageRank = 0
         usagePresent = false
@@ -233,246 +229,21 @@ public final class EventDecoder {
         usageKeys = .absent
     }
 
-    // MARK: - CloudEvents (1c)
-
-    private func decodeCloudEventData(_ bytes: UnsafeRawBufferPointer) -> RejectReason? {
-        let envID = slots.id
-        resetFields()
-        if !event.tags.isEmpty { event.tags.removeAll(keepingCapacity: true) }
-        switch env.dataKind {
-        case .object:
-            var inner = JSONScanner(UnsafeRawBufferPointer(rebasing: bytes[env.dataSpan.start..<env.dataSpan.end]),
-                                    maxDepth: Self.maxNestingDepth)
-            do throws(JSONError) {
-                try walkEvent(&inner, base: Self.topRank, ctx: .data)
-                try inner.finish()
-            } catch {
-                return Self.syntaxReject(error, "data: ")
-            }
-        case .string:
-            if !dataBuf.isEmpty { dataBuf.removeAll(keepingCapacity: true) }
-            JSONScanner.appendUnescaped(bytes, env.dataSpan, to: &dataBuf)
-            let buf = dataBuf
-            let r: RejectReason? = buf.withUnsafeBytes { p in
-                var inner = JSONScanner(p, maxDepth: Self.maxNestingDepth)
-                do throws(JSONError) {
-                    let k = try inner.peekKind()
-                    guard k == .object else {
-                        try inner.skipValue()
-                        try inner.finish()
-                        return RejectReason(.badField, "data is a string holding \(k.name), not a JSON object")
-                    }
-                    try self.walkEvent(&inner, base: Self.topRank, ctx: .data)
-                    try inner.finish()
-                } catch {
-                    return Self.syntaxReject(error, "data (a string holding JSON): ")
-                }
-                return nil
-            }
-            if let r { return r }
-        case let k?:
-            return RejectReason(.badField, "data must be an object or a string holding a JSON object, got \(k.name)")
-        case nil:
-            break
-        }
-        if envID.isSet { slots.id = envID }
-        if let r = env.timeReject, pendings.isEmpty, !morePendings { return r }
-        if let t = env.time { slots.timestamp.put(t, 255) }
-        if !slots.owner.isSet && !env.subject.isAbsent { slots.owner.put(env.subject, 1) }
-        return nil
-    }
-
-    // MARK: - Event fields
-
-    static let topRank: UInt8 = 4
-
-    private func walkEvent(_ s: inout JSONScanner, base: UInt8, ctx: Ctx) throws(JSONError) {
-        try s.beginObject()
-        while let k = try s.nextKey() {
-            let key: EventKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyEventKey($0) }
-            } else {
-                key = Self.classifyEventKey(s.bytes(k))
-            }
-            // Not a `defer`: in a debug build that cost two allocations per event.
-            let mark = pendings.count
-            currentSlot = Self.slotID(1, ctx, UInt64(key.rawValue))
-            switch key {
-            case .unknown:
-                try s.skipValue()
-            case .id:
-                if let v = try readID(&s, ctx) { slots.id.put(v, base + 3) }
-            case .type:
-                try readType(&s, ctx, base + 3)
-            case .timestamp:
-                try readTime(&s, Where(ctx, "timestamp"), base + 3, envelope: false)
-            case .ts:
-                try readTime(&s, Where(ctx, "ts"), base + 2, envelope: false)
-            case .time:
-                try readTime(&s, Where(ctx, "time"), base + 1, envelope: ctx == .top)
-            case .workflow:
-                if let v = try readString(&s, Where(ctx, "workflow")) { slots.workflow.put(v, base + 3) }
-            case .otelWorkflow:
-                if let v = try readString(&s, Where(ctx, "gen_ai.workflow.name")) { slots.workflow.put(v, base + 2) }
-            case .owner:
-                if let v = try readString(&s, Where(ctx, "owner")) { slots.owner.put(v, base + 3) }
-            case .model:
-                if let v = try readString(&s, Where(ctx, "model")) { slots.model.put(v, base + 3) }
-            case .otelResponseModel:
-                if let v = try readString(&s, Where(ctx, "gen_ai.response.model")) { slots.model.put(v, base + 2) }
-            case .otelRequestModel:
-                if let v = try readString(&s, Where(ctx, "gen_ai.request.model")) { slots.model.put(v, base + 1) }
-            case .provider:
-                if let v = try readString(&s, Where(ctx, "provider")) { slots.provider.put(v, base + 3) }
-            case .otelProviderName:
-                if let v = try readString(&s, Where(ctx, "gen_ai.provider.name")) { slots.provider.put(v, base + 2) }
-            case .otelSystem:
-                if let v = try readString(&s, Where(ctx, "gen_ai.system")) { slots.provider.put(v, base + 1) }
-            case .serviceTier:
-                if let v = try readString(&s, Where(ctx, "service_tier")) { slots.serviceTier.put(v, base + 3) }
-            case .outcome:
-                if let v = try readString(&s, Where(ctx, "outcome")) { slots.outcome.put(v, base + 3) }
-            case .status:
-                try readStatus(&s, ctx, base + 3)
-            case .costUSD:
-                if let v = try readMoney(&s, Where(ctx, "cost_usd")) { slots.cost.put(v, base + 3) }
-            case .valueUSD:
-                if let v = try readMoney(&s, Where(ctx, "value_usd")) { slots.value.put(v, base + 3) }
-            case .count:
-                if let v = try readCount(&s, Where(ctx, "count"), limit: Self.maxOutcomeCount) { slots.count.put(v, base + 3) }
-            case .tags:
-                if base == Self.topRank { try readTags(&s, ctx) } else { try s.skipValue() }
-            case .usage:
-                try readUsage(&s, ctx, base)
-            case .inputTokens:
-                if let v = try readCount(&s, Where(ctx, "input_tokens")) { slots.input.put(v, base + 3) }
-            case .outputTokens:
-                if let v = try readCount(&s, Where(ctx, "output_tokens")) { slots.output.put(v, base + 3) }
-            case .cacheReadTokens:
-                if let v = try readCount(&s, Where(ctx, "cache_read_tokens")) { slots.cacheRead.put(v, base + 3) }
-            case .cacheWriteTokens:
-                if let v = try readCount(&s, Where(ctx, "cache_write_tokens")) { slots.cacheWrite.put(v, base + 3) }
-            case .reasoningTokens:
-                if let v = try readCount(&s, Where(ctx, "reasoning_tokens")) { slots.reasoning.put(v, base + 3) }
-            case .otelInput:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.input_tokens")) { slots.input.put(v, base + 2) }
-            case .otelOutput:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.output_tokens")) { slots.output.put(v, base + 2) }
-            case .otelCacheRead:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_read.input_tokens")) { slots.cacheRead.put(v, base + 2) }
-            case .otelCacheWrite:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_creation.input_tokens")) { slots.cacheWrite.put(v, base + 2) }
-            case .otelReasoning:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.reasoning.output_tokens")) { slots.reasoning.put(v, base + 2) }
-            case .otelCacheReadAlt:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_read_input_tokens")) { slots.cacheRead.put(v, base + 1) }
-            case .otelCacheWriteAlt:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.cache_creation_input_tokens")) { slots.cacheWrite.put(v, base + 1) }
-            case .otelPromptTokens:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.prompt_tokens")) { slots.input.put(v, base + 1) }
-            case .otelCompletionTokens:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.completion_tokens")) { slots.output.put(v, base + 1) }
-            case .otelReasoningAlt:
-                if let v = try readCount(&s, Where(ctx, "gen_ai.usage.reasoning_tokens")) { slots.reasoning.put(v, base + 1) }
-            case .specversion:
-                if ctx == .top { env.specversion = true; envDirty = true }
-                try s.skipValue()
-            case .data:
-                if ctx == .top {
-                    let kind = try s.peekKind()
-                    let start = s.position
-                    if kind == .string {
-                        env.dataSpan = try s.readString()
-                    } else {
-                        try s.skipValue()
-                        env.dataSpan = JSONSpan(start: start, end: s.position, escaped: false)
-                    }
-                    env.dataKind = kind
-                    envDirty = true
-                } else {
-                    try s.skipValue()
-                }
-            case .subject:
-                if ctx == .top, try s.peekKind() == .string {
-                    let sp = try s.readString()
-                    env.subject = copy(s, sp)
-                    envDirty = true
-                } else {
-                    try s.skipValue()
-                }
-            case .attributes:
-                if base == Self.topRank, try s.peekKind() == .object {
-                    try walkEvent(&s, base: 0, ctx: ctx == .data ? .dataAttributes : .attributes)
-                } else {
-                    try s.skipValue()   // null, or OTLP's array form: not read
-                }
-            }
-            if mark > 0 { dropIfRepeated(mark, Self.slotID(1, ctx, UInt64(key.rawValue))) }
-        }
-    }
-
-    // MARK: - Repeated keys
-
-    /// A key's identity for `Pending.slot`: the level (1 event, 2 usage block, 3 a detail object inside
-    /// it, 4 a tag), where it was read, and the key.
-    @inline(__always)
-    static func slotID(_ level: UInt64, _ ctx: Ctx, _ a: UInt64, _ b: UInt64 = 0) -> UInt64 {
-        level << 56 | UInt64(ctx.code) << 52 | a << 24 | b
-    }
-
-    private func tagSlot(_ s: borrowing JSONScanner, _ name: JSONSpan, _ ctx: Ctx) -> UInt64 {
-        Self.slotID(4, ctx, withUnescaped(s, name) { Self.nameHash($0) } & 0x0FFF_FFFF)
-    }
-
-    /// FNV-1a of a tag name (only to tell repeated tag names apart while a message has problems).
-    static func nameHash(_ p: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in p { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
-
-    /// After a key's value was read: when it added no problem (valid or null), it replaces what an earlier
-    /// value of the same key left. (Written without `&&`: its autoclosures allocated in a debug build.)
-    private func dropIfRepeated(_ mark: Int, _ slot: UInt64) {
-        if pendings.count != mark { return }
-        if slot == 0 { return }
-        dropRepeated(slot)
-    }
-
-    /// A later valid (or null) value of a repeated key replaces the earlier one: its problems go.
-    private func dropRepeated(_ slot: UInt64) {
-        // A CloudEvent's own `type` is a problem of the envelope walk that stays pending while the other
-        // keys are read, so this runs for most keys of such a message: a plain loop, no closure.
-        var i = 0
-        while i < pendings.count {
-            if pendings[i].slot == slot { pendings.remove(at: i) } else { i += 1 }
-        }
-        if pendings.isEmpty && errBuf.count > 0 { errBuf.removeAll(keepingCapacity: true) }
-    }
-
-    private func dropPendings(_ which: (Pending) -> Bool) {
-        pendings.removeAll(where: which)
-        if pendings.isEmpty && errBuf.count > 0 { errBuf.removeAll(keepingCapacity: true) }
-    }
-
     // MARK: - Value readers
 
-    @inline(__always) private func copy(_ s: borrowing JSONScanner, _ sp: JSONSpan) -> ScratchString {
+    @inline(__always) func copy(_ s: borrowing JSONScanner, _ sp: JSONSpan) -> ScratchString {
         if !sp.escaped { return appendRaw(s.buffer.baseAddress! + sp.start, sp.count) }
         if !tmpBuf.isEmpty { tmpBuf.removeAll(keepingCapacity: true) }
         s.appendUnescaped(sp, to: &tmpBuf)
         return tmpBuf.withUnsafeBytes { appendRaw($0.baseAddress!, $0.count) }
     }
 
-    @inline(__always) private func appendStatic(_ text: StaticString) -> ScratchString {
+    @inline(__always) func appendStatic(_ text: StaticString) -> ScratchString {
         appendRaw(UnsafeRawPointer(text.utf8Start), text.utf8CodeUnitCount)
     }
 
     /// Copies `count` bytes to the end of the scratch buffer (growing it when needed).
-    @inline(__always) private func appendRaw(_ from: UnsafeRawPointer, _ count: Int) -> ScratchString {
+    @inline(__always) func appendRaw(_ from: UnsafeRawPointer, _ count: Int) -> ScratchString {
         let start = scratchCount
         if start + count > scratchCapacity { growScratch(start + count) }
         if count > 0 { (scratchBase + start).copyMemory(from: from, byteCount: count) }
@@ -480,7 +251,7 @@ public final class EventDecoder {
         return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: count))
     }
 
-    private func growScratch(_ needed: Int) {
+    func growScratch(_ needed: Int) {
         var c = scratchCapacity * 2
         while c < needed { c *= 2 }
         let bigger = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 8)
@@ -491,7 +262,7 @@ public final class EventDecoder {
     }
 
     /// Runs `body` on a string's unescaped content (unescaping into `tmpBuf` only when needed).
-    @inline(__always) private func withUnescaped<R>(_ s: borrowing JSONScanner, _ sp: JSONSpan,
+    @inline(__always) func withUnescaped<R>(_ s: borrowing JSONScanner, _ sp: JSONSpan,
                                                     _ body: (UnsafeRawBufferPointer) -> R) -> R {
         if !sp.escaped { return body(s.bytes(sp)) }
         if !tmpBuf.isEmpty { tmpBuf.removeAll(keepingCapacity: true) }
@@ -499,472 +270,9 @@ public final class EventDecoder {
         return tmpBuf.withUnsafeBytes { body($0) }
     }
 
-    /// Records the first field-level problem; the value text (truncated) goes to `errBuf`.
-    private func fail(_ code: RejectReason.Code, _ at: Where, _ problem: StaticString,
-                      _ s: borrowing JSONScanner, from start: Int, prefix: JSONSpan? = nil) {
-        guard pendings.count < Self.maxPendings else { morePendings = true; return }
-        if pendings.isEmpty && !errBuf.isEmpty { errBuf.removeAll(keepingCapacity: true) }
-        let textStart = errBuf.count
-        if let prefix {
-            let before = errBuf.count
-            s.appendUnescaped(prefix, to: &errBuf)
-            if errBuf.count - before > 64 {
-                errBuf.removeSubrange((before + 64)...)
-                errBuf.append(contentsOf: "...".utf8)
-            }
-            errBuf.append(contentsOf: ": ".utf8)
-        }
-        var a = start
-        while a < s.position, a < s.buffer.count {
-            let c = s.buffer[a]
-            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { a += 1 } else { break }
-        }
-        let n = min(s.position - a, 64)
-        if n > 0 { errBuf.append(contentsOf: UnsafeRawBufferPointer(rebasing: s.buffer[a..<(a + n)])) }
-        if s.position - a > 64 { errBuf.append(contentsOf: "...".utf8) }
-        pendings.append(Pending(code: code, at: at, problem: problem, hasValue: n > 0, textStart: textStart,
-                                textCount: errBuf.count - textStart, slot: currentSlot))
-    }
-
-    /// A string field; nil when null (absent) or not a string (recorded as `bad_field`).
-    private func readString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
-        let kind = try s.peekKind()
-        if kind == .string { return copy(s, try s.readString()) }
-        let start = s.position
-        try s.skipValue()
-        if kind != .null { fail(.badField, at, "must be a string", s, from: start) }
-        return nil
-    }
-
-    private func readID(_ s: inout JSONScanner, _ ctx: Ctx) throws(JSONError) -> ScratchString? {
-        let kind = try s.peekKind()
-        if kind == .number { return copy(s, try s.readNumber()) }
-        return try readString(&s, Where(ctx, "id"))
-    }
-
-    private func readType(_ s: inout JSONScanner, _ ctx: Ctx, _ rank: UInt8) throws(JSONError) {
-        let kind = try s.peekKind()
-        let start = s.position
-        if kind == .string {
-            let sp = try s.readString()
-            let k: EventKind? = withUnescaped(s, sp) { p in
-                if keyEqualsChecked(p, "usage") { return .usage }
-                if keyEqualsChecked(p, "outcome") { return .outcome }
-                return nil
-            }
-            if let k { slots.kind.put(k, rank); return }
-        } else {
-            try s.skipValue()
-            if kind == .null { return }
-        }
-        fail(.badField, Where(ctx, "type"), "must be \"usage\" or \"outcome\"", s, from: start)
-    }
-
-    private func readStatus(_ s: inout JSONScanner, _ ctx: Ctx, _ rank: UInt8) throws(JSONError) {
-        let kind = try s.peekKind()
-        let start = s.position
-        if kind == .string {
-            let sp = try s.readString()
-            let v: Bool? = withUnescaped(s, sp) { p in
-                if asciiCaseInsensitiveEquals(p, "ok") || asciiCaseInsensitiveEquals(p, "unset") { return false }
-                if asciiCaseInsensitiveEquals(p, "error") { return true }
-                return nil
-            }
-            if let v { slots.isError.put(v, rank); return }
-        } else {
-            try s.skipValue()
-            if kind == .null { return }
-        }
-        fail(.badField, Where(ctx, "status"), "must be \"ok\" or \"error\"", s, from: start)
-    }
-
-    private func readTime(_ s: inout JSONScanner, _ at: Where, _ rank: UInt8, envelope: Bool) throws(JSONError) {
-        let kind = try s.peekKind()
-        let start = s.position
-        var ms: EpochMillis? = nil
-        switch kind {
-        case .string:
-            let sp = try s.readString()
-            ms = withUnescaped(s, sp) { p -> EpochMillis? in
-                if NumberText.isDigitString(p) {
-                    if case .ok(let v) = NumberText.integer(p, limit: Self.maxEpochMillis) { return v }
-                    return nil
-                }
-                // Before 1970 is out of the documented range (found by fuzzing: "1013-11-21T08:05:49Z" gave a
-                // negative event time, which the epoch-millisecond forms could never produce).
-                guard let t = RFC3339.parse(p), t >= 0 else { return nil }
-                return t
-            }
-        case .number:
-            let sp = try s.readNumber()
-            if case .ok(let v) = NumberText.integer(s.bytes(sp), limit: Self.maxEpochMillis) { ms = v }
-        case .null:
-            try s.readNull()
-            return
-        default:
-            try s.skipValue()
-        }
-        if let ms {
-            slots.timestamp.put(ms, rank)
-            if envelope { env.time = ms; envDirty = true }
-            return
-        }
-        fail(.badTimestamp, at, "must be an RFC 3339 time or integer epoch milliseconds", s, from: start)
-        if envelope {
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position]).prefix(64), as: UTF8.self)
-            envDirty = true
-            env.timeReject = RejectReason(.badTimestamp, "time must be an RFC 3339 time or integer epoch milliseconds, got \(text)")
-        }
-    }
-
-    /// A token count (or outcome count): a non-negative integer or a string of ASCII digits, at most
-    /// `limit`. Nil when null (absent) or bad (recorded as `bad_token_count`).
-    private func readCount(_ s: inout JSONScanner, _ at: Where, limit: Int64 = EventDecoder.maxTokenCount) throws(JSONError) -> Int64? {
-        let kind = try s.peekKind()
-        let start = s.position
-        var result = NumberText.IntegerResult.malformed
-        switch kind {
-        case .number:
-            let sp = try s.readNumber()
-            result = NumberText.integer(s.bytes(sp), limit: limit)
-        case .string:
-            let sp = try s.readString()
-            result = withUnescaped(s, sp) { p in
-                NumberText.isDigitString(p) ? NumberText.integer(p, limit: limit) : .malformed
-            }
-        case .null:
-            try s.readNull()
-            return nil
-        default:
-            try s.skipValue()
-        }
-        let code: RejectReason.Code = limit == Self.maxTokenCount ? .badTokenCount : .badField
-        switch result {
-        case .ok(let v): return v
-        case .tooLarge:
-            fail(code, at, limit == Self.maxTokenCount ? "is absurd (over 10^9)" : "is absurd (over 10^12)", s, from: start)
-        case .negative, .fractional, .malformed:
-            fail(code, at, "must be a non-negative integer", s, from: start)
-        }
-        return nil
-    }
-
-    /// An exact USD amount: a number or a numeric string, not negative.
-    private func readMoney(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> Money? {
-        let kind = try s.peekKind()
-        let start = s.position
-        var femtos: Int128? = nil
-        switch kind {
-        case .number:
-            let sp = try s.readNumber()
-            femtos = NumberText.femtos(s.bytes(sp))
-        case .string:
-            let sp = try s.readString()
-            femtos = withUnescaped(s, sp) { NumberText.femtos($0) }
-        case .null:
-            try s.readNull()
-            return nil
-        default:
-            try s.skipValue()
-        }
-        if let femtos, femtos >= 0 { return Money(femtos: femtos) }
-        fail(.badField, at, "must be a non-negative decimal number of US dollars (at most 10^12)", s, from: start)
-        return nil
-    }
-
-    private func readTags(_ s: inout JSONScanner, _ ctx: Ctx) throws(JSONError) {
-        let kind = try s.peekKind()
-        if kind != .object {
-            let start = s.position
-            try s.skipValue()
-            if kind != .null { fail(.badField, Where(ctx, "tags"), "must be an object of string to string", s, from: start) }
-            return
-        }
-        try s.beginObject()
-        while let k = try s.nextKey() {
-            if let filter = tagFilter {
-                let wanted = withUnescaped(s, k) { p in
-                    for f in filter where f.count == p.count {
-                        if f.withUnsafeBytes({ fb in p.count == 0 || memcmp(fb.baseAddress!, p.baseAddress!, p.count) == 0 }) {
-                            return true
-                        }
-                    }
-                    return false
-                }
-                if !wanted { try s.skipValue(); continue }
-            }
-            // A repeated tag name keeps its last value, so a problem is tied to the tag's name (hashed only
-            // when there is a problem to tie or to drop).
-            let mark = pendings.count
-            let vkind = try s.peekKind()
-            let start = s.position
-            let value: ScratchString
-            switch vkind {
-            case .string:
-                value = copy(s, try s.readString())
-            case .number:
-                value = copy(s, try s.readNumber())
-            case .bool:
-                value = try s.readBool() ? appendStatic("true") : appendStatic("false")
-            case .null:
-                try s.readNull()
-                if mark > 0 { dropRepeated(tagSlot(s, k, ctx)) }
-                continue
-            case .object, .array:
-                try s.skipValue()
-                currentSlot = tagSlot(s, k, ctx)
-                fail(.badField, Where(ctx, "tags"), "values must be strings", s, from: start, prefix: k)
-                continue
-            }
-            if mark > 0 { dropRepeated(tagSlot(s, k, ctx)) }
-            let name = copy(s, k)
-            upsertTag(name, value)
-        }
-    }
-
-    private func upsertTag(_ name: ScratchString, _ value: ScratchString) {
-        let n = event.tags.count
-        if n > 0 {
-            let found: Int? = withScratchBytes { all in
-                let newName = UnsafeRawBufferPointer(rebasing: all[Int(name.start)..<Int(name.start + name.count)])
-                for i in 0..<n {
-                    let t = event.tags[i].name
-                    if t.count == name.count,
-                       UnsafeRawBufferPointer(rebasing: all[Int(t.start)..<Int(t.start + t.count)]).elementsEqual(newName) {
-                        return i
-                    }
-                }
-                return nil
-            }
-            if let i = found { event.tags[i].value = value; return }
-        }
-        event.tags.append((name: name, value: value))
-    }
-
-    // MARK: - Usage blocks (1b, 1f)
-
-    private func readUsage(_ s: inout JSONScanner, _ ctx: Ctx, _ rank: UInt8) throws(JSONError) {
-        let kind = try s.peekKind()
-        guard kind == .object, rank >= usageRank else {
-            let start = s.position
-            try s.skipValue()
-            if kind != .null && kind != .object { fail(.badField, Where(ctx, "usage"), "must be an object", s, from: start) }
-            return
-        }
-        if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
-        // The last block wins whole: what was wrong inside a block it replaces no longer matters.
-        if !pendings.isEmpty { dropPendings { $0.at.block != .none } }
-        let start = s.position
-        var u = RawUsage()
-        try walkUsage(&s, &u, ctx, iteration: false)
-        usage = u
-        usageRank = rank
-        usagePresent = true
-        // Only a block that no row could read needs its key names (for the `unrecognized_usage` alert).
-        usageKeys = ProviderUsage.recognise(u, anthropicProvider: false) == .none
-            ? blockKeyNames(UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position])) : .absent
-    }
-
-    /// The most bytes of key names an `unrecognized_usage` alert quotes from a block.
-    public static let maxBlockKeysBytes = 200
-
-    /// The top-level key names of a usage block (`a, b, c`), at most `maxBlockKeysBytes` bytes, a name that
-    /// does not fit replaced by `...`; the block is already known to be valid JSON.
-    private func blockKeyNames(_ block: UnsafeRawBufferPointer) -> ScratchString {
-        let start = scratchCount
-        var inner = JSONScanner(block, maxDepth: Self.maxNestingDepth)
-        do throws(JSONError) {
-            try inner.beginObject()
-            var first = true
-            while let k = try inner.nextKey() {
-                try inner.skipValue()
-                let name = withUnescaped(inner, k) { p -> Bool in
-                    let separator = first ? 0 : 2
-                    guard scratchCount - start + separator + p.count <= Self.maxBlockKeysBytes else { return false }
-                    if !first { _ = appendStatic(", ") }
-                    if p.count > 0 { _ = appendRaw(p.baseAddress!, p.count) }
-                    return true
-                }
-                if !name {
-                    _ = appendStatic(first ? "..." : ", ...")
-                    break
-                }
-                first = false
-            }
-        } catch {
-            // Not reached: the block was read once already.
-        }
-        return ScratchString(start: Int32(truncatingIfNeeded: start), count: Int32(truncatingIfNeeded: scratchCount - start))
-    }
-
-    private func walkUsage(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, iteration: Bool) throws(JSONError) {
-        let block: Block = iteration ? .iteration : .usage
-        try s.beginObject()
-        while let k = try s.nextKey() {
-            let key: UsageKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyUsageKey($0) }
-            } else {
-                key = Self.classifyUsageKey(s.bytes(k))
-            }
-            let slot = iteration || key == .unknown ? 0 : Self.slotID(2, ctx, UInt64(key.rawValue))
-            let mark = pendings.count
-            currentSlot = slot
-            switch key {
-            case .unknown:
-                try s.skipValue()
-            case .promptTokens:
-                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens")) { u.promptTokens = v; u.has.insert(.promptTokens) }
-            case .completionTokens:
-                if let v = try readCount(&s, Where(ctx, block, "completion_tokens")) { u.completionTokens = v; u.has.insert(.completionTokens) }
-            case .totalTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_tokens")) { u.totalTokens = v; u.has.insert(.totalTokens) }
-            case .inputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "input_tokens")) { u.inputTokens = v; u.has.insert(.inputTokens) }
-            case .outputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "output_tokens")) { u.outputTokens = v; u.has.insert(.outputTokens) }
-            case .cacheCreationInputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "cache_creation_input_tokens")) { u.cacheCreation = v; u.has.insert(.cacheCreationInputTokens) }
-            case .cacheReadInputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "cache_read_input_tokens")) { u.cacheReadInput = v; u.has.insert(.cacheReadInputTokens) }
-            case .promptTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "promptTokenCount")) { u.gPrompt = v; u.has.insert(.gemini) }
-            case .toolUsePromptTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "toolUsePromptTokenCount")) { u.gToolUse = v; u.has.insert(.gemini) }
-            case .cachedContentTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "cachedContentTokenCount")) { u.gCached = v; u.has.insert(.gemini) }
-            case .candidatesTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "candidatesTokenCount")) { u.gCandidates = v; u.has.insert(.gemini) }
-            case .thoughtsTokenCount:
-                if let v = try readCount(&s, Where(ctx, block, "thoughtsTokenCount")) { u.gThoughts = v; u.has.insert(.gemini) }
-            case .converseInput:
-                if let v = try readCount(&s, Where(ctx, block, "inputTokens")) { u.converseInput = v; u.has.insert(.converse) }
-            case .converseOutput:
-                if let v = try readCount(&s, Where(ctx, block, "outputTokens")) { u.converseOutput = v; u.has.insert(.converse) }
-            case .converseCacheRead:
-                if let v = try readCount(&s, Where(ctx, block, "cacheReadInputTokens")) { u.converseCacheRead = v; u.has.insert(.converse) }
-            case .converseCacheWrite:
-                if let v = try readCount(&s, Where(ctx, block, "cacheWriteInputTokens")) { u.converseCacheWrite = v; u.has.insert(.converse) }
-            case .totalInputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_input_tokens")) { u.iInput = v; u.has.insert(.interactions) }
-            case .totalOutputTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_output_tokens")) { u.iOutput = v; u.has.insert(.interactions) }
-            case .totalCachedTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_cached_tokens")) { u.iCached = v; u.has.insert(.interactions) }
-            case .totalToolUseTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_tool_use_tokens")) { u.iToolUse = v; u.has.insert(.interactions) }
-            case .totalThoughtTokens:
-                if let v = try readCount(&s, Where(ctx, block, "total_thought_tokens")) { u.iThought = v; u.has.insert(.interactions) }
-            case .billedUnits:
-                try walkDetails(&s, &u, ctx, block, .billedUnits)
-            case .promptTokensDetails:
-                try walkDetails(&s, &u, ctx, block, .prompt)
-            case .completionTokensDetails:
-                try walkDetails(&s, &u, ctx, block, .completion)
-            case .inputTokensDetails:
-                try walkDetails(&s, &u, ctx, block, .input)
-            case .outputTokensDetails:
-                try walkDetails(&s, &u, ctx, block, .output)
-            case .cacheCreation:
-                try walkDetails(&s, &u, ctx, block, .cacheCreation)
-            case .serviceTier, .serviceTierCamel:
-                // Provider metadata: kept when it is a string, otherwise ignored.
-                if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readString()) } else { try s.skipValue() }
-            case .model:
-                if iteration {
-                    if let v = try readString(&s, Where(ctx, block, "model")) { u.model = v }
-                } else {
-                    try s.skipValue()
-                }
-            case .iterations:
-                if iteration { try s.skipValue(); continue }
-                let kind = try s.peekKind()
-                guard kind == .array else {
-                    let start = s.position
-                    try s.skipValue()
-                    if kind != .null { fail(.badField, Where(ctx, block, "iterations"), "must be an array", s, from: start) }
-                    continue
-                }
-                if !iterations.isEmpty { iterations.removeAll(keepingCapacity: true) }
-                try s.beginArray()
-                while try s.nextElement() {
-                    let ek = try s.peekKind()
-                    if ek == .object {
-                        var it = RawUsage()
-                        try walkUsage(&s, &it, ctx, iteration: true)
-                        iterations.append(it)
-                    } else {
-                        let start = s.position
-                        try s.skipValue()
-                        if ek != .null { fail(.badField, Where(ctx, block, "iterations"), "elements must be objects", s, from: start) }
-                    }
-                }
-                if !iterations.isEmpty { u.has.insert(.iterations) }
-            }
-            // (A `continue` above only skips this where there is nothing to drop.)
-            if mark > 0 { dropIfRepeated(mark, slot) }
-        }
-    }
-
-    private func walkDetails(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, _ block: Block,
-                             _ which: DetailsOf) throws(JSONError) {
-        let kind = try s.peekKind()
-        guard kind == .object else {
-            let start = s.position
-            try s.skipValue()
-            if kind != .null { fail(.badField, Where(ctx, block, which.name), "must be an object", s, from: start) }
-            return
-        }
-        if which == .cacheCreation { u.has.insert(.cacheCreationObject) }
-        if which == .billedUnits { u.has.insert(.billedUnits) }
-        try s.beginObject()
-        while let k = try s.nextKey() {
-            let key: DetailKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyDetailKey($0) }
-            } else {
-                key = Self.classifyDetailKey(s.bytes(k))
-            }
-            let slot = block == .iteration || key == .unknown ? 0 : Self.slotID(3, ctx, UInt64(which.rawValue), UInt64(key.rawValue))
-            let mark = pendings.count
-            currentSlot = slot
-            switch (which, key) {
-            case (.prompt, .cachedTokens):
-                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.cached_tokens")) { u.promptCached = v }
-            case (.prompt, .cacheWriteTokens):
-                if let v = try readCount(&s, Where(ctx, block, "prompt_tokens_details.cache_write_tokens")) { u.promptCacheWrite = v }
-            case (.completion, .reasoningTokens):
-                if let v = try readCount(&s, Where(ctx, block, "completion_tokens_details.reasoning_tokens")) { u.completionReasoning = v }
-            case (.input, .cachedTokens):
-                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.cached_tokens")) { u.inputCached = v }
-            case (.input, .cacheWriteTokens):
-                if let v = try readCount(&s, Where(ctx, block, "input_tokens_details.cache_write_tokens")) { u.inputCacheWrite = v }
-            case (.output, .reasoningTokens):
-                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.reasoning_tokens")) { u.outputReasoning = v }
-            case (.output, .thinkingTokens):
-                if let v = try readCount(&s, Where(ctx, block, "output_tokens_details.thinking_tokens")) { u.thinking = v; u.has.insert(.thinking) }
-            case (.cacheCreation, .ephemeral1h):
-                if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_1h_input_tokens")) { u.cache1h = v }
-            case (.cacheCreation, .ephemeral5m):
-                if let v = try readCount(&s, Where(ctx, block, "cache_creation.ephemeral_5m_input_tokens")) { u.cache5m = v }
-            case (.billedUnits, .inputTokens):
-                if let v = try readCount(&s, Where(ctx, block, "billed_units.input_tokens")) { u.billedInput = v }
-            case (.billedUnits, .outputTokens):
-                if let v = try readCount(&s, Where(ctx, block, "billed_units.output_tokens")) { u.billedOutput = v }
-            default:
-                try s.skipValue()
-            }
-            if mark > 0 { dropIfRepeated(mark, slot) }
-        }
-    }
-
     // MARK: - Normalisation and checks
 
-    private func finishEvent() -> RejectReason? {
+    func finishEvent() -> RejectReason? {
         if let p = pendings.first { return materialize(p) }
         if morePendings {
             return RejectReason(.badField, "more than \(Self.maxPendings) fields are invalid")
@@ -1021,16 +329,14 @@ public final class EventDecoder {
         event.provider = provider
         event.serviceTier = tier
 
-        let anyCanonical = slots.input.isSet || slots.output.isSet || slots.cacheRead.isSet || slots.cacheWrite.isSet
-            || slots.reasoning.isSet
-        if usagePresent && row == .none && !anyCanonical {
+        let canonical = slots.canonical
+        if UsageAccounting.isUnrecognized(blockPresent: usagePresent, row: row, canonical: canonical) {
             // Never a silent zero: the request counts, with its cost unknown, and the block's keys are named.
             event.unrecognizedUsage = usageKeys.isAbsent ? appendStatic("") : usageKeys
         }
-        if row == .anthropic && usage.has.contains(.iterations) && !anyCanonical {
-            // Producers disagree on what the top level holds (the executor only, everything but earlier
-            // compactions, or a whole session), so for the event's own model each count is the larger of the
-            // top level and the sum of that model's iterations; other models are their own contributions.
+        if UsageAccounting.expandsIterations(usage, row: row, canonical: canonical) {
+            // One contribution per model: the event's own (iterations naming none included) first, then one
+            // per other model its iterations name, in the order they first appear.
             event.contributions.append(Contribution(model: model, tokens: ProviderUsage.anthropicCounts(usage)))
             var ownSum = TokenCounts()
             for it in iterations {
@@ -1041,41 +347,20 @@ public final class EventDecoder {
                     addContribution(it.model, counts)
                 }
             }
-            event.contributions[0].tokens.formMax(ownSum)
+            event.contributions[0].tokens = UsageAccounting.ownModelCounts(topLevel: event.contributions[0].tokens,
+                                                                          iterations: ownSum)
         } else {
-            var c = ProviderUsage.counts(usage, row)
-            if slots.input.isSet { c.input = slots.input.value }
-            if slots.cacheRead.isSet { c.cacheRead = slots.cacheRead.value }
-            if slots.cacheWrite.isSet {
-                c.cacheWrite = slots.cacheWrite.value
-                c.cacheWrite1h = min(c.cacheWrite1h, c.cacheWrite)
-            }
-            if slots.output.isSet { c.output = slots.output.value }
-            if slots.reasoning.isSet { c.reasoning = slots.reasoning.value }
-            event.contributions.append(Contribution(model: model, tokens: c))
+            let counts = UsageAccounting.applying(canonical, to: ProviderUsage.counts(usage, row))
+            event.contributions.append(Contribution(model: model, tokens: counts))
         }
         for c in event.contributions {
-            let t = c.tokens
-            if t.cacheRead + t.cacheWrite > t.input {
-                return RejectReason(.partExceedsWhole, "cache_read_tokens (\(t.cacheRead)) + cache_write_tokens (\(t.cacheWrite)) exceed input_tokens (\(t.input))\(modelSuffix(c.model))")
-            }
-            if t.reasoning > t.output {
-                return RejectReason(.partExceedsWhole, "reasoning_tokens (\(t.reasoning)) exceed output_tokens (\(t.output))\(modelSuffix(c.model))")
-            }
-            if t.cacheWrite1h > t.cacheWrite {
-                return RejectReason(.partExceedsWhole, "cache_write_1h tokens (\(t.cacheWrite1h)) exceed cache_write_tokens (\(t.cacheWrite))\(modelSuffix(c.model))")
-            }
+            if let part = UsageAccounting.partExceedingWhole(c.tokens) { return partExceedsWholeReject(part, c) }
         }
         return nil
     }
 
-    private func modelSuffix(_ m: ScratchString) -> String {
-        guard let s = string(m) else { return "" }
-        return " for model \(s)"
-    }
-
     /// Adds `counts` to the contribution of `model`, creating it when the event has none for that model yet.
-    private func addContribution(_ model: ScratchString, _ counts: TokenCounts) {
+    func addContribution(_ model: ScratchString, _ counts: TokenCounts) {
         let n = event.contributions.count
         for i in 0..<n where sameBytes(event.contributions[i].model, model) {
             event.contributions[i].tokens.input += counts.input
@@ -1089,7 +374,7 @@ public final class EventDecoder {
         event.contributions.append(Contribution(model: model, tokens: counts))
     }
 
-    private func sameBytes(_ a: ScratchString, _ b: ScratchString) -> Bool {
+    func sameBytes(_ a: ScratchString, _ b: ScratchString) -> Bool {
         if a.isAbsent || b.isAbsent { return a.isAbsent && b.isAbsent }
         if a.count != b.count { return false }
         if a.start == b.start { return true }
@@ -1098,366 +383,4 @@ public final class EventDecoder {
                 .elementsEqual(UnsafeRawBufferPointer(rebasing: all[Int(b.start)..<Int(b.start + b.count)]))
         }
     }
-
-    /// An optional name that reaches rollups, metrics or alerts: at most `maxNameBytes` bytes.
-    private func checkBound(_ v: ScratchString, _ name: String, _ ctxName: String) -> RejectReason? {
-        guard Int(v.count) > Self.maxNameBytes else { return nil }
-        return RejectReason(.badField, "\(name) is \(v.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
-    }
-
-    private func checkName(_ v: Ranked<ScratchString>, _ name: String, _ ctxName: String) -> RejectReason? {
-        if !v.isSet || v.value.count <= 0 {
-            return RejectReason(.missingField, v.isSet ? "\(name) is empty\(ctxName)" : "\(name) is missing\(ctxName)")
-        }
-        if Int(v.value.count) > Self.maxNameBytes {
-            return RejectReason(.badField, "\(name) is \(v.value.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
-        }
-        return nil
-    }
-
-    private func materialize(_ p: Pending) -> RejectReason {
-        var d = ""
-        d += p.at.ctx.prefix.description
-        d += p.at.block.prefix.description
-        d += p.at.field.description
-        d += " "
-        d += p.problem.description
-        if p.hasValue {
-            // One line: whitespace inside a quoted object/array value becomes spaces.
-            var text = Array(errBuf[p.textStart..<(p.textStart + p.textCount)])
-            for i in text.indices where text[i] < 0x20 { text[i] = 0x20 }
-            d += ", got " + String(decoding: text, as: UTF8.self)
-        }
-        return RejectReason(p.code, d)
-    }
-
-    // MARK: - Key classification (generated: switch on length, then compare bytes)
-
-    @inline(__always)
-    static func classifyEventKey(_ k: UnsafeRawBufferPointer) -> EventKey {
-        switch k.count {
-        case 2:
-            if keyEquals(k, "id") { return .id }
-            if keyEquals(k, "ts") { return .ts }
-        case 4:
-            if keyEquals(k, "type") { return .type }
-            if keyEquals(k, "time") { return .time }
-            if keyEquals(k, "tags") { return .tags }
-            if keyEquals(k, "data") { return .data }
-        case 5:
-            if keyEquals(k, "model") { return .model }
-            if keyEquals(k, "usage") { return .usage }
-            if keyEquals(k, "owner") { return .owner }
-            if keyEquals(k, "count") { return .count }
-        case 6:
-            if keyEquals(k, "status") { return .status }
-        case 7:
-            if keyEquals(k, "outcome") { return .outcome }
-            if keyEquals(k, "subject") { return .subject }
-        case 8:
-            if keyEquals(k, "workflow") { return .workflow }
-            if keyEquals(k, "provider") { return .provider }
-            if keyEquals(k, "cost_usd") { return .costUSD }
-        case 9:
-            if keyEquals(k, "timestamp") { return .timestamp }
-            if keyEquals(k, "value_usd") { return .valueUSD }
-        case 10:
-            if keyEquals(k, "attributes") { return .attributes }
-        case 11:
-            if keyEquals(k, "specversion") { return .specversion }
-        case 12:
-            if keyEquals(k, "service_tier") { return .serviceTier }
-            if keyEquals(k, "input_tokens") { return .inputTokens }
-        case 13:
-            if keyEquals(k, "output_tokens") { return .outputTokens }
-            if keyEquals(k, "gen_ai.system") { return .otelSystem }
-        case 16:
-            if keyEquals(k, "reasoning_tokens") { return .reasoningTokens }
-        case 17:
-            if keyEquals(k, "cache_read_tokens") { return .cacheReadTokens }
-        case 18:
-            if keyEquals(k, "cache_write_tokens") { return .cacheWriteTokens }
-        case 20:
-            if keyEquals(k, "gen_ai.request.model") { return .otelRequestModel }
-            if keyEquals(k, "gen_ai.provider.name") { return .otelProviderName }
-            if keyEquals(k, "gen_ai.workflow.name") { return .otelWorkflow }
-        case 21:
-            if keyEquals(k, "gen_ai.response.model") { return .otelResponseModel }
-        case 25:
-            if keyEquals(k, "gen_ai.usage.input_tokens") { return .otelInput }
-        case 26:
-            if keyEquals(k, "gen_ai.usage.output_tokens") { return .otelOutput }
-            if keyEquals(k, "gen_ai.usage.prompt_tokens") { return .otelPromptTokens }
-        case 29:
-            if keyEquals(k, "gen_ai.usage.reasoning_tokens") { return .otelReasoningAlt }
-        case 30:
-            if keyEquals(k, "gen_ai.usage.completion_tokens") { return .otelCompletionTokens }
-        case 36:
-            if keyEquals(k, "gen_ai.usage.cache_read.input_tokens") { return .otelCacheRead }
-            if keyEquals(k, "gen_ai.usage.reasoning.output_tokens") { return .otelReasoning }
-            if keyEquals(k, "gen_ai.usage.cache_read_input_tokens") { return .otelCacheReadAlt }
-        case 40:
-            if keyEquals(k, "gen_ai.usage.cache_creation.input_tokens") { return .otelCacheWrite }
-            if keyEquals(k, "gen_ai.usage.cache_creation_input_tokens") { return .otelCacheWriteAlt }
-        default: break
-        }
-        return .unknown
-    }
-
-    @inline(__always)
-    static func classifyUsageKey(_ k: UnsafeRawBufferPointer) -> UsageKey {
-        switch k.count {
-        case 5:
-            if keyEquals(k, "model") { return .model }
-        case 10:
-            if keyEquals(k, "iterations") { return .iterations }
-        case 11:
-            if keyEquals(k, "serviceTier") { return .serviceTierCamel }
-            if keyEquals(k, "inputTokens") { return .converseInput }
-        case 12:
-            if keyEquals(k, "total_tokens") { return .totalTokens }
-            if keyEquals(k, "input_tokens") { return .inputTokens }
-            if keyEquals(k, "service_tier") { return .serviceTier }
-            if keyEquals(k, "outputTokens") { return .converseOutput }
-            if keyEquals(k, "billed_units") { return .billedUnits }
-        case 13:
-            if keyEquals(k, "prompt_tokens") { return .promptTokens }
-            if keyEquals(k, "output_tokens") { return .outputTokens }
-        case 14:
-            if keyEquals(k, "cache_creation") { return .cacheCreation }
-        case 16:
-            if keyEquals(k, "promptTokenCount") { return .promptTokenCount }
-        case 17:
-            if keyEquals(k, "completion_tokens") { return .completionTokens }
-        case 18:
-            if keyEquals(k, "thoughtsTokenCount") { return .thoughtsTokenCount }
-            if keyEquals(k, "total_input_tokens") { return .totalInputTokens }
-        case 19:
-            if keyEquals(k, "total_output_tokens") { return .totalOutputTokens }
-            if keyEquals(k, "total_cached_tokens") { return .totalCachedTokens }
-        case 20:
-            if keyEquals(k, "input_tokens_details") { return .inputTokensDetails }
-            if keyEquals(k, "candidatesTokenCount") { return .candidatesTokenCount }
-            if keyEquals(k, "cacheReadInputTokens") { return .converseCacheRead }
-            if keyEquals(k, "total_thought_tokens") { return .totalThoughtTokens }
-        case 21:
-            if keyEquals(k, "prompt_tokens_details") { return .promptTokensDetails }
-            if keyEquals(k, "output_tokens_details") { return .outputTokensDetails }
-            if keyEquals(k, "cacheWriteInputTokens") { return .converseCacheWrite }
-            if keyEquals(k, "total_tool_use_tokens") { return .totalToolUseTokens }
-        case 23:
-            if keyEquals(k, "cache_read_input_tokens") { return .cacheReadInputTokens }
-            if keyEquals(k, "toolUsePromptTokenCount") { return .toolUsePromptTokenCount }
-            if keyEquals(k, "cachedContentTokenCount") { return .cachedContentTokenCount }
-        case 25:
-            if keyEquals(k, "completion_tokens_details") { return .completionTokensDetails }
-        case 27:
-            if keyEquals(k, "cache_creation_input_tokens") { return .cacheCreationInputTokens }
-        default: break
-        }
-        return .unknown
-    }
-
-    @inline(__always)
-    static func classifyDetailKey(_ k: UnsafeRawBufferPointer) -> DetailKey {
-        switch k.count {
-        case 12:
-            if keyEquals(k, "input_tokens") { return .inputTokens }
-        case 13:
-            if keyEquals(k, "cached_tokens") { return .cachedTokens }
-            if keyEquals(k, "output_tokens") { return .outputTokens }
-        case 15:
-            if keyEquals(k, "thinking_tokens") { return .thinkingTokens }
-        case 16:
-            if keyEquals(k, "reasoning_tokens") { return .reasoningTokens }
-        case 18:
-            if keyEquals(k, "cache_write_tokens") { return .cacheWriteTokens }
-        case 25:
-            if keyEquals(k, "ephemeral_1h_input_tokens") { return .ephemeral1h }
-            if keyEquals(k, "ephemeral_5m_input_tokens") { return .ephemeral5m }
-        default: break
-        }
-        return .unknown
-    }
-}
-
-// MARK: - Internal types
-
-enum EventKey: UInt8 {
-    case unknown, id, ts, type, time, tags, data, model, usage, owner, count, status, outcome, subject, workflow,
-         provider, costUSD, timestamp, valueUSD, attributes, specversion, serviceTier, inputTokens, outputTokens,
-         reasoningTokens, cacheReadTokens, cacheWriteTokens, otelInput, otelOutput, otelCacheRead, otelCacheWrite,
-         otelReasoning, otelCacheReadAlt, otelCacheWriteAlt, otelReasoningAlt, otelRequestModel, otelResponseModel,
-         otelProviderName, otelSystem, otelWorkflow, otelPromptTokens, otelCompletionTokens
-}
-
-enum UsageKey: UInt8 {
-    case unknown, promptTokens, completionTokens, totalTokens, promptTokensDetails, completionTokensDetails,
-         inputTokens, outputTokens, cacheCreationInputTokens, cacheReadInputTokens, cacheCreation,
-         outputTokensDetails, inputTokensDetails, promptTokenCount, toolUsePromptTokenCount,
-         cachedContentTokenCount, candidatesTokenCount, thoughtsTokenCount, serviceTier, serviceTierCamel,
-         iterations, model, converseInput, converseOutput, converseCacheRead, converseCacheWrite, billedUnits,
-         totalInputTokens, totalOutputTokens, totalCachedTokens, totalToolUseTokens, totalThoughtTokens
-}
-
-enum DetailKey: UInt8 {
-    case unknown, cachedTokens, cacheWriteTokens, reasoningTokens, thinkingTokens, ephemeral1h, ephemeral5m,
-         inputTokens, outputTokens
-}
-
-enum DetailsOf: UInt8 {
-    case prompt, completion, input, output, cacheCreation, billedUnits
-    var name: StaticString {
-        switch self {
-        case .billedUnits: "billed_units"
-        case .prompt: "prompt_tokens_details"
-        case .completion: "completion_tokens_details"
-        case .input: "input_tokens_details"
-        case .output: "output_tokens_details"
-        case .cacheCreation: "cache_creation"
-        }
-    }
-}
-
-/// Where a field was read, for reject details: `<ctx><block><parent><field>`.
-enum Ctx: Equatable {
-    case top, attributes, data, dataAttributes
-    var code: UInt8 {
-        switch self {
-        case .top: 0
-        case .attributes: 1
-        case .data: 2
-        case .dataAttributes: 3
-        }
-    }
-    var prefix: StaticString {
-        switch self {
-        case .top: ""
-        case .attributes: "attributes."
-        case .data: "data."
-        case .dataAttributes: "data.attributes."
-        }
-    }
-}
-
-struct Where {
-    var ctx: Ctx
-    var block: Block
-    var field: StaticString
-    @inline(__always) init(_ ctx: Ctx, _ field: StaticString) {
-        self.ctx = ctx; block = .none; self.field = field
-    }
-    @inline(__always) init(_ ctx: Ctx, _ block: Block, _ field: StaticString) {
-        self.ctx = ctx; self.block = block; self.field = field
-    }
-}
-
-enum Block: UInt8 {
-    case none, usage, iteration
-    var prefix: StaticString {
-        switch self {
-        case .none: ""
-        case .usage: "usage."
-        case .iteration: "usage.iterations[]."
-        }
-    }
-}
-
-/// The first field-level problem of a message, kept without allocating until the message is rejected.
-struct Pending {
-    var code: RejectReason.Code
-    var at: Where
-    var problem: StaticString
-    var hasValue: Bool
-    /// The value's text in the decoder's `errBuf`.
-    var textStart: Int
-    var textCount: Int
-    /// The key the value belongs to (see `EventDecoder.currentSlot`).
-    var slot: UInt64
-}
-
-/// A field value with the rank of the name it came from (0 = not set); a higher or equal rank replaces.
-struct Ranked<T> {
-    var value: T
-    var rank: UInt8 = 0
-    @inline(__always) init(_ v: T) { value = v }
-    @inline(__always) var isSet: Bool { rank > 0 }
-    @inline(__always) mutating func put(_ v: T, _ r: UInt8) {
-        if r >= rank { value = v; rank = r }
-    }
-}
-
-struct Slots {
-    var id = Ranked(ScratchString.absent)
-    var kind = Ranked(EventKind.usage)
-    var timestamp = Ranked(EpochMillis(0))
-    var workflow = Ranked(ScratchString.absent)
-    var owner = Ranked(ScratchString.absent)
-    var model = Ranked(ScratchString.absent)
-    var provider = Ranked(ScratchString.absent)
-    var serviceTier = Ranked(ScratchString.absent)
-    var outcome = Ranked(ScratchString.absent)
-    var isError = Ranked(false)
-    var cost = Ranked(Money.zero)
-    var value = Ranked(Money.zero)
-    var count = Ranked(Int64(1))
-    var input = Ranked(Int64(0))
-    var cacheRead = Ranked(Int64(0))
-    var cacheWrite = Ranked(Int64(0))
-    var output = Ranked(Int64(0))
-    var reasoning = Ranked(Int64(0))
-}
-
-struct Envelope {
-    var specversion = false
-    var dataKind: JSONValueKind? = nil
-    var dataSpan = JSONSpan(start: 0, end: 0, escaped: false)
-    var subject = ScratchString.absent
-    var time: EpochMillis? = nil
-    var timeReject: RejectReason? = nil
-}
-
-// MARK: - Byte helpers
-
-/// `k` equals `s`; the caller has already checked that the lengths are equal.
-@inline(__always)
-func keyEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
-    let n = s.utf8CodeUnitCount
-    guard k.count == n, let kb = k.baseAddress else { return n == 0 && k.count == 0 }
-    let sb = UnsafeRawPointer(s.utf8Start)
-    if n >= 8 {
-        // Compare 8 bytes at a time; the last word overlaps the previous one.
-        var i = 0
-        while i + 8 < n {
-            if kb.loadUnaligned(fromByteOffset: i, as: UInt64.self) != sb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                return false
-            }
-            i += 8
-        }
-        return kb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == sb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-    }
-    if n >= 4 {
-        return kb.loadUnaligned(as: UInt32.self) == sb.loadUnaligned(as: UInt32.self)
-            && kb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == sb.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
-    }
-    for i in 0..<n where kb.load(fromByteOffset: i, as: UInt8.self) != sb.load(fromByteOffset: i, as: UInt8.self) {
-        return false
-    }
-    return true
-}
-
-@inline(__always)
-func keyEqualsChecked(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool { keyEquals(k, s) }
-
-@inline(__always)
-func asciiCaseInsensitiveEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
-    let n = s.utf8CodeUnitCount
-    guard k.count == n else { return false }
-    let p = s.utf8Start
-    for i in 0..<n {
-        var c = k[i]
-        if c >= 65 && c <= 90 { c += 32 }
-        if c != p[i] { return false }
-    }
-    return true
 }
