@@ -130,7 +130,7 @@ def check(table):
 
 
 def enum_lines(name, doc, cases):
-    lines = [f"/// {doc}", f"enum {name}: UInt8 {{"]
+    lines = [f"/// {doc}", f"enum {name}: UInt8, CaseIterable {{"]
     line = "    case"
     words = ["unknown"] + cases
     for i, word in enumerate(words):

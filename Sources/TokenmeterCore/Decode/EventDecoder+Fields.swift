@@ -8,8 +8,9 @@ import Darwin
 
 /// The field walk: reads an event object's keys (and a usage block's, and its detail objects') into
 /// `slots`, `usage` and `iterations`, value by value, recording each field problem without allocating.
-/// Which names win (`Ranked`), how a repeated key replaces an earlier one and how problems become reject
-/// details are in EventDecoder+Rejects.swift; what the counts mean is `ProviderUsage` and `UsageAccounting`.
+/// Which name of a field wins is its rank (`Ranked`); how a repeated key replaces an earlier one and how
+/// problems become reject details is EventDecoder+Rejects.swift; what the counts mean is `ProviderUsage`
+/// and `UsageAccounting`.
 extension EventDecoder {
     // MARK: - Event fields
 
@@ -502,7 +503,7 @@ extension EventDecoder {
     }
 
     func walkDetails(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, _ block: Block,
-                             _ which: DetailsOf) throws(JSONError) {
+                     _ which: DetailsOf) throws(JSONError) {
         let kind = try s.peekKind()
         guard kind == .object else {
             let start = s.position

@@ -53,7 +53,7 @@ extension EventDecoder {
 
     /// Records the first field-level problem; the value text (truncated) goes to `errBuf`.
     func fail(_ code: RejectReason.Code, _ at: Where, _ problem: StaticString,
-                      _ s: borrowing JSONScanner, from start: Int, prefix: JSONSpan? = nil) {
+              _ s: borrowing JSONScanner, from start: Int, prefix: JSONSpan? = nil) {
         guard pendings.count < Self.maxPendings else { morePendings = true; return }
         if pendings.isEmpty && !errBuf.isEmpty { errBuf.removeAll(keepingCapacity: true) }
         let textStart = errBuf.count

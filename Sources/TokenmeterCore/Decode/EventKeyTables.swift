@@ -3,7 +3,7 @@
 // (EventKeyTablesTests fails when this file is not the script's output.)
 
 /// A key of the event object (or of its `attributes`, or of a CloudEvent's `data`).
-enum EventKey: UInt8 {
+enum EventKey: UInt8, CaseIterable {
     case unknown, id, ts, type, time, tags, data, model, usage, owner, count, status, outcome, subject, workflow,
          provider, costUSD, timestamp, valueUSD, attributes, specversion, serviceTier, inputTokens, outputTokens,
          reasoningTokens, cacheReadTokens, cacheWriteTokens, otelInput, otelOutput, otelCacheRead, otelCacheWrite,
@@ -12,7 +12,7 @@ enum EventKey: UInt8 {
 }
 
 /// A key of a provider usage block (or of one of its `iterations`).
-enum UsageKey: UInt8 {
+enum UsageKey: UInt8, CaseIterable {
     case unknown, promptTokens, completionTokens, totalTokens, promptTokensDetails, completionTokensDetails,
          inputTokens, outputTokens, cacheCreationInputTokens, cacheReadInputTokens, cacheCreation, outputTokensDetails,
          inputTokensDetails, promptTokenCount, toolUsePromptTokenCount, cachedContentTokenCount, candidatesTokenCount,
@@ -22,7 +22,7 @@ enum UsageKey: UInt8 {
 }
 
 /// A key of a detail object inside a usage block (`*_tokens_details`, `cache_creation`, `billed_units`).
-enum DetailKey: UInt8 {
+enum DetailKey: UInt8, CaseIterable {
     case unknown, cachedTokens, cacheWriteTokens, reasoningTokens, thinkingTokens, ephemeral1h, ephemeral5m,
          inputTokens, outputTokens
 }
