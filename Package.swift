@@ -6,6 +6,9 @@ import PackageDescription
 //   TokenmeterKafka   the only code that touches librdkafka pointers: consumer, producer, mock cluster
 //   TokenmeterCore    pure Swift, no Kafka: config, decode, normalise, price, windows, rollup files, checkpoint
 //   TokenmeterDaemon  binds Kafka to the core: the consume loop, dead letters, commits, signals
+//   TokenmeterReports, TokenmeterPriceTools
+//                     offline tools over the core, which the daemon does not link: reading rollup files
+//                     back and reports (text, CSV, JSON, HTML, FOCUS); the LiteLLM price import, `prices check`
 //   tokenmeter        the command line, one file per subcommand
 let package = Package(
     name: "tokenmeter",
@@ -26,6 +29,8 @@ let package = Package(
         .target(name: "CSystem"),
         .target(name: "TokenmeterCore", dependencies: ["CSystem"]),
         .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
+        .target(name: "TokenmeterReports", dependencies: ["TokenmeterCore"]),
+        .target(name: "TokenmeterPriceTools", dependencies: ["TokenmeterCore"]),
         .target(
             name: "TokenmeterKafka",
             dependencies: ["Crdkafka"]
@@ -44,6 +49,8 @@ let package = Package(
                 "TokenmeterCore",
                 "TokenmeterKafka",
                 "TokenmeterDaemon",
+                "TokenmeterReports",
+                "TokenmeterPriceTools",
                 "TrafficGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -53,6 +60,8 @@ let package = Package(
         // scripts/fuzz.sh (-DFUZZING -sanitize=fuzzer,address, in its own .build-fuzz).
         .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TrafficGenerator"]),
+        .testTarget(name: "TokenmeterReportsTests", dependencies: ["TokenmeterReports", "TokenmeterCore"], exclude: ["Golden"]),
+        .testTarget(name: "TokenmeterPriceToolsTests", dependencies: ["TokenmeterPriceTools", "TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.
@@ -62,7 +71,7 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "AllocationTests", dependencies: ["TokenmeterCore", "TrafficGenerator", "CMallocCounter"]),
         // Slow scenarios with real processes (broker, produce, run): one clearly named target.
-        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TrafficGenerator"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TokenmeterReports", "TrafficGenerator"]),
     ],
     swiftLanguageModes: [.v6]
 )

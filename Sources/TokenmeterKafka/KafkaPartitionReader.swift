@@ -17,15 +17,7 @@ public final class KafkaPartitionReader {
                                        ("enable.auto.offset.store", "false"), ("enable.partition.eof", "true"),
                                        ("auto.offset.reset", "earliest")]
         let conf = try KafkaProperties.makeConf(properties.filter { $0.0 != "group.id" } + own, file: file, line: line)
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(code: KafkaError.invalidArgument,
-                             reason: "cannot create reader: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
-                             file: file, line: line)
-        }
-        rd_kafka_poll_set_consumer(rk)
-        handle = rk
+        handle = try KafkaClientFactory.make(.consumer, conf: conf, what: "reader", file: file, line: line)
     }
 
     deinit {

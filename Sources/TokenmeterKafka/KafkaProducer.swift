@@ -48,15 +48,7 @@ public final class KafkaProducer {
             let ctx = Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue()
             ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
         }
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(
-                code: KafkaError.invalidArgument,
-                reason: "cannot create producer: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
-                file: file, line: line)
-        }
-        self.handle = rk
+        self.handle = try KafkaClientFactory.make(.producer, conf: conf, what: "producer", file: file, line: line)
         self.context = context
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenmeterCore
+import TokenmeterReports
 
 /// `tokenmeter report`: reads rollup files and answers what things cost, what they returned and what moved.
 struct ReportCommand: ParsableCommand {
