@@ -43,8 +43,8 @@ public final class Daemon {
     /// Dead letters for the spill file whose write failed: retried before the next checkpoint (which
     /// waits for them, as it waits for undelivered dead letters).
     var pendingSpill: [(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8])] = []
-    let spillLog = RateLimitedLog(perMinute: 20)
-    let rejectLog = RateLimitedLog(perMinute: 20)
+    let spillLog = RateLimitedLog(perMinute: 20, what: "dead letters kept in the spill file")
+    let rejectLog = RateLimitedLog(perMinute: 20, what: "rejected messages")
     /// The rollup folder cannot be written: closed windows wait in memory, consuming is paused.
     var writeFailing = false
     /// The state folder (checkpoint, alert outbox) cannot be written: no checkpoint, so no commit; consuming
@@ -74,7 +74,7 @@ public final class Daemon {
     /// Assigned partitions not yet fetched: their previous owner has not handed them over (-> deadline).
     var awaitingHandover: [TopicPartition: Int64] = [:]
     var lastHandoverCheck: Int64 = 0
-    let overflowLog = RateLimitedLog(perMinute: 1)
+    let overflowLog = RateLimitedLog(perMinute: 1, what: "rollups.max_keys_per_window warnings")
     public let progress: DaemonProgress
     /// Seconds from consuming a message to the acknowledgement of the alert it raised, most recent last
     /// (read it after `run` returns: the polling thread owns it).
@@ -222,7 +222,7 @@ public final class Daemon {
             producer?.poll(timeoutMs: 0)
             publishAlerts()
             if pipeline.metrics.overflowEvents != lastOverflowEvents {
-                if overflowLog.allow(now: WallClock.monotonicMillis()) {
+                if overflowLog.allow(now: WallClock.monotonicMillis(), log: log) {
                     log.warning("a window reached rollups.max_keys_per_window; new keys are counted under __overflow__",
                                 metadata: ["overflow_events": "\(pipeline.metrics.overflowEvents)",
                                            "max_keys_per_window": "\(config.rollups.maxKeysPerWindow)"])
@@ -236,6 +236,7 @@ public final class Daemon {
             }
             if mono - lastIdleCheck >= 1000 {
                 lastIdleCheck = mono
+                for l in [rejectLog, spillLog, overflowLog] { l.reportSuppressed(now: mono, log: log) }
                 let topics = config.kafka.topics
                 pipeline.closeIdle(wallNow: WallClock.now()) { t, p, next in
                     // Messages fetched but not yet handed to us (or known on the broker) are not quiet; nor is a
@@ -271,7 +272,7 @@ public final class Daemon {
         // (up to 2,000 messages later): alerts are rare, and a crossing should reach the topic in milliseconds.
         if !pipeline.alerts.pending.isEmpty { publishAlerts(consumedNanos: WallClock.monotonicNanos()) }
         if case .rejected(let reason) = result {
-            if rejectLog.allow(now: WallClock.monotonicMillis()) {
+            if rejectLog.allow(now: WallClock.monotonicMillis(), log: log) {
                 log.warning("rejected message", metadata: ["reason": "\(reason)", "topic": "\(config.kafka.topics[m.topicIndex])",
                                                            "partition": "\(m.partition)", "offset": "\(m.offset)"])
             }
@@ -301,7 +302,7 @@ public final class Daemon {
     /// Keeps a dead letter the topic cannot take in the spill file (see `DeadLetterSpill`); when the file
     /// cannot be written, in memory until it can (the checkpoint waits for it, consuming pauses).
     func spillDeadLetter(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8], error: Error) {
-        if spillLog.allow(now: WallClock.monotonicMillis()) {
+        if spillLog.allow(now: WallClock.monotonicMillis(), log: log) {
             log.error("dead letter cannot go to the dead-letter topic; kept in the spill file", metadata: [
                 "error": "\(error)", "bytes": "\(value.count)", "topic": "\(topic)", "partition": "\(partition)",
                 "offset": "\(offset)", "spill": "\(spill.path)", "spilled_before": "\(spill.spilled)"])

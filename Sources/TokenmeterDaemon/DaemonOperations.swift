@@ -124,7 +124,7 @@ extension Daemon {
     /// A librdkafka client error: all brokers down counts against readiness until a broker is seen up.
     func kafkaErrorReported(_ e: KafkaError) {
         if e.code == KafkaError.allBrokersDown { ops.brokersDown = true }
-        log.warning("kafka: \(e)")
+        if !e.alreadyLogged { log.warning("kafka: \(e)") }
     }
 
     /// Ready means consuming: the consumer group joined, at least one partition held (fetched by this

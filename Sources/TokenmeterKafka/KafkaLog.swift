@@ -11,6 +11,8 @@ public enum KafkaLog {
     public typealias Handler = @Sendable (_ level: Int32, _ facility: String, _ message: String) -> Void
 
     private static let handler = Mutex<Handler?>(nil)
+    /// The last error lines forwarded (level 3 or worse), newest last, with when they came.
+    private static let recentErrors = Mutex<[(text: String, at: ContinuousClock.Instant)]>([])
 
     public static func setHandler(_ h: Handler?) { handler.withLock { $0 = h } }
 
@@ -22,7 +24,29 @@ public enum KafkaLog {
         guard current != nil else { return }
         rd_kafka_conf_set_log_cb(conf) { _, level, fac, buf in
             guard let h = KafkaLog.current else { return }
-            h(level, fac.map { String(cString: $0) } ?? "", buf.map { String(cString: $0) } ?? "")
+            let text = buf.map { String(cString: $0) } ?? ""
+            if level <= 3 { KafkaLog.remember(text) }
+            h(level, fac.map { String(cString: $0) } ?? "", text)
+        }
+    }
+
+    /// librdkafka reports a broker failure twice: as a log line (facility `FAIL`) and to the error callback,
+    /// with the same text. The error callbacks mark an error whose text ended an error line forwarded in
+    /// the last 10 s (`KafkaError.alreadyLogged`), so that it is logged once.
+    static func remember(_ text: String) {
+        let now = ContinuousClock.now
+        recentErrors.withLock { recent in
+            recent.removeAll { now - $0.at > .seconds(10) }
+            if recent.count >= 16 { recent.removeFirst() }
+            recent.append((text, now))
+        }
+    }
+
+    static func loggedRecently(_ reason: String) -> Bool {
+        guard !reason.isEmpty else { return false }
+        let now = ContinuousClock.now
+        return recentErrors.withLock { recent in
+            recent.contains { now - $0.at <= .seconds(10) && $0.text.hasSuffix(reason) }
         }
     }
 }

@@ -19,7 +19,18 @@ func loadConfigOrExit(_ path: String) -> TokenmeterConfig {
 /// every problem as `FILE:LINE:COL: error: ...` and exits 78, exactly as `check-config` does.
 func startupChecksOrExit(_ config: TokenmeterConfig) -> StartupChecks {
     let checks = StartupChecks.run(config, instance: config.rollups.instance ?? WallClock.hostName())
-    for d in checks.diagnostics { printError(d.description) }
-    if !checks.errors.isEmpty { exit(exitConfigError) }
+    let missing = brokersMissing(config)
+    for d in (missing.map { [$0] } ?? []) + checks.diagnostics { printError(d.description) }
+    if !checks.errors.isEmpty || missing != nil { exit(exitConfigError) }
     return checks
+}
+
+/// `kafka.brokers` is what `run` connects to, and a file without it would quietly mean 127.0.0.1:9092:
+/// a daemon that then waits for a broker that is not there, instead of a configuration error. `run` and
+/// `check-config` ask for it; `replay`, `report` and `prices` read the same file without Kafka and do not.
+func brokersMissing(_ config: TokenmeterConfig) -> ConfigDiagnostic? {
+    let o = config.origins
+    guard o.values["kafka.brokers"] == nil && o.keys["kafka.brokers"] == nil else { return nil }
+    return o.error("kafka.brokers", "`kafka.brokers` is not set: name the Kafka bootstrap servers, "
+                   + "such as brokers = \"kafka-1:9092,kafka-2:9092\" in [kafka]")
 }
