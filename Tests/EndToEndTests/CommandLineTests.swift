@@ -69,6 +69,27 @@ import TrafficGenerator
                                      + "/run/credentials/tokenmeter.service/kafka-password: No such file or directory"), "\(full.stderr)")
     }
 
+    /// The example config includes config/prices.toml: `--print` shows each included price with its file and
+    /// line, and `prices check` of generated traffic finds a price for every model but the one the generator
+    /// leaves unpriced on purpose (its Bedrock Llama, which the unpriced-model alert is tested with).
+    @Test(.timeLimit(.minutes(1)))
+    func exampleConfigIncludesThePriceList() throws {
+        let dir = try Harness.tempDir("example-prices")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = Self.repoRoot + "/config/tokenmeter.toml"
+        let printed = try runCapturing(["check-config", "--file-only", "--print", "--config", path])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(printed.stdout.contains("[[price]]  # \(Self.repoRoot)/config/prices.toml:"), "\(printed.stdout.prefix(3000))")
+        let generated = try runCapturing(["generate", "--events", "3000", "--seed", "7"])
+        try generated.stdout.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        let check = try runCapturing(["prices", "check", "--json", "--config", path, dir + "/events.jsonl"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any], "\(check.stderr)")
+        let models = try #require(json["models"] as? [[String: Any]])
+        #expect(models.count > 10)
+        let unpriced = Set(models.filter { ($0["unpriced_requests"] as? Int ?? 0) > 0 }.compactMap { $0["model"] as? String })
+        #expect(unpriced == ["meta.llama3-3-70b-instruct-v1:0"], "\(unpriced)")
+    }
+
     @Test func versionNamesTheVersionAndTheCommit() throws {
         let r = try runCapturing(["--version"])
         #expect(r.status == 0)
@@ -239,7 +260,8 @@ import TrafficGenerator
     }
 
     /// A configuration without `kafka.brokers` is a configuration error for what connects (check-config, run),
-    /// at the [kafka] table; replay reads the same file without Kafka and does not need it.
+    /// at the [kafka] table (or the top of a file without one); replay reads the same file without Kafka and
+    /// does not need it.
     @Test func aConfigWithoutBrokersIsAConfigError() throws {
         let dir = try Harness.tempDir("no-brokers")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -264,6 +286,11 @@ import TrafficGenerator
             .write(toFile: dir + "/one.jsonl", atomically: true, encoding: .utf8)
         let replay = try runCapturing(["replay", "--config", path, dir + "/one.jsonl"])
         #expect(replay.status == 0, "\(replay.stderr)")
+        // A price list (only [[price]] entries, as config/prices.toml) is not a daemon's config: no brokers asked.
+        let prices = try runCapturing(["check-config", "--config", Self.repoRoot + "/config/prices.toml"])
+        #expect(prices.status == 0, "\(prices.stderr)")
+        try "".write(toFile: dir + "/empty.toml", atomically: true, encoding: .utf8)
+        #expect(try runCapturing(["check-config", "--file-only", "--config", dir + "/empty.toml"]).status == 78)
     }
 
     /// librdkafka reports a broker it cannot reach both as a log line and to the error callback: the daemon
