@@ -239,6 +239,7 @@ struct ConfigLoaderTests {
                 + "model, provider, service_tier, min_input_tokens and effective_from",
             "\(dir)/p.toml:11:9: error: `price.input` must be a number, not a string",
         ])
+        #expect(problems("include = [\"/dev/stdin\"]\n") == ["t.toml:1:12: error: `include` \"/dev/stdin\": /dev/stdin is not a regular file"])
         #expect(problems("include = \"p.toml\"\n") == ["t.toml:1:11: error: `include` must be an array of strings, not a string (write [\"p.toml\"])"])
     }
 

@@ -814,6 +814,12 @@ private struct ConfigBuilder {
         var out: [PriceEntry] = []
         for (path, position) in paths {
             let full = path.hasPrefix("/") || folder == nil ? path : folder! + "/" + path
+            // Only a regular file: a FIFO or a device (`/dev/stdin`) would block the load or never end.
+            var st = stat()
+            if stat(full, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                error(position, "`include` \"\(path)\": \(full) is not a regular file")
+                continue
+            }
             let bytes: [UInt8]
             switch ConfigLoader.readFile(full) {
             case .success(let b): bytes = b
