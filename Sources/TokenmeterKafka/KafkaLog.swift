@@ -24,10 +24,31 @@ public enum KafkaLog {
         guard current != nil else { return }
         rd_kafka_conf_set_log_cb(conf) { _, level, fac, buf in
             guard let h = KafkaLog.current else { return }
-            let text = buf.map { String(cString: $0) } ?? ""
+            let text = KafkaLog.partitionsAsOurs(buf.map { String(cString: $0) } ?? "")
             if level <= 3 { KafkaLog.remember(text) }
             h(level, fac.map { String(cString: $0) } ?? "", text)
         }
+    }
+
+    /// librdkafka writes a partition `llm-usage [0]`; every line of ours writes `llm-usage[0]`
+    /// (`TopicPartition`): one notation in the whole log, so one search finds a partition's lines.
+    public static func partitionsAsOurs(_ text: String) -> String {
+        guard text.contains(" [") else { return text }
+        let b = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            // " [" after a name character, then digits and "]": drop the space.
+            if b[i] == 0x20, i > 0, b[i - 1] != 0x20, i + 2 < b.count, b[i + 1] == 0x5B {
+                var j = i + 2
+                while j < b.count, (0x30...0x39).contains(b[j]) { j += 1 }
+                if j > i + 2, j < b.count, b[j] == 0x5D { i += 1; continue }
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// librdkafka reports a broker failure twice: as a log line (facility `FAIL`) and to the error callback,
