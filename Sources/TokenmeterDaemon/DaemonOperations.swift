@@ -165,7 +165,7 @@ extension Daemon {
     /// A librdkafka client error: all brokers down counts against readiness until a broker is seen up.
     func kafkaErrorReported(_ e: KafkaError) {
         if e.code == KafkaError.allBrokersDown { ops.readiness.brokersDown = true }
-        log.warning("kafka: \(e)")
+        if !e.alreadyLogged { log.warning("kafka: \(e)") }
     }
 
     // MARK: Each loop iteration

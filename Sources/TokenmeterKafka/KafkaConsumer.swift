@@ -75,7 +75,9 @@ public final class KafkaConsumer {
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
             let ctx = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
-            ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
+            var e = KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? "")
+            e.alreadyLogged = KafkaLog.loggedRecently(e.reason)
+            ctx.onError?(e)
         }
         rd_kafka_conf_set_stats_cb(conf) { _, json, len, opaque in
             guard let opaque, let json else { return 0 }

@@ -45,6 +45,23 @@ public final class KafkaPartitionReader {
         return Int(t.partition_cnt)
     }
 
+    /// Every topic the brokers know, with its partition count (one metadata request for all topics; it
+    /// names no topic, so it never makes a broker auto-create one).
+    public func topicPartitionCounts(timeoutMs: Int32, file: String = #fileID, line: Int = #line) throws -> [String: Int] {
+        var meta: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 1, nil, &meta, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let meta else {
+            throw KafkaError(err, "metadata: \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)
+        }
+        defer { rd_kafka_metadata_destroy(meta) }
+        var counts: [String: Int] = [:]
+        for i in 0..<Int(meta.pointee.topic_cnt) {
+            let t = meta.pointee.topics[i]
+            if t.err == RD_KAFKA_RESP_ERR_NO_ERROR { counts[String(cString: t.topic)] = Int(t.partition_cnt) }
+        }
+        return counts
+    }
+
     /// Hands every message of `partitions` (key, value, offset), from the first offset to the high
     /// watermark as queried when the call starts, to `body`; throws when that end is not reached within
     /// `timeoutMs`. Buffers are valid only inside `body`.

@@ -46,7 +46,9 @@ public final class KafkaProducer {
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
             let ctx = Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue()
-            ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
+            var e = KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? "")
+            e.alreadyLogged = KafkaLog.loggedRecently(e.reason)
+            ctx.onError?(e)
         }
         self.handle = try KafkaClientFactory.make(.producer, conf: conf, what: "producer", file: file, line: line)
         self.context = context

@@ -84,7 +84,7 @@ public final class MockCluster: @unchecked Sendable {
     public func setPartitionLeader(topic: String, partition: Int32, broker id: Int32,
                                    file: String = #fileID, line: Int = #line) throws {
         try check(rd_kafka_mock_partition_set_leader(cluster, topic, partition, id),
-                  "leader of \(topic) [\(partition)] = broker \(id)", file, line)
+                  "leader of \(topic)[\(partition)] = broker \(id)", file, line)
     }
 
     /// Makes broker `id` the coordinator of `key` (`keyType` "group" or "transaction").

@@ -23,6 +23,8 @@ public struct Report: Sendable {
     /// The rows read (every row of the chosen window in the span and the previous span, after filters),
     /// for the `focus` format. Filled only when asked (`keepRows`).
     public var rows: [RollupRow] = []
+    /// The tag names carried by the rows of the span, before filters, sorted.
+    public var tagsSeen: [String] = []
     public var filesRead = 0
     public var rowsRead = 0
     public var rowsUsed = 0

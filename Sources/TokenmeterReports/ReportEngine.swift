@@ -50,6 +50,7 @@ public enum ReportEngine {
                             previousFrom: compare ? from! - (to! - from!) : nil, generatedAt: now, main: tables[0])
         for (i, dims) in extra.enumerated() { report.extra[Report.key(dims)] = tables[i + 1] }
         report.rows = rows
+        report.tagsSeen = scan.tagsSeen.map { reader.strings[$0] }.sorted()
         if seenStart != Int64.max { report.dataStart = seenStart; report.dataEnd = seenEnd }
         report.filesRead = files.count
         report.rowsRead = reader.rows

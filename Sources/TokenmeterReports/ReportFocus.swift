@@ -12,6 +12,9 @@ import TokenmeterCore
 ///   Costs are list costs: tokenmeter knows no discounts, so all four cost columns are equal.
 /// - A row whose cost no price entry reproduces is one line of its recorded cost without unit price; a
 ///   row of unpriced requests is lines of cost 0 without unit price, and `ChargeDescription` says so.
+/// - `CommitmentDiscountStatus` is null on every line: tokenmeter knows no commitment discounts. The column
+///   is there because the FOCUS rules for `ConsumedQuantity` (null unless a usage charge, not null for a
+///   usage charge whose commitment is not "Unused") are written over it, and cannot be checked without it.
 /// - Additive `x_` columns (requests, errors, unpriced requests, outcomes) are on the first line of each
 ///   rollup row only, so sums over lines are right.
 /// - Outcome rows (no model, no cost) are not charges: their counts go to `x_Outcomes` of the first line
@@ -37,7 +40,7 @@ public enum ReportFocus {
     public static let columns = [
         "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
         "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
-        "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName",
+        "CommitmentDiscountStatus", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName",
         "InvoiceId", "ListCost", "ListUnitPrice", "PricingCategory", "PricingCurrency", "PricingCurrencyContractedUnitPrice",
         "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "PricingQuantity", "PricingUnit", "ProviderName",
         "PublisherName", "ServiceCategory", "ServiceName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId",
@@ -140,7 +143,7 @@ public enum ReportFocus {
             cost, options.account.billingAccountId, options.account.billingAccountName, "USD",
             RFC3339.format(month.end), RFC3339.format(month.start),
             "Usage", "", description, "Usage-Based", RFC3339.format(row.windowEnd), RFC3339.format(row.windowStart),
-            decimal(Int128(tokens), scale: 0), "Tokens", cost, unitPrice, cost, provider,
+            "", decimal(Int128(tokens), scale: 0), "Tokens", cost, unitPrice, cost, provider,
             invoiceId(options.account, month.start), cost, unitPrice, category, "USD", unitPrice, cost, unitPrice,
             decimal(Int128(tokens), scale: 6), "1000000 Tokens", provider,
             publisher, "AI and Machine Learning", service, "Generative AI", skuId, meter, details, skuPriceId,

@@ -17,6 +17,9 @@ final class ReportScan {
     var used = 0
     var seenStart = Int64.max
     var seenEnd = Int64.min
+    /// The tag names the rows of the span carry (before filters): a report can say which tags exist when
+    /// asked for one that does not.
+    var tagsSeen: Set<UInt32> = []
 
     init(label: UInt32, readFrom: EpochMillis?, from: EpochMillis?, to: EpochMillis?, shift: Int64, groupings: [ReportGrouping],
          filter: ReportFilter, tagNames: [UInt32], keepRows: Bool) {
@@ -31,6 +34,7 @@ final class ReportScan {
         guard r.window == label else { return }
         if let lo = readFrom, r.windowStart < lo { return }
         if let hi = to, r.windowEnd > hi { return }
+        for t in r.tags where !tagsSeen.contains(t.name) { tagsSeen.insert(t.name) }
         if !workflows.globs.isEmpty && !workflows.matches(r.workflow, strings) { return }
         if !owners.globs.isEmpty && !owners.matches(r.owner, strings) { return }
         if !models.globs.isEmpty && !models.matches(r.model, strings) { return }
