@@ -7,6 +7,9 @@ import PackageDescription
 //   TokenmeterTOML    a TOML 1.0 parser that keeps the position and exact text of every value, and TOML text out
 //   TokenmeterCore    pure Swift, no Kafka: config, decode, normalise, price, windows, rollup files, checkpoint
 //   TokenmeterDaemon  binds Kafka to the core: the consume loop, dead letters, commits, signals
+//   TokenmeterReports, TokenmeterPriceTools
+//                     offline tools over the core, which the daemon does not link: reading rollup files
+//                     back and reports (text, CSV, JSON, HTML, FOCUS); the LiteLLM price import, `prices check`
 //   tokenmeter        the command line, one file per subcommand
 let package = Package(
     name: "tokenmeter",
@@ -28,6 +31,8 @@ let package = Package(
         .target(name: "TokenmeterTOML"),
         .target(name: "TokenmeterCore", dependencies: ["CSystem", "TokenmeterTOML"]),
         .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
+        .target(name: "TokenmeterReports", dependencies: ["TokenmeterCore"]),
+        .target(name: "TokenmeterPriceTools", dependencies: ["TokenmeterCore"]),
         .target(
             name: "TokenmeterKafka",
             dependencies: ["Crdkafka"]
@@ -46,6 +51,8 @@ let package = Package(
                 "TokenmeterCore",
                 "TokenmeterKafka",
                 "TokenmeterDaemon",
+                "TokenmeterReports",
+                "TokenmeterPriceTools",
                 "TrafficGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,6 +63,8 @@ let package = Package(
         .executableTarget(name: "tokenmeter-fuzz", dependencies: ["TokenmeterCore", "TrafficGenerator"], path: "Sources/TokenmeterFuzz"),
         .testTarget(name: "TokenmeterCoreTests", dependencies: ["TokenmeterCore", "TokenmeterTOML", "TrafficGenerator"]),
         .testTarget(name: "TokenmeterTOMLTests", dependencies: ["TokenmeterTOML"]),
+        .testTarget(name: "TokenmeterReportsTests", dependencies: ["TokenmeterReports", "TokenmeterCore"], exclude: ["Golden"]),
+        .testTarget(name: "TokenmeterPriceToolsTests", dependencies: ["TokenmeterPriceTools", "TokenmeterCore"]),
         .testTarget(name: "TokenmeterKafkaTests", dependencies: ["TokenmeterKafka"]),
         .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator"]),
         // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.
@@ -65,7 +74,7 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "AllocationTests", dependencies: ["TokenmeterCore", "TrafficGenerator", "CMallocCounter"]),
         // Slow scenarios with real processes (broker, produce, run): one clearly named target.
-        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TrafficGenerator"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TokenmeterCore", "TokenmeterKafka", "TokenmeterDaemon", "TokenmeterReports", "TrafficGenerator"]),
     ],
     swiftLanguageModes: [.v6]
 )

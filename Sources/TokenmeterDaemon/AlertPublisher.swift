@@ -19,9 +19,10 @@ import TokenmeterKafka
 /// logged, at start as at any later send. Any other failure keeps the alert in the outbox and retries it.
 final class AlertPublisher {
     let topic: String
-    let producer: KafkaProducer
+    let producer: any MessageProducer
     let outbox: AlertOutbox
     let log: Logger
+    let clock: any DaemonClock
     private var inFlight: [UInt64: (id: String, sentNanos: Int64, consumedNanos: Int64?)] = [:]
     /// Seconds from consuming the message that raised an alert to the broker's acknowledgement of it.
     private(set) var latency = Histogram(bounds: Histogram.alertLatencyBounds)
@@ -35,14 +36,15 @@ final class AlertPublisher {
     private(set) var rejected: Int64 = 0
     private(set) var lastAlert: String?
     /// Alerts whose delivery failed (a fatal producer error, a refused produce): sent again after a pause.
-    private var retry: [(id: String, key: String, value: [UInt8])] = []
-    private var retryAt: Int64 = 0
+    private var retry = RetryQueue()
 
-    init(topic: String, properties: [(String, String)], stateDir: String, log: Logger) throws {
+    init(topic: String, properties: [(String, String)], stateDir: String, clients: any KafkaClients,
+         log: Logger, clock: any DaemonClock) throws {
         self.topic = topic
         self.log = log
+        self.clock = clock
         self.outbox = try AlertOutbox(dir: stateDir + "/outbox")
-        self.producer = try KafkaProducer(properties: properties + [
+        self.producer = try clients.producer(properties: properties + [
             ("enable.idempotence", "true"), ("message.timeout.ms", "0"), ("linger.ms", "5"),
         ])
         producer.onDelivery = { [unowned self] token, error in self.delivered(token: token, error: error) }
@@ -76,7 +78,7 @@ final class AlertPublisher {
     private func send(_ id: String, key: String, value: [UInt8], consumedNanos: Int64? = nil) {
         nextToken &+= 1
         let token = nextToken
-        inFlight[token] = (id, WallClock.monotonicNanos(), consumedNanos)
+        inFlight[token] = (id, clock.monotonicNanos(), consumedNanos)
         var k = Array(key.utf8)
         do {
             try k.withUnsafeMutableBytes { kb in
@@ -92,8 +94,7 @@ final class AlertPublisher {
                 setAside(id, bytes: value.count + k.count, error: e)
             } else {
                 log.error("alert not queued; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(e)"])
-                retry.append((id, key, value))
-                retryAt = WallClock.monotonicMillis() + 5_000
+                retry.add((id, key, value), now: clock.monotonicMillis())
             }
         }
     }
@@ -125,8 +126,7 @@ final class AlertPublisher {
                 return
             }
             log.error("alert not delivered; kept in the outbox and retried", metadata: ["alert_id": "\(id)", "error": "\(error)"])
-            retry.append((entry.id, entry.key, entry.value))
-            retryAt = WallClock.monotonicMillis() + 5_000
+            retry.add((entry.id, entry.key, entry.value), now: clock.monotonicMillis())
             return
         }
         published += 1
@@ -157,16 +157,16 @@ final class AlertPublisher {
     /// Serves delivery reports; re-sends failed alerts after a pause.
     func poll() {
         producer.poll(timeoutMs: 0)
-        if !retry.isEmpty && WallClock.monotonicMillis() >= retryAt {
-            let again = retry
-            retry.removeAll()
+        if !retry.entries.isEmpty && clock.monotonicMillis() >= retry.at {
+            let again = retry.entries
+            retry.entries.removeAll()
             for e in again { send(e.id, key: e.key, value: e.value) }
         }
     }
 
     /// True once every alert handed to `publish` is acknowledged by the broker (waiting up to `timeoutMs`).
     func delivered(timeoutMs: Int32) -> Bool {
-        retry.isEmpty && (producer.outstanding == 0 || producer.flush(timeoutMs: timeoutMs)) && retry.isEmpty
+        retry.entries.isEmpty && (producer.outstanding == 0 || producer.flush(timeoutMs: timeoutMs)) && retry.entries.isEmpty
     }
 
     /// Waits up to `timeoutMs` for outstanding alerts; what is left stays in the outbox for the next start.
@@ -174,5 +174,18 @@ final class AlertPublisher {
         if !producer.flush(timeoutMs: timeoutMs) {
             log.warning("alerts not yet delivered at shutdown stay in the outbox", metadata: ["count": "\(producer.outstanding)"])
         }
+    }
+}
+
+/// Alerts whose delivery failed (a fatal producer error, a refused produce), sent again after a pause.
+private struct RetryQueue {
+    var entries: [(id: String, key: String, value: [UInt8])] = []
+    /// Monotonic ms of the next attempt.
+    var at: Int64 = 0
+    static let pauseMs: Int64 = 5_000
+
+    mutating func add(_ e: (id: String, key: String, value: [UInt8]), now: Int64) {
+        entries.append(e)
+        at = now + Self.pauseMs
     }
 }

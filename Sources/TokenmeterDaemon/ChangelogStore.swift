@@ -2,7 +2,7 @@ import Logging
 import TokenmeterCore
 import TokenmeterKafka
 
-/// The changelog topic (issue 9): where every usage partition's state (and every alert shard's) is kept
+/// The changelog topic: where every usage partition's state (and every alert shard's) is kept
 /// in Kafka, so that whichever instance is given a partition continues it from there. Kafka Streams'
 /// changelog, with full snapshots as records: the newest record of a key is all a successor needs.
 ///
@@ -14,9 +14,10 @@ import TokenmeterKafka
 /// through an outage, never dropped) also sends the spend deltas: "flushed" then means both are acked.
 final class ChangelogStore {
     let topic: String
-    let producer: KafkaProducer
-    private let reader: KafkaPartitionReader
+    let producer: any MessageProducer
+    private let reader: any PartitionReader
     private let log: Logger
+    private let clock: any DaemonClock
     private var partitionCount: Int?
     private var token: UInt64 = 0
     /// A record or delta the broker refused for good (a fatal idempotence error): the daemon cannot
@@ -28,16 +29,18 @@ final class ChangelogStore {
     /// `<group id>/`: keys of several groups sharing a changelog topic never meet.
     let keyPrefix: String
 
-    init(topic: String, group: String, properties base: [(String, String)], log: Logger) throws {
+    init(topic: String, group: String, properties base: [(String, String)], clients: any KafkaClients,
+         log: Logger, clock: any DaemonClock) throws {
         self.topic = topic
         self.keyPrefix = group + "/"
         self.log = log
+        self.clock = clock
         // Records are whole partition states: allow large messages (the broker's topic needs
         // `max.message.bytes` to match; see docs/scale-out.md, Topics).
-        producer = try KafkaProducer(properties: base + [("enable.idempotence", "true"), ("message.timeout.ms", "0"),
+        producer = try clients.producer(properties: base + [("enable.idempotence", "true"), ("message.timeout.ms", "0"),
                                                          ("linger.ms", "5"), ("message.max.bytes", "67108864"),
                                                          ("compression.codec", "lz4")])
-        reader = try KafkaPartitionReader(properties: base + [("receive.message.max.bytes", "200000000")])
+        reader = try clients.reader(properties: base + [("receive.message.max.bytes", "200000000")])
         producer.onDelivery = { [unowned self] _, error in
             if let error, self.deliveryFailed == nil {
                 self.deliveryFailed = error
@@ -91,7 +94,7 @@ final class ChangelogStore {
         var parts = Set<Int32>()
         for k in keys { wanted[keyPrefix + k.key] = Int64.min; parts.insert(try partition(forNumber: k.partitionNumber)) }
         var best: [String: [UInt8]] = [:]
-        let t0 = WallClock.monotonicMillis()
+        let t0 = clock.monotonicMillis()
         var seen = 0
         try reader.readAll(parts.sorted().map { TopicPartition(topic: topic, partition: $0) }, timeoutMs: timeoutMs) { _, key, value, _ in
             seen += 1
@@ -103,7 +106,7 @@ final class ChangelogStore {
         var out: [String: ChangelogRecord] = [:]
         for (k, bytes) in best { out[String(k.dropFirst(keyPrefix.count))] = try ChangelogRecord.decode(bytes) }
         log.info("changelog read", metadata: ["keys": "\(keys.count)", "found": "\(out.count)", "records_scanned": "\(seen)",
-                                              "partitions": "\(parts.count)", "ms": "\(WallClock.monotonicMillis() - t0)"])
+                                              "partitions": "\(parts.count)", "ms": "\(clock.monotonicMillis() - t0)"])
         return out
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import TokenmeterCore
 import TokenmeterKafka
 
@@ -18,7 +15,7 @@ struct SpendInFlight {
     var out: [ChangelogRecord.SpendOut]
 }
 
-/// Changelog mode (issue 9, `kafka.changelog_topic`): partition state lives in Kafka.
+/// Changelog mode (`kafka.changelog_topic`): partition state lives in Kafka.
 ///
 /// The order inside a checkpoint, and why each crash is harmless:
 ///  1. rollup files of closed windows (as always): a successor replaying from the last record re-closes
@@ -33,10 +30,11 @@ extension Daemon {
 
     /// Steps 2 and 3 (see above). False when something is not acknowledged within `timeoutMs`: no local
     /// checkpoint or commit then; what was queued stays queued (the producer never gives up) and the next
-    /// call first waits for it.
-    func writeChangelog(timeoutMs: Int32) -> Bool {
-        guard let changelog else { return true }
-        failIfChangelogBroken()
+    /// call first waits for it. Throws when the changelog can no longer be trusted (see `DaemonFailure`).
+    func writeChangelog(timeoutMs: Int32) throws(DaemonFailure) -> Bool {
+        guard let book = changelog else { return true }
+        let changelog = book.store
+        try failIfChangelogBroken()
         // A record must carry its range's spend: without the shard count no record is written at all.
         if spendMode && spendRouter() == nil {
             log.warning("cannot read the spend topic's partition count yet; checkpoints wait")
@@ -44,16 +42,16 @@ extension Daemon {
         }
         // Whatever an earlier call queued goes first: records before their deltas, deltas before newer records.
         guard changelog.flush(timeoutMs: timeoutMs) else { return false }
-        if !spendInFlight.isEmpty {
-            sendSpend()
+        if !book.spendInFlight.isEmpty {
+            try sendSpend()
             guard changelog.flush(timeoutMs: timeoutMs) else { return false }
         }
         for (t, st) in pipeline.assigned where st.nextOffset >= 0 {
             let tp = TopicPartition(topic: config.kafka.topics[t], partition: st.partition)
             let mark = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
             let spend = takeSpendOut(topicIndex: t, partition: st.partition)
-            guard lastRecord[tp] != mark || !spend.isEmpty else { continue }
-            let from = lastRecord[tp]?.offset ?? -1
+            guard book.lastRecord[tp] != mark || !spend.isEmpty else { continue }
+            let from = book.lastRecord[tp]?.offset ?? -1
             let record = ChangelogRecord(nextOffset: st.nextOffset, state: Checkpoint.encode([st], dimensions: pipeline.dimensions),
                                          spendFrom: from, spend: spend)
             do {
@@ -61,42 +59,41 @@ extension Daemon {
                                       partitionNumber: tp.partition, record: record)
             } catch {
                 log.error("cannot queue a changelog record; checkpoints wait", metadata: ["partition": "\(tp)", "error": "\(error)"])
-                unrecordedSpend[tp, default: []].insert(contentsOf: spend, at: 0)
+                book.unrecordedSpend[tp, default: []].insert(contentsOf: spend, at: 0)
                 return false
             }
-            lastRecord[tp] = mark
-            if !spend.isEmpty { spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
+            book.lastRecord[tp] = mark
+            if !spend.isEmpty { book.spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
         }
         guard produceShardRecords(timeoutMs: timeoutMs), changelog.flush(timeoutMs: timeoutMs) else { return false }
-        failIfChangelogBroken()
-        if !spendInFlight.isEmpty {
-            sendSpend()
+        try failIfChangelogBroken()
+        if !book.spendInFlight.isEmpty {
+            try sendSpend()
             guard changelog.flush(timeoutMs: timeoutMs) else { return false }
         }
-        failIfChangelogBroken()
+        try failIfChangelogBroken()
         return true
     }
 
     /// A record the broker refused for good: the order of records and deltas can no longer be promised.
-    /// Exiting is the recovery (systemd restarts us; a restart resumes from what the changelog holds,
+    /// Stopping is the recovery (systemd restarts us; a restart resumes from what the changelog holds,
     /// exactly as after a kill -9).
-    func failIfChangelogBroken() {
-        guard let e = changelog?.deliveryFailed else { return }
-        log.critical("the changelog producer failed; exiting so that a restart resumes from the changelog", metadata: ["error": "\(e)"])
-        exit(75)
+    func failIfChangelogBroken() throws(DaemonFailure) {
+        guard let e = changelog?.store.deliveryFailed else { return }
+        throw .changelogBroken("\(e)")
     }
 
     /// The partition's spend deltas routed to alert shards, plus any an earlier failed attempt kept.
     func takeSpendOut(topicIndex t: Int, partition: Int32) -> [ChangelogRecord.SpendOut] {
         let tp = TopicPartition(topic: config.kafka.topics[t], partition: partition)
-        var out = unrecordedSpend.removeValue(forKey: tp) ?? []
+        var out = changelog?.unrecordedSpend.removeValue(forKey: tp) ?? []
         out += routeSpend(topicIndex: t, partition: partition)
         return out
     }
 
     /// The newest changelog records of `partitions` (nil: the changelog cannot be read now; retry later).
     func changelogRecords(_ partitions: [TopicPartition]) -> [TopicPartition: ChangelogRecord]? {
-        guard let changelog else { return [:] }
+        guard let changelog = changelog?.store else { return [:] }
         do {
             let keys = partitions.map { (key: changelogKey($0), partitionNumber: $0.partition) }
             // Under the 30 s systemd watchdog: the read runs on the polling thread.
@@ -121,19 +118,19 @@ extension Daemon {
             }
             st.lastMessageWall = wallNow
             pipeline.assign(st, topicIndex: t)
-            lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
+            changelog?.lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
             // The record's deltas may not have reached their shards before its writer stopped: send them
             // again (a shard skips a range it already applied).
             if !record.spend.isEmpty {
-                spendInFlight.append(SpendInFlight(source: tp, from: record.spendFrom, to: record.nextOffset, out: record.spend))
+                changelog?.spendInFlight.append(SpendInFlight(source: tp, from: record.spendFrom, to: record.nextOffset, out: record.spend))
             }
             log.info("partition restored from the changelog", metadata: ["partition": "\(tp)", "offset": "\(st.nextOffset)",
                                                                         "open_rows": "\(st.windows.openRowCount)"])
             return st.nextOffset >= 0 ? st.nextOffset : nil
         } catch {
             // A record this version cannot read: starting empty would lose its rows silently, so stop.
-            log.critical("unreadable changelog record; refusing to start the partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
-            exit(75)
+            fail(.unreadableChangelogRecord(partition: "\(tp)", reason: "\(error)"))
+            return nil
         }
     }
 
@@ -142,9 +139,9 @@ extension Daemon {
     func forgetChangelogState(_ partitions: [TopicPartition]) {
         let gone = Set(partitions)
         for tp in partitions {
-            lastRecord[tp] = nil; unrecordedSpend[tp] = nil
-            if tp.topic == config.kafka.spendTopic { shards[tp.partition] = nil }
+            changelog?.lastRecord[tp] = nil; changelog?.unrecordedSpend[tp] = nil
+            if tp.topic == config.kafka.spendTopic { alerting.shards.byIndex[tp.partition] = nil }
         }
-        spendInFlight.removeAll { gone.contains($0.source) }
+        changelog?.spendInFlight.removeAll { gone.contains($0.source) }
     }
 }

@@ -11,42 +11,32 @@ import TokenmeterCore
 extension Daemon {
     /// Called ten times a second from the loop.
     func checkMemory() {
-        let held = Array(restored.values) + Array(localCache.values)
-        stateBytes = pipeline.estimatedStateBytes(held: held)
-        guard let ceiling = config.state.maxMemory?.bytes else {
-            if memoryPaused { resumeAfterMemory(reason: "state.max_memory removed") }
-            return
-        }
-        if !memoryPaused && Int64(stateBytes) > ceiling {
-            memoryPaused = true
-            lastMemoryReminder = WallClock.monotonicMillis()
+        loop.stateBytes = pipeline.estimatedStateBytes(held: ownership.held)
+        let bytes = loop.stateBytes
+        let label = config.state.maxMemory?.label ?? "none"
+        switch flow.memory(stateBytes: bytes, ceiling: config.state.maxMemory?.bytes, now: clock.monotonicMillis()) {
+        case .unchanged: return
+        case .over:
             log.error("state memory over state.max_memory; consuming paused while windows are closed by the clock",
-                      metadata: ["state_bytes": "\(stateBytes)", "max_memory": "\(config.state.maxMemory!.label)",
+                      metadata: ["state_bytes": "\(bytes)", "max_memory": "\(label)",
                                  "open_rows": "\(pipeline.openRowCount)", "interned_names": "\(pipeline.internedNames)"])
-            updateDiskPause()
-        } else if memoryPaused && Int64(stateBytes) * 10 < ceiling * 9 {
-            resumeAfterMemory(reason: "under 90% of state.max_memory")
-        } else if memoryPaused && WallClock.monotonicMillis() - lastMemoryReminder >= 60_000 {
-            lastMemoryReminder = WallClock.monotonicMillis()
+        case .stillOver:
             log.warning("state memory still over state.max_memory; consuming stays paused (dedup ids within dedup.window and rows of windows not yet ended cannot be released early)",
-                        metadata: ["state_bytes": "\(stateBytes)", "max_memory": "\(config.state.maxMemory!.label)",
-                                   "open_rows": "\(pipeline.openRowCount)"])
+                        metadata: ["state_bytes": "\(bytes)", "max_memory": "\(label)", "open_rows": "\(pipeline.openRowCount)"])
+            return
+        case .recovered(let reason):
+            log.notice("state memory back within bounds", metadata: ["state_bytes": "\(bytes)", "why": "\(reason)"])
         }
-    }
-
-    private func resumeAfterMemory(reason: String) {
-        memoryPaused = false
-        log.notice("state memory back within bounds", metadata: ["state_bytes": "\(stateBytes)", "why": "\(reason)"])
-        updateDiskPause()
+        applyFlow()
     }
 
     /// While paused for memory: close what the wall clock allows (the partitions are quiet because we paused
     /// them, so a backlog is no reason to wait), write it, checkpoint at the interval (the checkpoint is
     /// where names are released), and look again.
     func relieveMemory() {
-        pipeline.closeIdle(wallNow: WallClock.now()) { _, _, _ in false }
+        pipeline.closeIdle(wallNow: clock.now()) { _, _, _ in false }
         flushFiles()
-        if WallClock.monotonicMillis() - lastCheckpoint >= config.state.checkpointInterval.millis {
+        if clock.monotonicMillis() - loop.lastCheckpoint >= config.state.checkpointInterval.millis {
             checkpoint(reason: "memory")
         }
         checkMemory()

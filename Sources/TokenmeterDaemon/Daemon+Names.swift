@@ -9,31 +9,32 @@ import TokenmeterCore
 extension Daemon {
     func compactNamesIfDue() {
         // Over the memory ceiling, any name no longer used is worth releasing now.
-        if pipeline.namesDueForCompaction || (memoryPaused && pipeline.internedNames > 0) {
-            let restoredKeys = Array(restored.keys), cacheKeys = Array(localCache.keys)
-            var held = restoredKeys.map { restored[$0]! } + cacheKeys.map { localCache[$0]! }
-            let t0 = WallClock.monotonicNanos()
+        if pipeline.namesDueForCompaction || (flow.memoryOver && pipeline.internedNames > 0) {
+            let restoredKeys = Array(ownership.restored.keys), cacheKeys = Array(ownership.localCache.keys)
+            var held = restoredKeys.map { ownership.restored[$0]! } + cacheKeys.map { ownership.localCache[$0]! }
+            let t0 = clock.monotonicNanos()
             if let (before, after) = pipeline.compactNames(held: &held) {
-                for (i, k) in restoredKeys.enumerated() { restored[k] = held[i] }
-                for (i, k) in cacheKeys.enumerated() { localCache[k] = held[restoredKeys.count + i] }
+                for (i, k) in restoredKeys.enumerated() { ownership.restored[k] = held[i] }
+                for (i, k) in cacheKeys.enumerated() { ownership.localCache[k] = held[restoredKeys.count + i] }
                 log.info("name table rebuilt from the names in use",
                          metadata: ["names_before": "\(before)", "names_after": "\(after)",
-                                    "seconds": "\(Double(WallClock.monotonicNanos() - t0) / 1e9)"])
+                                    "seconds": "\(Double(clock.monotonicNanos() - t0) / 1e9)"])
             }
         }
-        if !shards.isEmpty && spendNames.count >= max(2 * spendNamesAfterCompaction, Pipeline.minimumToCompact) {
-            let before = spendNames.count
+        let shards = alerting.shards
+        if !shards.byIndex.isEmpty && shards.names.count >= max(2 * shards.namesAfterCompaction, Pipeline.minimumToCompact) {
+            let before = shards.names.count
             var fresh = StringTable()
-            for shard in shards.values.sorted(by: { $0.index < $1.index }) {
+            for shard in shards.byIndex.values.sorted(by: { $0.index < $1.index }) {
                 shard.engine.forgetIdleState()
                 do {
-                    try shard.decodeState(shard.encodeState(names: spendNames), names: &fresh)
+                    try shard.decodeState(shard.encodeState(names: shards.names), names: &fresh)
                 } catch {
                     preconditionFailure("an alert shard could not read its own state: \(error)")
                 }
             }
-            spendNames = fresh
-            spendNamesAfterCompaction = fresh.count
+            alerting.shards.names = fresh
+            alerting.shards.namesAfterCompaction = fresh.count
             log.info("alert shards' name table rebuilt from the names in use",
                      metadata: ["names_before": "\(before)", "names_after": "\(fresh.count)"])
         }

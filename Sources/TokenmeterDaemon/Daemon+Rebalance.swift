@@ -1,18 +1,19 @@
 import TokenmeterCore
 import TokenmeterKafka
 
-/// Rebalances: partitions arrive (restored from the checkpoint, handed over by their previous owner, or
+/// Rebalances: partitions arrive (ownership.restored from the checkpoint, handed over by their previous owner, or
 /// fresh) and leave (handed over as partial rows, kept in the checkpoint at shutdown, or lost). All of it
 /// runs on the polling thread, inside librdkafka's rebalance callback or the loop.
 extension Daemon: RebalanceHandler {
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
-        ops.joinedGroup = true
-        ops.brokersDown = false
+        ops.readiness.joinedGroup = true
+        ops.readiness.brokersDown = false
         commitUnreleased()
-        awaitingHandover.removeAll()
-        let (handedOver, waiting, committedNow, mine) = handoverState(partitions)
-        let deadline = WallClock.monotonicMillis() + config.kafka.handoverTimeout.millis
+        ownership.awaitingHandover.removeAll()
+        let view = handoverState(partitions)
+        let (handedOver, waiting, committedNow, mine) = (view.released, view.waiting, view.committed, view.mine)
+        let deadline = clock.monotonicMillis() + config.kafka.handoverTimeout.millis
         // Only partitions whose committed metadata already names us start now. Every other one is first
         // claimed (`owned:<us>` committed, see `resolveHandovers`) and only then fetched: a member that
         // consumed without a claim on record could be revoked before it commits, and its late `released`
@@ -21,8 +22,8 @@ extension Daemon: RebalanceHandler {
         // In changelog mode every partition is deferred: it starts once its changelog records are read
         // (retried from the loop when the changelog cannot be read yet), never inside this callback.
         let deferred = changelogMode ? Set(partitions) : Set(partitions.filter { waiting.contains($0) || !mine.contains($0) })
-        for tp in deferred { awaitingHandover[tp] = deadline }
-        lastHandoverCheck = 0
+        for tp in deferred { ownership.awaitingHandover[tp] = deadline }
+        ownership.lastHandoverCheck = 0
         if !waiting.isEmpty && !changelogMode {
             log.info("waiting for the previous owner to hand over; other partitions start now",
                      metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
@@ -31,7 +32,7 @@ extension Daemon: RebalanceHandler {
         var out: [Int64?] = []
         var it = starts.makeIterator()
         for tp in partitions { out.append(deferred.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
-        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
+        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0)" }.joined(separator: ","))"])
         handOverUnassignedRestored()
         flushFiles()
         return out
@@ -40,18 +41,14 @@ extension Daemon: RebalanceHandler {
     /// Partitions whose previous owner handed them over (or timed out) since the assignment: assigned now,
     /// together with those already consuming, each at the exact offset its rows end.
     func resolveHandovers() {
-        guard !awaitingHandover.isEmpty, let consumer else { return }
-        let (handedOver, owned, committedNow, _) = handoverState(Array(awaitingHandover.keys))
+        guard !ownership.awaitingHandover.isEmpty, let consumer else { return }
+        let view = handoverState(Array(ownership.awaitingHandover.keys))
+        let (handedOver, committedNow) = (view.released, view.committed)
         // In changelog mode nobody is waited for: a revoked owner writes its records inside its revoke
         // callback, before the group can finish the rebalance, and a dead one wrote its last already.
-        let waiting = changelogMode ? [] : owned
-        let now = WallClock.monotonicMillis()
-        var ready: [TopicPartition] = []
-        for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
-            if waiting.contains(tp) {
-                log.warning("previous owner did not hand over in time; starting from the committed offset", metadata: ["partition": "\(tp)"])
-            }
-            ready.append(tp)
+        let (ready, timedOut) = ownership.startable(waiting: changelogMode ? [] : view.waiting, now: clock.monotonicMillis())
+        for tp in timedOut {
+            log.warning("previous owner did not hand over in time; starting from the committed offset", metadata: ["partition": "\(tp)"])
         }
         guard !ready.isEmpty else { return }
         guard let records = changelogRecords(ready) else { return }
@@ -66,13 +63,15 @@ extension Daemon: RebalanceHandler {
         }
         do {
             try consumer.commit(claims, metadata: ownedMetadata)
-            for c in claims { committed[c.topicPartition] = c.offset }
+            for c in claims { ownership.committed[c.topicPartition] = c.offset }
         } catch {
             log.debug("claim of assigned partitions refused; retrying", metadata: ["error": "\(error)"])
             return
         }
-        for tp in ready { awaitingHandover[tp] = nil }
+        for tp in ready { ownership.awaitingHandover[tp] = nil }
         _ = startPartitions(ready, handedOver: handedOver, committed: committedNow, records: records)
+        // A record that cannot be read stops the daemon: nothing of it may be fetched.
+        guard loop.fatal == nil else { return }
         let offsets = heldPartitions.map { TopicPartitionOffset($0.tp, offset: $0.next >= 0 ? $0.next : KafkaConsumer.storedOffset) }
         do {
             try consumer.assign(offsets)
@@ -88,8 +87,8 @@ extension Daemon: RebalanceHandler {
     /// high watermark, asked of the broker now; otherwise 0, which fetching moves to the log start when the
     /// log no longer begins at 0. The spend topic always starts at the beginning: its messages are this
     /// group's own. nil when the broker does not answer (the claim is retried).
-    func resetPosition(_ tp: TopicPartition, _ consumer: KafkaConsumer) -> Int64? {
-        guard offsetResetLatest, tp.topic != config.kafka.spendTopic else { return 0 }
+    func resetPosition(_ tp: TopicPartition, _ consumer: any GroupConsumer) -> Int64? {
+        guard loop.offsetResetLatest, tp.topic != config.kafka.spendTopic else { return 0 }
         do {
             return try consumer.queryWatermarks(topic: tp.topic, partition: tp.partition, timeoutMs: 5_000).high
         } catch {
@@ -104,7 +103,7 @@ extension Daemon: RebalanceHandler {
     func startPartitions(_ partitions: [TopicPartition], handedOver: [TopicPartition: Int64],
                          committed committedNow: [TopicPartition: Int64],
                          records: [TopicPartition: ChangelogRecord] = [:]) -> [Int64?] {
-        let wallNow = WallClock.now()
+        let wallNow = clock.now()
         var starts: [Int64?] = []
         for tp in partitions {
             if tp.topic == config.kafka.spendTopic { starts.append(startShard(tp, record: records[tp])); continue }
@@ -112,22 +111,22 @@ extension Daemon: RebalanceHandler {
             if changelogMode {
                 if let r = records[tp] {
                     starts.append(startFromRecord(r, tp, topicIndex: t, wallNow: wallNow))
-                } else if var s = localCache.removeValue(forKey: tp), s.nextOffset >= (committedNow[tp] ?? 0) {
+                } else if var s = ownership.localCache.removeValue(forKey: tp), s.nextOffset >= (committedNow[tp] ?? 0) {
                     // No record yet: the first start in changelog mode, from this host's own checkpoint.
                     s.lastMessageWall = wallNow
                     pipeline.assign(s, topicIndex: t)
-                    lastRecord[tp] = nil
+                    changelog?.lastRecord[tp] = nil
                     starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
                 } else {
                     // Never recorded: nothing was counted from it before the committed offset except what
                     // is in rollup files already.
-                    lastRecord[tp] = nil
+                    changelog?.lastRecord[tp] = nil
                     pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
                     starts.append(nil)
                 }
                 continue
             }
-            if var s = restored.removeValue(forKey: tp) {
+            if var s = ownership.restored.removeValue(forKey: tp) {
                 if s.nextOffset >= 0, let c = committedNow[tp], c > s.nextOffset {
                     // Another member consumed past our checkpoint while we did not own the partition: our
                     // rows end at our offset, where its rows begin. Write ours as partial rows, start afresh.
@@ -151,13 +150,13 @@ extension Daemon: RebalanceHandler {
                     // read the group's offsets for this assignment).
                     fresh.nextOffset = o
                     pipeline.assign(fresh, topicIndex: t)
-                    if let d = retainedDedup.removeValue(forKey: tp) { pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition) }
+                    if let d = ownership.retainedDedup.removeValue(forKey: tp) { pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition) }
                     starts.append(o)
                     continue
                 }
                 // Ids this process saw on the partition before a rebalance took it away are still "seen":
                 // keeping them catches duplicates that straddle the rebalance.
-                if let d = retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
+                if let d = ownership.retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
                 pipeline.assign(fresh, topicIndex: t)
                 starts.append(nil)
             }
@@ -167,14 +166,14 @@ extension Daemon: RebalanceHandler {
 
     /// Commits the offsets of partitions we handed over while the broker refused commits.
     func commitUnreleased() {
-        guard !unreleased.isEmpty, let consumer else { return }
+        guard !ownership.unreleased.isEmpty, let consumer else { return }
         flushFiles()
         guard pipeline.pending.isEmpty else { return }
-        let offsets = unreleased.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        let offsets = ownership.unreleased.map { TopicPartitionOffset($0.key, offset: $0.value) }
         do {
-            try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+            try consumer.commit(offsets, metadata: OwnershipClaim.released(pipeline.instance).metadata)
             log.info("committed the offsets of partitions handed over during the rebalance", metadata: ["partitions": "\(offsets.count)"])
-            unreleased.removeAll()
+            ownership.unreleased.removeAll()
         } catch {
             log.warning("cannot commit handed-over offsets yet", metadata: ["error": "\(error)"])
         }
@@ -184,32 +183,16 @@ extension Daemon: RebalanceHandler {
     /// it (`owned:<other>`) may have rows beyond the committed offset in that instance's memory; that
     /// instance writes them as partial files and commits `released:<other>` as soon as it is back in the
     /// group. Until then (or `kafka.handover_timeout`, after which the other instance is taken for dead)
-    /// the partition is not fetched. Returns the released offsets, the partitions still waiting, and every
-    /// committed offset read (unknown ones are absent: the checkpoint then decides).
-    func handoverState(_ partitions: [TopicPartition])
-        -> (released: [TopicPartition: Int64], waiting: Set<TopicPartition>, committed: [TopicPartition: Int64],
-            mine: Set<TopicPartition>) {
-        guard let consumer, !partitions.isEmpty else { return ([:], [], [:], []) }
-        let got: [(offset: Int64?, metadata: String?)]
+    /// the partition is not fetched. See `HandoverView` for what is read from the committed offsets.
+    func handoverState(_ partitions: [TopicPartition]) -> HandoverView {
+        guard let consumer, !partitions.isEmpty else { return HandoverView() }
         do {
-            got = try consumer.committedWithMetadata(partitions, timeoutMs: 10_000)
+            let got = try consumer.committedWithMetadata(partitions, timeoutMs: 10_000)
+            return HandoverView(partitions, committed: got, instance: pipeline.instance)
         } catch {
             log.warning("cannot read committed offsets; resuming from the checkpoint", metadata: ["error": "\(error)"])
-            return ([:], [], [:], Set(partitions))
+            return HandoverView(unreadable: partitions)
         }
-        let me = pipeline.instance
-        var released: [TopicPartition: Int64] = [:]
-        var committed: [TopicPartition: Int64] = [:]
-        var waiting = Set<TopicPartition>()
-        var mine = Set<TopicPartition>()
-        for (tp, c) in zip(partitions, got) {
-            if let o = c.offset, o >= 0 { committed[tp] = o }
-            let meta = c.metadata ?? ""
-            if meta == "owned:\(me)" { mine.insert(tp) }
-            if meta.hasPrefix("owned:") && meta != "owned:\(me)" { waiting.insert(tp); continue }
-            if let o = c.offset, o >= 0, meta.hasPrefix("released:") { released[tp] = o }
-        }
-        return (released, waiting, committed, mine)
     }
 
     /// Partitions in our checkpoint that Kafka gave to another instance: their open rows are written as
@@ -217,10 +200,10 @@ extension Daemon: RebalanceHandler {
     /// Partitions assigned to us but not started yet (awaiting their claim or hand-over) keep their
     /// checkpoint state: `startPartitions` decides for them once they start.
     func handOverUnassignedRestored() {
-        let elsewhere = restored.keys.filter { awaitingHandover[$0] == nil }
+        let elsewhere = ownership.restored.keys.filter { ownership.awaitingHandover[$0] == nil }
         guard !elsewhere.isEmpty else { return }
         for tp in elsewhere {
-            guard let s = restored.removeValue(forKey: tp), let t = pipeline.topicIndex(tp.topic) else { continue }
+            guard let s = ownership.restored.removeValue(forKey: tp), let t = pipeline.topicIndex(tp.topic) else { continue }
             pipeline.assign(s, topicIndex: t)
             pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
         }
@@ -229,8 +212,8 @@ extension Daemon: RebalanceHandler {
     }
 
     public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
-        for tp in partitions { awaitingHandover[tp] = nil }
-        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
+        for tp in partitions { ownership.awaitingHandover[tp] = nil }
+        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0)" }.joined(separator: ","))",
                                                   "lost": "\(lost)"])
         if changelogMode {
             partitionsRevokedWithChangelog(partitions, lost: lost)
@@ -240,7 +223,7 @@ extension Daemon: RebalanceHandler {
             // The group moved on without us (e.g. a broker outage longer than the session timeout): another
             // member may own these partitions already, so nothing may be committed. What we hold beyond the
             // last checkpoint is dropped, and the checkpoint's state of each partition goes back to
-            // `restored`: if the partition comes back, we resume from it; if another member consumed past
+            // `ownership.restored`: if the partition comes back, we resume from it; if another member consumed past
             // it, it becomes partial rows (see partitionsAssigned). Closed windows of these partitions not
             // yet on disk are dropped too: resuming from the checkpoint re-closes them identically.
             var writers = Set<String>()
@@ -248,13 +231,13 @@ extension Daemon: RebalanceHandler {
                 guard let t = pipeline.topicIndex(tp.topic) else { continue }
                 pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
                 writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))
-                committed[tp] = nil
+                ownership.committed[tp] = nil
             }
             pipeline.dropPending(writers: writers)
             reloadFromCheckpoint(Set(partitions))
             return
         }
-        if shuttingDown {
+        if loop.shuttingDown {
             // The shutdown checkpoint already holds these partitions' open windows and offsets.
             for tp in partitions { if let t = pipeline.topicIndex(tp.topic) { pipeline.release(topicIndex: t, partition: tp.partition, handover: false) } }
             return
@@ -267,7 +250,7 @@ extension Daemon: RebalanceHandler {
             guard let t = pipeline.topicIndex(tp.topic), pipeline.state(topicIndex: t, partition: tp.partition) != nil else { continue }
             if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) {
                 released.append((t, s))
-                retainedDedup[tp] = s.dedup
+                ownership.retainedDedup[tp] = s.dedup
             }
         }
         flushFiles()
@@ -277,32 +260,32 @@ extension Daemon: RebalanceHandler {
                 .map { TopicPartitionOffset(topic: $0.1.topic, partition: $0.1.partition, offset: $0.1.nextOffset) }
             if !offsets.isEmpty {
                 do {
-                    try consumer.commit(offsets, metadata: "released:\(pipeline.instance)")
+                    try consumer.commit(offsets, metadata: OwnershipClaim.released(pipeline.instance).metadata)
                 } catch {
                     // Some brokers (the mock among them) refuse commits while the group rebalances. The new
                     // owner waits for our "released" commit (awaitHandover), which we send as soon as we
                     // are back in the group.
                     log.info("commit on revoke refused; it is sent once the rebalance completes", metadata: ["error": "\(error)"])
-                    for o in offsets { unreleased[o.topicPartition] = o.offset }
+                    for o in offsets { ownership.unreleased[o.topicPartition] = o.offset }
                 }
             }
         } else {
             for (_, st) in released where st.nextOffset >= 0 {
-                unreleased[TopicPartition(topic: st.topic, partition: st.partition)] = st.nextOffset
+                ownership.unreleased[TopicPartition(topic: st.topic, partition: st.partition)] = st.nextOffset
             }
         }
-        for tp in partitions { committed[tp] = nil; awaitingHandover[tp] = nil }
+        for tp in partitions { ownership.committed[tp] = nil; ownership.awaitingHandover[tp] = nil }
     }
 
     /// Changelog mode: the partitions' records are written (unless the assignment was lost: another member
     /// may own them already, and what we hold past our last record is simply dropped; the successor replays
     /// it), then the partitions are let go without partial rows.
     func partitionsRevokedWithChangelog(_ partitions: [TopicPartition], lost: Bool) {
-        if !lost && !shuttingDown { checkpoint(reason: "rebalance") }
+        if !lost && !loop.shuttingDown { checkpoint(reason: "rebalance") }
         var writers = Set<String>()
         for tp in partitions {
-            committed[tp] = nil
-            awaitingHandover[tp] = nil
+            ownership.committed[tp] = nil
+            ownership.awaitingHandover[tp] = nil
             guard let t = pipeline.topicIndex(tp.topic) else { continue }
             pipeline.release(topicIndex: t, partition: tp.partition, handover: false)
             writers.insert(pipeline.writerName(topicIndex: t, partition: tp.partition))

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import TokenmeterCore
 import TokenmeterKafka
 
@@ -39,7 +36,7 @@ final class AlertShard {
     }
 }
 
-/// Spend mode (issue 9, `kafka.spend_topic`): budgets, spikes, unit costs and unpriced models judged across
+/// Spend mode (`kafka.spend_topic`): budgets, spikes, unit costs and unpriced models judged across
 /// instances. Usage partitions send per-shard spend deltas with their changelog records; the owner of a
 /// shard's spend partition applies each range once, raises the alerts and records the shard's state in
 /// the changelog (key `spend/<shard>`).
@@ -53,10 +50,10 @@ extension Daemon {
 
     /// The number of alert shards: the spend topic's partition count, read once.
     func spendShardCount() throws -> Int {
-        if let n = shardCount { return n }
+        if let n = alerting.shards.count { return n }
         guard let topic = config.kafka.spendTopic, let changelog else { return 1 }
-        let n = try changelog.partitionCount(of: topic)
-        shardCount = n
+        let n = try changelog.store.partitionCount(of: topic)
+        alerting.shards.count = n
         return n
     }
 
@@ -72,17 +69,18 @@ extension Daemon {
 
     /// The router for the rules in force (rebuilt after a reload).
     func spendRouter() -> SpendRouter? {
-        if let r = router { return r }
+        if let r = alerting.shards.router { return r }
         guard let n = try? spendShardCount() else { return nil }
         let r = SpendRouter(budgets: rules.budgets, spikes: rules.spikes, outcomeLimits: rules.outcomeLimits, shardCount: n)
-        router = r
+        alerting.shards.router = r
         return r
     }
 
     /// Produces the deltas of acknowledged changelog records to their shards' partitions.
-    func sendSpend() {
-        guard let changelog, let topic = config.kafka.spendTopic else { spendInFlight.removeAll(); return }
-        for s in spendInFlight {
+    func sendSpend() throws(DaemonFailure) {
+        guard let book = changelog, let topic = config.kafka.spendTopic else { changelog?.spendInFlight.removeAll(); return }
+        let changelog = book.store
+        for s in book.spendInFlight {
             let key = Array((changelog.keyPrefix + ChangelogRecord.key(topic: s.source.topic, partition: s.source.partition)).utf8)
             for o in s.out {
                 let value = SpendMessage(from: s.from, to: s.to, payload: o.bytes).encode()
@@ -93,76 +91,65 @@ extension Daemon {
                         }
                     }
                 } catch {
-                    log.critical("cannot queue spend deltas; exiting so that a restart re-sends them from the changelog",
-                                 metadata: ["error": "\(error)"])
-                    exit(75)
+                    throw .spendDeltasNotQueued("\(error)")
                 }
             }
         }
-        spendInFlight.removeAll()
+        book.spendInFlight.removeAll()
     }
 
     /// A spend-topic message: applied to its shard once per source range.
     func handleSpend(_ m: KafkaMessage) {
-        guard let shard = shards[m.partition] else { return }
+        guard let shard = alerting.shards.byIndex[m.partition] else { return }
         shard.nextOffset = m.offset + 1
-        guard let keyBytes = m.key, let prefix = changelog?.keyPrefix else { return }
+        guard let keyBytes = m.key, let prefix = changelog?.store.keyPrefix else { return }
         let key = String(decoding: keyBytes, as: UTF8.self)
         // Another group's deltas (a spend topic shared by mistake): not ours to count.
-        guard key.hasPrefix(prefix) else { spendSkipped += 1; return }
+        guard key.hasPrefix(prefix) else { alerting.shards.skipped += 1; return }
         let source = String(key.dropFirst(prefix.count))
         do {
             let msg = try SpendMessage.decode(Array(m.payload))
             let applied = shard.applied[source] ?? -1
-            guard msg.to > applied else { spendSkipped += 1; return }
+            guard msg.to > applied else { alerting.shards.skipped += 1; return }
             if msg.from < applied {
                 // Only a stale record restored after a zombie's write could cause this (see docs/scale-out.md,
                 // Known gaps): applying would count the overlap twice.
                 log.error("overlapping spend range skipped", metadata: ["source": "\(source)", "from": "\(msg.from)", "to": "\(msg.to)",
                                                                      "applied": "\(applied)", "shard": "\(shard.index)"])
-                spendSkipped += 1
+                alerting.shards.skipped += 1
                 return
             }
-            let entries = try SpendRouter.decode(msg.payload, names: &spendNames)
-            shard.engine.apply(entries, names: spendNames)
+            let entries = try SpendRouter.decode(msg.payload, names: &alerting.shards.names)
+            shard.engine.apply(entries, names: alerting.shards.names)
             shard.applied[source] = msg.to
-            spendApplied += 1
+            alerting.shards.applied += 1
         } catch {
             log.error("unreadable spend message skipped", metadata: ["partition": "\(m.partition)", "offset": "\(m.offset)", "error": "\(error)"])
         }
-        if !shard.engine.pending.isEmpty { publishAlerts(consumedNanos: WallClock.monotonicNanos()) }
-    }
-
-    /// Alerts raised by the shards, taken for publishing.
-    func takeShardAlerts() -> [Alert] {
-        var out: [Alert] = []
-        for s in shards.values.sorted(by: { $0.index < $1.index }) where !s.engine.pending.isEmpty {
-            out += s.engine.takePending()
-        }
-        return out
+        if !shard.engine.pending.isEmpty { publishAlerts(consumedNanos: clock.monotonicNanos()) }
     }
 
     /// Starts owning a shard, from its changelog record when there is one; returns where to resume.
     func startShard(_ tp: TopicPartition, record: ChangelogRecord?) -> Int64? {
         let count: Int
         do { count = try spendShardCount() } catch {
-            log.critical("cannot read the spend topic's partition count", metadata: ["error": "\(error)"])
-            exit(75)
+            fail(.spendShardsUnknown("\(error)"))
+            return nil
         }
         let engine = AlertEngine(budgets: rules.budgets, spikes: rules.spikes, outcomeLimits: rules.outcomeLimits,
                                  shard: SpendShard(index: Int(tp.partition), count: count))
         let shard = AlertShard(index: tp.partition, engine: engine)
         if let record {
             do {
-                try shard.decodeState(record.state, names: &spendNames)
+                try shard.decodeState(record.state, names: &alerting.shards.names)
             } catch {
-                log.critical("unreadable alert shard record; refusing to start it", metadata: ["shard": "\(tp.partition)", "error": "\(error)"])
-                exit(75)
+                fail(.unreadableChangelogRecord(partition: "alert shard \(tp.partition)", reason: "\(error)"))
+                return nil
             }
             shard.nextOffset = record.nextOffset
             shard.recordedOffset = record.nextOffset
         }
-        shards[tp.partition] = shard
+        alerting.shards.byIndex[tp.partition] = shard
         log.info("alert shard started", metadata: ["shard": "\(tp.partition)", "offset": "\(shard.nextOffset)", "from_changelog": "\(record != nil)"])
         return shard.nextOffset >= 0 ? shard.nextOffset : nil
     }
@@ -170,12 +157,12 @@ extension Daemon {
     /// Queues a changelog record for every shard that consumed something since its last one. Alerts the
     /// record counts as published must be acknowledged first: a successor would not raise them again.
     func produceShardRecords(timeoutMs: Int32) -> Bool {
-        guard let changelog else { return true }
-        let changed = shards.values.filter { $0.nextOffset >= 0 && $0.nextOffset != $0.recordedOffset }
+        guard let changelog = changelog?.store else { return true }
+        let changed = alerting.shards.byIndex.values.filter { $0.nextOffset >= 0 && $0.nextOffset != $0.recordedOffset }
         guard !changed.isEmpty else { return true }
-        guard publishAlerts(), alertPublisher.delivered(timeoutMs: timeoutMs) else { return false }
+        guard publishAlerts(), alerting.publisher.delivered(timeoutMs: timeoutMs) else { return false }
         for s in changed.sorted(by: { $0.index < $1.index }) {
-            let record = ChangelogRecord(nextOffset: s.nextOffset, state: s.encodeState(names: spendNames))
+            let record = ChangelogRecord(nextOffset: s.nextOffset, state: s.encodeState(names: alerting.shards.names))
             do {
                 try changelog.produce(key: ChangelogRecord.shardKey(s.index), partitionNumber: s.index, record: record)
             } catch {
@@ -185,13 +172,5 @@ extension Daemon {
             s.recordedOffset = s.nextOffset
         }
         return true
-    }
-
-    /// New rules (SIGHUP): every shard keeps the totals of rules whose identity is unchanged.
-    func replaceShardRules() {
-        router = nil
-        for s in shards.values {
-            s.engine.replaceRules(budgets: rules.budgets, spikes: rules.spikes, outcomeLimits: rules.outcomeLimits)
-        }
     }
 }

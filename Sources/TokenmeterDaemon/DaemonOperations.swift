@@ -11,13 +11,33 @@ import TokenmeterKafka
 final class DaemonOperations {
     let notifier: SystemdNotifier
     /// The file SIGHUP re-reads (nil: the daemon was given a config value, e.g. by the demo).
-    var configPath: String?
+    let configPath: String?
     var shutdownDeadlineSeconds: Double?
-    let startWall = WallClock.now()
+    /// What runs when the shutdown deadline passes (the command exits there); nil: only logged.
+    var onShutdownDeadline: (@Sendable () -> Void)?
+    let startWall: Int64
+    var readiness = Readiness()
+    var pacing = Pacing()
+    var checkpoints = CheckpointRecord()
+    var reload: ReloadRecord
+    var http: HTTPServer?
+    let finished = OnceFlag()
 
+    static let statusIntervalMs: Int64 = 2000
+
+    init(configPath: String?, startWall: Int64) {
+        self.configPath = configPath
+        self.notifier = SystemdNotifier()
+        self.startWall = startWall
+        self.reload = ReloadRecord(wall: startWall)
+    }
+}
+
+/// Whether the instance is consuming, for /-/ready, READY=1 and STATUS (see `Daemon.readiness`).
+struct Readiness {
     var joinedGroup = false
     var readySent = false
-    /// Readiness as /-/ready last reported it, and why not (see `readiness`).
+    /// Readiness as /-/ready last reported it.
     var ready = false
     /// Monotonic ms since which the instance holds no partition or reaches no broker; nil while it consumes.
     var notConsumingSince: Int64?
@@ -26,32 +46,52 @@ final class DaemonOperations {
     /// Monotonic ms of the last librdkafka statistics (0: none yet), and their interval.
     var lastStatisticsMono: Int64 = 0
     var statisticsIntervalMs: Int64 = 5_000
+    var consumerLag: [PartitionLag] = []
     var stoppingSent = false
+
+    /// Ready means consuming: the group joined, at least one partition held and a broker reachable; or
+    /// less than `grace` since that stopped being true (a rebalance, a short broker restart). nil when
+    /// ready, else why not.
+    mutating func problem(held: Int, mono: Int64, grace: Int64, graceLabel: String) -> String? {
+        guard joinedGroup else { return "joining the consumer group" }
+        let problem: String? = brokersDown ? "no broker reachable" : (held == 0 ? "no partition assigned" : nil)
+        guard let problem else {
+            notConsumingSince = nil
+            return nil
+        }
+        let since = notConsumingSince ?? mono
+        notConsumingSince = since
+        return mono - since < grace ? nil : "\(problem) for \((mono - since) / 1000) s (kafka.ready_grace \(graceLabel))"
+    }
+}
+
+/// The watchdog ping, STATUS and the events-per-second rate: when each last ran (monotonic ms).
+struct Pacing {
     var lastWatchdogMono: Int64 = 0
     var lastStatusMono: Int64 = 0
     var rateMessages: Int64 = 0
     var rateMono: Int64 = 0
     var eventsPerSecond: Double = 0
-    var consumerLag: [PartitionLag] = []
-    var flushHistogram = Histogram(bounds: Histogram.flushBounds)
-    var lastCheckpointWall: Int64 = 0
-    var lastCheckpointSeconds: Double = 0
-    var checkpointFailures: Int64 = 0
-    var reloadSuccess = true
-    var reloadWall: Int64 = 0
-    var reloads: Int64 = 0
+}
+
+/// Checkpoints as /metrics shows them.
+struct CheckpointRecord {
+    var count = 0
+    /// Wall clock (epoch ms) of the last durable checkpoint, 0 before the first, and how long it took.
+    var lastWall: Int64 = 0
+    var lastSeconds: Double = 0
+    var failures: Int64 = 0
+    var flushSeconds = Histogram(bounds: Histogram.flushBounds)
+}
+
+/// SIGHUP reloads as /metrics and STATUS show them.
+struct ReloadRecord {
+    var success = true
+    /// Wall clock (epoch ms) of the last reload attempt (or of the start).
+    var wall: Int64
+    var count: Int64 = 0
     /// Said in STATUS while the last reload was refused.
-    var reloadProblem: String?
-    var http: HTTPServer?
-    let finished = OnceFlag()
-
-    static let statusIntervalMs: Int64 = 2000
-
-    init(configPath: String?) {
-        self.configPath = configPath
-        self.notifier = SystemdNotifier()
-        self.reloadWall = startWall
-    }
+    var problem: String?
 }
 
 extension Daemon {
@@ -64,8 +104,9 @@ extension Daemon {
         if let w = o.notifier.watchdogIntervalMs { log.info("systemd watchdog enabled", metadata: ["ping_every_ms": "\(w)"]) }
         let progress = self.progress
         let start = o.startWall
+        let clock = self.clock
         let server = try HTTPServer(listen: config.http.listen) { path in
-            Daemon.serve(path, progress.snapshot, startWall: start)
+            Daemon.serve(path, progress.snapshot, startWall: start, clock: clock)
         }
         server.start()
         o.http = server
@@ -74,19 +115,19 @@ extension Daemon {
         o.notifier.status("starting: restoring checkpoint")
     }
 
-    static func serve(_ path: String, _ s: DaemonProgress.Snapshot, startWall: Int64) -> HTTPServer.Response {
+    static func serve(_ path: String, _ s: DaemonProgress.Snapshot, startWall: Int64, clock: any DaemonClock) -> HTTPServer.Response {
         switch path {
         case "/metrics":
             return .init(status: 200, contentType: MetricsRenderer.contentType,
-                         body: MetricsRenderer.render(s, startTimeMs: startWall, nowMs: WallClock.now()))
+                         body: MetricsRenderer.render(s, startTimeMs: startWall, nowMs: clock.now()))
         case "/-/healthy":
             // Alive: the loop has not started yet (restoring), or it iterated within the last 30 s.
-            let stale = s.loopHeartbeatMono > 0 && WallClock.monotonicMillis() - s.loopHeartbeatMono > 30_000
+            let stale = s.readiness.loopHeartbeatMono > 0 && clock.monotonicMillis() - s.readiness.loopHeartbeatMono > 30_000
             return stale ? .init(status: 503, body: "consume loop stalled\n") : .init(status: 200, body: "healthy\n")
         case "/-/ready":
-            if s.stopping { return .init(status: 503, body: "stopping\n") }
-            return s.ready ? .init(status: 200, body: "ready\n")
-                : .init(status: 503, body: "not ready: \(s.notReadyReason ?? "joining the consumer group")\n")
+            if s.readiness.stopping { return .init(status: 503, body: "stopping\n") }
+            return s.readiness.ready ? .init(status: 200, body: "ready\n")
+                : .init(status: 503, body: "not ready: \(s.readiness.notReadyReason ?? "joining the consumer group")\n")
         default:
             return .init(status: 404, body: "not found; try /metrics, /-/healthy, /-/ready\n")
         }
@@ -116,33 +157,15 @@ extension Daemon {
 
     func statisticsReceived(_ json: String) {
         guard let stats = KafkaStatistics.parse(json) else { return }
-        ops.consumerLag = stats.lag
-        ops.lastStatisticsMono = WallClock.monotonicMillis()
-        ops.brokersDown = stats.brokersUp == 0
+        ops.readiness.consumerLag = stats.lag
+        ops.readiness.lastStatisticsMono = clock.monotonicMillis()
+        ops.readiness.brokersDown = stats.brokersUp == 0
     }
 
     /// A librdkafka client error: all brokers down counts against readiness until a broker is seen up.
     func kafkaErrorReported(_ e: KafkaError) {
-        if e.code == KafkaError.allBrokersDown { ops.brokersDown = true }
-        log.warning("kafka: \(e)")
-    }
-
-    /// Ready means consuming: the consumer group joined, at least one partition held (fetched by this
-    /// instance) and a broker reachable; or less than `kafka.ready_grace` since that stopped being true
-    /// (a rebalance, a short broker restart). nil when ready, else why not.
-    func readiness(mono: Int64) -> String? {
-        let o = ops
-        guard o.joinedGroup else { return "joining the consumer group" }
-        let held = pipeline.assigned.count + shards.count
-        let problem: String? = o.brokersDown ? "no broker reachable" : (held == 0 ? "no partition assigned" : nil)
-        guard let problem else {
-            o.notConsumingSince = nil
-            return nil
-        }
-        let since = o.notConsumingSince ?? mono
-        o.notConsumingSince = since
-        let grace = config.kafka.readyGrace.millis
-        return mono - since < grace ? nil : "\(problem) for \((mono - since) / 1000) s (kafka.ready_grace \(config.kafka.readyGrace))"
+        if e.code == KafkaError.allBrokersDown { ops.readiness.brokersDown = true }
+        if !e.alreadyLogged { log.warning("kafka: \(e)") }
     }
 
     // MARK: Each loop iteration
@@ -150,35 +173,36 @@ extension Daemon {
     /// Called once per loop iteration, after `publishProgress`: READY, the watchdog ping, STATUS.
     func operationsTick() {
         let o = ops
-        let mono = WallClock.monotonicMillis()
-        let problem = readiness(mono: mono)
-        if (problem == nil) != o.ready {
-            o.ready = problem == nil
-            if o.readySent {
+        let mono = clock.monotonicMillis()
+        let problem = o.readiness.problem(held: pipeline.assigned.count + alerting.shards.byIndex.count, mono: mono,
+                                          grace: config.kafka.readyGrace.millis, graceLabel: "\(config.kafka.readyGrace)")
+        if (problem == nil) != o.readiness.ready {
+            o.readiness.ready = problem == nil
+            if o.readiness.readySent {
                 if let problem { log.warning("not ready: \(problem)") } else { log.notice("ready again: consuming") }
             }
         }
-        progress.update { $0.ready = problem == nil; $0.notReadyReason = problem }
+        progress.update { $0.readiness.ready = problem == nil; $0.readiness.notReadyReason = problem }
         // READY=1 once, at the first readiness (a reload before it sends none, see `reloadConfig`).
-        if !o.readySent && problem == nil {
-            o.readySent = true
+        if !o.readiness.readySent && problem == nil {
+            o.readiness.readySent = true
             log.notice("ready: checkpoint restored and consumer group joined")
             o.notifier.ready(status: statusLine())
-            o.lastStatusMono = mono
+            o.pacing.lastStatusMono = mono
         }
         // The ping comes from here, so a stuck loop (or a stuck callback inside poll) stops it.
-        if let every = o.notifier.watchdogIntervalMs, mono - o.lastWatchdogMono >= every {
-            o.lastWatchdogMono = mono
+        if let every = o.notifier.watchdogIntervalMs, mono - o.pacing.lastWatchdogMono >= every {
+            o.pacing.lastWatchdogMono = mono
             o.notifier.watchdog()
         }
-        if mono - o.rateMono >= Self.rateIntervalMs {
+        if mono - o.pacing.rateMono >= Self.rateIntervalMs {
             let messages = pipeline.metrics.messages
-            if o.rateMono > 0 { o.eventsPerSecond = Double(messages - o.rateMessages) * 1000 / Double(mono - o.rateMono) }
-            o.rateMessages = messages
-            o.rateMono = mono
+            if o.pacing.rateMono > 0 { o.pacing.eventsPerSecond = Double(messages - o.pacing.rateMessages) * 1000 / Double(mono - o.pacing.rateMono) }
+            o.pacing.rateMessages = messages
+            o.pacing.rateMono = mono
         }
-        if mono - o.lastStatusMono >= DaemonOperations.statusIntervalMs {
-            o.lastStatusMono = mono
+        if mono - o.pacing.lastStatusMono >= DaemonOperations.statusIntervalMs {
+            o.pacing.lastStatusMono = mono
             o.notifier.status(statusLine())
         }
     }
@@ -188,19 +212,20 @@ extension Daemon {
     /// Copies the operational fields into the snapshot (inside `publishProgress`'s update).
     func fillOperations(_ s: inout DaemonProgress.Snapshot) {
         let o = ops
-        s.loopHeartbeatMono = WallClock.monotonicMillis()
-        s.rebalances = consumer?.rebalanceCount ?? s.rebalances
+        s.readiness.loopHeartbeatMono = clock.monotonicMillis()
+        s.consumer.rebalances = consumer?.rebalanceCount ?? s.consumer.rebalances
         // Lag from statistics older than three intervals is not shown: it would be stale, not zero.
-        let fresh = o.lastStatisticsMono > 0 && s.loopHeartbeatMono - o.lastStatisticsMono <= 3 * o.statisticsIntervalMs
-        s.consumerLag = fresh ? o.consumerLag : []
-        s.rollupFlushSeconds = o.flushHistogram
-        s.lastCheckpointWall = o.lastCheckpointWall
-        s.lastCheckpointSeconds = o.lastCheckpointSeconds
-        s.checkpointFailures = o.checkpointFailures
-        s.configReloadSuccess = o.reloadSuccess
-        s.configReloadWall = o.reloadWall
-        s.configReloads = o.reloads
-        s.eventsPerSecond = o.eventsPerSecond
+        let r = o.readiness
+        let fresh = r.lastStatisticsMono > 0 && s.readiness.loopHeartbeatMono - r.lastStatisticsMono <= 3 * r.statisticsIntervalMs
+        s.consumer.lag = fresh ? r.consumerLag : []
+        s.checkpoint.rollupFlushSeconds = o.checkpoints.flushSeconds
+        s.checkpoint.lastWall = o.checkpoints.lastWall
+        s.checkpoint.lastSeconds = o.checkpoints.lastSeconds
+        s.checkpoint.failures = o.checkpoints.failures
+        s.reload.succeeded = o.reload.success
+        s.reload.wall = o.reload.wall
+        s.reload.count = o.reload.count
+        s.pipeline.eventsPerSecond = o.pacing.eventsPerSecond
     }
 
     var openWindowCount: Int {
@@ -211,25 +236,12 @@ extension Daemon {
     func statusLine() -> String {
         let o = ops
         let s = progress.snapshot
-        let lag = o.consumerLag.reduce(Int64(0)) { $0 + $1.lag }
-        var line = o.ready ? "consuming" : (o.readySent ? "not ready (\(s.notReadyReason ?? "?"))" : "joining consumer group")
-        line += ": \(Int(o.eventsPerSecond.rounded())) events/s, lag \(lag), \(s.openWindows) open windows (\(s.openRows) rows), "
-            + "\(s.assignedPartitions) partitions, last alert: \(s.lastAlert ?? "none")"
-        if let p = o.reloadProblem { line += "; " + p }
+        let lag = o.readiness.consumerLag.reduce(Int64(0)) { $0 + $1.lag }
+        var line = o.readiness.ready ? "consuming" : (o.readiness.readySent ? "not ready (\(s.readiness.notReadyReason ?? "?"))" : "joining consumer group")
+        line += ": \(Int(o.pacing.eventsPerSecond.rounded())) events/s, lag \(lag), \(s.pipeline.openWindows) open windows (\(s.pipeline.openRows) rows), "
+            + "\(s.consumer.assignedPartitions) partitions, last alert: \(s.alerts.last ?? "none")"
+        if let p = o.reload.problem { line += "; " + p }
         return line
-    }
-
-    // MARK: Flushes and checkpoints
-
-    func observeFlush(seconds: Double) { ops.flushHistogram.observe(seconds) }
-
-    func observeCheckpoint(ok: Bool, seconds: Double) {
-        if ok {
-            ops.lastCheckpointWall = WallClock.now()
-            ops.lastCheckpointSeconds = seconds
-        } else {
-            ops.checkpointFailures += 1
-        }
     }
 
     // MARK: Reload (SIGHUP)
@@ -241,10 +253,10 @@ extension Daemon {
         let o = ops
         // Before the first readiness systemd still waits for the start: no RELOADING=1, and no READY=1 at
         // the end (that would tell systemd the daemon is up before it consumes).
-        let started = o.readySent
+        let started = o.readiness.readySent
         if started { o.notifier.reloading() }
-        o.reloads += 1
-        o.reloadWall = WallClock.now()
+        o.reload.count += 1
+        o.reload.wall = clock.now()
         defer {
             publishProgress()
             if started { o.notifier.ready(status: statusLine()) } else { o.notifier.status(statusLine()) }
@@ -259,29 +271,32 @@ extension Daemon {
             for d in errors.diagnostics { log.error("\(d.description)") }
             log.error("configuration reload refused; the running configuration is kept",
                       metadata: ["path": "\(path)", "problems": "\(errors.diagnostics.count)"])
-            o.reloadSuccess = false
-            o.reloadProblem = "config reload FAILED at \(RFC3339.format(o.reloadWall, fraction: false)) (\(errors.diagnostics.count) problem(s) in \(path)); running the previous config"
+            o.reload.success = false
+            o.reload.problem = "config reload FAILED at \(RFC3339.format(o.reload.wall, fraction: false)) (\(errors.diagnostics.count) problem(s) in \(path)); running the previous config"
         case .success(let new):
-            let restart = ConfigReload.restartKeys(old: config, new: new)
-            if !restart.isEmpty {
-                log.warning("\(ConfigReload.restartNeeded(restart))", metadata: ["keys": "\(restart.joined(separator: ","))"])
-                let instance = new.rollups.instance ?? pipeline.instance
-                for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
-                    log.warning("the next start would refuse this configuration: \(d.description)")
-                }
-            }
-            let pricesChanged = new.prices != config.prices
-            if pricesChanged { pipeline.replacePrices(new.prices) }
-            rules = AlertRules(new)
-            // The engine keeps the totals of rules whose identity (name, scope, period) is unchanged.
-            pipeline.alerts.replaceRules(budgets: new.budgets, spikes: new.spikes, outcomeLimits: new.outcomeLimits)
-            replaceShardRules()
-            config = ConfigReload.applied(config, new)
-            o.reloadSuccess = true
-            o.reloadProblem = nil
-            log.notice("configuration reloaded", metadata: ["prices": "\(new.prices.count)", "prices_changed": "\(pricesChanged)",
-                                                           "rules": "\(rules.count)", "restart_needed": "\(restart.count)"])
+            apply(reloaded: new)
         }
+    }
+
+    /// A valid configuration read by a reload: what can change at once does, the rest is named.
+    func apply(reloaded new: TokenmeterConfig) {
+        let restart = ConfigReload.restartKeys(old: config, new: new)
+        if !restart.isEmpty {
+            log.warning("\(ConfigReload.restartNeeded(restart))", metadata: ["keys": "\(restart.joined(separator: ","))"])
+            let instance = new.rollups.instance ?? pipeline.instance
+            for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
+                log.warning("the next start would refuse this configuration: \(d.description)")
+            }
+        }
+        let pricesChanged = new.prices != config.prices
+        if pricesChanged { pipeline.replacePrices(new.prices) }
+        // Every engine keeps the totals of rules whose identity (name, scope, period) is unchanged.
+        alerting.replaceRules(AlertRules(new), pipelineEngine: pipeline.alerts)
+        config = ConfigReload.applied(config, new)
+        ops.reload.success = true
+        ops.reload.problem = nil
+        log.notice("configuration reloaded", metadata: ["prices": "\(new.prices.count)", "prices_changed": "\(pricesChanged)",
+                                                       "rules": "\(rules.count)", "restart_needed": "\(restart.count)"])
     }
 
     // MARK: Stop
@@ -289,9 +304,9 @@ extension Daemon {
     /// The loop saw SIGTERM/SIGINT: STOPPING=1, /-/ready turns 503.
     func operationsStopping() {
         let o = ops
-        guard !o.stoppingSent else { return }
-        o.stoppingSent = true
-        progress.update { $0.stopping = true }
+        guard !o.readiness.stoppingSent else { return }
+        o.readiness.stoppingSent = true
+        progress.update { $0.readiness.stopping = true }
         o.notifier.stopping()
         o.notifier.status("stopping: writing checkpoint and committing offsets")
     }
@@ -305,10 +320,12 @@ extension Daemon {
     }
 
     /// Once a stop is requested, the process must be gone within `seconds`: a broker that never answers
-    /// cannot hold the shutdown forever. Past the deadline it exits 1 (systemd's TimeoutStopSec is longer,
-    /// so the daemon, not SIGKILL, decides).
+    /// cannot hold the shutdown forever. Past the deadline `onShutdownDeadline` runs: the command exits 1
+    /// there (systemd's TimeoutStopSec is longer, so the daemon, not SIGKILL, decides). The deadline is
+    /// real time on purpose: it guards against the polling thread being stuck, which no clock it reads
+    /// could see.
     func armShutdownDeadline(_ seconds: Double) {
-        let stop = self.stop, log = self.log, finished = self.ops.finished
+        let stop = self.stop, log = self.log, finished = self.ops.finished, onDeadline = self.ops.onShutdownDeadline
         let t = Thread {
             while !stop.stopRequested {
                 if finished.isSet { return }
@@ -321,7 +338,7 @@ extension Daemon {
             }
             log.critical("shutdown deadline passed; exiting without a final checkpoint (the last one is kept)",
                          metadata: ["deadline_s": "\(seconds)"])
-            exit(1)
+            onDeadline?()
         }
         t.name = "tokenmeter-deadline"
         t.start()

@@ -91,6 +91,14 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
 
 @_cdecl("tokenmeter_fuzz_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    // Seed mode (scripts/fuzz.sh): write the seed corpus and return, without starting the fuzzer.
+    let env = ProcessInfo.processInfo.environment
+    if let dir = env["TOKENMETER_FUZZ_SEEDS"] {
+        if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
+        if env["TOKENMETER_FUZZ"] == "secret" { target = .secret }
+        writeSeeds(dir, tomlFiles: (env["TOKENMETER_FUZZ_TOML_SEEDS"] ?? "").split(separator: ":").map(String.init))
+        return 0
+    }
     var argc = argc
     var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
     return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data, size) }
@@ -101,10 +109,6 @@ public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutable
     let env = ProcessInfo.processInfo.environment
     if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
     if env["TOKENMETER_FUZZ"] == "secret" { target = .secret }
-    if let dir = env["TOKENMETER_FUZZ_SEEDS"] {
-        writeSeeds(dir, tomlFiles: (env["TOKENMETER_FUZZ_TOML_SEEDS"] ?? "").split(separator: ":").map(String.init))
-        exit(0)
-    }
     switch ConfigLoader.parse(text: pipelineConfig, file: "fuzz.toml") {
     case .success(let c): config = c
     case .failure(let e): fatalError("the fuzz pipeline's config is invalid: \(e)")

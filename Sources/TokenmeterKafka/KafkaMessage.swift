@@ -14,7 +14,21 @@ public struct KafkaMessage {
     /// The message's create or log-append time; nil when the broker sent none.
     public let timestampMs: Int64?
 
-    let raw: UnsafeMutablePointer<rd_kafka_message_t>
+    /// librdkafka's message (headers are read from it); nil for a message built by a test double.
+    let raw: UnsafeMutablePointer<rd_kafka_message_t>?
+
+    /// A message that did not come from librdkafka: for in-memory test doubles of the consumer. It has no
+    /// headers. The buffers must stay valid for as long as the message is used (inside the poll callback).
+    public init(payload: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, topicIndex: Int, partition: Int32,
+                offset: Int64, timestampMs: Int64?) {
+        self.raw = nil
+        self.payload = payload
+        self.key = key
+        self.topicIndex = topicIndex
+        self.partition = partition
+        self.offset = offset
+        self.timestampMs = timestampMs
+    }
 
     init(raw: UnsafeMutablePointer<rd_kafka_message_t>, topicIndex: Int) {
         let m = raw.pointee
@@ -33,7 +47,7 @@ public struct KafkaMessage {
     /// Parses the headers lazily: messages that never ask pay nothing.
     public func header(named name: String) -> UnsafeRawBufferPointer? {
         var headers: OpaquePointer?
-        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else {
+        guard let raw, rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else {
             return nil
         }
         var value: UnsafeRawPointer?
@@ -47,7 +61,7 @@ public struct KafkaMessage {
     /// All headers as copies, in order; for dead letters and tests, not the hot path.
     public func headers() -> [(String, [UInt8])] {
         var headers: OpaquePointer?
-        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else {
+        guard let raw, rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else {
             return []
         }
         var out: [(String, [UInt8])] = []

@@ -16,7 +16,8 @@ struct CheckConfigCommand: ParsableCommand {
         abstract: "Validate a configuration file.",
         discussion: """
             Prints every problem as FILE:LINE:COL: error: MESSAGE on standard error and exits 78 (EX_CONFIG), \
-            or prints a one-line summary and exits 0. Besides the file itself it runs every check `run` makes \
+            or prints a one-line summary and exits 0. kafka.brokers must be set (run connects there), except in \
+            a file of [[price]] entries only (a price list). Besides the file itself it runs every check `run` makes \
             before connecting: librdkafka accepts every property, the secret files can be read (64 KiB at \
             most; a warning when the group or others may read them), http.listen resolves to an address of \
             this machine, and the state and rollup folders exist or can be created (--file-only skips these, \
@@ -47,7 +48,11 @@ struct CheckConfigCommand: ParsableCommand {
         }
         switch ConfigLoader.load(path: config) {
         case .success(let c):
-            if !fileOnly { _ = startupChecksOrExit(c) }
+            let requireBrokers = !isPriceList(c)
+            if !fileOnly { _ = startupChecksOrExit(c, requireBrokers: requireBrokers) } else if requireBrokers, let d = brokersMissing(c) {
+                printError(d.description)
+                throw ExitCode(78)
+            }
             if self.print {
                 let header = ["Effective configuration of \(config): every key, defaults filled in. Secrets are not shown.",
                               "tokenmeter \(BuildInfo.version) (commit \(BuildInfo.gitCommit))"]

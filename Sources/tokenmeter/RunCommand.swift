@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import TokenmeterCore
 import TokenmeterDaemon
@@ -35,7 +38,11 @@ struct RunCommand: ParsableCommand {
             let daemon = try Daemon(config: config, configPath: options.config, log: log, stop: stop,
                                     kafkaProperties: checks.kafkaProperties)
             daemon.shutdownDeadlineSeconds = shutdownTimeout
+            daemon.onShutdownDeadline = { Glibc.exit(1) }
             try daemon.run()
+        } catch let failure as DaemonFailure {
+            // Logged where it happened; the exit code tells systemd to restart us (see DaemonFailure).
+            throw ExitCode(failure.exitCode)
         } catch {
             log.critical("tokenmeter stopped on an error: \(error)")
             throw ExitCode(1)

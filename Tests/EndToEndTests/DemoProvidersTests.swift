@@ -51,7 +51,8 @@ import TokenmeterCore
     @Test func checkConfigPrintsTheEffectiveProviderTable() throws {
         let dir = try Harness.tempDir("prefixes")
         let path = dir + "/t.toml"
-        try "[provider_prefixes]\n\"llama-\" = \"meta\"\n\"grok-\" = \"x-ai\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "[provider_prefixes]\n\"llama-\" = \"meta\"\n\"grok-\" = \"x-ai\"\n\n[kafka]\nbrokers = \"127.0.0.1:9092\"\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try runTokenmeter(["check-config", "--config", path, "--print"])
         #expect(r.status == 0, "\(r.stderr)")
         let section = r.stdout.components(separatedBy: "[provider_prefixes]\n").dropFirst().first?.components(separatedBy: "\n\n").first ?? ""

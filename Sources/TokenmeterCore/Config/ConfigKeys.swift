@@ -198,8 +198,10 @@ public enum ConfigKeys {
     public static let sections: [ConfigSection] = [
         .table("kafka", [
             key("kafka", "brokers", \.kafka.brokers, .brokers, .restart, startChecked: true,
+                note: "assumed by `replay`, `report` and `prices`; `check-config` and `run` require the key",
                 example: #""k1.example.com:9092,k2.example.com:9092""#,
-                "bootstrap servers: a string (`\"k1:9092,k2:9092\"`) or a list of strings, at least one, no repeats",
+                "bootstrap servers: a string (`\"k1:9092,k2:9092\"`) or a list of strings, at least one, no repeats; "
+                    + "`replay`, `report` and `prices` read a file without it",
                 Render.string),
             key("kafka", "group_id", \.kafka.groupId, .string, .restart, startChecked: true, example: #""meter-b""#,
                 "the consumer group; instances sharing it split the partitions ([scale-out.md](scale-out.md))",
@@ -233,11 +235,11 @@ public enum ConfigKeys {
             key("kafka", "static_membership", \.kafka.staticMembership, .boolean, .restart, example: "true",
                 "static group membership: the instance name (`rollups.instance`) becomes the consumer's "
                     + "`group.instance.id`, so that a restarted instance takes its partitions back at once "
-                    + "([operations.md](operations.md#static-group-membership-kafkastatic_membership))",
+                    + "([running.md](running.md#static-group-membership-kafkastatic_membership))",
                 Render.bool),
             key("kafka", "ready_grace", \.kafka.readyGrace, .duration, .restart, example: #""90s""#,
                 "how long the instance may be without an assigned partition, or without a reachable broker, before "
-                    + "`/-/ready` and `tokenmeter_ready` say it is not ready ([operations.md](operations.md)); not negative",
+                    + "`/-/ready` and `tokenmeter_ready` say it is not ready ([running.md](running.md#readiness)); not negative",
                 Render.duration),
         ]),
         .map("kafka.properties", doc: """

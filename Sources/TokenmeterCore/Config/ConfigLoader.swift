@@ -60,8 +60,10 @@ public enum ConfigLoader {
         var builder = ConfigBuilder(file: file)
         let config = builder.build(root)
         if builder.diagnostics.isEmpty { return .success(config) }
+        // In file order: this file's problems, then those of the files it includes, each file in its order.
         let sorted = builder.diagnostics.enumerated().sorted {
-            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+            ($0.element.file == file ? 0 : 1, $0.element.file, $0.element.line, $0.element.column, $0.offset)
+                < ($1.element.file == file ? 0 : 1, $1.element.file, $1.element.line, $1.element.column, $1.offset)
         }.map(\.element)
         return .failure(ConfigErrors(sorted))
     }
@@ -136,7 +138,9 @@ private struct ConfigBuilder {
 
     mutating func build(_ root: TOMLTable) -> TokenmeterConfig {
         var c = TokenmeterConfig()
-        checkUnknown(root, path: nil, known: Self.known(nil))
+        // `include` is not a setting but where more [[price]] entries are read from (their prices join
+        // `prices`, each with its own file and line): the one top-level key, outside the key table.
+        checkUnknown(root, path: nil, known: Self.known(nil) + [("include", .key)])
         for e in root.entries {
             switch e.key {
             case "kafka", "rollups", "state", "dedup", "http", "focus":
@@ -188,6 +192,7 @@ private struct ConfigBuilder {
                 break // reported by checkUnknown
             }
         }
+        if root["include"] != nil { c.prices += includedPrices(root, after: c.prices) }
         // Spend deltas leave with each checkpoint, so its interval is the alert latency across instances:
         // unless set, one second (the "batched every second or so") instead of five.
         if c.kafka.spendTopic != nil, root["state"]?.table?["checkpoint_interval"] == nil {
@@ -801,6 +806,75 @@ private struct ConfigBuilder {
             return "the port in \"\(s)\" must be a number from 0 to 65535"
         }
         return nil
+    }
+
+    // MARK: include
+
+    /// `include = ["prices.toml"]`: files of `[[price]]` entries (a maintained price list kept apart from
+    /// the site's settings), paths relative to this file's folder. Their entries come after this file's,
+    /// each with its own `FILE:LINE` origin; their problems are reported at their own positions. An
+    /// included file holds `[[price]]` entries only (no settings, no further includes), and an entry the
+    /// same as one already read (model, provider, tier, minimum, date) is ambiguous, as within one file.
+    mutating func includedPrices(_ root: TOMLTable, after earlier: [PriceEntry]) -> [PriceEntry] {
+        var ok = true
+        guard let paths = stringList(root, "include", "include", unique: true, ok: &ok) else { return [] }
+        let folder = file.lastIndex(of: "/").map { String(file[..<$0]) }
+        var seen: [PriceIdentity: String] = [:]
+        for e in earlier { seen[Self.identity(e)] = e.origin }
+        var out: [PriceEntry] = []
+        for (path, position) in paths {
+            let full = path.hasPrefix("/") || folder == nil ? path : folder! + "/" + path
+            // Only a regular file: a FIFO or a device (`/dev/stdin`) would block the load or never end.
+            var st = stat()
+            if stat(full, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                error(position, "`include` \"\(path)\": \(full) is not a regular file")
+                continue
+            }
+            let bytes: [UInt8]
+            switch ConfigLoader.readFile(full) {
+            case .success(let b): bytes = b
+            case .failure(let reason):
+                error(position, "`include` \"\(path)\": cannot read \(full): \(reason.message)")
+                continue
+            }
+            if let (p, message) = ConfigLoader.firstInvalidUTF8(bytes) {
+                diagnostics.append(ConfigDiagnostic(file: full, line: p.line, column: p.column, message: message))
+                continue
+            }
+            let included: TOMLTable
+            do {
+                included = try TOMLParser.parse(bytes: bytes)
+            } catch {
+                diagnostics.append(ConfigDiagnostic(file: full, line: error.position.line, column: error.position.column,
+                                                    message: error.message))
+                continue
+            }
+            var builder = ConfigBuilder(file: full)
+            for e in included.entries where e.key != "price" {
+                builder.error(e.keyPosition, "`\(e.key)`: an included file holds [[price]] entries only; settings belong in \(file)")
+            }
+            let tables = included["price"]?.array?.compactMap(\.table) ?? []
+            if let v = included["price"], v.array == nil || tables.count != v.array!.count {
+                builder.error(v.position, "`price` must be [[price]] entries")
+            }
+            for entry in builder.prices(tables) {
+                if let first = seen[Self.identity(entry)] {
+                    let line = Int(entry.origin.split(separator: ":").last ?? "") ?? 1
+                    builder.error(TOMLPosition(line: line, column: 1), "ambiguous price for model \"\(entry.model)\": the [[price]] "
+                                  + "entry at \(first) has the same model, provider, service_tier, min_input_tokens and effective_from")
+                    continue
+                }
+                seen[Self.identity(entry)] = entry.origin
+                out.append(entry)
+            }
+            diagnostics += builder.diagnostics
+        }
+        return out
+    }
+
+    static func identity(_ e: PriceEntry) -> PriceIdentity {
+        PriceIdentity(model: e.model, provider: e.provider, serviceTier: e.serviceTier, minInputTokens: e.minInputTokens ?? 0,
+                      effectiveFrom: e.effectiveFrom)
     }
 
     // MARK: [[price]]

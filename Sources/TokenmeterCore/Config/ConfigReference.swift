@@ -39,6 +39,13 @@ public enum ConfigReference {
               *at once* is applied by the reload; a key marked *restart* keeps its running value, and the reload
               logs a `restart needed` warning that names it; *not read by run* is for other commands.
 
+            ## `include`
+
+            A top-level key: `include = ["prices.toml"]`, files of `[[price]]` entries read after the config's own,
+            paths relative to the config's folder; no other settings in them, no nesting
+            ([prices.md](prices.md#including-a-price-list-include)). Not a setting itself: `check-config --print`
+            shows the entries it brought in as `[[price]]` entries, each with its file and line.
+
             """
         for section in ConfigKeys.sections {
             out += "\n## `\(section.header)`\n\n"

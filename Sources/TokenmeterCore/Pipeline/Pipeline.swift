@@ -9,7 +9,10 @@
 /// overlapping accesses, and the runtime check of every class-property access cost about 8% of the
 /// per-event instructions (callgrind).
 public final class Pipeline {
-    public let config: TokenmeterConfig
+    /// The window and de-duplication settings it was built with: restart-only keys, so a reload never
+    /// leaves them stale. What a reload changes arrives through `replacePrices` and `alerts.replaceRules`.
+    let rollups: RollupSettings
+    let dedupSettings: DedupSettings
     public let instance: String
     /// The first part of a partition's writer name. The instance, unless partition state lives in a
     /// changelog (issue 9): then whichever instance holds a partition continues the one history recorded
@@ -57,7 +60,8 @@ public final class Pipeline {
     }
 
     public init(config: TokenmeterConfig, instance: String) {
-        self.config = config
+        self.rollups = config.rollups
+        self.dedupSettings = config.dedup
         self.instance = instance
         self.writerPrefix = config.kafka.changelogTopic != nil ? config.kafka.groupId : instance
         self.spendMode = config.kafka.spendTopic != nil
@@ -95,12 +99,12 @@ public final class Pipeline {
 
     public func freshState(topicIndex: Int, partition: Int32, nextOffset: Int64, wallNow: EpochMillis) -> PartitionState {
         PartitionState(topic: topics[topicIndex], partition: partition, nextOffset: nextOffset, windows: emptyWindows(),
-                       dedup: DedupSet(window: config.dedup.window.millis), lastMessageWall: wallNow)
+                       dedup: DedupSet(window: dedupSettings.window.millis), lastMessageWall: wallNow)
     }
 
     private func emptyWindows() -> PartitionWindows {
-        PartitionWindows(sizes: sizes, grace: config.rollups.grace.millis, lateHorizon: config.rollups.lateHorizon.millis,
-                         maxKeys: config.rollups.maxKeysPerWindow, overflowKey: overflowKey)
+        PartitionWindows(sizes: sizes, grace: rollups.grace.millis, lateHorizon: rollups.lateHorizon.millis,
+                         maxKeys: rollups.maxKeysPerWindow, overflowKey: overflowKey)
     }
 
     /// Takes ownership of a partition, with the state restored from a checkpoint or a fresh one.
@@ -211,10 +215,10 @@ public final class Pipeline {
         // producer clock would otherwise push the partition's stream time ahead, close every window early and
         // make all later events late until the clock caught up. Replays (no wall clock) keep any time.
         if wallNow > 0 && time > wallNow &+ maxFutureMillis {
-            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than rollups.max_future (\(config.rollups.maxFuture.label)) ahead of the clock (\(RFC3339.format(wallNow)))"))
+            return .rejected(RejectReason(.badTimestamp, "event time \(RFC3339.format(time, fraction: true)) is more than rollups.max_future (\(rollups.maxFuture.label)) ahead of the clock (\(RFC3339.format(wallNow)))"))
         }
         if state.windows.isTooLate(time) {
-            return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(config.rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
+            return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
         }
         if !ev.id.isAbsent {
             let h = StringTable.hash(ev.id.bytes(in: scratch))
@@ -351,7 +355,7 @@ public final class Pipeline {
     /// arrive as messages (transaction markers of a transactional producer) must not keep a partition's
     /// windows open for ever.
     public func closeIdle(wallNow: EpochMillis, hasBacklog: (Int, Int32, Int64) -> Bool = { _, _, _ in false }) {
-        let idle = config.rollups.idleClose.millis
+        let idle = rollups.idleClose.millis
         let patience = Pipeline.backlogPatience(idle)
         for t in partitions.indices {
             for p in partitions[t].indices where partitions[t][p] != nil {
@@ -416,7 +420,7 @@ public final class Pipeline {
     /// With `restoreAlerts`, the alert engine's totals and published crossings come back too (at start;
     /// not when only partitions are re-read after a lost assignment).
     public func decodeCheckpoint(_ bytes: [UInt8], restoreAlerts: Bool) throws -> Checkpoint.Restored {
-        let r = try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: config.dedup.window.millis)
+        let r = try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: dedupSettings.window.millis)
         if restoreAlerts && !r.alertState.isEmpty {
             var reader = BinaryReader(r.alertState)
             try alerts.decodeState(from: &reader, names: &dimensions.names)
@@ -481,7 +485,7 @@ public final class Pipeline {
         func strip(_ s: inout PartitionState) {
             dedups.append(s.dedup)
             walls.append(s.lastMessageWall)
-            s.dedup = DedupSet(window: config.dedup.window.millis)
+            s.dedup = DedupSet(window: dedupSettings.window.millis)
         }
         for i in live.indices { strip(&live[i].state) }
         for i in held.indices { strip(&held[i]) }
@@ -490,14 +494,14 @@ public final class Pipeline {
         alerts.encodeState(into: &alertState, names: dimensions.names)
         let bytes = Checkpoint.encode(live.map(\.state) + held, dimensions: dimensions, alertState: alertState.bytes)
 
-        var fresh = Dimensions(tagNames: config.rollups.tags)
+        var fresh = Dimensions(tagNames: rollups.tags)
         // The overflow row's key was interned first at start; it keeps its id.
         let overflow = fresh.names.intern("__overflow__")
         precondition(overflow == overflowKey.workflow, "the overflow name must keep its id")
         let restored: Checkpoint.Restored
         do {
             restored = try Checkpoint.decode(bytes, dimensions: &fresh, makeWindows: emptyWindows,
-                                             dedupWindow: config.dedup.window.millis)
+                                             dedupWindow: dedupSettings.window.millis)
             var reader = BinaryReader(restored.alertState)
             try alerts.decodeState(from: &reader, names: &fresh.names)
         } catch {

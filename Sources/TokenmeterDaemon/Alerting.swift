@@ -1,0 +1,79 @@
+import TokenmeterCore
+import TokenmeterKafka
+
+/// The one home of alerts in the daemon. Alerts are raised in two places: the pipeline's engine (every
+/// rule, in a single instance; in spend mode only what needs no other instance's spend) and the alert
+/// shards this instance owns in spend mode. Both are gathered here, made durable in the outbox and sent by
+/// one publisher; the rules in force live here too, and a reload replaces them in every engine at once.
+final class Alerting {
+    let publisher: AlertPublisher
+    private(set) var rules: AlertRules
+    /// Spend mode: the alert shards this instance owns (see Daemon+Spend).
+    var shards = AlertShardSet()
+    /// Alerts taken from an engine but not yet in the outbox (the outbox write failed).
+    private var pending: [Alert] = []
+
+    init(publisher: AlertPublisher, rules: AlertRules) {
+        self.publisher = publisher
+        self.rules = rules
+    }
+
+    /// Takes what the engines raised, makes it durable in the outbox and hands it to the producer.
+    /// Throws when the outbox cannot be written; the alerts are kept and retried at the next call.
+    func publish(pipelineEngine: AlertEngine, consumedNanos: Int64?) throws {
+        publisher.poll()
+        pending.append(contentsOf: pipelineEngine.takePending())
+        if !shards.byIndex.isEmpty { pending.append(contentsOf: shards.takePending()) }
+        guard !pending.isEmpty else { return }
+        try publisher.publish(pending, consumedNanos: consumedNanos)
+        pending.removeAll()
+    }
+
+    /// New rules (SIGHUP): every engine keeps the totals of rules whose identity (name, scope, period) is
+    /// unchanged; the spend router is rebuilt for them.
+    func replaceRules(_ new: AlertRules, pipelineEngine: AlertEngine) {
+        rules = new
+        pipelineEngine.replaceRules(budgets: new.budgets, spikes: new.spikes, outcomeLimits: new.outcomeLimits)
+        shards.router = nil
+        for s in shards.byIndex.values {
+            s.engine.replaceRules(budgets: new.budgets, spikes: new.spikes, outcomeLimits: new.outcomeLimits)
+        }
+    }
+}
+
+/// Spend mode: the alert shards this instance owns, the names their state refers to, and the routing of
+/// spend deltas to shards.
+struct AlertShardSet {
+    var byIndex: [Int32: AlertShard] = [:]
+    var names = StringTable()
+    var namesAfterCompaction = 0
+    /// The spend topic's partition count (the number of shards), read once.
+    var count: Int?
+    /// The router for the rules in force (nil: rebuilt at the next use, after a reload).
+    var router: SpendRouter?
+    /// Spend ranges applied, and skipped (already applied, or another group's).
+    var applied: Int64 = 0
+    var skipped: Int64 = 0
+
+    /// Alerts raised by the shards, in shard order.
+    mutating func takePending() -> [Alert] {
+        var out: [Alert] = []
+        for s in byIndex.values.sorted(by: { $0.index < $1.index }) where !s.engine.pending.isEmpty {
+            out += s.engine.takePending()
+        }
+        return out
+    }
+}
+
+/// Changelog mode: the store, and what this instance last wrote to it per partition.
+final class ChangelogBook {
+    let store: ChangelogStore
+    /// What each partition's last record held, to skip partitions that did not change since.
+    var lastRecord: [TopicPartition: RecordMark] = [:]
+    /// Spend deltas of written records, sent to the alert shards once those records are acknowledged.
+    var spendInFlight: [SpendInFlight] = []
+    /// Spend deltas taken from the pipeline whose record could not be queued: they go with the next one.
+    var unrecordedSpend: [TopicPartition: [ChangelogRecord.SpendOut]] = [:]
+
+    init(store: ChangelogStore) { self.store = store }
+}

@@ -1,0 +1,105 @@
+import TokenmeterCore
+import TokenmeterKafka
+
+/// Who holds a partition's rows, as the commit metadata says, for the hand-over protocol between
+/// instances: `owned:<instance>` while it consumes (the claim), `released:<instance>` once a revoked
+/// partition's rows are in partial files, `checkpointed:<instance>` after a shutdown (the rows wait in that
+/// instance's checkpoint).
+enum OwnershipClaim: Equatable {
+    case owned(String)
+    case released(String)
+    case checkpointed(String)
+    case none
+
+    init(metadata: String?) {
+        let m = metadata ?? ""
+        if m.hasPrefix("owned:") { self = .owned(String(m.dropFirst(6))) }
+        else if m.hasPrefix("released:") { self = .released(String(m.dropFirst(9))) }
+        else if m.hasPrefix("checkpointed:") { self = .checkpointed(String(m.dropFirst(13))) }
+        else { self = .none }
+    }
+
+    var metadata: String {
+        switch self {
+        case .owned(let i): "owned:\(i)"
+        case .released(let i): "released:\(i)"
+        case .checkpointed(let i): "checkpointed:\(i)"
+        case .none: ""
+        }
+    }
+}
+
+/// What the group's committed offsets say about partitions just assigned to `instance`.
+struct HandoverView: Equatable {
+    /// Handed over by their previous owner: start exactly at this offset.
+    var released: [TopicPartition: Int64] = [:]
+    /// Another instance's claim is on record: it may hold rows past the committed offset; wait for it.
+    var waiting: Set<TopicPartition> = []
+    /// Every committed offset read (absent: none committed, or unknown).
+    var committed: [TopicPartition: Int64] = [:]
+    /// Our own claim is on record: safe to start at once.
+    var mine: Set<TopicPartition> = []
+
+    /// Classifies `partitions` from their committed offsets and metadata, in the same order.
+    init(_ partitions: [TopicPartition], committed got: [(offset: Int64?, metadata: String?)], instance: String) {
+        for (tp, c) in zip(partitions, got) {
+            if let o = c.offset, o >= 0 { committed[tp] = o }
+            switch OwnershipClaim(metadata: c.metadata) {
+            case .owned(let who) where who == instance: mine.insert(tp)
+            case .owned: waiting.insert(tp)
+            case .released: if let o = c.offset, o >= 0 { released[tp] = o }
+            default: break
+            }
+        }
+    }
+
+    /// The committed offsets could not be read: every partition resumes from the checkpoint.
+    init(unreadable partitions: [TopicPartition]) { mine = Set(partitions) }
+
+    init() {}
+}
+
+/// The partitions this instance holds or may be handed, outside the pipeline: the checkpoint's states not
+/// yet assigned, the hand-overs awaited, what was committed, and what must still be committed.
+struct PartitionOwnership {
+    /// Partition states from the checkpoint, handed out as Kafka assigns the partitions.
+    var restored: [TopicPartition: PartitionState] = [:]
+    /// Changelog mode: partitions of the local checkpoint, used only for a partition the changelog has no
+    /// record of (the first start after switching changelog mode on).
+    var localCache: [TopicPartition: PartitionState] = [:]
+    /// The offsets this instance committed last, per partition (to skip commits that would not move).
+    var committed: [TopicPartition: Int64] = [:]
+    /// Dedup memory of partitions handed over on a rebalance, reused if they come back.
+    var retainedDedup: [TopicPartition: DedupSet] = [:]
+    /// Offsets of partitions handed over on a revoke whose commit the broker refused.
+    var unreleased: [TopicPartition: Int64] = [:]
+    /// Assigned partitions not yet fetched, with the monotonic deadline for their previous owner's hand-over.
+    var awaitingHandover: [TopicPartition: Int64] = [:]
+    var lastHandoverCheck: Int64 = 0
+
+    /// The states held for partitions not assigned to this instance (for the checkpoint and the memory model).
+    var held: [PartitionState] { Array(restored.values) + Array(localCache.values) }
+
+    /// Of the awaited partitions, those that may start now: nobody else's claim is on record (`waiting`
+    /// from a fresh `HandoverView`), or the deadline passed (the previous owner is taken for dead).
+    /// Sorted, so that the claims and the logs are in a stable order.
+    func startable(waiting: Set<TopicPartition>, now: Int64) -> (ready: [TopicPartition], timedOut: [TopicPartition]) {
+        var ready: [TopicPartition] = [], timedOut: [TopicPartition] = []
+        for (tp, deadline) in awaitingHandover where !waiting.contains(tp) || now >= deadline {
+            ready.append(tp)
+            if waiting.contains(tp) { timedOut.append(tp) }
+        }
+        return (ready.sorted(by: TopicPartition.ordered), timedOut.sorted(by: TopicPartition.ordered))
+    }
+
+    /// Forgets partitions that left: nothing more is committed for them and no hand-over is awaited.
+    mutating func forget(_ partitions: [TopicPartition]) {
+        for tp in partitions { committed[tp] = nil; awaitingHandover[tp] = nil }
+    }
+}
+
+extension TopicPartition {
+    static func ordered(_ a: TopicPartition, _ b: TopicPartition) -> Bool {
+        a.topic != b.topic ? a.topic < b.topic : a.partition < b.partition
+    }
+}
