@@ -7,6 +7,7 @@
 #   /usr/local/bin/tokenmeter
 #   /etc/systemd/system/tokenmeter.service
 #   /etc/tokenmeter/tokenmeter.toml         (the example config; an existing file is never overwritten)
+#   /etc/tokenmeter/prices.toml             (the price list the example includes; likewise kept if present)
 #   /etc/tokenmeter/kafka-password          (empty, root 0600, only if missing: put the SASL password here)
 #   /usr/local/share/doc/tokenmeter/README.md and docs/ (the README's links stay valid)
 #   the `tokenmeter` system user and group (no login, home /var/lib/tokenmeter)
@@ -61,6 +62,13 @@ if [ ! -e "$DESTDIR/etc/tokenmeter/tokenmeter.toml" ]; then
     echo "install.sh: installed the example config /etc/tokenmeter/tokenmeter.toml: edit it before starting"
 else
     echo "install.sh: kept the existing /etc/tokenmeter/tokenmeter.toml"
+fi
+# The example config includes the price list beside it (include = ["prices.toml"]).
+if [ ! -e "$DESTDIR/etc/tokenmeter/prices.toml" ]; then
+    install -m 0644 -o root -g root config/prices.toml "$DESTDIR/etc/tokenmeter/prices.toml"
+    echo "install.sh: installed the price list /etc/tokenmeter/prices.toml"
+else
+    echo "install.sh: kept the existing /etc/tokenmeter/prices.toml (the repository's: config/prices.toml)"
 fi
 if [ ! -e "$DESTDIR/etc/tokenmeter/notify.toml" ]; then
     install -m 0640 -o root -g "$group" config/notify.toml "$DESTDIR/etc/tokenmeter/notify.toml"

@@ -32,7 +32,7 @@ extension Daemon: RebalanceHandler {
         var out: [Int64?] = []
         var it = starts.makeIterator()
         for tp in partitions { out.append(deferred.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
-        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))"])
+        log.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0)" }.joined(separator: ","))"])
         handOverUnassignedRestored()
         flushFiles()
         return out
@@ -213,7 +213,7 @@ extension Daemon: RebalanceHandler {
 
     public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
         for tp in partitions { ownership.awaitingHandover[tp] = nil }
-        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ","))",
+        log.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0)" }.joined(separator: ","))",
                                                   "lost": "\(lost)"])
         if changelogMode {
             partitionsRevokedWithChangelog(partitions, lost: lost)

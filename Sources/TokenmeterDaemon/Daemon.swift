@@ -171,6 +171,8 @@ public final class Daemon {
             }
             if mono - loop.lastIdleCheck >= 1000 {
                 loop.lastIdleCheck = mono
+                deadLetters.reportSuppressed(now: mono)
+                loop.overflowLog.reportSuppressed(now: mono, log: log)
                 closeIdleWindows(consumer)
             }
             flushFiles()
@@ -250,7 +252,7 @@ public final class Daemon {
 
     private func warnOnOverflow() {
         guard pipeline.metrics.overflowEvents != loop.lastOverflowEvents else { return }
-        if loop.overflowLog.allow(now: clock.monotonicMillis()) {
+        if loop.overflowLog.allow(now: clock.monotonicMillis(), log: log) {
             log.warning("a window reached rollups.max_keys_per_window; new keys are counted under __overflow__",
                         metadata: ["overflow_events": "\(pipeline.metrics.overflowEvents)",
                                    "max_keys_per_window": "\(config.rollups.maxKeysPerWindow)"])
@@ -349,7 +351,7 @@ struct LoopState {
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0
     var lastOverflowEvents: Int64 = 0
-    let overflowLog = RateLimitedLog(perMinute: 1)
+    let overflowLog = RateLimitedLog(perMinute: 1, what: "rollups.max_keys_per_window warnings")
     var shuttingDown = false
     /// A checkpoint is waiting for dead letters or changelog records to be acknowledged (said once).
     var checkpointPostponed = false

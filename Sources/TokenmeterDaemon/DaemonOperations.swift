@@ -122,12 +122,12 @@ extension Daemon {
                          body: MetricsRenderer.render(s, startTimeMs: startWall, nowMs: clock.now()))
         case "/-/healthy":
             // Alive: the loop has not started yet (restoring), or it iterated within the last 30 s.
-            let stale = s.loopHeartbeatMono > 0 && clock.monotonicMillis() - s.loopHeartbeatMono > 30_000
+            let stale = s.readiness.loopHeartbeatMono > 0 && clock.monotonicMillis() - s.readiness.loopHeartbeatMono > 30_000
             return stale ? .init(status: 503, body: "consume loop stalled\n") : .init(status: 200, body: "healthy\n")
         case "/-/ready":
-            if s.stopping { return .init(status: 503, body: "stopping\n") }
-            return s.ready ? .init(status: 200, body: "ready\n")
-                : .init(status: 503, body: "not ready: \(s.notReadyReason ?? "joining the consumer group")\n")
+            if s.readiness.stopping { return .init(status: 503, body: "stopping\n") }
+            return s.readiness.ready ? .init(status: 200, body: "ready\n")
+                : .init(status: 503, body: "not ready: \(s.readiness.notReadyReason ?? "joining the consumer group")\n")
         default:
             return .init(status: 404, body: "not found; try /metrics, /-/healthy, /-/ready\n")
         }
@@ -165,7 +165,7 @@ extension Daemon {
     /// A librdkafka client error: all brokers down counts against readiness until a broker is seen up.
     func kafkaErrorReported(_ e: KafkaError) {
         if e.code == KafkaError.allBrokersDown { ops.readiness.brokersDown = true }
-        log.warning("kafka: \(e)")
+        if !e.alreadyLogged { log.warning("kafka: \(e)") }
     }
 
     // MARK: Each loop iteration
@@ -182,7 +182,7 @@ extension Daemon {
                 if let problem { log.warning("not ready: \(problem)") } else { log.notice("ready again: consuming") }
             }
         }
-        progress.update { $0.ready = problem == nil; $0.notReadyReason = problem }
+        progress.update { $0.readiness.ready = problem == nil; $0.readiness.notReadyReason = problem }
         // READY=1 once, at the first readiness (a reload before it sends none, see `reloadConfig`).
         if !o.readiness.readySent && problem == nil {
             o.readiness.readySent = true
@@ -212,20 +212,20 @@ extension Daemon {
     /// Copies the operational fields into the snapshot (inside `publishProgress`'s update).
     func fillOperations(_ s: inout DaemonProgress.Snapshot) {
         let o = ops
-        s.loopHeartbeatMono = clock.monotonicMillis()
-        s.rebalances = consumer?.rebalanceCount ?? s.rebalances
+        s.readiness.loopHeartbeatMono = clock.monotonicMillis()
+        s.consumer.rebalances = consumer?.rebalanceCount ?? s.consumer.rebalances
         // Lag from statistics older than three intervals is not shown: it would be stale, not zero.
         let r = o.readiness
-        let fresh = r.lastStatisticsMono > 0 && s.loopHeartbeatMono - r.lastStatisticsMono <= 3 * r.statisticsIntervalMs
-        s.consumerLag = fresh ? r.consumerLag : []
-        s.rollupFlushSeconds = o.checkpoints.flushSeconds
-        s.lastCheckpointWall = o.checkpoints.lastWall
-        s.lastCheckpointSeconds = o.checkpoints.lastSeconds
-        s.checkpointFailures = o.checkpoints.failures
-        s.configReloadSuccess = o.reload.success
-        s.configReloadWall = o.reload.wall
-        s.configReloads = o.reload.count
-        s.eventsPerSecond = o.pacing.eventsPerSecond
+        let fresh = r.lastStatisticsMono > 0 && s.readiness.loopHeartbeatMono - r.lastStatisticsMono <= 3 * r.statisticsIntervalMs
+        s.consumer.lag = fresh ? r.consumerLag : []
+        s.checkpoint.rollupFlushSeconds = o.checkpoints.flushSeconds
+        s.checkpoint.lastWall = o.checkpoints.lastWall
+        s.checkpoint.lastSeconds = o.checkpoints.lastSeconds
+        s.checkpoint.failures = o.checkpoints.failures
+        s.reload.succeeded = o.reload.success
+        s.reload.wall = o.reload.wall
+        s.reload.count = o.reload.count
+        s.pipeline.eventsPerSecond = o.pacing.eventsPerSecond
     }
 
     var openWindowCount: Int {
@@ -237,9 +237,9 @@ extension Daemon {
         let o = ops
         let s = progress.snapshot
         let lag = o.readiness.consumerLag.reduce(Int64(0)) { $0 + $1.lag }
-        var line = o.readiness.ready ? "consuming" : (o.readiness.readySent ? "not ready (\(s.notReadyReason ?? "?"))" : "joining consumer group")
-        line += ": \(Int(o.pacing.eventsPerSecond.rounded())) events/s, lag \(lag), \(s.openWindows) open windows (\(s.openRows) rows), "
-            + "\(s.assignedPartitions) partitions, last alert: \(s.lastAlert ?? "none")"
+        var line = o.readiness.ready ? "consuming" : (o.readiness.readySent ? "not ready (\(s.readiness.notReadyReason ?? "?"))" : "joining consumer group")
+        line += ": \(Int(o.pacing.eventsPerSecond.rounded())) events/s, lag \(lag), \(s.pipeline.openWindows) open windows (\(s.pipeline.openRows) rows), "
+            + "\(s.consumer.assignedPartitions) partitions, last alert: \(s.alerts.last ?? "none")"
         if let p = o.reload.problem { line += "; " + p }
         return line
     }
@@ -282,8 +282,7 @@ extension Daemon {
     func apply(reloaded new: TokenmeterConfig) {
         let restart = ConfigReload.restartKeys(old: config, new: new)
         if !restart.isEmpty {
-            log.warning("configuration changes that take effect only after a restart (systemctl restart tokenmeter)",
-                        metadata: ["keys": "\(restart.joined(separator: ","))"])
+            log.warning("\(ConfigReload.restartNeeded(restart))", metadata: ["keys": "\(restart.joined(separator: ","))"])
             let instance = new.rollups.instance ?? pipeline.instance
             for d in ConfigReload.problemsForTheNextStart(old: config, new: new, instance: instance) {
                 log.warning("the next start would refuse this configuration: \(d.description)")
@@ -307,7 +306,7 @@ extension Daemon {
         let o = ops
         guard !o.readiness.stoppingSent else { return }
         o.readiness.stoppingSent = true
-        progress.update { $0.stopping = true }
+        progress.update { $0.readiness.stopping = true }
         o.notifier.stopping()
         o.notifier.status("stopping: writing checkpoint and committing offsets")
     }

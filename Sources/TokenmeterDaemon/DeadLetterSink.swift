@@ -21,8 +21,8 @@ final class DeadLetterSink {
     /// Dead letters for the spill file whose write failed: retried before the next checkpoint (which waits
     /// for them, as it waits for undelivered dead letters).
     private var pendingSpill: [(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8])] = []
-    private let spillLog = RateLimitedLog(perMinute: 20)
-    private let rejectLog = RateLimitedLog(perMinute: 20)
+    private let spillLog = RateLimitedLog(perMinute: 20, what: "dead letters kept in the spill file")
+    private let rejectLog = RateLimitedLog(perMinute: 20, what: "rejected messages")
     /// Called when the spill file cannot be written (the state folder's trouble: consuming pauses).
     var onSpillFailure: ((Error) -> Void)?
 
@@ -47,9 +47,16 @@ final class DeadLetterSink {
         }
     }
 
+    /// How many rejected-message and spill lines the rate limits held back, once their minute is over (the
+    /// consume loop's once-a-second tick).
+    func reportSuppressed(now: Int64) {
+        rejectLog.reportSuppressed(now: now, log: log)
+        spillLog.reportSuppressed(now: now, log: log)
+    }
+
     /// A message the pipeline rejected, from `sourceTopic`: logged (rate-limited) and sent on.
     func reject(_ m: KafkaMessage, sourceTopic: String, reason: RejectReason) {
-        if rejectLog.allow(now: clock.monotonicMillis()) {
+        if rejectLog.allow(now: clock.monotonicMillis(), log: log) {
             log.warning("rejected message", metadata: ["reason": "\(reason)", "topic": "\(sourceTopic)",
                                                        "partition": "\(m.partition)", "offset": "\(m.offset)"])
         }
@@ -74,7 +81,7 @@ final class DeadLetterSink {
     /// Keeps a dead letter the topic cannot take in the spill file (see `DeadLetterSpill`); when the file
     /// cannot be written, in memory until it can.
     private func keep(topic: String, partition: Int32, offset: Int64, reason: String, key: [UInt8]?, value: [UInt8], error: Error) {
-        if spillLog.allow(now: clock.monotonicMillis()) {
+        if spillLog.allow(now: clock.monotonicMillis(), log: log) {
             log.error("dead letter cannot go to the dead-letter topic; kept in the spill file", metadata: [
                 "error": "\(error)", "bytes": "\(value.count)", "topic": "\(topic)", "partition": "\(partition)",
                 "offset": "\(offset)", "spill": "\(spill.path)", "spilled_before": "\(spill.spilled)"])

@@ -27,14 +27,14 @@ public enum MetricsRenderer {
             for (i, b) in h.bounds.enumerated() { out += "tokenmeter_\(name)_bucket{le=\"\(b)\"} \(h.counts[i])\n" }
             out += "tokenmeter_\(name)_bucket{le=\"+Inf\"} \(h.count)\ntokenmeter_\(name)_sum \(h.sum)\ntokenmeter_\(name)_count \(h.count)\n"
         }
-        let m = s.metrics
+        let m = s.pipeline.metrics
 
         metric("build_info", "gauge", "Always 1; the version and git commit the binary was built from.",
                [("{version=\"\(escape(BuildInfo.version))\",commit=\"\(escape(BuildInfo.gitCommit))\"}", "1")])
         one("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.", seconds(startTimeMs))
         one("ready", "gauge",
             "1 while consuming: group joined, partitions assigned and a broker reachable (or less than kafka.ready_grace without); 0 otherwise and while stopping.",
-            s.ready && !s.stopping ? "1" : "0")
+            s.readiness.ready && !s.readiness.stopping ? "1" : "0")
 
         one("messages_consumed_total", "counter", "Kafka messages consumed from the input topics.", "\(m.messages)")
         let counted = m.usageEvents + m.outcomeEvents - m.lateEvents
@@ -49,76 +49,76 @@ public enum MetricsRenderer {
                RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.rejected[$0] ?? 0)") })
         one("dead_letters_spilled_total", "counter",
             "Dead letters the dead-letter topic could not take (too large, refused, undelivered), kept unchanged in <state.dir>/dead-letters/spill.",
-            "\(s.deadLettersSpilled)")
+            "\(s.deadLetters.spilled)")
         one("dead_letters_spill_dropped_total", "counter",
             "Dead letters larger than the spill file may grow: neither on the topic nor in the spill file, only counted and logged.",
-            "\(s.deadLetterSpillDropped)")
-        one("dead_letter_spill_bytes", "gauge", "Size of the dead-letter spill files (spill and spill.1).", "\(s.deadLetterSpillBytes)")
+            "\(s.deadLetters.dropped)")
+        one("dead_letter_spill_bytes", "gauge", "Size of the dead-letter spill files (spill and spill.1).", "\(s.deadLetters.bytes)")
         one("unpriced_requests_total", "counter", "Requests of models with no matching price (tokens counted, cost not invented).", "\(m.unpricedRequests)")
         one("unrecognized_usage_total", "counter", "Requests whose usage block no provider rule reads (zero tokens, cost unknown, in unpriced_requests).", "\(m.unrecognizedUsage)")
 
         metric("kafka_consumer_lag_messages", "gauge",
                "Messages between the partition's high watermark and the group's committed offset (librdkafka statistics).",
-               s.consumerLag.map { ("{topic=\"\(escape($0.topic))\",partition=\"\($0.partition)\"}", "\($0.lag)") })
-        one("kafka_assigned_partitions", "gauge", "Input partitions assigned to this instance.", "\(s.assignedPartitions)")
-        one("kafka_rebalances_total", "counter", "Consumer group rebalances (assignments and revocations) seen by this instance.", "\(s.rebalances)")
+               s.consumer.lag.map { ("{topic=\"\(escape($0.topic))\",partition=\"\($0.partition)\"}", "\($0.lag)") })
+        one("kafka_assigned_partitions", "gauge", "Input partitions assigned to this instance.", "\(s.consumer.assignedPartitions)")
+        one("kafka_rebalances_total", "counter", "Consumer group rebalances (assignments and revocations) seen by this instance.", "\(s.consumer.rebalances)")
 
-        one("open_windows", "gauge", "Open (not yet closed) windows across assigned partitions and window sizes.", "\(s.openWindows)")
-        one("open_rows", "gauge", "Rows held in open windows and late buckets (keys in memory).", "\(s.openRows)")
+        one("open_windows", "gauge", "Open (not yet closed) windows across assigned partitions and window sizes.", "\(s.pipeline.openWindows)")
+        one("open_rows", "gauge", "Rows held in open windows and late buckets (keys in memory).", "\(s.pipeline.openRows)")
         one("interned_names", "gauge",
             "Distinct names (workflows, owners, models, providers, tag values, outcomes) in memory; names no longer used are released when the table has doubled since its last rebuild.",
-            "\(s.internedNames)")
-        one("interned_bytes", "gauge", "Approximate memory held by the interned names, in bytes.", "\(s.internedBytes)")
+            "\(s.memory.internedNames)")
+        one("interned_bytes", "gauge", "Approximate memory held by the interned names, in bytes.", "\(s.memory.internedBytes)")
         one("name_table_rebuilds_total", "counter", "Rebuilds of the name table that released names no longer in use.",
             "\(m.nameCompactions)")
         one("state_memory_bytes", "gauge",
             "The state held (open rows, dedup ids, interned names) by the memory model that state.max_memory is compared with.",
-            "\(s.stateBytes)")
+            "\(s.memory.stateBytes)")
         one("memory_paused", "gauge", "1 while consuming is paused because the state is over state.max_memory.",
-            s.memoryPaused ? "1" : "0")
+            s.memory.paused ? "1" : "0")
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
-        one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pendingFiles)")
+        one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pipeline.pendingFiles)")
         histogram("rollup_flush_duration_seconds", "Time to write a batch of closed windows (files flushed, renamed, folders fsynced).",
-                  s.rollupFlushSeconds)
+                  s.checkpoint.rollupFlushSeconds)
         histogram("alert_latency_seconds", "From consuming the message that raised an alert to the broker acknowledging the alert.",
-                  s.alertLatencySeconds)
+                  s.alerts.latencySeconds)
 
-        let since = s.lastCheckpointWall > 0 ? s.lastCheckpointWall : startTimeMs
+        let since = s.checkpoint.lastWall > 0 ? s.checkpoint.lastWall : startTimeMs
         one("checkpoint_age_seconds", "gauge", "Seconds since the last durable checkpoint (since start when none yet).", seconds(max(nowMs - since, 0)))
-        one("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint (files, dead letters, state file, commit).", "\(s.lastCheckpointSeconds)")
-        one("checkpoints_total", "counter", "Durable checkpoints written.", "\(s.checkpoints)")
-        one("checkpoint_failures_total", "counter", "Checkpoints postponed because a step failed.", "\(s.checkpointFailures)")
+        one("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint (files, dead letters, state file, commit).", "\(s.checkpoint.lastSeconds)")
+        one("checkpoints_total", "counter", "Durable checkpoints written.", "\(s.checkpoint.written)")
+        one("checkpoint_failures_total", "counter", "Checkpoints postponed because a step failed.", "\(s.checkpoint.failures)")
         one("rollup_write_failing", "gauge",
             "1 while the rollup directory cannot be written (consuming paused, no commit past the rows in memory).",
-            s.rollupWriteFailing ? "1" : "0")
+            s.disk.rollupFailing ? "1" : "0")
         one("rollup_write_failures_total", "counter", "Attempts to write rollup files that failed (retried until they succeed).",
-            "\(s.rollupWriteFailures)")
+            "\(s.disk.rollupFailures)")
         one("state_write_failing", "gauge",
             "1 while the state directory (checkpoint, alert outbox) cannot be written (consuming paused, no offset committed).",
-            s.stateWriteFailing ? "1" : "0")
+            s.disk.stateFailing ? "1" : "0")
         one("state_write_failures_total", "counter", "Writes to the state directory (checkpoint, alert outbox) that failed.",
-            "\(s.stateWriteFailures)")
+            "\(s.disk.stateFailures)")
 
-        one("changelog_records_total", "counter", "Partition and alert-shard state records written to kafka.changelog_topic.", "\(s.changelogRecords)")
-        one("changelog_bytes_total", "counter", "Bytes of those records (before compression).", "\(s.changelogBytes)")
-        one("alert_shards", "gauge", "Alert shards (kafka.spend_topic partitions) this instance judges.", "\(s.alertShards)")
-        one("spend_ranges_applied_total", "counter", "Spend delta messages applied by this instance's alert shards.", "\(s.spendApplied)")
+        one("changelog_records_total", "counter", "Partition and alert-shard state records written to kafka.changelog_topic.", "\(s.scaleOut.changelogRecords)")
+        one("changelog_bytes_total", "counter", "Bytes of those records (before compression).", "\(s.scaleOut.changelogBytes)")
+        one("alert_shards", "gauge", "Alert shards (kafka.spend_topic partitions) this instance judges.", "\(s.scaleOut.alertShards)")
+        one("spend_ranges_applied_total", "counter", "Spend delta messages applied by this instance's alert shards.", "\(s.scaleOut.spendApplied)")
         one("spend_ranges_skipped_total", "counter", "Spend delta messages skipped: already applied (a re-send after a restore) or another group's.",
-            "\(s.spendSkipped)")
+            "\(s.scaleOut.spendSkipped)")
 
-        one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alertsPublished)")
-        one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alertsFailed)")
+        one("alerts_published_total", "counter", "Alerts delivered to the alerts topic.", "\(s.alerts.published)")
+        one("alerts_failed_total", "counter", "Alert deliveries that failed (the alert stays in the outbox and is retried).", "\(s.alerts.failed)")
         one("alerts_rejected_total", "counter",
             "Alerts that can never be produced (refused by the producer or the broker for good), moved to <state.dir>/outbox/rejected/.",
-            "\(s.alertsRejected)")
-        one("alert_outbox_depth", "gauge", "Alerts in the durable outbox not yet delivered.", "\(s.alertOutboxDepth)")
+            "\(s.alerts.rejected)")
+        one("alert_outbox_depth", "gauge", "Alerts in the durable outbox not yet delivered.", "\(s.alerts.outboxDepth)")
 
         one("config_reload_success", "gauge", "1 when the last configuration (re)load succeeded, 0 when the last SIGHUP reload was refused.",
-            s.configReloadSuccess ? "1" : "0")
+            s.reload.succeeded ? "1" : "0")
         one("config_reload_timestamp_seconds", "gauge", "Time of the last configuration load or reload attempt since the Unix epoch.",
-            seconds(s.configReloadWall))
-        one("config_reloads_total", "counter", "SIGHUP reload attempts (successful or refused).", "\(s.configReloads)")
+            seconds(s.reload.wall))
+        one("config_reloads_total", "counter", "SIGHUP reload attempts (successful or refused).", "\(s.reload.count)")
         return out
     }
 

@@ -115,10 +115,7 @@ public struct StartupChecks: Sendable {
     }
 
     /// Property names whose values are secrets even when written in the file (as `check-config --print` hides them).
-    static func isSensitive(_ name: String) -> Bool {
-        let n = name.lowercased()
-        return ["password", "secret", "key", "token", "oauthbearer.config", "jaas"].contains { n.contains($0) }
-    }
+    static func isSensitive(_ name: String) -> Bool { ConfigKeys.isSensitiveName(name) }
 
     // MARK: http.listen
 

@@ -75,7 +75,9 @@ public final class KafkaConsumer {
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
             let ctx = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
-            ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
+            var e = KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? "")
+            e.alreadyLogged = KafkaLog.loggedRecently(e.reason)
+            ctx.onError?(e)
         }
         rd_kafka_conf_set_stats_cb(conf) { _, json, len, opaque in
             guard let opaque, let json else { return 0 }
@@ -84,16 +86,8 @@ public final class KafkaConsumer {
             return 0  // librdkafka frees the JSON
         }
 
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(
-                code: KafkaError.invalidArgument,
-                reason: "cannot create consumer: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
-                file: file, line: line)
-        }
         // From here rk owns conf.
-        rd_kafka_poll_set_consumer(rk)
+        let rk = try KafkaClientFactory.make(.consumer, conf: conf, what: "consumer", file: file, line: line)
 
         let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }

@@ -9,6 +9,9 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public var reason: String
     public var file: String
     public var line: Int
+    /// librdkafka's own log line already said this (it reports a broker failure both as a log line and to
+    /// the error callback): a caller that logs every error can skip this one.
+    public var alreadyLogged = false
 
     public init(code: Int32, reason: String, file: String = #fileID, line: Int = #line) {
         self.code = code

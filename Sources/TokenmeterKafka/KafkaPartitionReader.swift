@@ -17,15 +17,7 @@ public final class KafkaPartitionReader {
                                        ("enable.auto.offset.store", "false"), ("enable.partition.eof", "true"),
                                        ("auto.offset.reset", "earliest")]
         let conf = try KafkaProperties.makeConf(properties.filter { $0.0 != "group.id" } + own, file: file, line: line)
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(code: KafkaError.invalidArgument,
-                             reason: "cannot create reader: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
-                             file: file, line: line)
-        }
-        rd_kafka_poll_set_consumer(rk)
-        handle = rk
+        handle = try KafkaClientFactory.make(.consumer, conf: conf, what: "reader", file: file, line: line)
     }
 
     deinit {
@@ -51,6 +43,23 @@ public final class KafkaPartitionReader {
             throw KafkaError(t.err, "topic '\(topic)': \(String(cString: rd_kafka_err2str(t.err)))", file: file, line: line)
         }
         return Int(t.partition_cnt)
+    }
+
+    /// Every topic the brokers know, with its partition count (one metadata request for all topics; it
+    /// names no topic, so it never makes a broker auto-create one).
+    public func topicPartitionCounts(timeoutMs: Int32, file: String = #fileID, line: Int = #line) throws -> [String: Int] {
+        var meta: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 1, nil, &meta, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let meta else {
+            throw KafkaError(err, "metadata: \(String(cString: rd_kafka_err2str(err)))", file: file, line: line)
+        }
+        defer { rd_kafka_metadata_destroy(meta) }
+        var counts: [String: Int] = [:]
+        for i in 0..<Int(meta.pointee.topic_cnt) {
+            let t = meta.pointee.topics[i]
+            if t.err == RD_KAFKA_RESP_ERR_NO_ERROR { counts[String(cString: t.topic)] = Int(t.partition_cnt) }
+        }
+        return counts
     }
 
     /// Hands every message of `partitions` (key, value, offset), from the first offset to the high

@@ -46,17 +46,11 @@ public final class KafkaProducer {
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
             let ctx = Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue()
-            ctx.onError?(KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? ""))
+            var e = KafkaError(code: err, reason: reason.map { String(cString: $0) } ?? "")
+            e.alreadyLogged = KafkaLog.loggedRecently(e.reason)
+            ctx.onError?(e)
         }
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(
-                code: KafkaError.invalidArgument,
-                reason: "cannot create producer: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })",
-                file: file, line: line)
-        }
-        self.handle = rk
+        self.handle = try KafkaClientFactory.make(.producer, conf: conf, what: "producer", file: file, line: line)
         self.context = context
     }
 

@@ -6,7 +6,7 @@ import Crdkafka
 /// defaults first and user overrides after. Values are never echoed in errors: properties carry
 /// passwords and keys, and librdkafka's own message quotes the rejected value.
 public enum KafkaProperties {
-    /// Returns a new conf the caller owns (hand it to `rd_kafka_new`, or `rd_kafka_conf_destroy` it).
+    /// Returns a new conf the caller owns (hand it to `KafkaClientFactory.make`, or `rd_kafka_conf_destroy` it).
     static func makeConf(
         _ properties: [(String, String)],
         file: String = #fileID,
@@ -101,13 +101,13 @@ public enum KafkaProperties {
             }
             let own = list.filter { $0.0 != "bootstrap.servers" && $0.0 != "metadata.broker.list" }
             guard let clientConf = try? makeQuietConf(own) else { continue }
-            var errstr = [CChar](repeating: 0, count: 512)
-            if let rk = rd_kafka_new(kind == .consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, clientConf, &errstr, errstr.count) {
-                rd_kafka_destroy(rk)
+            var reason: String
+            do {
+                rd_kafka_destroy(try KafkaClientFactory.create(kind, conf: clientConf))
                 continue
+            } catch {
+                reason = error.reason
             }
-            rd_kafka_conf_destroy(clientConf)
-            var reason = errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             // The caller's property named in the reason (longest first: `ssl.key.location` before `ssl.key`),
             // else the one whose value it quotes (`Unsupported SASL mechanism: X`).
             let named = properties.map(\.0).sorted { $0.count > $1.count }.first { reason.contains($0) }

@@ -28,11 +28,7 @@ public final class MockCluster: @unchecked Sendable {
         let conf = rd_kafka_conf_new()!
         // The cluster's host client never talks to anything; keep its logs out of the way.
         _ = try? KafkaProperties.set(conf, "log_level", "3", file: file, line: line)
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError(code: KafkaError.invalidArgument, reason: "cannot create mock host client", file: file, line: line)
-        }
+        let rk = try KafkaClientFactory.make(.producer, conf: conf, what: "mock host client", file: file, line: line)
         guard let mc = rd_kafka_mock_cluster_new(rk, Int32(brokers)) else {
             rd_kafka_destroy(rk)
             throw KafkaError(code: KafkaError.invalidArgument, reason: "cannot create mock cluster (see librdkafka log)", file: file, line: line)
@@ -88,7 +84,7 @@ public final class MockCluster: @unchecked Sendable {
     public func setPartitionLeader(topic: String, partition: Int32, broker id: Int32,
                                    file: String = #fileID, line: Int = #line) throws {
         try check(rd_kafka_mock_partition_set_leader(cluster, topic, partition, id),
-                  "leader of \(topic) [\(partition)] = broker \(id)", file, line)
+                  "leader of \(topic)[\(partition)] = broker \(id)", file, line)
     }
 
     /// Makes broker `id` the coordinator of `key` (`keyType` "group" or "transaction").

@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterTOML
 #if canImport(Glibc)
 import Glibc
 #endif

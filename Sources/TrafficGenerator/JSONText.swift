@@ -2,6 +2,9 @@
 public enum JSONText {
     /// `s` as a JSON string literal: quotes, backslashes and control characters escaped. Non-ASCII is
     /// written as UTF-8 (valid JSON). U+2028/U+2029 are escaped too, for JavaScript consumers.
+    ///
+    /// Not the product's `jsonString`, on purpose: this writes the decoder's test input, and its `\b`,
+    /// `\f` and `\u2028` are escape forms tokenmeter itself never writes, so the decoder meets them.
     public static func quote(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)

@@ -362,7 +362,7 @@ struct BenchCommand: ParsableCommand {
         var lastShown = 0.0
         let target = Int64(events)
         while true {
-            let m = daemonProgress.snapshot.metrics.messages
+            let m = daemonProgress.snapshot.pipeline.metrics.messages
             let now = monotonicSeconds()
             if m > 0 && first == nil { first = (now, Usage.now(), m) }
             if m >= target { break }

@@ -15,8 +15,10 @@ struct BrokerCommand: ParsableCommand {
         discussion: """
             Prints the bootstrap address (127.0.0.1:PORT; a comma-separated list with several brokers \
             and no --port) as the first line of stdout, then runs until \
-            SIGTERM or SIGINT. Data lives in memory only; each partition keeps about 5 MiB. Topics not \
-            created with --topic are auto-created on first use with 4 partitions (a fixed mock default). \
+            SIGTERM or SIGINT. Data lives in memory only; each partition keeps about 5 MiB. \
+            --partitions applies to the --topic topics: a topic a client creates by using it gets 4 \
+            partitions, a default librdkafka 2.0.2's mock cluster does not let us change; the broker \
+            then says so on stderr, naming the topic. List every topic you use with --topic. \
             With --port, a loopback forwarder on that port carries the bootstrap connection; the brokers \
             themselves listen on ephemeral ports, which clients learn from metadata.
 
@@ -28,7 +30,7 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Bootstrap port on 127.0.0.1 (0 = any free port).")
     var port: Int = 0
 
-    @Option(help: "Partitions for each --topic.")
+    @Option(parsing: .unconditional, help: "Partitions for each --topic (topics clients create by using them get 4).")
     var partitions: Int = 4
 
     @Option(name: .customLong("topic"), help: "Create this topic up front (repeatable).")
@@ -69,6 +71,7 @@ struct BrokerCommand: ParsableCommand {
         if !topics.isEmpty { note += ", topics \(topics.joined(separator: ",")) with \(partitions) partition(s)" }
         printError(note + "; stop with SIGTERM or SIGINT")
         Self.acceptControlCommands(cluster)
+        Self.reportAutoCreatedTopics(cluster, listed: Set(topics), partitions: partitions)
 
         var received: Int32 = 0
         while sigwait(&signals, &received) != 0 {}
@@ -78,6 +81,38 @@ struct BrokerCommand: ParsableCommand {
 }
 
 extension BrokerCommand {
+    /// The mock cluster creates a topic a client names in a metadata request (a producer's first message, a
+    /// consumer's subscription) with its fixed default of 4 partitions, and librdkafka 2.0.2 has no call to
+    /// change that default or to refuse the creation. So the broker watches its own topic list and names
+    /// every such topic once on stderr: a user who asked for `--partitions 128` learns at once which topic
+    /// has 4 instead, and that listing it with `--topic` is the fix.
+    static func reportAutoCreatedTopics(_ cluster: MockCluster, listed: Set<String>, partitions: Int) {
+        let bootstrap = cluster.brokerAddresses
+        Thread.detachNewThread {
+            let reader: KafkaPartitionReader
+            do {
+                reader = try KafkaPartitionReader(properties: [("bootstrap.servers", bootstrap), ("log_level", "0")])
+            } catch {
+                printError("tokenmeter broker: cannot watch for auto-created topics: \(error)")
+                return
+            }
+            var known = listed
+            while true {
+                if let counts = try? reader.topicPartitionCounts(timeoutMs: 5_000) {
+                    for (topic, n) in counts.sorted(by: { $0.key < $1.key }) where !known.contains(topic) {
+                        known.insert(topic)
+                        guard !topic.hasPrefix("__") else { continue }  // the broker's own (__consumer_offsets)
+                        var line = "tokenmeter broker: warning: topic '\(topic)' was created by a client that used it, with \(n) "
+                            + "partition(s) (the mock cluster's fixed default)"
+                        if n != partitions { line += ", not --partitions \(partitions); list it with --topic \(topic) to get \(partitions)" }
+                        printError(line)
+                    }
+                }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
     /// Reads fault-injection commands from stdin on a thread of its own (it inherits the blocked signals).
     static func acceptControlCommands(_ cluster: MockCluster) {
         Thread.detachNewThread {

@@ -16,10 +16,10 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run the whole system on this machine: broker, traffic, daemon, summary.")
 
-    @Option(help: "Number of events to generate.")
+    @Option(parsing: .unconditional, help: "Number of events to generate.")
     var events: Int = 40_000
 
-    @Option(help: "Seconds over which the traffic is sent (so progress can be watched).")
+    @Option(parsing: .unconditional, help: "Seconds over which the traffic is sent (so progress can be watched).")
     var seconds: Double = 8
 
     @Option(help: "Folder for the rollups and state (default: a new folder under $TMPDIR or /tmp).")
@@ -28,14 +28,19 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Random seed of the traffic.")
     var seed: UInt64 = 2026
 
+    func validate() throws {
+        guard events > 0 else { throw ValidationError("--events must be positive, got \(events)") }
+        guard seconds >= 0 && seconds <= 86_400 else { throw ValidationError("--seconds must be 0...86400, got \(seconds)") }
+    }
+
     func run() throws {
         let started = Date()
         let work = dir ?? Self.newFolder()
         let out = Terminal()
         out.line("tokenmeter demo: everything runs in this process; files go to \(work)")
 
-        // 1. The broker.
-        let cluster = try MockCluster(brokers: 1)
+        // 1. The broker. Optional only so that it can be shut down before the closing lines (below).
+        var cluster: MockCluster! = try MockCluster(brokers: 1)
         try cluster.createTopic("llm-usage", partitions: 8)
         try cluster.createTopic("llm-usage-dlq", partitions: 1)
         try cluster.createTopic("llm-alerts", partitions: 1)
@@ -45,7 +50,7 @@ struct DemoCommand: ParsableCommand {
         var config: TokenmeterConfig
         switch ConfigLoader.parse(text: DemoConfiguration.toml, file: "demo.toml") {
         case .success(let c): config = c
-        case .failure(let e): throw ValidationError("bundled demo config is invalid: \(e)")
+        case .failure(let e): throw DemoFailure("bundled demo config is invalid: \(e)")
         }
         config.kafka.brokers = cluster.bootstrapServers
         config.rollups.dir = work + "/rollups"
@@ -105,8 +110,10 @@ struct DemoCommand: ParsableCommand {
         // 6. A downstream consumer of the alerts topic: alerts print as they arrive.
         let alertLines = SharedBox<[String]>([])
         let alertsStop = SharedBox<Bool>(false)
+        let followerDone = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             Self.followAlerts(brokers: bootstrap, into: alertLines, until: alertsStop)
+            followerDone.signal()
         }
         var shownAlerts = 0
         func showNewAlerts() {
@@ -124,10 +131,10 @@ struct DemoCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.25)
             showNewAlerts()
             let s = progress.snapshot
-            let m = s.metrics
-            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.openRows)")
-            if let e = daemonError.value { throw ValidationError("daemon failed: \(e)") }
-            if produced.value == events && m.messages >= Int64(events) && s.openRows == 0 && s.pendingFiles == 0 {
+            let m = s.pipeline.metrics
+            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.pipeline.openRows)")
+            if let e = daemonError.value { throw DemoFailure("daemon failed: \(e)") }
+            if produced.value == events && m.messages >= Int64(events) && s.pipeline.openRows == 0 && s.pipeline.pendingFiles == 0 {
                 finished = true
                 break
             }
@@ -137,15 +144,19 @@ struct DemoCommand: ParsableCommand {
         stop.requestStop()
         daemonDone.wait()
         // The daemon's shutdown flushed its alert producer: give the follower a moment to print the last ones.
-        let published = progress.snapshot.alertsPublished
+        let published = progress.snapshot.alerts.published
         let alertDeadline = Date().addingTimeInterval(5)
         while alertLines.value.count < Int(published) && Date() < alertDeadline { Thread.sleep(forTimeInterval: 0.1) }
         showNewAlerts()
         alertsStop.set(true)
-        guard finished else { throw ValidationError("the daemon did not count every event within two minutes") }
+        // Every Kafka client closed, then the broker: nothing of theirs can print after the closing lines
+        // (a client outliving the broker logs "brokers are down" on its own).
+        followerDone.wait()
+        cluster = nil
+        guard finished else { throw DemoFailure("the daemon did not count every event within two minutes") }
 
         // 8. The summary, read back from the rollup files.
-        let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.metrics)
+        let summary = try DemoSummary(rollups: config.rollups.dir, day: traffic.start, expected: expected, metrics: progress.snapshot.pipeline.metrics)
         out.line("")
         summary.print(to: out)
         out.line("Alerts: \(alertLines.value.count) received on llm-alerts (\(published) published by the daemon); follow them live with `tokenmeter alerts --brokers B`.")
@@ -237,6 +248,12 @@ final class Terminal {
     func endProgress() {
         if tty && progressShown { writeOut("\n") }
     }
+}
+
+/// The demo failed for a reason that is not a command-line mistake: exit 1 with the reason, no usage.
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ reason: String) { description = "tokenmeter demo: " + reason }
 }
 
 /// A value shared between the demo's threads.

@@ -1,5 +1,6 @@
 import Foundation
 import TokenmeterCore
+import TokenmeterReports
 import TrafficGenerator
 
 /// The demo's closing report, computed from the rollup files the daemon wrote (not from its memory), and

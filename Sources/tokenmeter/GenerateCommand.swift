@@ -10,7 +10,9 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Print realistic usage and outcome events as JSON Lines (every provider shape).")
 
-    @Option(help: "Number of events.")
+    // `.unconditional`: `--events -5` is the value -5 (refused below as not positive), not a missing value
+    // followed by an unknown option `-5`.
+    @Option(parsing: .unconditional, help: "Number of events.")
     var events: Int = 10_000
 
     @Option(help: "Random seed: the same seed prints the same events.")
@@ -22,21 +24,26 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Event-time span the events cover, e.g. 6h.")
     var span: String = "6h"
 
-    @Option(help: "Share of invalid events (they go to the dead-letter topic).")
+    @Option(parsing: .unconditional, help: "Share of invalid events, 0 to 1 (they go to the dead-letter topic).")
     var bad: Double = 0.0
 
-    @Option(help: "Share of late events (hours behind).")
+    @Option(parsing: .unconditional, help: "Share of late events, 0 to 1 (hours behind).")
     var late: Double = 0.0
 
-    func run() throws {
+    /// Mistakes are found here, not in `run`, so that they are printed with this command's usage.
+    func validate() throws {
+        guard events > 0 else { throw ValidationError("--events must be positive, got \(events)") }
+        guard (0...1).contains(bad) else { throw ValidationError("--bad must be a share from 0 to 1, got \(bad)") }
+        guard (0...1).contains(late) else { throw ValidationError("--late must be a share from 0 to 1, got \(late)") }
         guard let spanMs = DurationSpec.parse(span)?.millis, spanMs > 0 else { throw ValidationError("--span: not a duration: \(span)") }
-        let startMs: EpochMillis
-        if let start {
-            guard let t = RFC3339.parse(start, allowDateOnly: true) else { throw ValidationError("--start: not an RFC 3339 time: \(start)") }
-            startMs = t
-        } else {
-            startMs = WallClock.now() - 86_400_000
+        if let start, RFC3339.parse(start, allowDateOnly: true) == nil {
+            throw ValidationError("--start: not an RFC 3339 time: \(start)")
         }
+    }
+
+    func run() throws {
+        let spanMs = DurationSpec.parse(span)!.millis
+        let startMs = start.flatMap { RFC3339.parse($0, allowDateOnly: true) } ?? WallClock.now() - 86_400_000
         var config = TrafficConfig(seed: seed, start: startMs, events: events, spanMillis: spanMs)
         config.badFraction = bad
         config.lateFraction = late

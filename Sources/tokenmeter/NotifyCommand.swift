@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenmeterCore
+import TokenmeterTOML
 import TokenmeterDaemon
 import TokenmeterNotify
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenmeterCore
+import TokenmeterPriceTools
 import TokenmeterDaemon
 #if canImport(Glibc)
 import Glibc

@@ -1,22 +1,30 @@
 import ArgumentParser
 import Foundation
 import TokenmeterCore
+import TokenmeterReports
 
 /// `tokenmeter report`: reads rollup files and answers what things cost, what they returned and what moved.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Report spend, tokens, outcomes and movers from rollup files.",
+        // The examples are whole shell commands, each line under 80 columns (the help is wrapped at the
+        // terminal's width, 80 when there is none), continued with `\`: copied from a terminal, they run.
         discussion: """
-        Reads one window size (default: the largest whose files cover the span exactly; the reason is printed),
-        sums final, late and every writer's partial rows, filters with globs (* and ?), groups by any keys.
-        Examples:
-          tokenmeter report --dir /var/lib/tokenmeter/rollups --from 2026-11-01 --to 2026-12-01 --by owner
-          tokenmeter report --dir DIR --by workflow,model --owner 'finance-*' --top 10 --compare previous
+        Reads one window size (default: the largest whose files cover the span exactly; \
+        the reason is printed), sums final, late and every writer's partial rows, \
+        filters with globs (* and ?), groups by any keys.
+
+        Examples (DIR is the daemon's rollups.dir, CONFIG its configuration file):
+          tokenmeter report --dir DIR --from 2026-11-01 --to 2026-12-01 --by owner
+          tokenmeter report --dir DIR --by workflow,model --owner 'finance-*' \\
+              --top 10 --compare previous
           tokenmeter report --dir DIR --by day --format csv
           tokenmeter report --dir DIR --format html --output spend.html
-          tokenmeter report --dir DIR --config /etc/tokenmeter/tokenmeter.toml --format html
-          tokenmeter report --dir DIR --config FILE --from 2026-11-01 --to 2026-12-01 --format focus > focus.csv
+          tokenmeter report --dir DIR --config CONFIG --format html
+          tokenmeter report --dir DIR --config CONFIG --from 2026-11-01 \\
+              --to 2026-12-01 --format focus > focus.csv
+
         More: docs/reports.md.
         """)
 
@@ -50,7 +58,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Only rows whose tag NAME matches GLOB: NAME=GLOB (repeatable; all must match).")
     var tag: [String] = []
 
-    @Option(help: "Keep the N costliest keys and sum the rest into (other).")
+    @Option(parsing: .unconditional, help: "Keep the N costliest keys and sum the rest into (other).")
     var top: Int?
 
     @Option(help: "'previous': add the change against the previous span of equal length.")
@@ -74,18 +82,25 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Print files read, rows and read speed to stderr.")
     var stats = false
 
-    func run() throws {
-        guard let fmt = ReportFormat(rawValue: format) else {
+    /// Every command-line mistake is found here, before `run`: the parser then prints it with this
+    /// command's usage (an error thrown by `run` gets the top-level usage) and exit 64.
+    func validate() throws {
+        guard ReportFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let q = try query()
-        var settings = config.map(loadConfigOrExit)
+        _ = try query()
         for (value, name) in [(billingAccountId, "--billing-account-id"), (billingAccountName, "--billing-account-name")] {
             guard let value else { continue }
             if value.isEmpty { throw ValidationError("\(name) must not be empty") }
             if let problem = FocusSettings.problem(value) { throw ValidationError("\(name) \(problem)") }
-            if settings == nil { settings = TokenmeterConfig() }
         }
+    }
+
+    func run() throws {
+        let fmt = ReportFormat(rawValue: format)!
+        let q = try query()
+        var settings = config.map(loadConfigOrExit)
+        if settings == nil && (billingAccountId != nil || billingAccountName != nil) { settings = TokenmeterConfig() }
         if let id = billingAccountId { settings!.focus.billingAccountId = id }
         if let name = billingAccountName { settings!.focus.billingAccountName = name }
         if fmt == .focus && config == nil {
@@ -104,6 +119,7 @@ struct ReportCommand: ParsableCommand {
             printError("tokenmeter report: \(error)")
             throw ExitCode(1)
         }
+        warnAboutMissingTags(q, report)
         if stats {
             let secs = Double(report.readNanos) / 1e9
             printError(String(format: "read %d files, %d rollup rows (%d used) in %.3f s: %.0f rows/s", report.filesRead,
@@ -158,6 +174,20 @@ struct ReportCommand: ParsableCommand {
     }
 
     static func now() -> EpochMillis { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// A tag the rollups do not keep groups every row under `-` and filters every row out: say so, with the
+    /// tags the rows read do carry (the daemon keeps the tags listed in `rollups.tags`).
+    func warnAboutMissingTags(_ q: ReportQuery, _ report: Report) {
+        guard report.rowsUsed > 0 || !q.filter.tags.isEmpty else { return }
+        var asked: [String] = []
+        for d in q.by { if case .tag(let name) = d, !asked.contains(name) { asked.append(name) } }
+        for t in q.filter.tags where !asked.contains(t.name) { asked.append(t.name) }
+        let kept = report.tagsSeen.joined(separator: ", ")
+        for name in asked where !report.tagsSeen.contains(name) {
+            printError("tokenmeter report: warning: no rollup row read carries the tag '\(name)'; the rows carry "
+                       + (kept.isEmpty ? "no tags" : "the tags: \(kept)") + " (rollups.tags in the daemon's config)")
+        }
+    }
 }
 
 extension ReportCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 import TrafficGenerator
 
 /// Hostile input through the whole pipeline (decode, dedup, price, windows, files), not only the decoder:

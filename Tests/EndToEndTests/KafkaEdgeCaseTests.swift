@@ -166,7 +166,7 @@ import TokenmeterDaemon
 
     /// `kafka.static_membership = true` makes the instance name the consumer's `group.instance.id`; off by
     /// default. (librdkafka 2.0.2's mock broker ignores the id, so the faster restart itself cannot be shown
-    /// against it: a restart after kill -9 waits as long with the id as without, see docs/operations.md.)
+    /// against it: a restart after kill -9 waits as long with the id as without, see docs/running.md.)
     @Test func staticMembershipUsesTheInstanceName() throws {
         let text = "[kafka]\nstatic_membership = true\nready_grace = \"5s\"\n[rollups]\ninstance = \"meter-a\"\n"
         let on = try ConfigLoader.parse(text: text, file: "t.toml").get()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterReports
 
 /// The scale check of issue 7: `tokenmeter report --by owner` over 1,000,000 rollup rows (4,000 hourly files
 /// of 250 rows, about 5.5 months of hourly files), timed and printed. The time is a benchmark, not an

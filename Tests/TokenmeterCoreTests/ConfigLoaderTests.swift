@@ -1,11 +1,20 @@
+import Foundation
 import Testing
 @testable import TokenmeterCore
+import TokenmeterTOML
 
 /// `config/tokenmeter.toml` in this repository.
 private let examplePath: String = {
     var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
     parts.removeLast(3) // Tests/TokenmeterCoreTests/ConfigLoaderTests.swift
     return parts.joined(separator: "/") + "/config/tokenmeter.toml"
+}()
+
+/// `config/prices.toml`, which the example includes.
+private let pricesPath: String = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)
+    return parts.joined(separator: "/") + "/config/prices.toml"
 }()
 
 /// The diagnostics of `text` as printed lines, or [] when it loads.
@@ -75,7 +84,12 @@ struct ConfigLoaderTests {
         #expect(c.dedup.window.millis == 3_600_000)
         #expect(c.http.listen == "127.0.0.1:9464")
 
-        #expect(c.prices.count == 12)
+        // Its own twelve entries, then those of config/prices.toml, which it includes.
+        let included = try ConfigLoader.load(path: pricesPath).get().prices
+        #expect(included.count > 50)
+        #expect(c.prices.count == 12 + included.count)
+        #expect(Array(c.prices[12...]) == included)
+        #expect(c.prices[12...].allSatisfy { $0.origin.hasPrefix(pricesPath + ":") })
         let gpt4o = c.prices[0]
         #expect(gpt4o.model == "gpt-4o*")
         #expect(gpt4o.provider == "openai")
@@ -83,7 +97,9 @@ struct ConfigLoaderTests {
         #expect(nanos(gpt4o.cacheRead) == 1_250_000_000)
         #expect(gpt4o.output.nanos == 10_000_000_000)
         #expect(gpt4o.effectiveFrom == RFC3339.parse("2024-10-01T00:00:00Z"))
-        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:81"))
+        let firstPriceLine = try #require(try String(contentsOfFile: examplePath, encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false).firstIndex(of: "[[price]]")) + 1
+        #expect(gpt4o.origin.hasSuffix("config/tokenmeter.toml:\(firstPriceLine)"))
         let batch = c.prices[1]
         #expect(batch.serviceTier == "batch")
         #expect(batch.effectiveFrom == gpt4o.effectiveFrom) // TOML date == string date
@@ -104,7 +120,7 @@ struct ConfigLoaderTests {
         #expect(c.outcomeLimits == [OutcomeLimitRule(name: "invoice-unit-cost", workflow: "invoice-extraction",
                                                      owner: "finance-ops", outcome: "invoice_processed",
                                                      maxCost: Money.parse("0.05")!, period: .day)])
-        #expect(ConfigLoader.summary(c) == "12 prices, 2 budgets, 1 spikes, 1 outcome limits; windows 1m,1h,1d")
+        #expect(ConfigLoader.summary(c) == "\(12 + included.count) prices, 2 budgets, 1 spikes, 1 outcome limits; windows 1m,1h,1d")
     }
 
     /// The example documents every key: each one appears at least once.
@@ -126,32 +142,32 @@ struct ConfigLoaderTests {
         #expect(same.count == 1 && same[0].contains("`kafka.spend_topic` \"x\" must be a topic of its own (it is already used by `kafka.changelog_topic`)"))
     }
 
+    /// The example shows every key of the key table: set, or commented out (`# max_memory = ...`) for a key
+    /// that is off by default.
     @Test func exampleConfigCoversEveryKey() throws {
         let bytes = try ConfigLoader.readFile(examplePath).get()
         let text = try #require(String(validating: bytes, as: UTF8.self))
         let root = try TOMLParser.parse(text)
-        let expected: [String: [String]] = [
-            "kafka": ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "properties", "secret_files"],
-            "rollups": ["dir", "windows", "grace", "idle_close", "late_horizon", "tags", "instance"],
-            "state": ["dir", "checkpoint_interval"],
-            "dedup": ["window"],
-            "http": ["listen"],
-            "focus": ["billing_account_id", "billing_account_name"],
-            "price": ["model", "provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                      "effective_from", "service_tier", "min_input_tokens"],
-            "budget": ["name", "owner", "workflow", "period", "amount_usd", "thresholds", "forecast"],
-            "spike": ["name", "by", "window", "factor", "min_usd"],
-            "outcome_limit": ["name", "workflow", "owner", "outcome", "max_cost_usd", "period"],
-        ]
-        #expect(Set(root.keys) == Set(expected.keys))
-        for (section, keys) in expected {
-            let value = try #require(root[section])
-            let tables = value.array?.compactMap(\.table) ?? [value.table].compactMap { $0 }
-            let present = Set(tables.flatMap(\.keys))
-            for key in keys { #expect(present.contains(key), "\(section).\(key) is not in the example") }
+        let lines = text.split(separator: "\n").map { $0.trimmingPrefix(while: \.isWhitespace) }
+        #expect(root["include"] != nil, "the example shows `include`")
+        for section in ConfigKeys.sections {
+            var value: TOMLValue? = nil
+            for (i, part) in section.name.split(separator: ".").enumerated() {
+                value = i == 0 ? root[String(part)] : value?.table?[String(part)]
+            }
+            let tables = value?.array?.compactMap(\.table) ?? [value?.table].compactMap { $0 }
+            switch section.shape {
+            case .map:
+                #expect(tables.first?.isEmpty == false || lines.contains { $0.hasPrefix("# \(section.header)") },
+                        "\(section.header) is not in the example")
+            case .table, .arrayOfTables:
+                let present = Set(tables.flatMap(\.keys))
+                for key in section.keys {
+                    #expect(present.contains(key.name) || lines.contains { $0.hasPrefix("# \(key.name) = ") },
+                            "\(key.path) is not in the example")
+                }
+            }
         }
-        #expect(root["kafka"]?.table?["properties"]?.table?.isEmpty == false)
-        #expect(root["kafka"]?.table?["secret_files"]?.table?.isEmpty == false)
     }
 
     @Test func focusBillingAccountIsReadAndChecked() throws {
@@ -185,9 +201,48 @@ struct ConfigLoaderTests {
         for n in stride(from: 0, through: bytes.count, by: 23) {
             if case .failure(let e) = ConfigLoader.parse(bytes: Array(bytes[0..<n]), file: "x") {
                 #expect(!e.diagnostics.isEmpty)
-                for d in e.diagnostics { #expect(d.line >= 1 && d.line <= lineCount && d.column >= 1) }
+                for d in e.diagnostics where d.file == "x" { #expect(d.line >= 1 && d.line <= lineCount && d.column >= 1) }
             }
         }
+    }
+
+    /// `include`: files of [[price]] entries, relative to the config's folder, read after its own entries with
+    /// their own FILE:LINE origins.
+    @Test func includedPriceFilesComeAfterTheConfigsOwnWithTheirOrigins() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("include-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/lists", withIntermediateDirectories: true)
+        try "# a list\n[[price]]\nmodel = \"a\"\ninput = 1\noutput = 2\n\n[[price]]\nmodel = \"b\"\ninput = 0.5\noutput = 1.5\n"
+            .write(toFile: dir + "/lists/p.toml", atomically: true, encoding: .utf8)
+        try "include = [\"lists/p.toml\"]\n\n[[price]]\nmodel = \"own\"\ninput = 3\noutput = 4\n"
+            .write(toFile: dir + "/main.toml", atomically: true, encoding: .utf8)
+        let c = try ConfigLoader.load(path: dir + "/main.toml").get()
+        #expect(c.prices.map(\.model) == ["own", "a", "b"])
+        #expect(c.prices.map(\.origin) == [dir + "/main.toml:3", dir + "/lists/p.toml:2", dir + "/lists/p.toml:7"])
+        #expect(nanos(c.prices[2].input) == 500_000_000)
+    }
+
+    @Test func includeProblemsAreReportedInTheFileWhereTheyAre() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("include-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "[kafka]\nbrokers = \"k:1\"\n\n[[price]]\nmodel = \"own\"\ninput = 3\noutput = 4\n\n[[price]]\nmodel = \"z\"\ninput = \"cheap\"\noutput = 1\n"
+            .write(toFile: dir + "/p.toml", atomically: true, encoding: .utf8)
+        try "include = [\"p.toml\", \"missing.toml\"]\n\n[[price]]\nmodel = \"own\"\ninput = 3\noutput = 4\n"
+            .write(toFile: dir + "/main.toml", atomically: true, encoding: .utf8)
+        guard case .failure(let e) = ConfigLoader.load(path: dir + "/main.toml") else {
+            Issue.record("loaded")
+            return
+        }
+        #expect(e.diagnostics.map(\.description) == [
+            "\(dir)/main.toml:1:22: error: `include` \"missing.toml\": cannot read \(dir)/missing.toml: No such file or directory",
+            "\(dir)/p.toml:1:2: error: `kafka`: an included file holds [[price]] entries only; settings belong in \(dir)/main.toml",
+            "\(dir)/p.toml:4:1: error: ambiguous price for model \"own\": the [[price]] entry at \(dir)/main.toml:3 has the same "
+                + "model, provider, service_tier, min_input_tokens and effective_from",
+            "\(dir)/p.toml:11:9: error: `price.input` must be a number, not a string",
+        ])
+        #expect(problems("include = [\"/dev/stdin\"]\n") == ["t.toml:1:12: error: `include` \"/dev/stdin\": /dev/stdin is not a regular file"])
+        #expect(problems("include = \"p.toml\"\n") == ["t.toml:1:11: error: `include` must be an array of strings, not a string (write [\"p.toml\"])"])
     }
 
     @Test func emptyConfigTakesTheDefaults() throws {
@@ -309,7 +364,7 @@ struct ConfigLoaderTests {
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], [[spike]], [[outcome_limit]], [provider_prefixes])",
+            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [provider_prefixes], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
         ])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
             "t.toml:1:1: error: unknown key `brokers` at the top level; it belongs in a [kafka] table",

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TokenmeterCore
+import TokenmeterTOML
 
 private func scratch() -> String {
     var template = Array("/tmp/tokenmeter-secret-XXXXXX".utf8CString)

@@ -369,10 +369,10 @@ struct DaemonInProcessTests {
         h.produceEvents(3)
         try h.startDaemon()
         try h.iterate(limit: 2)
-        #expect(h.daemon.progress.snapshot.ready == false)
+        #expect(h.daemon.progress.snapshot.readiness.ready == false)
         h.assignAll()
-        try h.iterate(until: { h.daemon.progress.snapshot.ready }, limit: 20)
-        #expect(h.daemon.progress.snapshot.ready)
+        try h.iterate(until: { h.daemon.progress.snapshot.readiness.ready }, limit: 20)
+        #expect(h.daemon.progress.snapshot.readiness.ready)
     }
 
     // MARK: Fatal conditions are errors, not exits

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterTOML
 @testable import TokenmeterNotify
 
 @Suite struct NotifyConfigTests {

@@ -92,11 +92,11 @@ public struct Alert: Sendable, Equatable {
             case 0x0A: bytes += [0x5C, 0x6E]
             case 0x0D: bytes += [0x5C, 0x72]
             case 0x09: bytes += [0x5C, 0x74]
-            case ..<0x20, 0x7F: JSONTextWriter.appendUnicodeEscape(b, to: &bytes)
+            case ..<0x20, 0x7F: appendJSONUnicodeEscape(b, to: &bytes)
             // C1 controls (U+0080-U+009F) are 0xC2 0x80-0x9F in UTF-8: replace the pair with the escape.
             case 0x80...0x9F where previous == 0xC2:
                 bytes.removeLast()
-                bytes += Array("\\u00".utf8) + Array(String(b, radix: 16).utf8)
+                appendJSONUnicodeEscape(b, to: &bytes)
             default: bytes.append(b)
             }
         }

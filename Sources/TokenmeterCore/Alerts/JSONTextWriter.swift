@@ -36,34 +36,11 @@ public struct JSONTextWriter {
     public mutating func field(_ name: String, _ v: Int64?) { key(name); if let v { int(v) } else { null() } }
     public mutating func field(_ name: String, _ m: Money?) { key(name); if let m { number(m.decimalString()) } else { null() } }
 
-    /// JSON string escaping (RFC 8259): quote, backslash and control characters.
-    ///
-    /// Works on the UTF-8 bytes (every character escaped is ASCII) into one buffer, appended once: linear
-    /// in the length however many characters need escaping (a hostile name may consist of nothing else).
+    /// `s` as a JSON string literal (`appendString`, the one JSON escaping), appended to `out` at once.
     public static func appendQuoted(_ s: String, to out: inout String) {
-        var bytes: [UInt8] = [0x22]
+        var bytes: [UInt8] = []
         bytes.reserveCapacity(s.utf8.count + 2)
-        for b in s.utf8 { appendEscaped(b, to: &bytes) }
-        bytes.append(0x22)
+        appendString(&bytes, s)
         out += String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// One byte of a JSON string: quote, backslash and control characters escaped, anything else as is.
-    static func appendEscaped(_ b: UInt8, to bytes: inout [UInt8]) {
-        switch b {
-        case 0x22: bytes += [0x5C, 0x22]
-        case 0x5C: bytes += [0x5C, 0x5C]
-        case 0x0A: bytes += [0x5C, 0x6E]
-        case 0x0D: bytes += [0x5C, 0x72]
-        case 0x09: bytes += [0x5C, 0x74]
-        case ..<0x20: appendUnicodeEscape(b, to: &bytes)
-        default: bytes.append(b)
-        }
-    }
-
-    /// `\u00XX` for a byte below 0x80.
-    static func appendUnicodeEscape(_ b: UInt8, to bytes: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
     }
 }

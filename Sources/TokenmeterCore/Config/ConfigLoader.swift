@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TokenmeterTOML
 
 /// Reads and validates the TOML configuration (contract section 5).
 ///
@@ -59,8 +60,10 @@ public enum ConfigLoader {
         var builder = ConfigBuilder(file: file)
         let config = builder.build(root)
         if builder.diagnostics.isEmpty { return .success(config) }
+        // In file order: this file's problems, then those of the files it includes, each file in its order.
         let sorted = builder.diagnostics.enumerated().sorted {
-            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+            ($0.element.file == file ? 0 : 1, $0.element.file, $0.element.line, $0.element.column, $0.offset)
+                < ($1.element.file == file ? 0 : 1, $1.element.file, $1.element.line, $1.element.column, $1.offset)
         }.map(\.element)
         return .failure(ConfigErrors(sorted))
     }
@@ -135,11 +138,9 @@ private struct ConfigBuilder {
 
     mutating func build(_ root: TOMLTable) -> TokenmeterConfig {
         var c = TokenmeterConfig()
-        let known: [(String, KnownKind)] = [("kafka", .table), ("rollups", .table), ("state", .table),
-                                            ("dedup", .table), ("http", .table), ("focus", .table), ("price", .arrayOfTables),
-                                            ("budget", .arrayOfTables), ("spike", .arrayOfTables),
-                                            ("outcome_limit", .arrayOfTables), ("provider_prefixes", .table)]
-        checkUnknown(root, path: nil, known: known)
+        // `include` is not a setting but where more [[price]] entries are read from (their prices join
+        // `prices`, each with its own file and line): the one top-level key, outside the key table.
+        checkUnknown(root, path: nil, known: Self.known(nil) + [("include", .key)])
         for e in root.entries {
             switch e.key {
             case "kafka", "rollups", "state", "dedup", "http", "focus":
@@ -191,6 +192,7 @@ private struct ConfigBuilder {
                 break // reported by checkUnknown
             }
         }
+        if root["include"] != nil { c.prices += includedPrices(root, after: c.prices) }
         // Spend deltas leave with each checkpoint, so its interval is the alert latency across instances:
         // unless set, one second (the "batched every second or so") instead of five.
         if c.kafka.spendTopic != nil, root["state"]?.table?["checkpoint_interval"] == nil {
@@ -226,30 +228,49 @@ private struct ConfigBuilder {
                 case .table: message += "; did you mean `[\(sFull)]`?"
                 case .arrayOfTables: message += "; did you mean `[[\(sFull)]]`?"
                 }
-            } else if path == nil, let home = Self.sectionKeys.first(where: { $0.1.contains(e.key) })?.0 {
-                message += "; it belongs in a \(home) table"
+            } else if path == nil, case let homes = Self.sectionKeys.filter({ $0.1.contains(e.key) }).map(\.0), !homes.isEmpty {
+                message += "; it belongs in a \(Self.orList(homes)) table"
             } else if path == nil {
-                message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
-                    + "[[spike]], [[outcome_limit]], [provider_prefixes])"
+                message += " (known tables: " + Self.known(nil).map { $0.1 == .arrayOfTables ? "[[\($0.0)]]" : "[\($0.0)]" }
+                    .joined(separator: ", ") + ")"
             }
             error(e.keyPosition, message)
         }
     }
 
+    /// What a table may hold, from `ConfigKeys`: at the top level its sections; in a section its keys and
+    /// the maps written under it (`[kafka.properties]` in `[kafka]`).
+    static func known(_ section: String?) -> [(String, KnownKind)] {
+        guard let section else {
+            return ConfigKeys.sections.filter { !$0.name.contains(".") }.map { ($0.name, $0.shape == .arrayOfTables ? .arrayOfTables : .table) }
+        }
+        let keys = ConfigKeys.section(section)?.keys.map { ($0.name, KnownKind.key) } ?? []
+        let tables = ConfigKeys.sections.compactMap { s -> (String, KnownKind)? in
+            guard s.name.hasPrefix(section + "."), case let rest = s.name.dropFirst(section.count + 1), !rest.contains(".") else { return nil }
+            return (String(rest), .table)
+        }
+        return keys + tables
+    }
+
+    /// The keys each entry of an array of tables must have.
+    static func requiredKeys(_ section: String) -> [String] {
+        ConfigKeys.section(section)?.keys.filter(\.required).map(\.name) ?? []
+    }
+
     /// Which section each key belongs in, to help with a key written above every header.
-    static let sectionKeys: [(String, [String])] = [
-        ("[kafka]", ["brokers", "group_id", "topics", "alerts_topic", "dead_letter_topic", "handover_timeout",
-                     "static_membership", "ready_grace"]),
-        ("[rollups]", ["dir", "windows", "grace", "idle_close", "late_horizon", "max_future", "tags", "instance",
-                       "max_keys_per_window"]),
-        ("[state]", ["checkpoint_interval", "max_memory"]),
-        ("[http]", ["listen"]),
-        ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                       "effective_from", "service_tier", "min_input_tokens", "provider"]),
-        ("[[budget]]", ["amount_usd", "thresholds", "forecast"]),
-        ("[[spike]]", ["factor", "min_usd", "by"]),
-        ("[[outcome_limit]]", ["outcome", "max_cost_usd"]),
-    ]
+    static let sectionKeys: [(String, [String])] = ConfigKeys.sections.filter { !$0.keys.isEmpty }.map { ($0.header, $0.keys.map(\.name)) }
+
+    /// What to do instead of writing an empty value: `omit the key for "127.0.0.1:9092"`, the default
+    /// as the key table prints it.
+    static func omitForDefault(_ path: String) -> String {
+        let value = ConfigKeys.keys.first { $0.path == path }?.value(in: TokenmeterConfig())
+        return value.map { "omit the key for \($0)" } ?? "omit the key for the default"
+    }
+
+    /// `a`, `a or b`, `a, b or c`.
+    static func orList(_ items: [String]) -> String {
+        items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
+    }
 
     // MARK: typed getters
     //
@@ -440,11 +461,7 @@ private struct ConfigBuilder {
 
     mutating func kafka(_ t: TOMLTable) -> KafkaSettings {
         var k = KafkaSettings()
-        checkUnknown(t, path: "kafka", known: [("brokers", .key), ("group_id", .key), ("topics", .key),
-                                               ("alerts_topic", .key), ("dead_letter_topic", .key), ("handover_timeout", .key),
-                                               ("changelog_topic", .key), ("spend_topic", .key),
-                                               ("static_membership", .key), ("ready_grace", .key),
-                                               ("properties", .table), ("secret_files", .table)])
+        checkUnknown(t, path: "kafka", known: Self.known("kafka"))
         if let (d, p) = duration(t, "handover_timeout", "kafka.handover_timeout") {
             if d.millis < 0 { error(p, "`kafka.handover_timeout` must not be negative") } else { k.handoverTimeout = d }
         }
@@ -462,12 +479,12 @@ private struct ConfigBuilder {
                     }
                 }
                 _ = list
-            } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: "omit the key for 127.0.0.1:9092") {
+            } else if let (s, _) = string(t, "brokers", "kafka.brokers", emptyHint: Self.omitForDefault("kafka.brokers")) {
                 k.brokers = s
             }
             record("kafka.brokers", key: t.entries.first { $0.key == "brokers" }?.keyPosition, value: v.position)
         }
-        if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: "omit the key for \"tokenmeter\"") { k.groupId = s }
+        if let (s, _) = string(t, "group_id", "kafka.group_id", emptyHint: Self.omitForDefault("kafka.group_id")) { k.groupId = s }
         var topicPositions: [String: TOMLPosition] = [:]
         var topicsOK = true
         if let v = t["topics"], let items = stringList(t, "topics", "kafka.topics", unique: true, ok: &topicsOK) {
@@ -484,7 +501,7 @@ private struct ConfigBuilder {
         }
         // Checked against the topics as written, even when some of them were invalid.
         let listedTopics = t["topics"] != nil ? Set(topicPositions.keys) : Set(k.topics)
-        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic", emptyHint: "omit the key for \"llm-alerts\"") {
+        if let (s, p) = string(t, "alerts_topic", "kafka.alerts_topic", emptyHint: Self.omitForDefault("kafka.alerts_topic")) {
             if let problem = Self.topicProblem(s) { error(p, "`kafka.alerts_topic`: \(problem)") } else {
                 k.alertsTopic = s
                 if listedTopics.contains(s) {
@@ -609,11 +626,8 @@ private struct ConfigBuilder {
 
     mutating func rollups(_ t: TOMLTable) -> RollupSettings {
         var r = RollupSettings()
-        checkUnknown(t, path: "rollups", known: [("dir", .key), ("windows", .key), ("grace", .key), ("idle_close", .key),
-                                                 ("late_horizon", .key), ("max_future", .key), ("tags", .key),
-                                                 ("instance", .key),
-                                                 ("max_keys_per_window", .key)])
-        if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: "omit the key for /var/lib/tokenmeter/rollups") {
+        checkUnknown(t, path: "rollups", known: Self.known("rollups"))
+        if let (s, p) = string(t, "dir", "rollups.dir", emptyHint: Self.omitForDefault("rollups.dir")) {
             r.dir = s
             record("rollups.dir", key: nil, value: p)
         }
@@ -688,8 +702,8 @@ private struct ConfigBuilder {
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
         var s = StateSettings()
-        checkUnknown(t, path: "state", known: [("dir", .key), ("checkpoint_interval", .key), ("max_memory", .key)])
-        if let (d, p) = string(t, "dir", "state.dir", emptyHint: "omit the key for /var/lib/tokenmeter/state") {
+        checkUnknown(t, path: "state", known: Self.known("state"))
+        if let (d, p) = string(t, "dir", "state.dir", emptyHint: Self.omitForDefault("state.dir")) {
             s.dir = d
             record("state.dir", key: nil, value: p)
         }
@@ -737,15 +751,15 @@ private struct ConfigBuilder {
 
     mutating func dedup(_ t: TOMLTable) -> DedupSettings {
         var s = DedupSettings()
-        checkUnknown(t, path: "dedup", known: [("window", .key)])
+        checkUnknown(t, path: "dedup", known: Self.known("dedup"))
         if let (d, _) = duration(t, "window", "dedup.window") { s.window = d }
         return s
     }
 
     mutating func http(_ t: TOMLTable) -> HTTPSettings {
         var s = HTTPSettings()
-        checkUnknown(t, path: "http", known: [("listen", .key)])
-        if let (l, p) = string(t, "listen", "http.listen", emptyHint: "omit the key for 127.0.0.1:9464") {
+        checkUnknown(t, path: "http", known: Self.known("http"))
+        if let (l, p) = string(t, "listen", "http.listen", emptyHint: Self.omitForDefault("http.listen")) {
             if let problem = Self.listenProblem(l) { error(p, "`http.listen`: \(problem)") } else {
                 s.listen = l
                 record("http.listen", key: nil, value: p)
@@ -758,9 +772,9 @@ private struct ConfigBuilder {
     /// on it, so it is bounded and printable (no control characters).
     mutating func focus(_ t: TOMLTable) -> FocusSettings {
         var s = FocusSettings()
-        checkUnknown(t, path: "focus", known: [("billing_account_id", .key), ("billing_account_name", .key)])
+        checkUnknown(t, path: "focus", known: Self.known("focus"))
         for (key, name) in [("billing_account_id", "focus.billing_account_id"), ("billing_account_name", "focus.billing_account_name")] {
-            guard let (v, p) = string(t, key, name, emptyHint: "omit the key for the default") else { continue }
+            guard let (v, p) = string(t, key, name, emptyHint: Self.omitForDefault(name)) else { continue }
             if let problem = FocusSettings.problem(v) { error(p, "`\(name)` \(problem)"); continue }
             if key == "billing_account_id" { s.billingAccountId = v } else { s.billingAccountName = v }
         }
@@ -794,6 +808,75 @@ private struct ConfigBuilder {
         return nil
     }
 
+    // MARK: include
+
+    /// `include = ["prices.toml"]`: files of `[[price]]` entries (a maintained price list kept apart from
+    /// the site's settings), paths relative to this file's folder. Their entries come after this file's,
+    /// each with its own `FILE:LINE` origin; their problems are reported at their own positions. An
+    /// included file holds `[[price]]` entries only (no settings, no further includes), and an entry the
+    /// same as one already read (model, provider, tier, minimum, date) is ambiguous, as within one file.
+    mutating func includedPrices(_ root: TOMLTable, after earlier: [PriceEntry]) -> [PriceEntry] {
+        var ok = true
+        guard let paths = stringList(root, "include", "include", unique: true, ok: &ok) else { return [] }
+        let folder = file.lastIndex(of: "/").map { String(file[..<$0]) }
+        var seen: [PriceIdentity: String] = [:]
+        for e in earlier { seen[Self.identity(e)] = e.origin }
+        var out: [PriceEntry] = []
+        for (path, position) in paths {
+            let full = path.hasPrefix("/") || folder == nil ? path : folder! + "/" + path
+            // Only a regular file: a FIFO or a device (`/dev/stdin`) would block the load or never end.
+            var st = stat()
+            if stat(full, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                error(position, "`include` \"\(path)\": \(full) is not a regular file")
+                continue
+            }
+            let bytes: [UInt8]
+            switch ConfigLoader.readFile(full) {
+            case .success(let b): bytes = b
+            case .failure(let reason):
+                error(position, "`include` \"\(path)\": cannot read \(full): \(reason.message)")
+                continue
+            }
+            if let (p, message) = ConfigLoader.firstInvalidUTF8(bytes) {
+                diagnostics.append(ConfigDiagnostic(file: full, line: p.line, column: p.column, message: message))
+                continue
+            }
+            let included: TOMLTable
+            do {
+                included = try TOMLParser.parse(bytes: bytes)
+            } catch {
+                diagnostics.append(ConfigDiagnostic(file: full, line: error.position.line, column: error.position.column,
+                                                    message: error.message))
+                continue
+            }
+            var builder = ConfigBuilder(file: full)
+            for e in included.entries where e.key != "price" {
+                builder.error(e.keyPosition, "`\(e.key)`: an included file holds [[price]] entries only; settings belong in \(file)")
+            }
+            let tables = included["price"]?.array?.compactMap(\.table) ?? []
+            if let v = included["price"], v.array == nil || tables.count != v.array!.count {
+                builder.error(v.position, "`price` must be [[price]] entries")
+            }
+            for entry in builder.prices(tables) {
+                if let first = seen[Self.identity(entry)] {
+                    let line = Int(entry.origin.split(separator: ":").last ?? "") ?? 1
+                    builder.error(TOMLPosition(line: line, column: 1), "ambiguous price for model \"\(entry.model)\": the [[price]] "
+                                  + "entry at \(first) has the same model, provider, service_tier, min_input_tokens and effective_from")
+                    continue
+                }
+                seen[Self.identity(entry)] = entry.origin
+                out.append(entry)
+            }
+            diagnostics += builder.diagnostics
+        }
+        return out
+    }
+
+    static func identity(_ e: PriceEntry) -> PriceIdentity {
+        PriceIdentity(model: e.model, provider: e.provider, serviceTier: e.serviceTier, minInputTokens: e.minInputTokens ?? 0,
+                      effectiveFrom: e.effectiveFrom)
+    }
+
     // MARK: [[price]]
 
     struct PriceIdentity: Hashable {
@@ -807,11 +890,9 @@ private struct ConfigBuilder {
     mutating func prices(_ tables: [TOMLTable]) -> [PriceEntry] {
         var out: [PriceEntry] = []
         var seen: [PriceIdentity: TOMLPosition] = [:]
-        let keys = ["model", "provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                    "effective_from", "service_tier", "min_input_tokens"]
         for t in tables {
-            checkUnknown(t, path: "[[price]]", known: keys.map { ($0, .key) })
-            for k in ["model", "input", "output"] { required(t, k, "[[price]] entry") }
+            checkUnknown(t, path: "[[price]]", known: Self.known("price"))
+            for k in Self.requiredKeys("price") { required(t, k, "[[price]] entry") }
             var ok = true
             let model = string(t, "model", "price.model")
             let provider = string(t, "provider", "price.provider")
@@ -905,9 +986,8 @@ private struct ConfigBuilder {
         var out: [BudgetRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[budget]]", known: ["name", "owner", "workflow", "period", "amount_usd", "thresholds",
-                                                        "forecast"].map { ($0, .key) })
-            for k in ["name", "period", "amount_usd"] { required(t, k, "[[budget]] entry") }
+            checkUnknown(t, path: "[[budget]]", known: Self.known("budget"))
+            for k in Self.requiredKeys("budget") { required(t, k, "[[budget]] entry") }
             var ok = true
             let name = uniqueName(t, "budget", &names)
             let owner = optionalString(t, "owner", "budget.owner", ok: &ok)
@@ -967,8 +1047,8 @@ private struct ConfigBuilder {
         var out: [SpikeRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[spike]]", known: ["name", "by", "window", "factor", "min_usd"].map { ($0, .key) })
-            for k in ["name", "by", "window", "factor"] { required(t, k, "[[spike]] entry") }
+            checkUnknown(t, path: "[[spike]]", known: Self.known("spike"))
+            for k in Self.requiredKeys("spike") { required(t, k, "[[spike]] entry") }
             var ok = true
             let name = uniqueName(t, "spike", &names)
             var by: SpikeDimension?
@@ -1011,9 +1091,8 @@ private struct ConfigBuilder {
         var out: [OutcomeLimitRule] = []
         var names: [String: TOMLPosition] = [:]
         for t in tables {
-            checkUnknown(t, path: "[[outcome_limit]]", known: ["name", "workflow", "owner", "outcome", "max_cost_usd",
-                                                               "period"].map { ($0, .key) })
-            for k in ["name", "outcome", "max_cost_usd"] { required(t, k, "[[outcome_limit]] entry") }
+            checkUnknown(t, path: "[[outcome_limit]]", known: Self.known("outcome_limit"))
+            for k in Self.requiredKeys("outcome_limit") { required(t, k, "[[outcome_limit]] entry") }
             var ok = true
             let name = uniqueName(t, "outcome_limit", &names)
             let workflow = optionalString(t, "workflow", "outcome_limit.workflow", ok: &ok)

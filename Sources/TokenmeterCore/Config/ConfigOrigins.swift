@@ -1,3 +1,5 @@
+import TokenmeterTOML
+
 /// Where the values that are checked after parsing were written: a property librdkafka refuses, a listen
 /// host that does not resolve, a secret file that cannot be read or a folder that cannot be created is
 /// then still reported at `FILE:LINE:COL`, like every problem the loader finds itself.

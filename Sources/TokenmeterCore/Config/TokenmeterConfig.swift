@@ -43,7 +43,7 @@ public struct KafkaSettings: Sendable, Equatable {
     public var spendTopic: String? = nil
     /// Static group membership: `group.instance.id` = the instance name (`rollups.instance`), so that a
     /// restarted instance takes its partitions back at once instead of after the session timeout (see
-    /// docs/operations.md for the trade-offs). Added to the contract's keys.
+    /// docs/running.md for the trade-offs). Added to the contract's keys.
     public var staticMembership: Bool = false
     /// How long the instance may be without an assigned partition, or without a reachable broker, before
     /// /-/ready and `tokenmeter_ready` say it is not ready. Added to the contract's keys.

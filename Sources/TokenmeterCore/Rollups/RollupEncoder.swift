@@ -89,29 +89,3 @@ public struct RollupEncoder: Sendable {
         if let s { appendString(&out, s) } else { out += "null".utf8 }
     }
 }
-
-/// Appends `s` as a JSON string literal.
-public func appendString(_ out: inout [UInt8], _ s: String) {
-    out.append(UInt8(ascii: "\""))
-    for b in s.utf8 {
-        switch b {
-        case UInt8(ascii: "\""): out += #"\""#.utf8
-        case UInt8(ascii: "\\"): out += #"\\"#.utf8
-        case 0x0A: out += #"\n"#.utf8
-        case 0x0D: out += #"\r"#.utf8
-        case 0x09: out += #"\t"#.utf8
-        case 0..<0x20:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            out += #"\u00"#.utf8
-            out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
-        default: out.append(b)
-        }
-    }
-    out.append(UInt8(ascii: "\""))
-}
-
-public func jsonString(_ s: String) -> String {
-    var out: [UInt8] = []
-    appendString(&out, s)
-    return String(decoding: out, as: UTF8.self)
-}

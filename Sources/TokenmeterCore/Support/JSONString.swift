@@ -1,0 +1,37 @@
+/// JSON string escaping (RFC 8259), the one every JSON text tokenmeter writes goes through: rollup rows,
+/// alert values and keys, reports, the FOCUS export's JSON columns, the command line's `--json` outputs.
+///
+/// Quote and backslash are escaped, `\n`, `\r` and `\t` by their short forms, every other control
+/// character as `\u00XX`; anything else, non-ASCII included, is copied as its UTF-8 bytes. Works on the
+/// bytes (every character escaped is ASCII), so it is linear in the length however many characters need
+/// escaping (a hostile name may consist of nothing else).
+
+/// Appends `s` as a JSON string literal, quotes included.
+public func appendString(_ out: inout [UInt8], _ s: String) {
+    out.append(UInt8(ascii: "\""))
+    for b in s.utf8 {
+        switch b {
+        case UInt8(ascii: "\""): out += #"\""#.utf8
+        case UInt8(ascii: "\\"): out += #"\\"#.utf8
+        case 0x0A: out += #"\n"#.utf8
+        case 0x0D: out += #"\r"#.utf8
+        case 0x09: out += #"\t"#.utf8
+        case 0..<0x20: appendJSONUnicodeEscape(b, to: &out)
+        default: out.append(b)
+        }
+    }
+    out.append(UInt8(ascii: "\""))
+}
+
+/// `s` as a JSON string literal, quotes included.
+public func jsonString(_ s: String) -> String {
+    var out: [UInt8] = []
+    appendString(&out, s)
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// `\u00XX` (lowercase hex) for the code point U+00XX, given as the byte `b`.
+func appendJSONUnicodeEscape(_ b: UInt8, to bytes: inout [UInt8]) {
+    let hex = Array("0123456789abcdef".utf8)
+    bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+}
