@@ -61,6 +61,9 @@ enum ConfigPrinter {
         line("window", q(c.dedup.window.label))
         o += "\n[http]\n"
         line("listen", q(c.http.listen))
+        o += "\n[metrics]\n"
+        line("dimensions", list(c.metrics.dimensions.map(\.name)))
+        line("max_series", "\(c.metrics.maxSeries)")
         o += "\n[focus]\n"
         line("billing_account_id", q(c.focus.billingAccountId))
         line("billing_account_name", q(c.focus.billingAccountName))

@@ -119,6 +119,8 @@ private struct ConfigBuilder {
     var diagnostics: [ConfigDiagnostic] = []
     /// Where the values checked at start were written (see `ConfigOrigins`).
     var origins: ConfigOrigins
+    /// `tag:NAME` entries of `metrics.dimensions`, checked against `rollups.tags` at the end.
+    var metricsTags: [(String, TOMLPosition)] = []
 
     init(file: String) { self.file = file; self.origins = ConfigOrigins(file: file) }
 
@@ -136,13 +138,13 @@ private struct ConfigBuilder {
     mutating func build(_ root: TOMLTable) -> TokenmeterConfig {
         var c = TokenmeterConfig()
         let known: [(String, KnownKind)] = [("kafka", .table), ("rollups", .table), ("state", .table),
-                                            ("dedup", .table), ("http", .table), ("focus", .table), ("price", .arrayOfTables),
+                                            ("dedup", .table), ("http", .table), ("focus", .table), ("metrics", .table), ("price", .arrayOfTables),
                                             ("budget", .arrayOfTables), ("spike", .arrayOfTables),
                                             ("outcome_limit", .arrayOfTables), ("provider_prefixes", .table)]
         checkUnknown(root, path: nil, known: known)
         for e in root.entries {
             switch e.key {
-            case "kafka", "rollups", "state", "dedup", "http", "focus":
+            case "kafka", "rollups", "state", "dedup", "http", "focus", "metrics":
                 guard let t = e.value.table else {
                     if e.value.isArrayOfTables {
                         error(e.value.position, "`\(e.key)` is a single table: write `[\(e.key)]`, not `[[\(e.key)]]`")
@@ -158,6 +160,7 @@ private struct ConfigBuilder {
                 case "state": c.state = state(t)
                 case "dedup": c.dedup = dedup(t)
                 case "focus": c.focus = focus(t)
+                case "metrics": c.metrics = metrics(t)
                 default: c.http = http(t)
                 }
             case "provider_prefixes":
@@ -196,6 +199,11 @@ private struct ConfigBuilder {
         if c.kafka.spendTopic != nil, root["state"]?.table?["checkpoint_interval"] == nil {
             c.state.checkpointInterval = DurationSpec(millis: 1_000, label: "1s")
         }
+        // A tag label is one of `rollups.tags`: the table order in the file is free, so checked last.
+        for (tag, p) in metricsTags where !c.rollups.tags.contains(tag) {
+            error(p, "`metrics.dimensions`: \"tag:\(tag)\" is not in `rollups.tags`"
+                  + (c.rollups.tags.isEmpty ? " (none configured)" : " (\(c.rollups.tags.joined(separator: ", ")))"))
+        }
         c.origins = origins
         return c
     }
@@ -229,7 +237,7 @@ private struct ConfigBuilder {
             } else if path == nil, let home = Self.sectionKeys.first(where: { $0.1.contains(e.key) })?.0 {
                 message += "; it belongs in a \(home) table"
             } else if path == nil {
-                message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [[price]], [[budget]], "
+                message += " (known tables: [kafka], [rollups], [state], [dedup], [http], [metrics], [[price]], [[budget]], "
                     + "[[spike]], [[outcome_limit]], [provider_prefixes])"
             }
             error(e.keyPosition, message)
@@ -244,6 +252,7 @@ private struct ConfigBuilder {
                        "max_keys_per_window"]),
         ("[state]", ["checkpoint_interval", "max_memory"]),
         ("[http]", ["listen"]),
+        ("[metrics]", ["dimensions", "max_series"]),
         ("[[price]]", ["model", "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
                        "effective_from", "service_tier", "min_input_tokens", "provider"]),
         ("[[budget]]", ["amount_usd", "thresholds", "forecast"]),
@@ -684,6 +693,34 @@ private struct ConfigBuilder {
             if n < 1 { error(p, "`rollups.max_keys_per_window` must be at least 1") } else { r.maxKeysPerWindow = Int(n) }
         }
         return r
+    }
+
+    mutating func metrics(_ t: TOMLTable) -> MetricsSettings {
+        var m = MetricsSettings()
+        checkUnknown(t, path: "metrics", known: [("dimensions", .key), ("max_series", .key)])
+        var ok = true
+        if let items = stringList(t, "dimensions", "metrics.dimensions", unique: true, ok: &ok), ok {
+            var dims: [SpendDimension] = []
+            for (text, p) in items {
+                if let d = SpendDimension(text) {
+                    dims.append(d)
+                    if case .tag(let name) = d { metricsTags.append((name, p)) }
+                } else {
+                    error(p, "`metrics.dimensions`: unknown dimension \"\(text)\" (use owner, workflow, model, provider, "
+                          + "model_family or tag:NAME with NAME one of rollups.tags)")
+                    ok = false
+                }
+            }
+            if ok { m.dimensions = dims }
+        }
+        if let (n, p) = integer(t, "max_series", "metrics.max_series") {
+            if n < 1 || n > 100_000 {
+                error(p, "`metrics.max_series` must be between 1 and 100000: each series is scraped on every scrape")
+            } else {
+                m.maxSeries = Int(n)
+            }
+        }
+        return m
     }
 
     mutating func state(_ t: TOMLTable) -> StateSettings {
