@@ -136,4 +136,45 @@ struct SpendMetricsTests {
         #expect(Self.samples(text, "tokenmeter_outcome_limit_cost_per_outcome_usd")[0].value == "0.005")
         #expect(Self.samples(text, "tokenmeter_spend_outcomes_total").map(\.value) == ["4", "0"])
     }
+
+    /// What docs/metrics.md promises across a kill -9: the spend counters start again at 0 in the new
+    /// process (Prometheus sees a reset) and count only what that process consumes, while the budget gauge
+    /// comes back with the checkpoint's totals.
+    @Test func afterACrashCountersStartFromZeroAndBudgetsFromTheCheckpoint() throws {
+        let h = DaemonHarness(partitions: [0], extraConfig: """
+        [[budget]]
+        name = "all daily"
+        period = "day"
+        amount_usd = 10
+        thresholds = [100]
+        """)
+        var d = try h.startDaemon()
+        h.assignAll()
+        _ = Self.produce(h, owners: ["team-a"], count: 6)
+        try h.consumeAll()
+        let checkpoints = d.progress.snapshot.checkpoint.written
+        try h.iterate(until: { d.progress.snapshot.checkpoint.written > checkpoints + 1 })
+        let before = Self.metrics(d, h.clock)
+        #expect(Self.samples(before, "tokenmeter_spend_requests_total").map(\.value) == ["6"])
+        let spentBefore = Self.samples(before, "tokenmeter_budget_spent_usd").map(\.value)
+        #expect(spentBefore == ["0.012"])
+
+        h.crash()
+        d = try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        let restarted = Self.metrics(d, h.clock)
+        #expect(Self.samples(restarted, "tokenmeter_spend_requests_total").isEmpty)
+        #expect(Self.samples(restarted, "tokenmeter_budget_spent_usd").map(\.value) == spentBefore)
+
+        let ts = h.firstEventMs + 10_000
+        let json = #"{"id":"after","timestamp":\#(ts),"workflow":"wf","owner":"team-a","model":"m1","input_tokens":1000,"output_tokens":500}"#
+        h.broker.append(h.topic, partition: 0, value: Array(json.utf8), timestampMs: ts)
+        try h.consumeAll()
+        let after = Self.metrics(d, h.clock)
+        #expect(Self.samples(after, "tokenmeter_spend_requests_total").map(\.value) == ["1"])
+        #expect(Self.samples(after, "tokenmeter_spend_cost_usd_total").map(\.value) == ["0.002"])
+        #expect(Self.samples(after, "tokenmeter_budget_spent_usd").map(\.value) == ["0.014"])
+        try h.drainAndStop()
+    }
 }
