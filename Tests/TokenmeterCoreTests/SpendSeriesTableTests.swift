@@ -81,4 +81,17 @@ struct SpendSeriesTableTests {
         #expect(SpendDimension.tag("Team_1").labelName == "tag_Team_1")
         #expect(SpendDimension.tag("équipe").labelName == "tag__quipe")
     }
+
+    /// Keys past the limit empty the key table instead of growing it; counting goes on into the same series.
+    @Test func theKeyTableStaysBounded() {
+        var d = Dimensions(tagNames: [])
+        var t = SpendSeriesTable(Self.settings([.owner], max: 1))
+        let n = t.keyLimit + 10
+        for i in 0..<n { t.addUsage(Self.key(&d, owner: "o\(i)", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: d) }
+        t.addUsage(Self.key(&d, owner: "o0", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: d)
+        let s = t.snapshot()
+        #expect(s.labels == [["__other__"], ["o0"]])
+        #expect(s.counters.map(\.requests) == [Int64(n - 1), 2])
+        #expect(s.overflowEvents == Int64(n - 1))
+    }
 }

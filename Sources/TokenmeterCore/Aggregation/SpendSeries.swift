@@ -143,7 +143,18 @@ public struct SpendSeriesTable {
         return s
     }
 
+    /// Keys remembered at most: every combination of the dimensions' names is one key, and past the cap
+    /// they all lead to `__other__`, so without a limit a stream of new names in several dimensions would
+    /// grow the table without end. Past it the table starts empty again (keys are looked up anew by their
+    /// label values); with the default cap it holds at most 64 Ki keys, about 2 MiB.
+    public var keyLimit: Int { max(64 * maxSeries, 65_536) }
+
     private mutating func newKey(_ key: SeriesKey, slot: Int, names: Dimensions) -> Int {
+        var slot = slot
+        if keys.count >= keyLimit {
+            forgetKeys()
+            slot = Int(truncatingIfNeeded: SpendSeriesTable.hash(key)) & (slots.count - 1)
+        }
         let values = dimensions.map { d -> String in
             switch d {
             case .workflow: names.name(key.workflow) ?? ""
