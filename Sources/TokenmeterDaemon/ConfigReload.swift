@@ -45,6 +45,8 @@ enum ConfigReload {
         check("http.listen", old.http.listen, new.http.listen)
         check("kafka.handover_timeout", old.kafka.handoverTimeout, new.kafka.handoverTimeout)
         check("provider_prefixes", old.providerPrefixes, new.providerPrefixes)
+        check("metrics.dimensions", old.metrics.dimensions, new.metrics.dimensions)
+        check("metrics.max_series", old.metrics.maxSeries, new.metrics.maxSeries)
         return keys
     }
 

@@ -177,4 +177,13 @@ struct SpendMetricsTests {
         #expect(Self.samples(after, "tokenmeter_budget_spent_usd").map(\.value) == ["0.014"])
         try h.drainAndStop()
     }
+
+    /// The spend table is built once at start: a reload that changes its keys says they need a restart.
+    @Test func metricsKeysTakeEffectAtTheNextRestart() {
+        let old = TokenmeterConfig()
+        var new = old
+        new.metrics.dimensions = [.owner, .workflow]
+        new.metrics.maxSeries = 50
+        #expect(ConfigReload.restartKeys(old: old, new: new) == ["metrics.dimensions", "metrics.max_series"])
+    }
 }
