@@ -190,7 +190,15 @@ extension Daemon {
         let clRecords = changelog?.store.recordsWritten ?? 0, clBytes = changelog?.store.bytesWritten ?? 0
         let shards = alerting.shards
         let flow = flow
+        let spendSeries = pipeline.spendSeries
+        let (budgets, outcomeLimits) = ruleGauges()
         progress.update {
+            if $0.spend.seriesVersion != spendSeries.version || $0.spend.series.labelNames.isEmpty {
+                $0.spend.series = spendSeries.snapshot()
+                $0.spend.seriesVersion = spendSeries.version
+            }
+            $0.spend.budgets = budgets
+            $0.spend.outcomeLimits = outcomeLimits
             $0.scaleOut.changelogRecords = clRecords
             $0.scaleOut.changelogBytes = clBytes
             $0.scaleOut.alertShards = shards.byIndex.count
@@ -222,5 +230,22 @@ extension Daemon {
             $0.disk.stateFailures = flow.stateFailures
             fillOperations(&$0)
         }
+    }
+
+    /// The budgets and outcome limits this instance judges: the pipeline's engine, or in spend mode only
+    /// the alert shards it owns (each rule lives in one shard, so `sum by (rule)` over instances is right).
+    private func ruleGauges() -> ([BudgetGauge], [OutcomeLimitGauge]) {
+        let rules = alerting.rules
+        guard !rules.budgets.isEmpty || !rules.outcomeLimits.isEmpty else { return ([], []) }
+        let now = clock.now()
+        if !pipeline.spendMode {
+            return (pipeline.alerts.budgetGauges(now: now), pipeline.alerts.outcomeLimitGauges(now: now))
+        }
+        var b: [BudgetGauge] = [], o: [OutcomeLimitGauge] = []
+        for shard in alerting.shards.byIndex.values.sorted(by: { $0.index < $1.index }) {
+            b += shard.engine.budgetGauges(now: now)
+            o += shard.engine.outcomeLimitGauges(now: now)
+        }
+        return (b, o)
     }
 }

@@ -95,13 +95,12 @@ public final class Daemon {
                                                    "rollups": "\(config.rollups.dir)", "state": "\(config.state.dir)"])
     }
 
-    /// librdkafka properties: brokers, group, the pass-through properties, then secrets read from files.
+    /// librdkafka properties: brokers, client id, the pass-through properties, then secrets read from files
+    /// (for callers that did not run `StartupChecks`, which builds the same list).
     public static func kafkaProperties(_ c: TokenmeterConfig, instance: String) throws -> [(String, String)] {
-        // Defaults first: a property the user sets in [kafka.properties] comes later and wins.
-        var props: [(String, String)] = [("bootstrap.servers", c.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
-        for kv in c.kafka.properties { props.append((kv.key, kv.value)) }
-        for kv in c.kafka.secretFiles {
-            switch SecretFile.read(secretPath(kv.value)) {
+        var props = StartupChecks.plainProperties(c, instance: instance)
+        for (kv, read) in StartupChecks.readSecretFiles(c) {
+            switch read {
             case .success(let contents): props.append((kv.key, contents.value))
             case .failure(let problem): throw DaemonError("kafka.secret_files \"\(kv.key)\": \(problem.message)")
             }

@@ -17,6 +17,7 @@ public final class DaemonProgress: Sendable {
         public var deadLetters = DeadLetterSpillStatus()
         public var scaleOut = ScaleOut()
         public var reload = ConfigReloadStatus()
+        public var spend = SpendStatus()
 
         public init() {}
 
@@ -131,6 +132,17 @@ public final class DaemonProgress: Sendable {
             public var alertShards = 0
             public var spendApplied: Int64 = 0
             public var spendSkipped: Int64 = 0
+            public init() {}
+        }
+
+        /// Spend as an operational metric: the spend counters by `metrics.dimensions` and the state of the
+        /// budgets and outcome limits this instance judges (in spend mode, those of its alert shards).
+        public struct SpendStatus: Sendable, Equatable {
+            public var series = SpendSeriesSnapshot()
+            /// `SpendSeriesTable.version` of `series`: an unchanged table is not copied again.
+            public var seriesVersion: UInt64 = 0
+            public var budgets: [BudgetGauge] = []
+            public var outcomeLimits: [OutcomeLimitGauge] = []
             public init() {}
         }
 

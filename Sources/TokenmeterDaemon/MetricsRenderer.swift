@@ -8,9 +8,10 @@ public enum BuildInfo {
 }
 
 /// `/metrics` in the Prometheus text exposition format 0.0.4. One prefix (`tokenmeter_`), base units
-/// (seconds, messages), `_total` on counters, and no per-workflow or per-owner labels: those dimensions
-/// are unbounded and belong in the rollup files. Labels used: `result`, `reason`, `topic`, `partition`,
-/// `version`, `commit`, all with bounded value sets.
+/// (seconds, messages, USD for money), `_total` on counters. The daemon's own metrics use labels with
+/// bounded value sets (`result`, `reason`, `topic`, `partition`, `version`, `commit`); the spend metrics
+/// (`tokenmeter_spend_*`) are labelled by `metrics.dimensions`, at most `metrics.max_series` label sets plus
+/// the `__other__` series, and the rule gauges by rule (see docs/metrics.md).
 public enum MetricsRenderer {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -119,8 +120,86 @@ public enum MetricsRenderer {
         one("config_reload_timestamp_seconds", "gauge", "Time of the last configuration load or reload attempt since the Unix epoch.",
             seconds(s.reload.wall))
         one("config_reloads_total", "counter", "SIGHUP reload attempts (successful or refused).", "\(s.reload.count)")
+        renderSpend(s.spend, into: &out)
         return out
     }
+
+    /// The spend counters and the rule gauges, after the daemon's own metrics.
+    static func renderSpend(_ s: DaemonProgress.Snapshot.SpendStatus, into out: inout String) {
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            out += "# HELP tokenmeter_\(name) \(help)\n# TYPE tokenmeter_\(name) \(type)\n"
+            for (labels, value) in samples { out += "tokenmeter_\(name)\(labels) \(value)\n" }
+        }
+        let sp = s.series
+        let labelSets = sp.labels.map { values in
+            zip(sp.labelNames, values).map { "\($0)=\"\(escape($1))\"" }.joined(separator: ",")
+        }
+        func perSeries(_ value: (SpendSeriesCounters) -> String) -> [(String, String)] {
+            sp.counters.indices.map { ("{\(labelSets[$0])}", value(sp.counters[$0])) }
+        }
+        family("spend_cost_usd_total", "counter",
+               "Cost of counted requests in USD since the process started, by metrics.dimensions (the rollup files hold the exact record).",
+               perSeries { usd($0.cost) })
+        family("spend_requests_total", "counter", "Counted requests (billed calls) since the process started.",
+               perSeries { "\($0.requests)" })
+        family("spend_errors_total", "counter", "Counted requests that reported an error.", perSeries { "\($0.errors)" })
+        var tokens: [(String, String)] = []
+        for (i, c) in sp.counters.enumerated() {
+            let sep = labelSets[i].isEmpty ? "" : ","
+            for (kind, n) in [("input", c.input), ("cache_read", c.cacheRead), ("cache_write", c.cacheWrite),
+                              ("output", c.output), ("reasoning", c.reasoning)] {
+                tokens.append(("{\(labelSets[i])\(sep)kind=\"\(kind)\"}", "\(n)"))
+            }
+        }
+        family("spend_tokens_total", "counter", "Tokens of counted requests by kind (input includes cache reads and writes).", tokens)
+        family("spend_unpriced_requests_total", "counter", "Counted requests with no price (tokens counted, cost unknown).",
+               perSeries { "\($0.unpricedRequests)" })
+        family("spend_outcomes_total", "counter", "Outcomes counted (the events' counts).", perSeries { "\($0.outcomes)" })
+        family("spend_series", "gauge", "Label sets of the spend metrics in use, the __other__ series not included.",
+               [("", "\(sp.seriesCount)")])
+        family("spend_series_limit", "gauge", "metrics.max_series: label sets past it go to the __other__ series.",
+               [("", "\(sp.maxSeries)")])
+        family("spend_overflow_events_total", "counter",
+               "Counted requests and outcome events whose values went to the __other__ series (past metrics.max_series).",
+               [("", "\(sp.overflowEvents)")])
+
+        let budgetLabels = s.budgets.map { "{rule=\"\(escape($0.rule))\",scope=\"\(escape($0.scope))\",period=\"\($0.period)\"}" }
+        func perBudget(_ value: (BudgetGauge) -> String?) -> [(String, String)] {
+            s.budgets.indices.compactMap { i in value(s.budgets[i]).map { (budgetLabels[i], $0) } }
+        }
+        family("budget_amount_usd", "gauge", "The budget of the rule for one period.", perBudget { usd($0.amount) })
+        family("budget_spent_usd", "gauge", "Spent in the rule's current period (the newest period with spend, by event time).",
+               perBudget { usd($0.spent) })
+        family("budget_used_ratio", "gauge", "Spent divided by the budget (1 = all used).",
+               perBudget { $0.amount > .zero ? "\(ratio($0.spent, $0.amount))" : nil })
+        family("budget_projected_usd", "gauge",
+               "Projected spend at the end of the current period (absent until 10% of the period and 5% of the budget have passed).",
+               perBudget { $0.projected.map(usd) })
+        family("budget_period_end_timestamp_seconds", "gauge", "End of the rule's current period since the Unix epoch.",
+               perBudget { seconds($0.periodEnd) })
+
+        let limitLabels = s.outcomeLimits.map {
+            "{rule=\"\(escape($0.rule))\",scope=\"\(escape($0.scope))\",outcome=\"\(escape($0.outcome))\",period=\"\($0.period)\"}"
+        }
+        func perLimit(_ value: (OutcomeLimitGauge) -> String?) -> [(String, String)] {
+            s.outcomeLimits.indices.compactMap { i in value(s.outcomeLimits[i]).map { (limitLabels[i], $0) } }
+        }
+        family("outcome_limit_max_cost_usd", "gauge", "The highest cost per outcome the rule allows.", perLimit { usd($0.maxCostPerOutcome) })
+        family("outcome_limit_spent_usd", "gauge", "Spend of the rule's scope in its current period.", perLimit { usd($0.spent) })
+        family("outcome_limit_outcomes", "gauge", "Outcomes counted in the rule's current period.", perLimit { "\($0.outcomes)" })
+        family("outcome_limit_cost_per_outcome_usd", "gauge", "Spend divided by outcomes in the current period (absent without outcomes).",
+               perLimit { $0.outcomes > 0 ? "\($0.spent.approximateDollars / Double($0.outcomes))" : nil })
+        family("outcome_limit_used_ratio", "gauge", "Cost per outcome divided by the limit (above 1: over the limit).",
+               perLimit { $0.outcomes > 0 && $0.maxCostPerOutcome > .zero
+                   ? "\(ratio($0.spent, Money(femtos: $0.maxCostPerOutcome.femtos * Int128($0.outcomes))))" : nil })
+        family("outcome_limit_period_end_timestamp_seconds", "gauge", "End of the rule's current period since the Unix epoch.",
+               perLimit { seconds($0.periodEnd) })
+    }
+
+    /// Exact USD (15 decimals at most, trailing zeros dropped); Prometheus reads it as a float.
+    static func usd(_ m: Money) -> String { m.decimalString(decimals: 15) }
+
+    static func ratio(_ a: Money, _ b: Money) -> Double { Double(a.femtos) / Double(b.femtos) }
 
     static func seconds(_ ms: Int64) -> String {
         let whole = ms / 1000, frac = ms % 1000

@@ -56,14 +56,26 @@ public struct StartupChecks: Sendable {
         return [(.consumer, consumer), (.producer, producer)]
     }
 
+    /// The librdkafka properties every client starts from, before the secrets: brokers, the client id, then
+    /// the pass-through properties (a property the user sets comes later and wins).
+    static func plainProperties(_ config: TokenmeterConfig, instance: String) -> [(String, String)] {
+        [("bootstrap.servers", config.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
+            + config.kafka.properties.map { ($0.key, $0.value) }
+    }
+
+    /// Each `kafka.secret_files` entry read (a relative path is a systemd credential name). The one reader of
+    /// secret files: the start checks and the daemon's other callers both come here.
+    static func readSecretFiles(_ config: TokenmeterConfig) -> [(KeyValue, Result<SecretFile.Contents, SecretFile.Problem>)] {
+        config.kafka.secretFiles.map { ($0, SecretFile.read(secretPath($0.value))) }
+    }
+
     mutating func checkKafka(_ config: TokenmeterConfig, instance: String) {
         let origins = config.origins
-        var props: [(String, String)] = [("bootstrap.servers", config.kafka.brokers), ("client.id", "tokenmeter-\(instance)")]
-        for kv in config.kafka.properties { props.append((kv.key, kv.value)) }
+        var props = Self.plainProperties(config, instance: instance)
         var secretsOK = true
-        for kv in config.kafka.secretFiles {
+        for (kv, read) in Self.readSecretFiles(config) {
             let name = "kafka.secret_files.\(kv.key)"
-            switch SecretFile.read(secretPath(kv.value)) {
+            switch read {
             case .success(let contents):
                 props.append((kv.key, contents.value))
                 secretValues.append(contents.value)

@@ -188,6 +188,18 @@ import TrafficGenerator
         #expect(shares.allSatisfy { $0.femtos * 100 < amount.femtos * Int128(top) },
                 "one instance's share alone reaches \(top)%: \(zip(names, shares).map { "\($0.0) \($0.1)" }) of \(amount)")
 
+        // The budget gauges: only the instance holding the rule's alert shard exports it, so the sum over
+        // instances (`sum by (rule)`) is the owner's whole spend, and the amount is not counted three times.
+        let key = "tokenmeter_budget_spent_usd{rule=\"legal-spread\",scope=\"owner=legal\",period=\"month\"}"
+        var exported: [Double] = []
+        let gauges = Harness.await(seconds: 30) {
+            exported = names.compactMap { n in
+                SystemdTests.httpAddress(log: s.dir + "/\(n).log").flatMap { RobustnessTests.metrics($0)[key] }
+            }
+            return exported.count == 1 && abs(exported[0] - Double(amount.femtos) / 1e15) <= 1e-9
+        }
+        #expect(gauges, "\(key) on the instances: \(exported), want one series of \(amount)")
+
         // Stopped (each writes a last checkpoint), the topic read once more from the start: still exactly one
         // copy per threshold.
         for p in daemons { p.terminate(); p.waitUntilExit(); #expect(p.terminationStatus == 0) }

@@ -142,6 +142,29 @@ struct ConfigLoaderTests {
         #expect(same.count == 1 && same[0].contains("`kafka.spend_topic` \"x\" must be a topic of its own (it is already used by `kafka.changelog_topic`)"))
     }
 
+    @Test func metricsDimensionsAndSeriesCap() throws {
+        #expect(try load("").metrics == MetricsSettings())
+        let c = try load("""
+        [metrics]
+        dimensions = ["owner", "model_family", "tag:cost-center"]
+        max_series = 50
+        [rollups]
+        tags = ["cost-center"]
+        """)
+        #expect(c.metrics.dimensions == [.owner, .modelFamily, .tag("cost-center")])
+        #expect(c.metrics.dimensions.map(\.labelName) == ["owner", "model_family", "tag_cost_center"])
+        #expect(c.metrics.maxSeries == 50)
+        #expect(problems("[metrics]\ndimensions = [\"team\"]") == [
+            "t.toml:2:15: error: `metrics.dimensions`: unknown dimension \"team\" (use owner, workflow, model, provider, model_family or tag:NAME with NAME one of rollups.tags)",
+        ])
+        #expect(problems("[metrics]\ndimensions = [\"tag:team\"]") == [
+            "t.toml:2:15: error: `metrics.dimensions`: \"tag:team\" is not in `rollups.tags` (none configured)",
+        ])
+        #expect(problems("[metrics]\nmax_series = 0") == [
+            "t.toml:2:14: error: `metrics.max_series` must be between 1 and 100000: each series is scraped on every scrape",
+        ])
+    }
+
     /// The example shows every key of the key table: set, or commented out (`# max_memory = ...`) for a key
     /// that is off by default.
     @Test func exampleConfigCoversEveryKey() throws {
@@ -363,9 +386,10 @@ struct ConfigLoaderTests {
         #expect(problems("[[price]]\nmodel = \"m\"\ninput = 1\noutput = 2\ncache_reads = 3") == [
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
-        #expect(problems("[metrics]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[metrics]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [provider_prefixes], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+        #expect(problems("[telemetry]\nlisten = \"x\"") == [
+            "t.toml:1:2: error: unknown table `[telemetry]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [metrics], [provider_prefixes], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
         ])
+        #expect(problems("[metrics]\nlisten = \"x\"") == ["t.toml:2:1: error: unknown key `listen` in [metrics]"])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
             "t.toml:1:1: error: unknown key `brokers` at the top level; it belongs in a [kafka] table",
         ])

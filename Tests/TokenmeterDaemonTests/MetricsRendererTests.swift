@@ -74,6 +74,32 @@ struct MetricsRendererTests {
         s.alerts.latencySeconds.observe(0.75)
         s.alerts.latencySeconds.observe(16)
         s.alerts.last = "budget team-a daily: 80% of $100"
+        var sp = SpendSeriesSnapshot()
+        sp.labelNames = ["owner", "tag_team"]
+        sp.labels = [["__other__", "__other__"], ["team-a", ""], ["we\"ird\\\n", "x"]]
+        func counters(_ base: Int64, cost: String) -> SpendSeriesCounters {
+            var c = SpendSeriesCounters()
+            c.requests = base; c.errors = base + 1; c.input = base + 2; c.cacheRead = base + 3; c.cacheWrite = base + 4
+            c.output = base + 5; c.reasoning = base + 6; c.unpricedRequests = base + 7; c.outcomes = base + 8
+            c.cost = Money.parse(cost)!
+            return c
+        }
+        sp.counters = [counters(100, cost: "0.5"), counters(200, cost: "1.000000000000001"), counters(300, cost: "12")]
+        sp.overflowEvents = 35
+        sp.maxSeries = 2
+        sp.seriesCount = 2
+        s.spend.series = sp
+        s.spend.budgets = [
+            BudgetGauge(rule: "team-a daily", scope: "owner=team-a", period: "day", amount: Money(dollars: 100),
+                        spent: Money.parse("80.5")!, projected: Money(dollars: 120), periodEnd: 1_700_006_400_000),
+            BudgetGauge(rule: "all monthly", scope: "all", period: "month", amount: Money(dollars: 1000),
+                        spent: .zero, projected: nil, periodEnd: 1_701_388_800_000),
+        ]
+        s.spend.outcomeLimits = [
+            OutcomeLimitGauge(rule: "per ticket", scope: "workflow=support", outcome: "ticket_resolved", period: "day",
+                              maxCostPerOutcome: Money.parse("0.5")!, spent: Money(dollars: 12), outcomes: 30,
+                              periodEnd: 1_700_006_400_000),
+        ]
         return s
     }
 
@@ -151,6 +177,39 @@ struct MetricsRendererTests {
             "tokenmeter_config_reload_timestamp_seconds 1700000030.250",
             "tokenmeter_config_reloads_total 27",
         ]
+        // Spend series: the overflow series first, label values escaped (quote, backslash, newline).
+        let series = [("owner=\"__other__\",tag_team=\"__other__\"", 100, "0.5"), ("owner=\"team-a\",tag_team=\"\"", 200, "1.000000000000001"),
+                      ("owner=\"we\\\"ird\\\\\\n\",tag_team=\"x\"", 300, "12")]
+        for (l, _, cost) in series { lines.append("tokenmeter_spend_cost_usd_total{\(l)} \(cost)") }
+        for (l, b, _) in series { lines.append("tokenmeter_spend_requests_total{\(l)} \(b)") }
+        for (l, b, _) in series { lines.append("tokenmeter_spend_errors_total{\(l)} \(b + 1)") }
+        for (l, b, _) in series {
+            for (i, kind) in ["input", "cache_read", "cache_write", "output", "reasoning"].enumerated() {
+                lines.append("tokenmeter_spend_tokens_total{\(l),kind=\"\(kind)\"} \(b + 2 + i)")
+            }
+        }
+        for (l, b, _) in series { lines.append("tokenmeter_spend_unpriced_requests_total{\(l)} \(b + 7)") }
+        for (l, b, _) in series { lines.append("tokenmeter_spend_outcomes_total{\(l)} \(b + 8)") }
+        lines += ["tokenmeter_spend_series 2", "tokenmeter_spend_series_limit 2", "tokenmeter_spend_overflow_events_total 35"]
+        let daily = "{rule=\"team-a daily\",scope=\"owner=team-a\",period=\"day\"}"
+        let monthly = "{rule=\"all monthly\",scope=\"all\",period=\"month\"}"
+        lines += [
+            "tokenmeter_budget_amount_usd\(daily) 100", "tokenmeter_budget_amount_usd\(monthly) 1000",
+            "tokenmeter_budget_spent_usd\(daily) 80.5", "tokenmeter_budget_spent_usd\(monthly) 0",
+            "tokenmeter_budget_used_ratio\(daily) 0.805", "tokenmeter_budget_used_ratio\(monthly) 0.0",
+            "tokenmeter_budget_projected_usd\(daily) 120",   // none for monthly: no projection yet
+            "tokenmeter_budget_period_end_timestamp_seconds\(daily) 1700006400",
+            "tokenmeter_budget_period_end_timestamp_seconds\(monthly) 1701388800",
+        ]
+        let ticket = "{rule=\"per ticket\",scope=\"workflow=support\",outcome=\"ticket_resolved\",period=\"day\"}"
+        lines += [
+            "tokenmeter_outcome_limit_max_cost_usd\(ticket) 0.5",
+            "tokenmeter_outcome_limit_spent_usd\(ticket) 12",
+            "tokenmeter_outcome_limit_outcomes\(ticket) 30",
+            "tokenmeter_outcome_limit_cost_per_outcome_usd\(ticket) 0.4",   // 12 / 30
+            "tokenmeter_outcome_limit_used_ratio\(ticket) 0.8",             // 12 / (0.5 x 30)
+            "tokenmeter_outcome_limit_period_end_timestamp_seconds\(ticket) 1700006400",
+        ]
         return lines
     }
 
@@ -185,7 +244,7 @@ struct MetricsRendererTests {
                 #expect(line.hasPrefix(current), "\(line) is not a sample of \(current)")
             }
         }
-        #expect(families.count == 47)
+        #expect(families.count == 67)
     }
 
     /// Flags read as gauges of 0 and 1; not ready while stopping.

@@ -47,8 +47,8 @@ public final class AlertEngine {
     public let shard: SpendShard?
     /// With a shard: which budgets and outcome limits are ours, decided once per rule set (a new
     /// (workflow, owner) pair only filters by these, no hashing).
-    private var ownedBudgets: [Bool] = []
-    private var ownedLimits: [Bool] = []
+    private(set) var ownedBudgets: [Bool] = []
+    private(set) var ownedLimits: [Bool] = []
     /// With a shard: per spike rule, whether a key id is ours; whether an unpriced model id is ours.
     @exclusivity(unchecked) private var spikeKeyOwned: [OwnedIds] = []
     @exclusivity(unchecked) private var unpricedOwned = OwnedIds()

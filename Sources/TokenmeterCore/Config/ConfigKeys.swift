@@ -352,6 +352,20 @@ public enum ConfigKeys {
             key("focus", "billing_account_name", \.focus.billingAccountName, .string, .notRun,
                 example: #""Example \"LLM\" spend""#, "`BillingAccountName`; the same checks", Render.string),
         ]),
+        .table("metrics", doc: """
+            The spend metrics on `/metrics` ([metrics.md](metrics.md)). A reload that changes them logs that they
+            take effect at the next restart.
+            """, [
+            key("metrics", "dimensions", \.metrics.dimensions, .strings, .restart, example: #"["owner", "model_family"]"#,
+                "the labels of the `tokenmeter_spend_*` counters, in this order: any of `owner`, `workflow`, `model`, "
+                    + "`provider`, `model_family`, `tag:NAME` (NAME one of `rollups.tags`; the label is `tag_NAME` with "
+                    + "characters other than letters, digits and `_` written `_`); no repeats; `[]` for one unlabelled series",
+                { Render.strings($0.map(\.name)) }),
+            key("metrics", "max_series", \.metrics.maxSeries, .integer, .restart, example: "2000",
+                "label sets the spend counters may have, 1 to 100,000; the values of further ones go to one series "
+                    + "whose labels are all `__other__`, counted by `tokenmeter_spend_overflow_events_total`",
+                Render.int),
+        ]),
         .map("provider_prefixes", doc: """
             The provider of an event that names none, from its model name: the longest matching prefix (ASCII case
             ignored). Entries here are added to the built-in table (an entry with a built-in prefix replaces it):

@@ -122,6 +122,8 @@ private struct ConfigBuilder {
     var diagnostics: [ConfigDiagnostic] = []
     /// Where the values checked at start were written (see `ConfigOrigins`).
     var origins: ConfigOrigins
+    /// `tag:NAME` entries of `metrics.dimensions`, checked against `rollups.tags` at the end.
+    var metricsTags: [(String, TOMLPosition)] = []
 
     init(file: String) { self.file = file; self.origins = ConfigOrigins(file: file) }
 
@@ -143,7 +145,7 @@ private struct ConfigBuilder {
         checkUnknown(root, path: nil, known: Self.known(nil) + [("include", .key)])
         for e in root.entries {
             switch e.key {
-            case "kafka", "rollups", "state", "dedup", "http", "focus":
+            case "kafka", "rollups", "state", "dedup", "http", "focus", "metrics":
                 guard let t = e.value.table else {
                     if e.value.isArrayOfTables {
                         error(e.value.position, "`\(e.key)` is a single table: write `[\(e.key)]`, not `[[\(e.key)]]`")
@@ -159,6 +161,7 @@ private struct ConfigBuilder {
                 case "state": c.state = state(t)
                 case "dedup": c.dedup = dedup(t)
                 case "focus": c.focus = focus(t)
+                case "metrics": c.metrics = metrics(t)
                 default: c.http = http(t)
                 }
             case "provider_prefixes":
@@ -197,6 +200,11 @@ private struct ConfigBuilder {
         // unless set, one second (the issue's "batched every second or so") instead of five.
         if c.kafka.spendTopic != nil, root["state"]?.table?["checkpoint_interval"] == nil {
             c.state.checkpointInterval = DurationSpec(millis: 1_000, label: "1s")
+        }
+        // A tag label is one of `rollups.tags`: the table order in the file is free, so checked last.
+        for (tag, p) in metricsTags where !c.rollups.tags.contains(tag) {
+            error(p, "`metrics.dimensions`: \"tag:\(tag)\" is not in `rollups.tags`"
+                  + (c.rollups.tags.isEmpty ? " (none configured)" : " (\(c.rollups.tags.joined(separator: ", ")))"))
         }
         c.origins = origins
         return c
@@ -698,6 +706,34 @@ private struct ConfigBuilder {
             if n < 1 { error(p, "`rollups.max_keys_per_window` must be at least 1") } else { r.maxKeysPerWindow = Int(n) }
         }
         return r
+    }
+
+    mutating func metrics(_ t: TOMLTable) -> MetricsSettings {
+        var m = MetricsSettings()
+        checkUnknown(t, path: "metrics", known: Self.known("metrics"))
+        var ok = true
+        if let items = stringList(t, "dimensions", "metrics.dimensions", unique: true, ok: &ok), ok {
+            var dims: [SpendDimension] = []
+            for (text, p) in items {
+                if let d = SpendDimension(text) {
+                    dims.append(d)
+                    if case .tag(let name) = d { metricsTags.append((name, p)) }
+                } else {
+                    error(p, "`metrics.dimensions`: unknown dimension \"\(text)\" (use owner, workflow, model, provider, "
+                          + "model_family or tag:NAME with NAME one of rollups.tags)")
+                    ok = false
+                }
+            }
+            if ok { m.dimensions = dims }
+        }
+        if let (n, p) = integer(t, "max_series", "metrics.max_series") {
+            if n < 1 || n > 100_000 {
+                error(p, "`metrics.max_series` must be between 1 and 100000: each series is scraped on every scrape")
+            } else {
+                m.maxSeries = Int(n)
+            }
+        }
+        return m
     }
 
     mutating func state(_ t: TOMLTable) -> StateSettings {

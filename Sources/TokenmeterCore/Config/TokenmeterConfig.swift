@@ -17,6 +17,8 @@ public struct TokenmeterConfig: Sendable, Equatable {
     /// `[provider_prefixes]`: model-name prefixes (key) that name a provider (value), added to the built-in
     /// table of `ProviderPrefixes`, in file order. Added to the contract's keys.
     public var providerPrefixes: [KeyValue] = []
+    /// `[metrics]`: the labels and the series cap of the spend metrics on /metrics. Added to the contract's keys.
+    public var metrics = MetricsSettings()
 
     public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
                 dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],
@@ -49,6 +51,54 @@ public struct KafkaSettings: Sendable, Equatable {
     /// /-/ready and `tokenmeter_ready` say it is not ready. Added to the contract's keys.
     public var readyGrace: DurationSpec = DurationSpec(millis: 60_000, label: "60s")
     public init() {}
+}
+
+/// The spend metrics' labels (`metrics.dimensions`) and how many label sets they may have
+/// (`metrics.max_series`; further ones are counted under `__other__`). See docs/metrics.md.
+public struct MetricsSettings: Sendable, Equatable {
+    public var dimensions: [SpendDimension] = [.owner]
+    public var maxSeries: Int = 1_000
+    public init() {}
+}
+
+/// One label of the spend metrics: an event field, the model's family (`ModelFamily`), or a configured tag.
+public enum SpendDimension: Sendable, Equatable, Hashable {
+    case workflow, owner, model, provider, modelFamily
+    case tag(String)
+
+    public init?(_ text: String) {
+        switch text {
+        case "workflow": self = .workflow
+        case "owner": self = .owner
+        case "model": self = .model
+        case "provider": self = .provider
+        case "model_family": self = .modelFamily
+        default:
+            guard text.hasPrefix("tag:"), text.count > 4 else { return nil }
+            self = .tag(String(text.dropFirst(4)))
+        }
+    }
+
+    /// As written in the configuration.
+    public var name: String {
+        switch self {
+        case .workflow: "workflow"
+        case .owner: "owner"
+        case .model: "model"
+        case .provider: "provider"
+        case .modelFamily: "model_family"
+        case .tag(let t): "tag:\(t)"
+        }
+    }
+
+    /// The Prometheus label name: the dimension's name, a tag as `tag_<name>` with every character other
+    /// than a letter, digit or `_` written `_`.
+    public var labelName: String {
+        guard case .tag(let t) = self else { return name }
+        return "tag_" + String(t.unicodeScalars.map { s -> Character in
+            (s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s))) || s == "_" ? Character(s) : "_"
+        })
+    }
 }
 
 public struct KeyValue: Sendable, Equatable {

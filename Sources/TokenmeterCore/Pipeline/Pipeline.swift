@@ -24,6 +24,8 @@ public final class Pipeline {
     public let spendMode: Bool
     @exclusivity(unchecked) public private(set) var dimensions: Dimensions
     @exclusivity(unchecked) public private(set) var metrics = PipelineMetrics()
+    /// The live spend counters of /metrics by `metrics.dimensions` (counted events, since the start).
+    @exclusivity(unchecked) public private(set) var spendSeries: SpendSeriesTable
     public let writer: RollupFileWriter
     /// Closed windows not yet on disk. Kept until `writePending` succeeds, and a checkpoint is only taken
     /// when this is empty: the checkpoint no longer holds these rows, so they must be in files first.
@@ -67,6 +69,7 @@ public final class Pipeline {
         self.spendMode = config.kafka.spendTopic != nil
         self.topics = config.kafka.topics
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
+        self.spendSeries = SpendSeriesTable(config.metrics)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
         self.decoder = EventDecoder(providerPrefixes: ProviderPrefixes(extra: config.providerPrefixes))
         self.alerts = AlertEngine(budgets: config.budgets, spikes: config.spikes, outcomeLimits: config.outcomeLimits)
@@ -236,6 +239,7 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
             let count = ev.outcomeCount, value = ev.outcomeValue
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
+            spendSeries.addOutcome(key, count: count, names: dimensions)
             if spendMode {
                 state.spend.addOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time)
             } else {
@@ -264,6 +268,7 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
             let tokens = c.tokens
             let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
+            spendSeries.addUsage(key, tokens, cost: cost, isError: isError, names: dimensions)
             if r == .late { late = true }
             if unrecognized {
                 metrics.unrecognizedUsage &+= 1
@@ -514,6 +519,7 @@ public final class Pipeline {
             states[i].lastMessageWall = walls[i]
         }
         dimensions = fresh
+        spendSeries.forgetKeys()
         priceCache = PriceCache()
         for (i, entry) in live.enumerated() { assign(states[i], topicIndex: entry.topicIndex) }
         held = Array(states[live.count...])
