@@ -57,6 +57,27 @@ public struct SpendSeriesTable {
     public private(set) var overflowEvents: Int64 = 0
     /// Changes with every counted value, so an unchanged table is not copied again.
     public private(set) var version: UInt64 = 0
+    /// With one name dimension and no tags (the default, `owner`; also `model_family` alone), the series of
+    /// an event is found by indexing with that name's id (ids are dense), not by hashing the key: the
+    /// per-event cost of the metrics is then an array read. `direct[id]` is the series + 1 (0: not known
+    /// yet); ids past `directLimit` take the hashed path.
+    private let directField: DirectField?
+    private var direct: [Int32] = []
+    static let directLimit = 1 << 20
+
+    enum DirectField {
+        case workflow, owner, model, provider
+
+        @inline(__always)
+        func id(_ k: SeriesKey) -> UInt32 {
+            switch self {
+            case .workflow: k.workflow
+            case .owner: k.owner
+            case .model: k.model
+            case .provider: k.provider
+            }
+        }
+    }
 
     public init(_ settings: MetricsSettings) {
         dimensions = settings.dimensions
@@ -66,6 +87,9 @@ public struct SpendSeriesTable {
         useModel = dimensions.contains(.model) || dimensions.contains(.modelFamily)
         useProvider = dimensions.contains(.provider)
         useTags = dimensions.contains { if case .tag = $0 { true } else { false } }
+        let fields = [useWorkflow ? DirectField.workflow : nil, useOwner ? .owner : nil, useModel ? .model : nil,
+                      useProvider ? .provider : nil].compactMap { $0 }
+        directField = !useTags && fields.count == 1 ? fields[0] : nil
         labels = [Array(repeating: SpendSeriesTable.overflowLabel, count: dimensions.count)]
         counters = [SpendSeriesCounters()]
     }
@@ -99,6 +123,7 @@ public struct SpendSeriesTable {
     /// Name ids are about to mean other names (the name table was rebuilt).
     public mutating func forgetKeys() {
         for i in slots.indices { slots[i] = 0 }
+        for i in direct.indices { direct[i] = 0 }
         keys.removeAll(keepingCapacity: true)
         keySeries.removeAll(keepingCapacity: true)
     }
@@ -122,6 +147,25 @@ public struct SpendSeriesTable {
 
     @inline(__always)
     private mutating func series(_ raw: SeriesKey, names: Dimensions) -> Int {
+        guard let field = directField else { return hashedSeries(raw, names: names) }
+        let id = Int(field.id(raw))
+        if id < direct.count {
+            let known = direct.withUnsafeBufferPointer { $0[id] }
+            if known > 0 {
+                if known == 1 { overflowEvents &+= 1 }
+                return Int(known - 1)
+            }
+        }
+        let s = hashedSeries(raw, names: names)
+        if id < Self.directLimit {
+            if id >= direct.count { direct.append(contentsOf: repeatElement(0, count: max(id + 1 - direct.count, direct.count))) }
+            direct[id] = Int32(s + 1)
+        }
+        return s
+    }
+
+    @inline(__always)
+    private mutating func hashedSeries(_ raw: SeriesKey, names: Dimensions) -> Int {
         let key = SeriesKey(workflow: useWorkflow ? raw.workflow : SeriesKey.none, owner: useOwner ? raw.owner : SeriesKey.none,
                             model: useModel ? raw.model : SeriesKey.none, provider: useProvider ? raw.provider : SeriesKey.none,
                             tags: useTags ? raw.tags : Dimensions.noTags)
