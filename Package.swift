@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "TokenmeterCore", dependencies: ["CSystem", "TokenmeterTOML"]),
         .target(name: "TrafficGenerator", dependencies: ["TokenmeterCore"]),
         .target(name: "TokenmeterReports", dependencies: ["TokenmeterCore"]),
-        .target(name: "TokenmeterPriceTools", dependencies: ["TokenmeterCore"]),
+        .target(name: "TokenmeterPriceTools", dependencies: ["TokenmeterCore", "TokenmeterTOML"]),
         .target(
             name: "TokenmeterKafka",
             dependencies: ["Crdkafka"]

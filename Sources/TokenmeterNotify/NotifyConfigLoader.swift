@@ -34,15 +34,10 @@ public enum NotifyConfigLoader {
     }
 
     public static func parse(bytes: [UInt8], file: String) -> Result<NotifyConfig, ConfigErrors> {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: 1, column: 1, message: "the file is not valid UTF-8")]))
-        }
         let root: TOMLTable
-        do {
-            root = try TOMLParser.parse(bytes: bytes)
-        } catch {
-            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: error.position.line,
-                                                           column: error.position.column, message: error.message)]))
+        switch ConfigLoader.parseTOML(bytes: bytes, file: file) {
+        case .success(let r): root = r
+        case .failure(let e): return .failure(e)
         }
         var b = Builder(file: file)
         let c = b.build(root)

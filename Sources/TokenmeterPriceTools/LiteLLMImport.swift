@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterTOML
 
 /// Reads LiteLLM's `model_prices_and_context_window.json` (an object of model name -> object) and turns
 /// its per-token USD prices into `[[price]]` entries (USD per 1M tokens), for `tokenmeter prices import`.
@@ -407,14 +408,14 @@ public enum LiteLLMImport {
         o += "# Prices: USD per 1M tokens = LiteLLM's USD per token x 1,000,000, converted exactly from the JSON text.\n"
         o += "# LiteLLM's above_Nk_tokens rates apply to MORE than N*1000 input tokens: min_input_tokens = N*1000 + 1.\n"
         for e in r.entries {
-            o += "\n# litellm \(tomlString(e.sourceKey))"
+            o += "\n# litellm \(TOMLText.string(e.sourceKey))"
             if let p = e.sourceProvider { o += " (litellm_provider \(oneLine(p)))" }
             o += ": " + e.sourceFields.joined(separator: ", ") + "\n"
             if !e.alsoListedAs.isEmpty { o += "# also listed as: \(oneLine(e.alsoListedAs.joined(separator: ", ")))\n" }
             o += "[[price]]\n"
-            o += "model = \(tomlString(e.model))\n"
-            if let p = e.provider { o += "provider = \(tomlString(p))\n" }
-            if let t = e.serviceTier { o += "service_tier = \(tomlString(t))\n" }
+            o += "model = \(TOMLText.string(e.model))\n"
+            if let p = e.provider { o += "provider = \(TOMLText.string(p))\n" }
+            if let t = e.serviceTier { o += "service_tier = \(TOMLText.string(t))\n" }
             if let m = e.minInputTokens { o += "min_input_tokens = \(m)\n" }
             o += "input = \(e.input)\n"
             if let v = e.cacheRead { o += "cache_read = \(v)\n" }
@@ -422,31 +423,9 @@ public enum LiteLLMImport {
             if let v = e.cacheWrite1h { o += "cache_write_1h = \(v)\n" }
             o += "output = \(e.output)\n"
             if let v = e.reasoning { o += "reasoning = \(v)\n" }
-            if let f = options.effectiveFrom { o += "effective_from = \(tomlString(f))\n" }
+            if let f = options.effectiveFrom { o += "effective_from = \(TOMLText.string(f))\n" }
         }
         return o
-    }
-
-    /// A TOML basic string.
-    public static func tomlString(_ s: String) -> String {
-        var o = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            case "\t": o += "\\t"
-            case "\r": o += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let hex = String(u.value, radix: 16, uppercase: true)
-                    o += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    o.unicodeScalars.append(u)
-                }
-            }
-        }
-        return o + "\""
     }
 
     /// Text safe inside a `#` comment line.

@@ -47,15 +47,10 @@ public enum ConfigLoader {
     }
 
     public static func parse(bytes: [UInt8], file: String) -> Result<TokenmeterConfig, ConfigErrors> {
-        if let (p, message) = firstInvalidUTF8(bytes) {
-            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: p.line, column: p.column, message: message)]))
-        }
         let root: TOMLTable
-        do {
-            root = try TOMLParser.parse(bytes: bytes)
-        } catch {
-            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: error.position.line,
-                                                           column: error.position.column, message: error.message)]))
+        switch parseTOML(bytes: bytes, file: file) {
+        case .success(let r): root = r
+        case .failure(let e): return .failure(e)
         }
         var builder = ConfigBuilder(file: file)
         let config = builder.build(root)
@@ -93,6 +88,20 @@ public enum ConfigLoader {
             if out.count > 16 << 20 { return .failure(ReadError(message: "file is larger than 16 MiB")) }
         }
         return .success(out)
+    }
+
+    /// A configuration file's bytes as a TOML table, or where they are not UTF-8 or not TOML (FILE:LINE:COL):
+    /// the first step of every configuration file the product reads (the daemon's, notify's).
+    public static func parseTOML(bytes: [UInt8], file: String) -> Result<TOMLTable, ConfigErrors> {
+        if let (p, message) = firstInvalidUTF8(bytes) {
+            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: p.line, column: p.column, message: message)]))
+        }
+        do {
+            return .success(try TOMLParser.parse(bytes: bytes))
+        } catch {
+            return .failure(ConfigErrors([ConfigDiagnostic(file: file, line: error.position.line,
+                                                           column: error.position.column, message: error.message)]))
+        }
     }
 
     static func firstInvalidUTF8(_ bytes: [UInt8]) -> (TOMLPosition, String)? {
