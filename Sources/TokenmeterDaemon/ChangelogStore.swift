@@ -27,6 +27,8 @@ final class ChangelogStore {
     private(set) var deliveryFailed: KafkaError?
     private(set) var recordsWritten: Int64 = 0
     private(set) var bytesWritten: Int64 = 0
+    /// Bytes of the records scanned by restores (`newest`).
+    private(set) var bytesRead: Int64 = 0
 
     /// `<group id>/`: keys of several groups sharing a changelog topic never meet.
     let keyPrefix: String
@@ -122,6 +124,7 @@ final class ChangelogStore {
         var seen = 0
         try reader.readAll(parts.sorted().map { TopicPartition(topic: topic, partition: $0) }, timeoutMs: timeoutMs) { _, key, value, _ in
             seen += 1
+            bytesRead += Int64(value.count + (key?.count ?? 0))
             guard let key, let name = String(validating: key.bindMemory(to: UInt8.self), as: UTF8.self) else { return }
             if let owner = Self.idChunkOwner(name), wanted[owner] != nil {
                 chunks[owner, default: [:]][name] = Array(value)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import TokenmeterCore
 import TokenmeterKafka
 
@@ -48,6 +51,8 @@ extension Daemon {
         guard loop.fatal == nil else { return false }
         loop.lastCheckpoint = clock.monotonicMillis()
         let t0 = clock.monotonicNanos()
+        let cpu0 = threadCPUSeconds()
+        defer { ops.checkpoints.cpuSeconds += threadCPUSeconds() - cpu0 }
         let ok: Bool
         do {
             ok = try checkpointSteps(reason: reason)
@@ -127,6 +132,13 @@ extension Daemon {
         return true
     }
 
+    /// The polling thread's CPU time (the cost of a checkpoint, whatever else the machine does).
+    private func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     private func completed(_ step: CheckpointStep) throws(DaemonFailure) {
         try loop.faults?.completed(step)
     }
@@ -189,7 +201,7 @@ extension Daemon {
         let metrics = pipeline.metrics
         let assigned = pipeline.assigned.count
         let open = pipeline.openRowCount
-        let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes
+        let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes, dedupIds = pipeline.dedupIdCount
         let stateBytes = loop.stateBytes, memoryPaused = flow.memoryOver
         let pending = pipeline.pending.count
         let cp = ops.checkpoints
@@ -222,6 +234,7 @@ extension Daemon {
             $0.pipeline.openRows = open
             $0.memory.internedNames = internedNames
             $0.memory.internedBytes = internedBytes
+            $0.memory.dedupIds = dedupIds
             $0.memory.stateBytes = stateBytes
             $0.memory.paused = memoryPaused
             $0.pipeline.pendingFiles = pending

@@ -82,6 +82,8 @@ struct CheckpointRecord {
     var lastSeconds: Double = 0
     var failures: Int64 = 0
     var flushSeconds = Histogram(bounds: Histogram.flushBounds)
+    /// CPU time of the polling thread inside checkpoints (every attempt), for the cost per event.
+    var cpuSeconds: Double = 0
 }
 
 /// SIGHUP reloads as /metrics and STATUS show them.
@@ -222,6 +224,9 @@ extension Daemon {
         s.checkpoint.lastWall = o.checkpoints.lastWall
         s.checkpoint.lastSeconds = o.checkpoints.lastSeconds
         s.checkpoint.failures = o.checkpoints.failures
+        s.checkpoint.cpuSeconds = o.checkpoints.cpuSeconds
+        s.checkpoint.stateBytesWritten = local.bytesWritten
+        s.checkpoint.idSegments = local.ids.fileCount
         s.reload.succeeded = o.reload.success
         s.reload.wall = o.reload.wall
         s.reload.count = o.reload.count

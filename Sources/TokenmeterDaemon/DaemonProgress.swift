@@ -68,6 +68,8 @@ public final class DaemonProgress: Sendable {
             /// and about how much memory they hold; released by the name table's compaction.
             public var internedNames = 0
             public var internedBytes = 0
+            /// De-duplication ids held by the assigned partitions.
+            public var dedupIds = 0
             /// The state's memory by the model of `Pipeline.estimatedStateBytes`.
             public var stateBytes = 0
             /// Consuming is paused because the state is over `state.max_memory`.
@@ -97,6 +99,12 @@ public final class DaemonProgress: Sendable {
             /// Checkpoints postponed because a step failed.
             public var failures: Int64 = 0
             public var rollupFlushSeconds = Histogram(bounds: Histogram.flushBounds)
+            /// CPU seconds the polling thread spent in checkpoints.
+            public var cpuSeconds: Double = 0
+            /// Bytes written to the local checkpoint file and the de-duplication id segments.
+            public var stateBytesWritten: Int64 = 0
+            /// De-duplication id segment files on disk.
+            public var idSegments = 0
             public init() {}
         }
 

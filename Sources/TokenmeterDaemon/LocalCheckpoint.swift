@@ -15,6 +15,9 @@ final class LocalCheckpoint {
     let ids: DedupSegments
     /// The sequence number of the last checkpoint written or restored.
     private(set) var sequence: UInt64 = 0
+    private var checkpointBytesWritten: Int64 = 0
+    /// Bytes written: checkpoint files and id segments.
+    var bytesWritten: Int64 { checkpointBytesWritten + ids.bytesWritten }
 
     init(stateDir: String, dedupWindow: Int64) {
         path = stateDir + "/checkpoint.bin"
@@ -50,8 +53,9 @@ final class LocalCheckpoint {
             if includeAssigned { parts += pipeline.assigned.map { (key: Self.key($0.state), ids: $0.state.dedup.unsaved) } }
             try ids.append(parts, sequence: next)
         }
-        try DurableFile.write(pipeline.checkpointBytes(unassigned: held, includeAssigned: includeAssigned,
-                                                       sequence: next, includeDedup: false), to: path)
+        let bytes = pipeline.checkpointBytes(unassigned: held, includeAssigned: includeAssigned, sequence: next, includeDedup: false)
+        try DurableFile.write(bytes, to: path)
+        checkpointBytesWritten += Int64(bytes.count)
         sequence = next
     }
 

@@ -90,6 +90,11 @@ public enum MetricsRenderer {
         one("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint (files, dead letters, state file, commit).", "\(s.checkpoint.lastSeconds)")
         one("checkpoints_total", "counter", "Durable checkpoints written.", "\(s.checkpoint.written)")
         one("checkpoint_failures_total", "counter", "Checkpoints postponed because a step failed.", "\(s.checkpoint.failures)")
+        one("checkpoint_cpu_seconds_total", "counter", "CPU time the polling thread spent in checkpoints.", "\(s.checkpoint.cpuSeconds)")
+        one("state_bytes_written_total", "counter",
+            "Bytes written to the local checkpoint and the de-duplication id segments (changelog records are counted apart).",
+            "\(s.checkpoint.stateBytesWritten)")
+        one("dedup_segments", "gauge", "De-duplication id segment files in the state directory.", "\(s.checkpoint.idSegments)")
         one("rollup_write_failing", "gauge",
             "1 while the rollup directory cannot be written (consuming paused, no commit past the rows in memory).",
             s.disk.rollupFailing ? "1" : "0")

@@ -29,6 +29,10 @@ struct BenchCommand: ParsableCommand {
             Times run from the first message consumed to the last (the mock broker's ~3 s group join is \
             left out). Progress goes to stderr; the table (or --json) to stdout.
 
+            --state: bytes written per event over time by checkpoints (local and changelog mode) at --rate \
+            events/s for --seconds, unique ids, a 1 h dedup window; --accelerate runs event time faster so the \
+            window fills; then the restore's time and bytes read.
+
             --cardinality: --keys distinct (workflow, owner, model) keys into one window through the \
             pipeline; prints bytes per key (RSS delta / keys) and the time to encode and to restore a \
             checkpoint of them.
@@ -60,6 +64,24 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Distinct keys for --cardinality.")
     var keys: Int = 1_000_000
 
+    @Flag(help: "Bytes written per event over time by checkpoints and the changelog, and the restore, instead of throughput.")
+    var state = false
+
+    @Option(help: "--state: events per second produced.")
+    var rate: Int = 2_000
+
+    @Option(help: "--state: seconds to run each mode.")
+    var seconds: Int = 150
+
+    @Option(help: "--state: event time runs this many times faster than the wall clock (24 fills a 1 h window in 150 s).")
+    var accelerate: Double = 1
+
+    @Option(help: "--state: distinct (workflow, owner, model) series in the traffic.")
+    var series: Int = 300
+
+    @Option(help: "--state: `local`, `changelog` or `both`.")
+    var stateMode: String = "both"
+
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
@@ -82,6 +104,14 @@ struct BenchCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         if cardinality {
             let report = try CardinalityBench(keys: keys, dir: work, progress: progress).run()
+            if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
+            return
+        }
+        if state {
+            let modes: [StateBench.Mode] = stateMode == "both" ? StateBench.Mode.allCases : [StateBench.Mode(rawValue: stateMode)].compactMap { $0 }
+            guard !modes.isEmpty else { throw ValidationError("--state-mode: local, changelog or both") }
+            let bench = StateBench(rate: rate, seconds: seconds, partitions: partitionsOption ?? 8, accelerate: accelerate, series: max(series, 1))
+            let report = try bench.run(modes: modes, work: work, progress: progress)
             if json { writeOut(try Self.jsonText(report) + "\n") } else { writeOut(report.table()) }
             return
         }

@@ -450,6 +450,13 @@ public final class Pipeline {
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }
 
+    /// De-duplication ids held by the assigned partitions.
+    public var dedupIdCount: Int {
+        var n = 0
+        for p in partitions { for case let s? in p { n += s.dedup.count } }
+        return n
+    }
+
     // MARK: Memory
 
     /// About what one open row (a key in an open window or late bucket) costs in memory, measured with
