@@ -36,6 +36,9 @@ struct MetricsRendererTests {
         s.memory.paused = true
         s.pipeline.pendingFiles = 13
         s.checkpoint.written = 14
+        s.checkpoint.cpuSeconds = 0.25
+        s.checkpoint.stateBytesWritten = 45_678
+        s.checkpoint.idSegments = 17
         s.consumer.joined = true
         s.readiness.ready = true
         s.readiness.notReadyReason = nil
@@ -160,6 +163,9 @@ struct MetricsRendererTests {
             "tokenmeter_checkpoint_duration_seconds 0.5",
             "tokenmeter_checkpoints_total 14",
             "tokenmeter_checkpoint_failures_total 19",
+            "tokenmeter_checkpoint_cpu_seconds_total 0.25",
+            "tokenmeter_state_bytes_written_total 45678",
+            "tokenmeter_dedup_segments 17",
             "tokenmeter_rollup_write_failing 1",
             "tokenmeter_rollup_write_failures_total 20",
             "tokenmeter_state_write_failing 1",
@@ -244,7 +250,7 @@ struct MetricsRendererTests {
                 #expect(line.hasPrefix(current), "\(line) is not a sample of \(current)")
             }
         }
-        #expect(families.count == 67)
+        #expect(families.count == 70)
     }
 
     /// Flags read as gauges of 0 and 1; not ready while stopping.

@@ -73,20 +73,22 @@ public enum Checkpoint {
         return out.bytes + payload
     }
 
+    /// A row: name references, its tags, then the counters as zigzag varints (most are zero or small:
+    /// about 20 bytes a row instead of 120 with fixed-width numbers).
     private static func writeRows(_ w: inout BinaryWriter, _ rows: RowTable, _ d: Dimensions,
                                   _ ref: (UInt32) -> UInt32) {
         w.count(rows.count)
         for (k, c) in rows {
-            w.u32(ref(k.workflow)); w.u32(ref(k.owner)); w.u32(ref(k.model)); w.u32(ref(k.provider))
+            w.varint(UInt64(ref(k.workflow))); w.varint(UInt64(ref(k.owner))); w.varint(UInt64(ref(k.model))); w.varint(UInt64(ref(k.provider)))
             let tags = d.tagTuples[Int(k.tags)]
             let present = tags.enumerated().filter { $0.element != SeriesKey.none }
-            w.count(present.count)
-            for (i, v) in present { w.string(d.tagNames[i]); w.u32(ref(v)) }
-            w.i64(c.requests); w.i64(c.errors); w.i64(c.input); w.i64(c.cacheRead); w.i64(c.cacheWrite)
-            w.i64(c.output); w.i64(c.reasoning); w.i128(c.cost.femtos); w.i64(c.unpricedRequests)
-            w.i128(c.outcomeValue.femtos)
-            w.count(c.outcomes.count)
-            for o in c.outcomes { w.u32(ref(o.name)); w.i64(o.count) }
+            w.varint(UInt64(present.count))
+            for (i, v) in present { w.string(d.tagNames[i]); w.varint(UInt64(ref(v))) }
+            w.zigzag(c.requests); w.zigzag(c.errors); w.zigzag(c.input); w.zigzag(c.cacheRead); w.zigzag(c.cacheWrite)
+            w.zigzag(c.output); w.zigzag(c.reasoning); w.zigzag(c.cost.femtos); w.zigzag(c.unpricedRequests)
+            w.zigzag(c.outcomeValue.femtos)
+            w.varint(UInt64(c.outcomes.count))
+            for o in c.outcomes { w.varint(UInt64(ref(o.name))); w.zigzag(o.count) }
         }
     }
 
@@ -139,7 +141,7 @@ public enum Checkpoint {
                 let windowCount = try r.count()
                 for _ in 0..<windowCount {
                     let start = try r.i64()
-                    let rows = try readRows(&r, &d, id)
+                    let rows = try readRows(&r, &d, id, compact: v >= 3)
                     if let i = sizes.firstIndex(of: size) {
                         open[i].append(PartitionWindows.Window(start: start, rows: rows))
                     } else {
@@ -152,7 +154,7 @@ public enum Checkpoint {
             for _ in 0..<lateCount {
                 let size = try r.i64()
                 let start = try r.i64()
-                let rows = try readRows(&r, &d, id)
+                let rows = try readRows(&r, &d, id, compact: v >= 3)
                 if let i = sizes.firstIndex(of: size) {
                     late[PartitionWindows.LateKey(sizeIndex: i, start: start)] = rows
                 } else {
@@ -178,28 +180,44 @@ public enum Checkpoint {
         return Restored(partitions: out, droppedSizes: dropped, alertState: alertState, sequence: sequence)
     }
 
+    /// Rows as `writeRows` writes them (`compact`), or with fixed-width numbers (version 2).
     private static func readRows(_ r: inout BinaryReader, _ d: inout Dimensions,
-                                 _ id: (UInt32) throws(CheckpointFormatError) -> UInt32) throws(CheckpointFormatError) -> [SeriesKey: RollupCounters] {
+                                 _ id: (UInt32) throws(CheckpointFormatError) -> UInt32,
+                                 compact: Bool) throws(CheckpointFormatError) -> [SeriesKey: RollupCounters] {
+        func ref() throws(CheckpointFormatError) -> UInt32 {
+            guard compact else { return try id(try r.u32()) }
+            let v = try r.varint()
+            guard v <= UInt64(UInt32.max) else { throw CheckpointFormatError(reason: "bad string reference \(v)") }
+            return try id(UInt32(v))
+        }
+        func number() throws(CheckpointFormatError) -> Int64 { compact ? try r.zigzag() : try r.i64() }
+        func money() throws(CheckpointFormatError) -> Money { Money(femtos: compact ? try r.zigzag128() : try r.i128()) }
+        func count() throws(CheckpointFormatError) -> Int {
+            guard compact else { return try r.count() }
+            let n = try r.varint()
+            guard n <= UInt64(r.remaining) else { throw CheckpointFormatError(reason: "count \(n) exceeds the record at byte \(r.position)") }
+            return Int(n)
+        }
         let n = try r.count()
         var rows: [SeriesKey: RollupCounters] = [:]
         rows.reserveCapacity(n)
         for _ in 0..<n {
-            let workflow = try id(try r.u32()), owner = try id(try r.u32())
-            let model = try id(try r.u32()), provider = try id(try r.u32())
-            let tagCount = try r.count()
+            let workflow = try ref(), owner = try ref()
+            let model = try ref(), provider = try ref()
+            let tagCount = try count()
             var tagPairs: [(String, UInt32)] = []
-            for _ in 0..<tagCount { tagPairs.append((try r.string(), try id(try r.u32()))) }
+            for _ in 0..<tagCount { tagPairs.append((try r.string(), try ref())) }
             let tagNames = d.tagNames
             let tuple = d.internTags { values in
                 for (name, v) in tagPairs { if let i = tagNames.firstIndex(of: name) { values[i] = v } }
             }
             var c = RollupCounters()
-            c.requests = try r.i64(); c.errors = try r.i64(); c.input = try r.i64(); c.cacheRead = try r.i64()
-            c.cacheWrite = try r.i64(); c.output = try r.i64(); c.reasoning = try r.i64()
-            c.cost = Money(femtos: try r.i128()); c.unpricedRequests = try r.i64()
-            c.outcomeValue = Money(femtos: try r.i128())
-            let oc = try r.count()
-            for _ in 0..<oc { c.outcomes.append(OutcomeCount(name: try id(try r.u32()), count: try r.i64())) }
+            c.requests = try number(); c.errors = try number(); c.input = try number(); c.cacheRead = try number()
+            c.cacheWrite = try number(); c.output = try number(); c.reasoning = try number()
+            c.cost = try money(); c.unpricedRequests = try number()
+            c.outcomeValue = try money()
+            let oc = try count()
+            for _ in 0..<oc { c.outcomes.append(OutcomeCount(name: try ref(), count: try number())) }
             // Rows whose tag dimensions were dropped from the config merge into one.
             rows[SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tuple), default: RollupCounters()].merge(c)
         }
