@@ -28,6 +28,8 @@ public struct NotifyConfig: Sendable {
     /// nil: `<state.dir>/dead-letters.jsonl`.
     public var deadLetterFile: String?
     public var deadLetterMaxBytes = 64 << 20
+    /// `delivery.dead_letter_topic`: given-up alerts go to this topic (the file only when the topic fails).
+    public var deadLetterTopic: String?
     public var shutdownTimeoutMillis: Int64 = 10_000
     /// `/metrics` listen address, or nil for none.
     public var metricsListen: String?

@@ -33,6 +33,15 @@ public final class NotifyService {
         }
     }
 
+    /// [kafka.properties] that only a consumer takes: not given to the dead-letter producer, which would
+    /// warn about each.
+    static let consumerOnly: Set<String> = [
+        "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "auto.offset.reset", "group.instance.id",
+        "partition.assignment.strategy", "fetch.min.bytes", "fetch.max.bytes", "fetch.wait.max.ms", "max.partition.fetch.bytes",
+        "isolation.level", "auto.commit.interval.ms", "queued.min.messages", "queued.max.messages.kbytes", "check.crcs",
+        "group.protocol.type", "coordinator.query.interval.ms", "fetch.error.backoff.ms", "enable.partition.eof",
+    ]
+
     public init(config: NotifyConfig, sinks: [Sink], clock: NotifyClock = SystemNotifyClock(), log: NotifyLog,
                 transport: (Sink) -> HTTPTransport = { _ in CurlTransport() }) throws {
         self.config = config
@@ -43,8 +52,16 @@ public final class NotifyService {
         let delivered = try DeliveredLog(dir: config.stateDir, retentionMillis: config.rememberMillis,
                                          maxPerSink: config.maxRememberedPerSink, now: now)
         let dead = try DeadLetterFile(path: config.deadLetterPath, maxBytes: config.deadLetterMaxBytes)
+        // The dead-letter producer: idempotent (a retry inside librdkafka never doubles a dead letter), and
+        // a dead letter not acknowledged within `message.timeout.ms` (librdkafka's 5 minutes unless set in
+        // [kafka.properties]) goes to the file instead.
+        let producer = try config.deadLetterTopic.map { _ in
+            try KafkaProducer(properties: [("bootstrap.servers", config.brokers), ("enable.idempotence", "true"), ("linger.ms", "5")]
+                              + config.kafkaProperties.filter { !NotifyService.consumerOnly.contains($0.0) })
+        }
         dispatcher = Dispatcher(sinks: sinks, routes: config.routes, queueSize: config.queueSize, policy: config.retry,
-                                delivered: delivered, deadLetters: dead, clock: clock, log: log, transport: transport)
+                                delivered: delivered, deadLetters: dead, deadLetterTopic: config.deadLetterTopic,
+                                sourceTopic: config.topic, producer: producer, clock: clock, log: log, transport: transport)
         rebalance = Rebalance()
         consumer = try KafkaConsumer(properties: [
             ("bootstrap.servers", config.brokers),
@@ -84,6 +101,7 @@ public final class NotifyService {
             }
         }
         if failure == nil {
+            // Deliveries in flight, and dead letters not yet acknowledged by their topic, get the deadline.
             let deadline = clock.nowMillis() + config.shutdownTimeoutMillis
             while dispatcher.pendingMessages > 0 && clock.nowMillis() < deadline {
                 _ = try? dispatcher.drainOutcomes(waitMillis: 100)

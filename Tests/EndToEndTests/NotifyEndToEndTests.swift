@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenmeterCore
+import TokenmeterKafka
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -538,6 +539,88 @@ import Glibc
             if now % w >= 60_000 && w - now % w >= 300_000 { return w }
         }
         return 17 * 3_600_000
+    }
+
+    /// `delivery.dead_letter_topic`: alerts a sink refuses for good, and a message that is not an alert, go
+    /// to the topic (the value as published, keyed by alert_id, the reason in headers), acknowledged before
+    /// the offsets pass them; the healthy sink gets every alert; nothing is left for the file.
+    @Test(.timeLimit(.minutes(2)))
+    func givenUpAlertsGoToTheDeadLetterTopic() throws {
+        let dir = try Harness.tempDir("notify-dlq")
+        let receiver = try Receiver()
+        defer { receiver.stop() }
+        receiver.script("/gone", Array(repeating: .status(410), count: 100))
+        let broker = try Harness.Broker(partitions: 1, topics: ["llm-alerts", "llm-alerts-dead"], log: dir + "/broker.log")
+        defer { broker.stop() }
+        let config = dir + "/notify.toml"
+        try """
+        [kafka]
+        brokers = "\(broker.bootstrap)"
+        group_id = "notify-dlq"
+        [state]
+        dir = "\(dir)/state"
+        [delivery]
+        dead_letter_topic = "llm-alerts-dead"
+        initial_backoff = "100ms"
+        [http]
+        listen = "127.0.0.1:0"
+        [[sink]]
+        name = "gone"
+        type = "webhook"
+        url = "http://127.0.0.1:\(receiver.port)/gone"
+        [[sink]]
+        name = "ok"
+        type = "webhook"
+        url = "http://127.0.0.1:\(receiver.port)/ok"
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let out = Pipe()
+        let printer = try Harness.start(["notify", "--config", config, "--check", "--print"], log: dir + "/print.log", stdout: out)
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        printer.waitUntilExit()
+        #expect(printed.contains("dead letters: topic llm-alerts-dead, else file \(dir)/state/dead-letters.jsonl"), "\(printed)")
+
+        let now = Int64(Date().timeIntervalSince1970) * 1000
+        let ids = ["d1e7000000000001", "d1e7000000000002"]
+        let alerts = Self.alerts(now: now, ids: ids)
+        try KafkaEdgeCaseTests.produce(broker, topic: "llm-alerts", alerts.map(\.json) + ["not an alert"], dir: dir)
+        let log = dir + "/notify.log"
+        let notify = try Harness.start(["notify", "--config", config], log: log)
+        defer { if notify.isRunning { Harness.kill9(notify) } }
+
+        // Three dead letters on the topic: each alert for "gone", and the value that is not an alert.
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", broker.bootstrap), ("group.id", "dlq-reader"),
+                                                      ("auto.offset.reset", "earliest")], topics: ["llm-alerts-dead"], rebalance: nil)
+        defer { consumer.close() }
+        var dead: [(key: String?, value: String, headers: [String: String])] = []
+        #expect(Harness.await(seconds: 30) {
+            consumer.poll(maxMessages: 100, timeoutMs: 100) { m in
+                var h: [String: String] = [:]
+                for (k, v) in m.headers() { h[k] = String(decoding: v, as: UTF8.self) }
+                dead.append((m.key.map { String(decoding: $0, as: UTF8.self) }, String(decoding: m.payload, as: UTF8.self), h))
+            }
+            return dead.count >= 3
+        }, "see \(log)")
+        for a in alerts {
+            let d = dead.filter { $0.key == a.id }
+            #expect(d.count == 1 && d.first?.value == a.json, "\(dead)")
+            #expect(d.first?.headers["tokenmeter-error"]?.hasPrefix("HTTP 410") == true && d.first?.headers["tokenmeter-sink"] == "gone")
+            #expect(d.first?.headers["tokenmeter-topic"] == "llm-alerts" && d.first?.headers["tokenmeter-attempts"] == "1")
+        }
+        let junk = dead.filter { $0.key == nil }
+        #expect(junk.count == 1 && junk.first?.value == "not an alert" && junk.first?.headers["tokenmeter-offset"] == "2"
+                && junk.first?.headers["tokenmeter-error"]?.hasPrefix("not an alert") == true, "\(junk)")
+        #expect(Set(receiver.delivered("/ok")) == Set(ids))
+
+        // Committed past all three only once they were acknowledged; counted as on the topic, none in the file.
+        let watcher = try Harness.CommitWatcher(brokers: broker.bootstrap, group: "notify-dlq", topic: "llm-alerts", partitions: 1)
+        #expect(Harness.await(seconds: 10) { (try? watcher.total()) == 3 })
+        let address = try #require(Self.metricsAddress(log))
+        let m = RobustnessTests.metrics(address)
+        #expect(m["tokenmeter_notify_dead_letters_total{to=\"topic\"}"] == 3 && m["tokenmeter_notify_dead_letters_total{to=\"file\"}"] == 0, "\(m)")
+        #expect(m["tokenmeter_notify_failed_total{sink=\"gone\"}"] == 2)
+        notify.terminate(); notify.waitUntilExit()
+        #expect(notify.terminationStatus == 0, "see \(log)")
+        #expect(((try? String(contentsOfFile: dir + "/state/dead-letters.jsonl", encoding: .utf8)) ?? "").isEmpty)
     }
 
     /// systemd/tokenmeter-notify.service verifies without warnings and is hardened as the daemon's unit.

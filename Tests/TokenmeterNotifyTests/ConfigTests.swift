@@ -68,6 +68,30 @@ import TokenmeterTOML
         #expect(!lines.joined().contains("hooks.example"))
     }
 
+    @Test func theDeadLetterTopicIsAValidTopicOtherThanTheAlertsTopic() throws {
+        let base = """
+        [kafka]
+        brokers = "b:9092"
+        topic = "alerts"
+        [delivery]
+        dead_letter_topic = %@
+        [[sink]]
+        name = "pager"
+        type = "alertmanager"
+        url = "http://127.0.0.1:9093"
+        """
+        func parse(_ topic: String) -> Result<NotifyConfig, ConfigErrors> {
+            NotifyConfigLoader.parse(text: base.replacingOccurrences(of: "%@", with: topic), file: "n.toml")
+        }
+        #expect(try parse("\"alerts-dead\"").get().deadLetterTopic == "alerts-dead")
+        #expect(try NotifyConfigLoader.parse(text: base.replacingOccurrences(of: "dead_letter_topic = %@\n", with: ""), file: "n.toml")
+            .get().deadLetterTopic == nil)
+        guard case .failure(let same) = parse("\"alerts\"") else { Issue.record("the alerts topic was accepted"); return }
+        #expect(same.diagnostics.map(\.description) == ["n.toml:5:21: error: delivery.dead_letter_topic must not be the alerts topic (kafka.topic)"])
+        guard case .failure(let bad) = parse("\"dead letters\"") else { Issue.record("a bad topic name was accepted"); return }
+        #expect(bad.diagnostics.map(\.description).first?.hasPrefix("n.toml:5:21: error: delivery.dead_letter_topic: \"dead letters\" is not a valid Kafka topic name") == true)
+    }
+
     @Test func secretFilesAreReadAtStartAndNeverShown() throws {
         let dir = try Sample.tempDir()
         try "https://hooks.example/services/T/B/SECRETTOKEN\n".write(toFile: dir + "/slack-url", atomically: true, encoding: .utf8)
