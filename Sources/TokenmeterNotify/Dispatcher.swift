@@ -242,6 +242,9 @@ public final class Dispatcher {
         for key in Array(inFlight.keys) { inFlight[key]!.tokens.removeAll { p.contains($0.partition) } }
     }
     public var pendingMessages: Int { tracker.pending }
+    public func pendingMessages(in partitions: [Int32]) -> Int { tracker.pending(in: partitions) }
+    public func position(_ partition: Int32) -> Int64? { tracker.position(partition) }
+    public func nextOffset(_ partition: Int32) -> Int64? { tracker.nextOffset(partition) }
     public func depth(_ sink: String) -> Int { workers[sink]?.depth ?? 0 }
 
     /// What the `/metrics` server's thread may read.

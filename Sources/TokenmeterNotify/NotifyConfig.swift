@@ -16,6 +16,11 @@ public struct NotifyConfig: Sendable {
     public var brokers = ""
     public var topic = "llm-alerts"
     public var groupID = "tokenmeter-notify"
+    /// This instance's name in the group's commit metadata (the hand-over between instances); nil: the host
+    /// name and the state folder, which is what the delivered log belongs to.
+    public var instance: String?
+    /// How long a partition handed to this instance waits for its previous owner's release.
+    public var handoverTimeoutMillis: Int64 = 30_000
     /// librdkafka properties (`[kafka.properties]`), as text.
     public var kafkaProperties: [(String, String)] = []
     public var stateDir = "/var/lib/tokenmeter-notify"

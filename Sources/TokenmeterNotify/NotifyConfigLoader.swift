@@ -123,10 +123,14 @@ public enum NotifyConfigLoader {
             var c = NotifyConfig()
             unknown(root, ["kafka", "state", "delivery", "http", "sink", "route"], in: "")
             if let k = table(root, "kafka", "[kafka]") {
-                unknown(k, ["brokers", "topic", "group_id", "properties"], in: "kafka")
+                unknown(k, ["brokers", "topic", "group_id", "instance", "handover_timeout", "properties"], in: "kafka")
                 if let s = string(k, "brokers", "kafka.brokers") { c.brokers = s }
                 if let s = topic(k, "topic", "kafka.topic") { c.topic = s }
                 if let s = string(k, "group_id", "kafka.group_id") { c.groupID = s }
+                if let s = string(k, "instance", "kafka.instance") {
+                    if s.utf8.count > 200, let v = k["instance"] { error(v.position, "kafka.instance must be at most 200 bytes") } else { c.instance = s }
+                }
+                if let v = duration(k, "handover_timeout", "kafka.handover_timeout") { c.handoverTimeoutMillis = v }
                 if let p = table(k, "properties", "[kafka.properties]") {
                     for e in p.entries {
                         if NotifyConfigLoader.managedProperties.contains(e.key) {

@@ -13,23 +13,42 @@ public final class NotifyService {
     let clock: NotifyClock
     let log: NotifyLog
     let rebalance: Rebalance
+    let handover: Handover
     var lastCommit: EpochMillis = 0
 
-    /// Commits the finished part of partitions that are being taken away, then forgets them.
+    /// Partitions arrive through the hand-over (`Handover`). Partitions taken away: their deliveries may
+    /// finish (up to `shutdown_timeout`, as at SIGTERM), what finished is committed and the partitions are
+    /// released, then forgotten. Without the wait, the member that takes a partition over would consume its
+    /// unfinished messages again and, not having this member's delivered log, send them again: with it, a
+    /// rebalance re-sends only what a sink did not answer within the deadline.
     final class Rebalance: RebalanceHandler {
         weak var service: NotifyService?
         func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
-            service?.log.log("assigned \(partitions.map { "\($0.topic)[\($0.partition)]" }.joined(separator: ", "))",
-                             now: service?.clock.nowMillis() ?? 0)
-            return partitions.map { _ in nil }
+            guard let service else { return partitions.map { _ in nil } }
+            let now = service.clock.nowMillis()
+            service.log.log("assigned \(partitions.map { "\($0.topic)[\($0.partition)]" }.joined(separator: ", "))", now: now)
+            return service.handover.assigned(partitions.map(\.partition), consumer: service.consumer, log: service.log, now: now)
         }
         func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {
             guard let service else { return }
+            let numbers = partitions.map(\.partition)
             if !lost {
+                let deadline = service.clock.nowMillis() + service.config.shutdownTimeoutMillis
+                while service.dispatcher.pendingMessages(in: numbers) > 0 && service.clock.nowMillis() < deadline {
+                    _ = try? service.dispatcher.drainOutcomes(waitMillis: 100)
+                }
                 _ = try? service.dispatcher.drainOutcomes()
-                service.commit(force: true)
+                let left = service.dispatcher.pendingMessages(in: numbers)
+                if left > 0 {
+                    service.log.log("partitions revoked with \(left) message(s) not finished within delivery.shutdown_timeout; "
+                                    + "their new owner sends them again", now: service.clock.nowMillis())
+                }
             }
-            service.dispatcher.dropPartitions(partitions.map(\.partition))
+            var positions: [Int32: Int64] = [:]
+            for p in numbers { positions[p] = service.dispatcher.position(p) }
+            service.handover.revoked(numbers, positions: positions, lost: lost, consumer: service.consumer, log: service.log,
+                                     now: service.clock.nowMillis())
+            service.dispatcher.dropPartitions(numbers)
         }
     }
 
@@ -63,6 +82,9 @@ public final class NotifyService {
                                 delivered: delivered, deadLetters: dead, deadLetterTopic: config.deadLetterTopic,
                                 sourceTopic: config.topic, producer: producer, clock: clock, log: log, transport: transport)
         rebalance = Rebalance()
+        handover = Handover(instance: config.instance ?? "\(WallClock.hostName()):\(config.stateDir)", topic: config.topic,
+                            timeoutMillis: config.handoverTimeoutMillis,
+                            startAtEnd: config.kafkaProperties.contains { $0.0 == "auto.offset.reset" && $0.1 == "latest" })
         consumer = try KafkaConsumer(properties: [
             ("bootstrap.servers", config.brokers),
             ("group.id", config.groupID),
@@ -95,6 +117,7 @@ public final class NotifyService {
                 if let batchError { throw batchError }
                 try dispatcher.drainOutcomes()
                 commit(force: false)
+                handover.resolve(consumer: consumer, position: dispatcher.nextOffset, log: log, now: clock.nowMillis())
             } catch {
                 failure = error
                 break
@@ -108,6 +131,8 @@ public final class NotifyService {
             }
             _ = try? dispatcher.drainOutcomes()
             commit(force: true)
+            // Released, so that the next owner of each partition starts at once.
+            handover.releaseAll(positions: dispatcher.position, consumer: consumer, log: log, now: clock.nowMillis())
         }
         dispatcher.stop(timeoutMillis: 1_000)
         consumer.close()
@@ -122,8 +147,10 @@ public final class NotifyService {
         guard !list.isEmpty else { return }
         lastCommit = now
         do {
-            try consumer.commit(list.map { TopicPartitionOffset(TopicPartition(topic: config.topic, partition: $0.0), offset: $0.1) })
+            try consumer.commit(list.map { TopicPartitionOffset(TopicPartition(topic: config.topic, partition: $0.0), offset: $0.1) },
+                                metadata: handover.owned)
             dispatcher.markCommitted(list)
+            for (p, o) in list { handover.committed[p] = o }
             dispatcher.metrics.commits.add(1, ordering: .relaxed)
         } catch let e as KafkaError {
             log.log("commit: \(e.reason)", now: now)

@@ -623,6 +623,95 @@ import Glibc
         #expect(((try? String(contentsOfFile: dir + "/state/dead-letters.jsonl", encoding: .utf8)) ?? "").isEmpty)
     }
 
+    /// Two notify instances in one consumer group on a 4-partition alerts topic, each with its own state
+    /// folder (as on two hosts), a slow webhook and a fast one. B joins while A has a backlog for the slow
+    /// sink (A lets the revoked partitions' deliveries finish before it commits and lets go); then B is
+    /// stopped with SIGTERM while alerts keep coming, and A takes its partitions over. Each alert_id reaches
+    /// each sink exactly once, and both instances delivered some.
+    @Test(.timeLimit(.minutes(2)))
+    func twoInstancesShareTheAlertsAcrossARebalance() throws {
+        let dir = try Harness.tempDir("notify-pair")
+        let receiver = try Receiver()
+        defer { receiver.stop() }
+        receiver.script("/slow", Array(repeating: .slow(seconds: 0.1), count: 1000))
+        let broker = try Harness.Broker(partitions: 4, topics: ["llm-alerts"], log: dir + "/broker.log")
+        defer { broker.stop() }
+        func config(_ name: String) throws -> String {
+            let path = dir + "/\(name).toml"
+            try """
+            [kafka]
+            brokers = "\(broker.bootstrap)"
+            group_id = "notify-pair"
+            [kafka.properties]
+            "session.timeout.ms" = "6000"
+            "heartbeat.interval.ms" = "500"
+            [state]
+            dir = "\(dir)/state-\(name)"
+            [delivery]
+            shutdown_timeout = "30s"
+            [http]
+            listen = "127.0.0.1:0"
+            [[sink]]
+            name = "slow"
+            type = "webhook"
+            url = "http://127.0.0.1:\(receiver.port)/slow"
+            [[sink]]
+            name = "fast"
+            type = "webhook"
+            url = "http://127.0.0.1:\(receiver.port)/fast"
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let now = Int64(Date().timeIntervalSince1970) * 1000
+        var all: [String] = []
+        func produce(_ n: Int) throws {
+            let ids = (all.count..<(all.count + n)).map { String(format: "%016x", 0xb0b0_0000 + $0) }
+            all += ids
+            let file = dir + "/alerts-\(all.count).jsonl"
+            try (Self.alerts(now: now, ids: ids).map(\.json).joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            // Keyed by alert_id: spread over the four partitions.
+            #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", "llm-alerts", "--key-field", "alert_id", file],
+                                    log: file + ".log") == 0)
+        }
+        let logA = dir + "/a.log", logB = dir + "/b.log"
+        try produce(40)
+        let a = try Harness.start(["notify", "--config", try config("a")], log: logA)
+        defer { if a.isRunning { Harness.kill9(a) } }
+        // A owns all four partitions and works through a backlog for the slow sink (0.1 s an alert).
+        #expect(Harness.await(seconds: 20) { receiver.delivered("/slow").count >= 5 }, "see \(logA)")
+        let b = try Harness.start(["notify", "--config", try config("b")], log: logB)
+        defer { if b.isRunning { Harness.kill9(b) } }
+        #expect(Harness.await(seconds: 30) { ((try? String(contentsOfFile: logB, encoding: .utf8)) ?? "").contains("assigned llm-alerts[") },
+                "B was never assigned partitions; see \(logB)")
+        try produce(40)
+        #expect(Harness.await(seconds: 30) { Set(receiver.delivered("/fast")).count == 80 }, "see \(logA) and \(logB)")
+        // B leaves while alerts keep coming: A takes over B's partitions.
+        b.terminate()
+        try produce(20)
+        b.waitUntilExit()
+        #expect(b.terminationStatus == 0, "see \(logB)")
+        #expect(Harness.await(seconds: 40) { Set(receiver.delivered("/slow")).count == 100 && Set(receiver.delivered("/fast")).count == 100 },
+                "see \(logA) and \(logB)")
+        a.terminate(); a.waitUntilExit()
+        #expect(a.terminationStatus == 0, "see \(logA)")
+
+        for path in ["/slow", "/fast"] {
+            let got = receiver.delivered(path)
+            let twice = Dictionary(grouping: got, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+            #expect(got.count == all.count && Set(got) == Set(all), "\(path): \(got.count) deliveries, sent twice: \(twice)")
+        }
+        // Each instance's delivered log: both delivered some, together each alert once.
+        func deliveredBy(_ name: String) -> Int {
+            ((try? String(contentsOfFile: dir + "/state-\(name)/delivered.log", encoding: .utf8)) ?? "")
+                .split(separator: "\n").filter { $0.contains(" fast ") }.count
+        }
+        let (byA, byB) = (deliveredBy("a"), deliveredBy("b"))
+        #expect(byA > 0 && byB > 0 && byA + byB == all.count, "A \(byA), B \(byB)")
+        // A was assigned three times: everything, its share beside B, everything again.
+        let assignedA = try String(contentsOfFile: logA, encoding: .utf8).components(separatedBy: "assigned llm-alerts[").count - 1
+        #expect(assignedA >= 3, "see \(logA)")
+    }
+
     /// systemd/tokenmeter-notify.service verifies without warnings and is hardened as the daemon's unit.
     @Test func theUnitVerifiesAndIsHardened() throws {
         let analyze = try SystemdTests.systemdAnalyze()
@@ -714,7 +803,7 @@ import Glibc
 /// A tiny HTTP/1.1 server on loopback: one thread per connection, `Connection: close`, every request kept
 /// with the time it arrived and the status it was answered with (0 = no answer: hung up after a hang).
 final class Receiver: @unchecked Sendable {
-    enum Answer { case status(Int), retryAfter(Int), hang(seconds: Double) }
+    enum Answer { case status(Int), retryAfter(Int), hang(seconds: Double), slow(seconds: Double) }
     struct Request { var path: String; var headers: [String: String]; var body: String; var at: Double; var answer: Int }
 
     let port: Int
@@ -814,6 +903,7 @@ final class Receiver: @unchecked Sendable {
         switch answer {
         case .status(let s): status = s
         case .retryAfter(let seconds): status = 429; extra = "Retry-After: \(seconds)\r\n"
+        case .slow(let seconds): Thread.sleep(forTimeInterval: seconds); status = 200
         case .hang(let seconds):
             lock.withLock { log.append(Request(path: path, headers: headers, body: body, at: at, answer: 0)) }
             Thread.sleep(forTimeInterval: seconds)

@@ -10,6 +10,8 @@ import TokenmeterTOML
         [kafka]
         brokers = "127.0.0.1:9092"
         topic = "alerts"
+        instance = "notify-eu-1"
+        handover_timeout = "45s"
         [kafka.properties]
         "session.timeout.ms" = 6000
         [state]
@@ -37,6 +39,7 @@ import TokenmeterTOML
         #expect(c.brokers == "127.0.0.1:9092" && c.topic == "alerts")
         #expect(c.kafkaProperties.map { "\($0.0)=\($0.1)" } == ["session.timeout.ms=6000"])
         #expect(c.rememberMillis == 3 * 86_400_000)
+        #expect(c.instance == "notify-eu-1" && c.handoverTimeoutMillis == 45_000)
         #expect(c.queueSize == 50 && c.retry.maxAttempts == 4 && c.retry.initialBackoffMillis == 250 && c.timeoutMillis == 2000)
         #expect(c.sinks.map(\.name) == ["pager", "chat"])
         #expect(c.routes.count == 1 && c.routes[0].severities.map(\.pattern) == ["critical"] && !c.routes[0].continueMatching)
