@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterDaemon
 import TokenmeterTOML
 #if canImport(Glibc)
 import Glibc
@@ -64,6 +65,9 @@ public struct NotifyConfig: Sendable {
     }
 
     public var deadLetterPath: String { deadLetterFile ?? stateDir + "/dead-letters.jsonl" }
+
+    /// `kafka.instance`, or the host name and the state folder (what the delivered log belongs to).
+    public var instanceName: String { instance ?? "\(WallClock.hostName()):\(stateDir)" }
 
     /// The sinks with their files read: URLs and secrets from `url_file`/`secret_file` (a relative path is
     /// a systemd credential name under `$CREDENTIALS_DIRECTORY`). Problems name the file, never its content.

@@ -82,7 +82,7 @@ public final class NotifyService {
                                 delivered: delivered, deadLetters: dead, deadLetterTopic: config.deadLetterTopic,
                                 sourceTopic: config.topic, producer: producer, clock: clock, log: log, transport: transport)
         rebalance = Rebalance()
-        handover = Handover(instance: config.instance ?? "\(WallClock.hostName()):\(config.stateDir)", topic: config.topic,
+        handover = Handover(instance: config.instanceName, topic: config.topic,
                             timeoutMillis: config.handoverTimeoutMillis,
                             startAtEnd: config.kafkaProperties.contains { $0.0 == "auto.offset.reset" && $0.1 == "latest" })
         consumer = try KafkaConsumer(properties: [
