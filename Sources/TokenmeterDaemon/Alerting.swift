@@ -74,6 +74,23 @@ final class ChangelogBook {
     var spendInFlight: [SpendInFlight] = []
     /// Spend deltas taken from the pipeline whose record could not be queued: they go with the next one.
     var unrecordedSpend: [TopicPartition: [ChangelogRecord.SpendOut]] = [:]
+    /// Per partition, its de-duplication id chunks on the changelog (see `IdChunks`).
+    var idChunks: [TopicPartition: IdChunks] = [:]
 
     init(store: ChangelogStore) { self.store = store }
+}
+
+/// What the changelog holds of one partition's de-duplication ids, to number the next chunk and to delete
+/// chunks whose ids all left the window.
+struct IdChunks {
+    /// The sequence number of the partition's last record (a record's chunks carry its number).
+    var sequence: UInt64 = 0
+    /// Live chunks: sequence number and latest id time.
+    var live: [(sequence: UInt64, newest: EpochMillis)] = []
+    /// Chunks of a record that never got written (its writer stopped first): deleted before anything
+    /// else of the partition is written, or their ids would count once a later record names their number.
+    var stale: [UInt64] = []
+    /// The stream time of the last record queued: a chunk is deleted by this (an earlier record's) time,
+    /// so that any record a restore can find already has those ids out of its window.
+    var recordedStreamTime: EpochMillis = .min
 }

@@ -4,11 +4,13 @@ import TokenmeterKafka
 
 /// The changelog topic: where every usage partition's state (and every alert shard's) is kept
 /// in Kafka, so that whichever instance is given a partition continues it from there. Kafka Streams'
-/// changelog, with full snapshots as records: the newest record of a key is all a successor needs.
+/// changelog: the newest record of a key is what counts, and compaction keeps only that.
 ///
-/// Keys are `<group>/<topic>/<partition>` and `<group>/spend/<shard>`; a key always goes to the same changelog partition
-/// (its partition number modulo the changelog's partition count), so a restore reads one partition.
-/// Among the records of a key, the one with the highest source offset wins (ties: the later one).
+/// Keys are `<group>/<topic>/<partition>` (offsets, open windows, late buckets), `<group>/<topic>/<partition>/ids/<n>`
+/// (de-duplication ids, each written once, see `DedupChunk`) and `<group>/spend/<shard>`; a partition's keys
+/// always go to the same changelog partition (its partition number modulo the changelog's partition count),
+/// so a restore reads one partition. Among the records of a partition key, the one with the highest source
+/// offset wins (ties: the later one); an id chunk's newest record wins, an empty one (a tombstone) deletes it.
 ///
 /// Its own idempotent producer (no gaps, no reordering, `message.timeout.ms=0`: a record is retried
 /// through an outage, never dropped) also sends the spend deltas: "flushed" then means both are acked.
@@ -69,10 +71,18 @@ final class ChangelogStore {
 
     /// Queues one record (not yet acknowledged: see `flush`).
     func produce(key: String, partitionNumber: Int32, record: ChangelogRecord) throws {
-        let value = record.encode()
+        try produce(key: key, partitionNumber: partitionNumber, value: record.encode())
+    }
+
+    /// Queues a record's bytes; an empty value is a tombstone (a null value: compaction deletes the key).
+    func produce(key: String, partitionNumber: Int32, value: [UInt8]) throws {
         let partition = try partition(forNumber: partitionNumber)
         token &+= 1
         try Array((keyPrefix + key).utf8).withUnsafeBytes { k in
+            if value.isEmpty {
+                try producer.produce(topic: topic, key: k, value: UnsafeRawBufferPointer(start: nil, count: 0), partition: partition, token: token)
+                return
+            }
             try value.withUnsafeBytes { v in
                 try producer.produce(topic: topic, key: k, value: v, partition: partition, token: token)
             }
@@ -86,26 +96,53 @@ final class ChangelogStore {
         producer.outstanding == 0 || producer.flush(timeoutMs: timeoutMs)
     }
 
+    /// The partition key of an id chunk's key (`<key>/ids/<n>`), nil for other keys. Topic names hold no
+    /// `/`, so a partition's own key never looks like a chunk of a wanted key.
+    static func idChunkOwner(_ name: String) -> String? {
+        guard let slash = name.lastIndex(of: "/"), name[name.index(after: slash)...].allSatisfy({ $0.isASCII && $0.isNumber }),
+              name.index(after: slash) < name.endIndex else { return nil }
+        let head = name[..<slash]
+        let infix = DedupChunk.keyInfix.dropLast()
+        guard head.hasSuffix(infix) else { return nil }
+        return String(head.dropLast(infix.count))
+    }
+
     /// The newest record of each key (keys grouped by their changelog partition; each partition is read
-    /// from its first offset to its end). Keys without a record are absent.
+    /// from its first offset to its end), with the key's live id chunks in `idChunks`, oldest first. Keys
+    /// without a record are absent.
     func newest(_ keys: [(key: String, partitionNumber: Int32)], timeoutMs: Int32) throws -> [String: ChangelogRecord] {
         guard !keys.isEmpty else { return [:] }
         var wanted: [String: Int64] = [:]
         var parts = Set<Int32>()
         for k in keys { wanted[keyPrefix + k.key] = Int64.min; parts.insert(try partition(forNumber: k.partitionNumber)) }
         var best: [String: [UInt8]] = [:]
+        /// Per partition key, per id chunk key, the chunk's newest bytes (empty: deleted).
+        var chunks: [String: [String: [UInt8]]] = [:]
         let t0 = clock.monotonicMillis()
         var seen = 0
         try reader.readAll(parts.sorted().map { TopicPartition(topic: topic, partition: $0) }, timeoutMs: timeoutMs) { _, key, value, _ in
             seen += 1
-            guard let key, let name = String(validating: key.bindMemory(to: UInt8.self), as: UTF8.self),
-                  let have = wanted[name], let offset = ChangelogRecord.nextOffset(value), offset >= have else { return }
+            guard let key, let name = String(validating: key.bindMemory(to: UInt8.self), as: UTF8.self) else { return }
+            if let owner = Self.idChunkOwner(name), wanted[owner] != nil {
+                chunks[owner, default: [:]][name] = Array(value)
+                return
+            }
+            guard let have = wanted[name], let offset = ChangelogRecord.nextOffset(value), offset >= have else { return }
             wanted[name] = offset
             best[name] = Array(value)
         }
         var out: [String: ChangelogRecord] = [:]
-        for (k, bytes) in best { out[String(k.dropFirst(keyPrefix.count))] = try ChangelogRecord.decode(bytes) }
-        log.info("changelog read", metadata: ["keys": "\(keys.count)", "found": "\(out.count)", "records_scanned": "\(seen)",
+        var idCount = 0
+        for (k, bytes) in best {
+            var record = try ChangelogRecord.decode(bytes)
+            for value in (chunks[k] ?? [:]).values where !value.isEmpty {
+                record.idChunks.append(try DedupChunk.decode(value))
+            }
+            record.idChunks.sort { $0.sequence < $1.sequence }
+            idCount += record.idChunks.reduce(0) { $0 + $1.ids.count }
+            out[String(k.dropFirst(keyPrefix.count))] = record
+        }
+        log.info("changelog read", metadata: ["keys": "\(keys.count)", "found": "\(out.count)", "records_scanned": "\(seen)", "ids": "\(idCount)",
                                               "partitions": "\(parts.count)", "ms": "\(clock.monotonicMillis() - t0)"])
         return out
     }

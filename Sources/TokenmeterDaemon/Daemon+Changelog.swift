@@ -52,9 +52,27 @@ extension Daemon {
             let spend = takeSpendOut(topicIndex: t, partition: st.partition)
             guard book.lastRecord[tp] != mark || !spend.isEmpty else { continue }
             let from = book.lastRecord[tp]?.offset ?? -1
-            let record = ChangelogRecord(nextOffset: st.nextOffset, state: Checkpoint.encode([st], dimensions: pipeline.dimensions),
+            var chunks = book.idChunks[tp] ?? IdChunks()
+            let sequence = chunks.sequence + 1
+            let record = ChangelogRecord(nextOffset: st.nextOffset,
+                                         state: Checkpoint.encode([st], dimensions: pipeline.dimensions, sequence: sequence, includeDedup: false),
                                          spendFrom: from, spend: spend)
             do {
+                // Stale chunks go first, then chunks out of the window, then this record's ids, then the record.
+                let window = pipeline.dedupSettings.window.millis
+                let expired = chunks.live.filter { chunks.recordedStreamTime != .min && $0.newest < chunks.recordedStreamTime &- window }
+                for n in chunks.stale + expired.map(\.sequence) {
+                    try changelog.produce(key: ChangelogRecord.idChunkKey(topic: tp.topic, partition: tp.partition, sequence: n),
+                                          partitionNumber: tp.partition, value: [])
+                }
+                chunks.stale = []
+                chunks.live.removeAll { c in expired.contains { $0.sequence == c.sequence } }
+                let ids = st.dedup.unsaved
+                if !ids.isEmpty {
+                    try changelog.produce(key: ChangelogRecord.idChunkKey(topic: tp.topic, partition: tp.partition, sequence: sequence),
+                                          partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, ids: ids))
+                    chunks.live.append((sequence, ids.reduce(EpochMillis.min) { max($0, $1.1) }))
+                }
                 try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
                                       partitionNumber: tp.partition, record: record)
             } catch {
@@ -62,6 +80,11 @@ extension Daemon {
                 book.unrecordedSpend[tp, default: []].insert(contentsOf: spend, at: 0)
                 return false
             }
+            chunks.sequence = sequence
+            chunks.recordedStreamTime = st.windows.streamTime
+            book.idChunks[tp] = chunks
+            // Queued on a producer that never drops a record (or the daemon stops): the ids count as saved.
+            pipeline.markIdsSaved(topicIndex: t, partition: st.partition)
             book.lastRecord[tp] = mark
             if !spend.isEmpty { book.spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
         }
@@ -112,12 +135,24 @@ extension Daemon {
     /// Puts a partition's state from its changelog record into the pipeline; returns where to resume.
     func startFromRecord(_ record: ChangelogRecord, _ tp: TopicPartition, topicIndex t: Int, wallNow: EpochMillis) -> Int64? {
         do {
-            guard var st = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false).partitions.first,
-                  st.topic == tp.topic, st.partition == tp.partition else {
+            let decoded = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false)
+            guard var st = decoded.partitions.first, st.topic == tp.topic, st.partition == tp.partition else {
                 throw DaemonError("the record holds another partition")
             }
             st.lastMessageWall = wallNow
+            var chunks = IdChunks(sequence: decoded.sequence, recordedStreamTime: st.windows.streamTime)
+            // Chunks numbered past the record belong to a record never written: their events come again.
+            for c in record.idChunks {
+                if c.sequence <= decoded.sequence {
+                    st.dedup.restore(c.ids)
+                    chunks.live.append((c.sequence, c.newest))
+                } else {
+                    chunks.stale.append(c.sequence)
+                }
+                chunks.sequence = max(chunks.sequence, c.sequence)
+            }
             pipeline.assign(st, topicIndex: t)
+            changelog?.idChunks[tp] = chunks
             changelog?.lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
             // The record's deltas may not have reached their shards before its writer stopped: send them
             // again (a shard skips a range it already applied).
@@ -125,7 +160,8 @@ extension Daemon {
                 changelog?.spendInFlight.append(SpendInFlight(source: tp, from: record.spendFrom, to: record.nextOffset, out: record.spend))
             }
             log.info("partition restored from the changelog", metadata: ["partition": "\(tp)", "offset": "\(st.nextOffset)",
-                                                                        "open_rows": "\(st.windows.openRowCount)"])
+                                                                        "open_rows": "\(st.windows.openRowCount)", "ids": "\(st.dedup.count)",
+                                                                        "id_chunks": "\(chunks.live.count)"])
             return st.nextOffset >= 0 ? st.nextOffset : nil
         } catch {
             // A record this version cannot read: starting empty would lose its rows silently, so stop.
@@ -139,7 +175,7 @@ extension Daemon {
     func forgetChangelogState(_ partitions: [TopicPartition]) {
         let gone = Set(partitions)
         for tp in partitions {
-            changelog?.lastRecord[tp] = nil; changelog?.unrecordedSpend[tp] = nil
+            changelog?.lastRecord[tp] = nil; changelog?.unrecordedSpend[tp] = nil; changelog?.idChunks[tp] = nil
             if tp.topic == config.kafka.spendTopic { alerting.shards.byIndex[tp.partition] = nil }
         }
         changelog?.spendInFlight.removeAll { gone.contains($0.source) }

@@ -5,13 +5,13 @@ import TokenmeterKafka
 /// call that can fail; a failed step ends the attempt (retried at the next interval) with nothing after it
 /// done. See `CheckpointStep` for why a crash between any two steps is harmless.
 extension Daemon {
-    var checkpointPath: String { config.state.dir + "/checkpoint.bin" }
+    var checkpointPath: String { local.path }
 
     /// Puts the last checkpoint's state of `partitions` back into `restored`.
     func reloadFromCheckpoint(_ partitions: Set<TopicPartition>) {
         do {
-            guard let bytes = try DurableFile.read(checkpointPath) else { return }
-            for st in try pipeline.decodeCheckpoint(bytes, restoreAlerts: false).partitions {
+            guard let r = try local.read(pipeline, restoreAlerts: false) else { return }
+            for st in r.partitions {
                 let tp = TopicPartition(topic: st.topic, partition: st.partition)
                 if partitions.contains(tp) { ownership.restored[tp] = st }
             }
@@ -21,11 +21,10 @@ extension Daemon {
     }
 
     func restoreCheckpoint() throws {
-        guard let bytes = try DurableFile.read(checkpointPath) else {
+        guard let r = try local.read(pipeline, restoreAlerts: true) else {
             log.info("no checkpoint; starting fresh", metadata: ["path": "\(checkpointPath)"])
             return
         }
-        let r = try pipeline.decodeCheckpoint(bytes, restoreAlerts: true)
         if !r.droppedSizes.isEmpty {
             log.warning("checkpoint has window sizes no longer configured; their open rows are dropped",
                         metadata: ["sizes_ms": "\(r.droppedSizes.sorted())"])
@@ -96,11 +95,14 @@ extension Daemon {
         try completed(.namesCompacted)
         do {
             try DurableFile.makeDirectories(config.state.dir)
-            try DurableFile.write(pipeline.checkpointBytes(unassigned: ownership.held, includeAssigned: !changelogMode), to: checkpointPath)
+            try local.write(pipeline, held: ownership.held, includeAssigned: !changelogMode)
         } catch {
             stateWriteFailed("the checkpoint", error)
             return false
         }
+        // In changelog mode the assigned partitions' ids were saved with their records.
+        if !changelogMode { pipeline.markIdsSaved() }
+        ownership.markIdsSaved()
         if loop.checkpointPostponed {
             log.notice("dead letters and changelog records delivered; checkpoints and commits resume")
             loop.checkpointPostponed = false
@@ -111,6 +113,17 @@ extension Daemon {
         try completed(.outboxCleared)
         commitAssigned()
         try completed(.offsetsCommitted)
+        do {
+            try local.removeExpiredIds(pipeline, held: ownership.held, includeAssigned: !changelogMode) { _ in
+                try loop.faults?.removingExpiredIds()
+            }
+        } catch let failure as DaemonFailure {
+            throw failure
+        } catch {
+            // Only disk space is lost (the files are read again and deleted at the next checkpoint).
+            log.warning("cannot delete expired de-duplication ids", metadata: ["error": "\(error)"])
+        }
+        try completed(.expiredIdsRemoved)
         return true
     }
 

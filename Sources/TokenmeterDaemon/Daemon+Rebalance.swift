@@ -112,8 +112,10 @@ extension Daemon: RebalanceHandler {
                 if let r = records[tp] {
                     starts.append(startFromRecord(r, tp, topicIndex: t, wallNow: wallNow))
                 } else if var s = ownership.localCache.removeValue(forKey: tp), s.nextOffset >= (committedNow[tp] ?? 0) {
-                    // No record yet: the first start in changelog mode, from this host's own checkpoint.
+                    // No record yet: the first start in changelog mode, from this host's own checkpoint
+                    // (its ids are saved locally, not yet on the changelog).
                     s.lastMessageWall = wallNow
+                    s.dedup.markUnsaved()
                     pipeline.assign(s, topicIndex: t)
                     changelog?.lastRecord[tp] = nil
                     starts.append(s.nextOffset >= 0 ? s.nextOffset : nil)
@@ -150,13 +152,20 @@ extension Daemon: RebalanceHandler {
                     // read the group's offsets for this assignment).
                     fresh.nextOffset = o
                     pipeline.assign(fresh, topicIndex: t)
-                    if let d = ownership.retainedDedup.removeValue(forKey: tp) { pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition) }
+                    if var d = ownership.retainedDedup.removeValue(forKey: tp) {
+                        // Its saved copies went with the hand-over: save them again with this state.
+                        d.markUnsaved()
+                        pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition)
+                    }
                     starts.append(o)
                     continue
                 }
                 // Ids this process saw on the partition before a rebalance took it away are still "seen":
                 // keeping them catches duplicates that straddle the rebalance.
-                if let d = ownership.retainedDedup.removeValue(forKey: tp) { fresh.dedup = d }
+                if var d = ownership.retainedDedup.removeValue(forKey: tp) {
+                    d.markUnsaved()
+                    fresh.dedup = d
+                }
                 pipeline.assign(fresh, topicIndex: t)
                 starts.append(nil)
             }

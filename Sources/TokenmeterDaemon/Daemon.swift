@@ -25,7 +25,6 @@ public final class Daemon {
     let log: Logger
     let clock: any DaemonClock
     let pipeline: Pipeline
-    let stop: StopSignal
     let kafka: KafkaSetup
     var consumer: (any GroupConsumer)?
     var ownership = PartitionOwnership()
@@ -36,7 +35,9 @@ public final class Daemon {
     let changelog: ChangelogBook?
     let ops: DaemonOperations
     public let progress: DaemonProgress
-    var loop = LoopState()
+    var loop: LoopState
+    /// `checkpoint.bin` and the de-duplication ids beside it (see `LocalCheckpoint`).
+    let local: LocalCheckpoint
 
     /// The guardrail rules in force (budgets, spikes, outcome limits); replaced at once by a reload.
     public var rules: AlertRules { alerting.rules }
@@ -72,7 +73,8 @@ public final class Daemon {
         self.ops = DaemonOperations(configPath: configPath, startWall: clock.now())
         self.progress = progress
         self.log = log
-        self.stop = stop
+        self.loop = LoopState(stop: stop)
+        self.local = LocalCheckpoint(stateDir: config.state.dir, dedupWindow: config.dedup.window.millis)
         self.clock = clock
         let instance = config.rollups.instance ?? WallClock.hostName()
         self.pipeline = Pipeline(config: config, instance: instance)
@@ -122,7 +124,7 @@ public final class Daemon {
     public func run() throws {
         defer { operationsFinish() }
         try start()
-        while !stop.stopRequested {
+        while !loop.stop.stopRequested {
             try iterate()
         }
         try finish()
@@ -151,7 +153,7 @@ public final class Daemon {
     public func iterate() throws {
         guard let consumer else { return }
         try failIfFatal()
-        if stop.takeReload() { reloadConfig() }
+        if loop.stop.takeReload() { reloadConfig() }
         if flow.wantsPause {
             iteratePaused(consumer)
         } else {
@@ -346,6 +348,8 @@ struct KafkaSetup {
 
 /// The loop's own bookkeeping: when things last ran (monotonic ms), and how the run stands.
 struct LoopState {
+    /// SIGTERM/SIGINT (stop) and SIGHUP (reload), set by the signal thread.
+    let stop: StopSignal
     var lastCheckpoint: Int64 = 0
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0

@@ -46,7 +46,7 @@ public enum DaemonFailure: Error, CustomStringConvertible, Equatable {
 ///  9. `offsetsCommitted`: the Kafka commit of exactly the checkpoint's offsets.
 public enum CheckpointStep: Int, CaseIterable, Sendable, CustomStringConvertible {
     case alertsInOutbox = 1, rollupFiles, deadLettersDelivered, deadLettersSpilled, changelogAcknowledged,
-         namesCompacted, checkpointWritten, outboxCleared, offsetsCommitted
+         namesCompacted, checkpointWritten, outboxCleared, offsetsCommitted, expiredIdsRemoved
 
     public var description: String {
         switch self {
@@ -59,6 +59,7 @@ public enum CheckpointStep: Int, CaseIterable, Sendable, CustomStringConvertible
         case .checkpointWritten: "checkpoint written"
         case .outboxCleared: "outbox cleared"
         case .offsetsCommitted: "offsets committed"
+        case .expiredIdsRemoved: "expired ids removed"
         }
     }
 }
@@ -67,4 +68,10 @@ public enum CheckpointStep: Int, CaseIterable, Sendable, CustomStringConvertible
 public protocol DaemonFaults: AnyObject {
     /// Called after each completed step of a checkpoint; throwing stops the daemon there, as a kill -9 would.
     func completed(_ step: CheckpointStep) throws(DaemonFailure)
+    /// Called before each segment of expired de-duplication ids is deleted (the middle of a compaction).
+    func removingExpiredIds() throws(DaemonFailure)
+}
+
+extension DaemonFaults {
+    public func removingExpiredIds() throws(DaemonFailure) {}
 }

@@ -325,7 +325,7 @@ extension Daemon {
     /// real time on purpose: it guards against the polling thread being stuck, which no clock it reads
     /// could see.
     func armShutdownDeadline(_ seconds: Double) {
-        let stop = self.stop, log = self.log, finished = self.ops.finished, onDeadline = self.ops.onShutdownDeadline
+        let stop = self.loop.stop, log = self.log, finished = self.ops.finished, onDeadline = self.ops.onShutdownDeadline
         let t = Thread {
             while !stop.stopRequested {
                 if finished.isSet { return }

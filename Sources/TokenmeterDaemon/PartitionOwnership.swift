@@ -81,6 +81,12 @@ struct PartitionOwnership {
     /// The states held for partitions not assigned to this instance (for the checkpoint and the memory model).
     var held: [PartitionState] { Array(restored.values) + Array(localCache.values) }
 
+    /// The held states' de-duplication ids are in the local checkpoint's segments now.
+    mutating func markIdsSaved() {
+        for k in restored.keys { restored[k]!.dedup.markSaved() }
+        for k in localCache.keys { localCache[k]!.dedup.markSaved() }
+    }
+
     /// Of the awaited partitions, those that may start now: nobody else's claim is on record (`waiting`
     /// from a fresh `HandoverView`), or the deadline passed (the previous owner is taken for dead).
     /// Sorted, so that the claims and the logs are in a stable order.

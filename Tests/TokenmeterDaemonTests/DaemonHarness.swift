@@ -96,11 +96,13 @@ final class DaemonHarness {
     /// Usage events: `count` per partition, a second apart in event time (so minute windows close as
     /// event time moves), with input i+1 and output 2(i+1) tokens of model m1.
     @discardableResult
-    func produceEvents(_ count: Int, startIndex: Int = 0, workflow: String = "wf") -> (requests: Int, input: Int64, output: Int64) {
+    func produceEvents(_ count: Int, startIndex: Int = 0, workflow: String = "wf", spacingMs: Int64 = 1000,
+                       firstMs: Int64? = nil) -> (requests: Int, input: Int64, output: Int64) {
         var input: Int64 = 0, output: Int64 = 0
+        let firstEventMs = firstMs ?? self.firstEventMs
         for p in partitions {
             for i in startIndex..<(startIndex + count) {
-                let ts = firstEventMs + Int64(i) * 1000
+                let ts = firstEventMs + Int64(i) * spacingMs
                 let inTok = Int64(i + 1), outTok = Int64(2 * (i + 1))
                 input += inTok; output += outTok
                 let json = #"{"id":"e-\#(p)-\#(i)","timestamp":\#(ts),"workflow":"\#(workflow)","owner":"team","model":"m1","provider":"p","input_tokens":\#(inTok),"output_tokens":\#(outTok)}"#
@@ -126,13 +128,13 @@ final class DaemonHarness {
     }
 
     /// Runs until every partition assigned to the daemon is consumed to its end (and none is awaited).
-    func consumeAll() throws {
+    func consumeAll(limit: Int = 2_000) throws {
         let ok = try iterate(until: {
             let held = consumer.assignment()
             return !held.isEmpty && daemon.ownership.awaitingHandover.isEmpty && held.allSatisfy { tp in
                 daemon.pipeline.assigned.contains { $0.state.partition == tp.partition && $0.state.nextOffset == broker.end(tp.topic, tp.partition) }
             }
-        })
+        }, limit: limit)
         if !ok { throw NotConsumed(description: "the daemon did not consume its partitions to their end") }
     }
 

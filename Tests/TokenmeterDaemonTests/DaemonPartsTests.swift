@@ -161,7 +161,9 @@ struct DaemonPartsTests {
         #expect(before(.changelogAcknowledged, .checkpointWritten))
         #expect(before(.checkpointWritten, .offsetsCommitted))
         #expect(before(.outboxCleared, .offsetsCommitted))
-        #expect(order.map(\.rawValue) == Array(1...9))
+        // Expired ids go only once the checkpoint that no longer needs them is durable.
+        #expect(before(.checkpointWritten, .expiredIdsRemoved))
+        #expect(order.map(\.rawValue) == Array(1...10))
     }
 
     @Test func fatalConditionsExitWithTempFail() {

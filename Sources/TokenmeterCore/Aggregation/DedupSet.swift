@@ -16,6 +16,9 @@ public struct DedupSet: Sendable {
     /// Insertion order for expiry: (hash, time), oldest first; `head` is the first live entry.
     private var order: [(UInt64, EpochMillis)] = []
     private var head = 0
+    /// Where in `order` the ids not yet in durable storage begin: a checkpoint writes `unsaved` (each id
+    /// once, in arrival order) and then calls `markSaved`, so ids are written once, not with every checkpoint.
+    private var savedUpTo = 0
 
     private struct Slot: Sendable {
         var hash: UInt64
@@ -107,6 +110,8 @@ public struct DedupSet: Sendable {
         }
         if head > 4096 && head * 2 > order.count {
             order.removeFirst(head)
+            // Ids that expired before they were saved need no saving.
+            savedUpTo = max(0, savedUpTo - head)
             head = 0
         }
     }
@@ -116,10 +121,28 @@ public struct DedupSet: Sendable {
         order[head...].filter { e in find(e.0).map { slots[$0].time == e.1 } ?? false }
     }
 
-    public mutating func restore(_ entries: [(UInt64, EpochMillis)]) {
+    /// Ids recorded since the last `markSaved` (arrival order; an id seen again after it expired appears
+    /// again, with its new time).
+    public var unsaved: ArraySlice<(UInt64, EpochMillis)> { order[max(savedUpTo, head)...] }
+
+    /// The ids of `unsaved` are durable now.
+    public mutating func markSaved() { savedUpTo = order.count }
+
+    /// Every id must be saved again (the set moves to where its saved copies are not: a partition taken
+    /// back after a hand-over, or into the changelog from the local checkpoint).
+    public mutating func markUnsaved() { savedUpTo = 0 }
+
+    /// Puts ids back. `saved`: they come from where ids are saved (segments, changelog id chunks), not
+    /// from an older checkpoint that held them inline (those must be written once more, the new way).
+    /// An id given more than once keeps its latest time: a later time is the later sighting (an id is
+    /// only recorded again once its earlier sighting left the window).
+    public mutating func restore<S: Sequence>(_ entries: S, saved: Bool = true) where S.Element == (UInt64, EpochMillis) {
+        let unsavedFrom = order.count
+        defer { savedUpTo = saved ? order.count : min(savedUpTo, unsavedFrom) }
         for (h, restored) in entries {
             let t = restored == DedupSet.free ? DedupSet.free + 1 : restored
             if let i = find(h) {
+                if slots[i].time >= t { continue }
                 slots[i].time = t
             } else {
                 let mask = slots.count - 1

@@ -12,7 +12,7 @@ public final class Pipeline {
     /// The window and de-duplication settings it was built with: restart-only keys, so a reload never
     /// leaves them stale. What a reload changes arrives through `replacePrices` and `alerts.replaceRules`.
     let rollups: RollupSettings
-    let dedupSettings: DedupSettings
+    public let dedupSettings: DedupSettings
     public let instance: String
     /// The first part of a partition's writer name. The instance, unless partition state lives in a
     /// changelog (issue 9): then whichever instance holds a partition continues the one history recorded
@@ -413,11 +413,26 @@ public final class Pipeline {
     /// The checkpoint of every assigned partition, plus `unassigned` states this process still holds
     /// (restored at start, not yet handed out by Kafka): dropping those would lose their open windows.
     /// `includeAssigned: false` (changelog mode, where the changelog holds them) leaves the assigned ones out.
-    public func checkpointBytes(unassigned: [PartitionState] = [], includeAssigned: Bool = true) -> [UInt8] {
+    /// `includeDedup: false` leaves de-duplication ids out (the daemon saves each once, elsewhere).
+    public func checkpointBytes(unassigned: [PartitionState] = [], includeAssigned: Bool = true,
+                                sequence: UInt64 = 0, includeDedup: Bool = true) -> [UInt8] {
         var alertState = BinaryWriter()
         alerts.encodeState(into: &alertState, names: dimensions.names)
         return Checkpoint.encode((includeAssigned ? assigned.map(\.state) : []) + unassigned, dimensions: dimensions,
-                                 alertState: alertState.bytes)
+                                 alertState: alertState.bytes, sequence: sequence, includeDedup: includeDedup)
+    }
+
+    /// The de-duplication ids of every assigned partition are saved now (see `DedupSet.unsaved`).
+    public func markIdsSaved() {
+        for t in partitions.indices {
+            for p in partitions[t].indices where partitions[t][p] != nil { partitions[t][p]!.dedup.markSaved() }
+        }
+    }
+
+    /// The ids of one assigned partition are saved now.
+    public func markIdsSaved(topicIndex: Int, partition: Int32) {
+        let p = Int(partition)
+        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.dedup.markSaved() }
     }
 
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka

@@ -1,6 +1,8 @@
-/// One record of the changelog topic (issue 9): the whole state of one usage partition (or of one alert
-/// shard) as of an offset, plus the spend deltas that state sends to the alert shards. The newest record of
-/// a key is enough to resume it anywhere: records are full snapshots, never increments.
+/// One record of the changelog topic: the state of one usage partition (or of one alert shard) as of an
+/// offset, plus the spend deltas that state sends to the alert shards. For a usage partition the record
+/// holds the offsets, open windows and late buckets (`Checkpoint.encode` of the one partition, with a
+/// sequence number), but not its de-duplication ids: those go once each into `DedupChunk` records under
+/// keys of their own, and the restore puts the chunks of sequences up to the record's back (`idChunks`).
 ///
 /// The spend deltas travel inside the record because the record is what a successor restores from: it
 /// re-sends them (a shard drops a range it already applied), so a crash between the record and the deltas
@@ -18,6 +20,8 @@ public struct ChangelogRecord: Equatable, Sendable {
     /// Encoded deltas for alert shards (spend topic partitions), in the order they are sent; empty when
     /// nothing was counted. A shard may appear more than once (deltas of an earlier attempt to write).
     public var spend: [SpendOut]
+    /// Not encoded: the partition's id chunks found beside the record when the changelog was read.
+    public var idChunks: [DedupChunk] = []
 
     public struct SpendOut: Equatable, Sendable {
         public var shard: Int32
@@ -59,4 +63,52 @@ public struct ChangelogRecord: Equatable, Sendable {
     /// The changelog key of a usage partition, and of an alert shard.
     public static func key(topic: String, partition: Int32) -> String { "\(topic)/\(partition)" }
     public static func shardKey(_ shard: Int32) -> String { "spend/\(shard)" }
+    /// The key of a usage partition's id chunk: the partition's key, `/ids/`, the chunk's sequence number.
+    public static func idChunkKey(topic: String, partition: Int32, sequence: UInt64) -> String {
+        "\(key(topic: topic, partition: partition))\(DedupChunk.keyInfix)\(sequence)"
+    }
+}
+
+/// The de-duplication ids one usage partition recorded between two of its changelog records, written
+/// once under `<partition key>/ids/<sequence>` (on the partition's changelog partition, before the record
+/// of that sequence). Deleted (a tombstone: compaction then drops the key) once all its ids left the window
+/// by the stream time of a record already acknowledged; so the live chunks hold the live ids and a
+/// restore reads about what the window holds, not the partition's history.
+public struct DedupChunk: Equatable, Sendable {
+    static let magic: UInt32 = 0x4944_4D54  // "TMDI"
+    static let version: UInt8 = 1
+    public static let keyInfix = "/ids/"
+
+    public var sequence: UInt64
+    public var ids: [(UInt64, EpochMillis)]
+
+    public init(sequence: UInt64, ids: [(UInt64, EpochMillis)]) { self.sequence = sequence; self.ids = ids }
+
+    /// The latest id time: the chunk may go once this is out of the window.
+    public var newest: EpochMillis { ids.reduce(EpochMillis.min) { max($0, $1.1) } }
+
+    public static func encode<C: Collection>(sequence: UInt64, ids: C) -> [UInt8] where C.Element == (UInt64, EpochMillis) {
+        var w = BinaryWriter()
+        w.header(magic: magic, version: version)
+        w.u64(sequence)
+        w.count(ids.count)
+        for (h, t) in ids { w.u64(h); w.i64(t) }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(CheckpointFormatError) -> DedupChunk {
+        var r = BinaryReader(bytes)
+        try r.expectHeader(magic: magic, version: version, "changelog id chunk")
+        let sequence = try r.u64()
+        let n = try r.count()
+        var ids: [(UInt64, EpochMillis)] = []
+        ids.reserveCapacity(n)
+        for _ in 0..<n { ids.append((try r.u64(), try r.i64())) }
+        guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes in a changelog id chunk") }
+        return DedupChunk(sequence: sequence, ids: ids)
+    }
+
+    public static func == (a: DedupChunk, b: DedupChunk) -> Bool {
+        a.sequence == b.sequence && a.ids.count == b.ids.count && zip(a.ids, b.ids).allSatisfy { $0 == $1 }
+    }
 }

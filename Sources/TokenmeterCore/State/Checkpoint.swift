@@ -4,13 +4,21 @@
 /// Binary, versioned, CRC-checked. Names are stored as strings (ids are per process), each once, through
 /// a local string table. Window sizes are stored by length, so a restart with a changed `rollups.windows`
 /// restores the sizes that remain and reports the ones dropped.
+///
+/// De-duplication ids are the bulk of the state (every id inside `dedup.window`) and do not change once
+/// recorded, so the daemon keeps them out of the checkpoint (`includeDedup: false`) and writes each id
+/// once, elsewhere (`DedupSegments`, changelog id chunks); `sequence` numbers the checkpoints so that ids
+/// written for a checkpoint that never completed are told apart. Version 2 (ids inline, no sequence) is
+/// still read.
 public enum Checkpoint {
     static let magic: [UInt8] = Array("TMCK".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
 
     /// `alertState` is the alert engine's own encoding (totals, published crossings), stored as one blob.
-    public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions, alertState: [UInt8] = []) -> [UInt8] {
+    public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions, alertState: [UInt8] = [],
+                              sequence: UInt64 = 0, includeDedup: Bool = true) -> [UInt8] {
         var body = BinaryWriter()
+        body.u64(sequence)
         var local: [UInt32: UInt32] = [:]
         var strings: [String] = []
         func ref(_ id: UInt32) -> UInt32 {
@@ -44,9 +52,13 @@ public enum Checkpoint {
                 records.i64(k.start)
                 writeRows(&records, rows, d, ref)
             }
-            let dedup = p.dedup.entries
-            records.count(dedup.count)
-            for (h, t) in dedup { records.u64(h); records.i64(t) }
+            if includeDedup {
+                let dedup = p.dedup.entries
+                records.count(dedup.count)
+                for (h, t) in dedup { records.u64(h); records.i64(t) }
+            } else {
+                records.count(0)
+            }
         }
         records.count(alertState.count)
         for b in alertState { records.u8(b) }
@@ -84,6 +96,8 @@ public enum Checkpoint {
         public var droppedSizes: Set<Int64>
         /// The alert engine's state blob (see `AlertEngine.decodeState`).
         public var alertState: [UInt8]
+        /// The checkpoint's sequence number (0 in version 2).
+        public var sequence: UInt64 = 0
     }
 
     /// Decodes a checkpoint, interning its names into `d` and fitting it to the configured window sizes.
@@ -94,11 +108,12 @@ public enum Checkpoint {
         var r = BinaryReader(bytes)
         for b in magic { guard try r.u8() == b else { throw CheckpointFormatError(reason: "not a tokenmeter checkpoint") } }
         let v = try r.u32()
-        guard v == version else { throw CheckpointFormatError(reason: "version \(v), expected \(version)") }
+        guard v == version || v == 2 else { throw CheckpointFormatError(reason: "version \(v), expected \(version)") }
         let length = try r.u64()
         let crc = try r.u32()
         guard UInt64(r.remaining) == length else { throw CheckpointFormatError(reason: "length \(r.remaining), expected \(length)") }
         guard CRC32.checksum(bytes[r.position...]) == crc else { throw CheckpointFormatError(reason: "checksum mismatch") }
+        let sequence = v >= 3 ? try r.u64() : 0
         let stringCount = try r.count()
         var ids: [UInt32] = []
         ids.reserveCapacity(stringCount)
@@ -149,7 +164,7 @@ public enum Checkpoint {
             var entries: [(UInt64, EpochMillis)] = []
             entries.reserveCapacity(dedupCount)
             for _ in 0..<dedupCount { entries.append((try r.u64(), try r.i64())) }
-            dedup.restore(entries)
+            dedup.restore(entries, saved: false)
             var windows = makeWindows()
             windows.restore(streamTime: streamTime, watermark: watermark, open: open, late: late)
             out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,
@@ -160,7 +175,7 @@ public enum Checkpoint {
         alertState.reserveCapacity(alertCount)
         for _ in 0..<alertCount { alertState.append(try r.u8()) }
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes") }
-        return Restored(partitions: out, droppedSizes: dropped, alertState: alertState)
+        return Restored(partitions: out, droppedSizes: dropped, alertState: alertState, sequence: sequence)
     }
 
     private static func readRows(_ r: inout BinaryReader, _ d: inout Dimensions,

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import TokenmeterCore
+import TokenmeterKafka
+@testable import TokenmeterDaemon
+
+/// What a checkpoint writes is what changed since the previous one, not what the state holds: the
+/// de-duplication ids (the bulk of the state) are written once each, locally in segments and in changelog
+/// mode as id chunks, and a restore puts them all back.
+@Suite("State persistence")
+struct StatePersistenceTests {
+    /// Bytes one checkpoint writes: the local segments and checkpoint file, or the changelog records.
+    private func bytesOfOneCheckpoint(_ h: DaemonHarness, changelog: Bool, _ work: () throws -> Void) throws -> Int64 {
+        let d = h.daemon!
+        func written() -> Int64 {
+            changelog ? (d.changelog?.store.bytesWritten ?? 0)
+                : d.local.ids.bytesWritten + Int64((try? FileManager.default.attributesOfItem(atPath: d.local.path)[.size] as? Int) ?? 0)
+        }
+        #expect(d.checkpoint(reason: "test"))
+        let before = changelog ? written() : d.local.ids.bytesWritten
+        try work()
+        #expect(d.checkpoint(reason: "test"))
+        return written() - before
+    }
+
+    @Test(arguments: [false, true])
+    func aCheckpointAfterNNewEventsWritesAboutNIdsWhateverTheStateHolds(changelog: Bool) throws {
+        // 200,000 ids inside a one-hour window (10 ms apart: 2,000 s of event time), one partition.
+        let h = DaemonHarness(partitions: [0], extraConfig: "[dedup]\nwindow = \"1h\"", changelog: changelog)
+        let held = 200_000
+        let first = h.firstEventMs
+        h.produceEvents(held, spacingMs: 10, firstMs: first)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll(limit: 100_000)
+        let d = h.daemon!
+        #expect(d.pipeline.assigned.first?.state.dedup.count == held)
+
+        let n = 1_000
+        let bytes = try bytesOfOneCheckpoint(h, changelog: changelog) {
+            h.produceEvents(n, startIndex: held, spacingMs: 10, firstMs: first)
+            try h.consumeAll()
+        }
+        // A full snapshot of the ids alone would be 16 bytes x 201,000 = 3.2 MB. What was written is the
+        // 1,000 new ids (16 bytes each), the offsets and the few open rows, and framing.
+        #expect(bytes > Int64(n) * 16, "the new ids were written")
+        #expect(bytes < Int64(n) * 16 + 8_192, "wrote \(bytes) bytes for \(n) events with \(held + n) ids held")
+
+        // The restart restores every id: a repeat of the first event is still a duplicate.
+        try h.daemon.finish()
+        h.daemon.operationsFinish()
+        h.produceEvents(1, startIndex: 0, spacingMs: 10, firstMs: first)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll(limit: 100_000)
+        #expect(h.daemon.pipeline.assigned.first?.state.dedup.count == held + n)
+        #expect(h.daemon.pipeline.metrics.duplicates == 1)
+    }
+
+    /// A crash while expired id segments are being deleted (after the first of several), then a restart:
+    /// the same files as a run without a crash, exact totals, and repeats of recent events still dropped.
+    @Test func aCrashInTheMiddleOfDeletingExpiredIdsLosesAndDoublesNothing() throws {
+        let config = "[dedup]\nwindow = \"2m\""
+        let clean = DaemonHarness(extraConfig: config)
+        let produced = clean.produceEvents(400)
+        try clean.startDaemon()
+        clean.assignAll()
+        try clean.drainAndStop()
+        let reference = clean.rollupFiles()
+        #expect(clean.totals(window: "1h") == DaemonHarness.expected(produced))
+
+        let h = DaemonHarness(extraConfig: config)
+        let first = h.firstEventMs
+        h.produceEvents(400, firstMs: first)
+        let d = try h.startDaemon()
+        let crash = CrashWhileRemovingIds(nth: 2)
+        d.faults = crash
+        h.assignAll()
+        var crashed: DaemonFailure?
+        do { try h.consumeAll() } catch let f as DaemonFailure { crashed = f }
+        #expect(crashed == .injectedCrash(after: .expiredIdsRemoved), "crashed while deleting expired ids")
+        #expect(crash.calls == 2)
+        h.crash()
+
+        // Repeats of the last minute's events (inside the 2-minute window) arrive after the restart.
+        h.produceEvents(40, startIndex: 360, firstMs: first)
+        try h.startDaemon()
+        h.assignAll()
+        try h.drainAndStop()
+        #expect(h.daemon.pipeline.metrics.duplicates >= 80, "the repeats were recognised after the restart")
+        #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
+        #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
+        let files = h.rollupFiles()
+        let differing = Set(files.keys).union(reference.keys).filter { files[$0] != reference[$0] }.sorted()
+        #expect(differing.isEmpty, "files differ after a crash while deleting expired ids: \(differing)")
+        #expect(h.daemon.local.ids.fileCount <= 4, "expired segments were deleted after the restart")
+    }
+}
+
+/// Stops the daemon at the `nth` segment of expired ids about to be deleted.
+final class CrashWhileRemovingIds: DaemonFaults {
+    let nth: Int
+    private(set) var calls = 0
+    init(nth: Int) { self.nth = nth }
+    func completed(_ s: CheckpointStep) throws(DaemonFailure) {}
+    func removingExpiredIds() throws(DaemonFailure) {
+        calls += 1
+        if calls == nth { throw .injectedCrash(after: .expiredIdsRemoved) }
+    }
+}
