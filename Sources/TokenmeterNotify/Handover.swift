@@ -67,8 +67,8 @@ final class Handover {
             }
         }
         if let v, !v.waiting.isEmpty {
-            log.log("waiting for the previous owner of \(v.waiting.map { "\(topic)[\($0.partition)]" }.sorted().joined(separator: ", ")) "
-                    + "to hand it over", now: now)
+            log.log("waiting for the previous owner to hand over \(v.waiting.map { "\(topic)[\($0.partition)]" }.sorted().joined(separator: ", ")); "
+                    + "the others start now", now: now)
         }
         lastCheck = 0
         return out

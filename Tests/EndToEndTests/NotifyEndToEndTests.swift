@@ -626,8 +626,9 @@ import Glibc
     /// Two notify instances in one consumer group on a 4-partition alerts topic, each with its own state
     /// folder (as on two hosts), a slow webhook and a fast one. B joins while A has a backlog for the slow
     /// sink (A lets the revoked partitions' deliveries finish before it commits and lets go); then B is
-    /// stopped with SIGTERM while alerts keep coming, and A takes its partitions over. Each alert_id reaches
-    /// each sink exactly once, and both instances delivered some.
+    /// stopped with SIGTERM while alerts keep coming, and A takes its partitions over. Last, A is killed
+    /// with SIGKILL and B started again: it waits for A's release until `kafka.handover_timeout`. Each
+    /// alert_id reaches each sink exactly once, and both instances delivered some.
     @Test(.timeLimit(.minutes(2)))
     func twoInstancesShareTheAlertsAcrossARebalance() throws {
         let dir = try Harness.tempDir("notify-pair")
@@ -642,6 +643,7 @@ import Glibc
             [kafka]
             brokers = "\(broker.bootstrap)"
             group_id = "notify-pair"
+            handover_timeout = "3s"
             [kafka.properties]
             "session.timeout.ms" = "6000"
             "heartbeat.interval.ms" = "500"
@@ -692,8 +694,23 @@ import Glibc
         #expect(b.terminationStatus == 0, "see \(logB)")
         #expect(Harness.await(seconds: 40) { Set(receiver.delivered("/slow")).count == 100 && Set(receiver.delivered("/fast")).count == 100 },
                 "see \(logA) and \(logB)")
-        a.terminate(); a.waitUntilExit()
-        #expect(a.terminationStatus == 0, "see \(logA)")
+        // A is killed with SIGKILL once its commits are through: they still say `owned:` A. B, started again,
+        // waits for a release that never comes until kafka.handover_timeout, then starts from the committed
+        // offsets: nothing is sent again, and the next alerts are delivered.
+        let watcher = try Harness.CommitWatcher(brokers: broker.bootstrap, group: "notify-pair", topic: "llm-alerts", partitions: 4)
+        #expect(Harness.await(seconds: 10) { (try? watcher.total()) == 100 })
+        Harness.kill9(a)
+        let logB2 = dir + "/b2.log"
+        let b2 = try Harness.start(["notify", "--config", try config("b")], log: logB2)
+        defer { if b2.isRunning { Harness.kill9(b2) } }
+        try produce(4)
+        #expect(Harness.await(seconds: 40) { Set(receiver.delivered("/fast")).count == all.count && Set(receiver.delivered("/slow")).count == all.count },
+                "see \(logB2)")
+        b2.terminate(); b2.waitUntilExit()
+        #expect(b2.terminationStatus == 0, "see \(logB2)")
+        let textB2 = try String(contentsOfFile: logB2, encoding: .utf8)
+        #expect(textB2.contains("waiting for the previous owner to hand over llm-alerts[") && textB2.contains("did not hand it over within kafka.handover_timeout"),
+                "see \(logB2)")
 
         for path in ["/slow", "/fast"] {
             let got = receiver.delivered(path)
