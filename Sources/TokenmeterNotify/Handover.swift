@@ -8,13 +8,13 @@ import TokenmeterKafka
 /// its new owner from an offset before what its previous owner delivered. The previous owner lets the
 /// deliveries of a revoked partition finish (up to `delivery.shutdown_timeout`, as at SIGTERM) and commits
 /// its position with metadata `released:<instance>`. Brokers may refuse commits while the group rebalances
-/// (librdkafka's mock cluster always does; Kafka accepts them before the member rejoins): the release is
-/// then committed as soon as the instance is back in the group. The new owner reads the committed
+/// (librdkafka's mock cluster always does): the release is then committed as soon as the instance is back
+/// in the group. The new owner reads the committed
 /// metadata first: while it says `owned:<another instance>` the partition is not fetched, until the release
 /// arrives or `kafka.handover_timeout` passes (the other instance is then taken for dead, and what it
 /// delivered past its last commit is sent again). Before fetching, an instance commits its own claim,
 /// `owned:<instance>` at the same offset, so the metadata always names whoever may be delivering past the
-/// committed offset. The same protocol as the daemon's ([scale-out.md](scale-out.md)).
+/// committed offset. The same protocol as the daemon's (docs/scale-out.md).
 final class Handover {
     let instance: String
     let topic: String

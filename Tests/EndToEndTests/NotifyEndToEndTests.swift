@@ -237,7 +237,7 @@ import Glibc
         am.executableURL = URL(fileURLWithPath: binary)
         am.arguments = ["--config.file=\(dir)/alertmanager.yml", "--storage.path=\(dir)/am-data",
                         "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address="]
-        FileManager.default.createFile(atPath: dir + "/alertmanager.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/alertmanager.log", contents: nil)
         am.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/alertmanager.log"))
         am.standardOutput = FileHandle.nullDevice
         try am.run()
