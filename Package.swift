@@ -83,7 +83,7 @@ let package = Package(
         // Fast tests of the daemon's parts that need no broker: the HTTP server, the start checks.
         .testTarget(name: "TokenmeterDaemonTests", dependencies: ["TokenmeterDaemon", "TokenmeterCore", "TokenmeterKafka"]),
         // Routing, retries, de-duplication, commits and payloads of the notifier, with fake sinks and a manual clock.
-        .testTarget(name: "TokenmeterNotifyTests", dependencies: ["TokenmeterNotify", "TokenmeterCore", "TokenmeterTOML"]),
+        .testTarget(name: "TokenmeterNotifyTests", dependencies: ["TokenmeterNotify", "TokenmeterCore", "TokenmeterTOML", "TokenmeterKafka", "TokenmeterDaemon"]),
         // Allocation-count benchmarks of the decoder and the aggregator (issue 8), a regression check:
         // CMallocCounter interposes malloc in the test executable and counts per thread.
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

@@ -5,13 +5,13 @@ import TokenmeterKafka
 /// instances: `owned:<instance>` while it consumes (the claim), `released:<instance>` once a revoked
 /// partition's rows are in partial files, `checkpointed:<instance>` after a shutdown (the rows wait in that
 /// instance's checkpoint).
-enum OwnershipClaim: Equatable {
+public enum OwnershipClaim: Equatable, Sendable {
     case owned(String)
     case released(String)
     case checkpointed(String)
     case none
 
-    init(metadata: String?) {
+    public init(metadata: String?) {
         let m = metadata ?? ""
         if m.hasPrefix("owned:") { self = .owned(String(m.dropFirst(6))) }
         else if m.hasPrefix("released:") { self = .released(String(m.dropFirst(9))) }
@@ -19,7 +19,7 @@ enum OwnershipClaim: Equatable {
         else { self = .none }
     }
 
-    var metadata: String {
+    public var metadata: String {
         switch self {
         case .owned(let i): "owned:\(i)"
         case .released(let i): "released:\(i)"
@@ -29,19 +29,20 @@ enum OwnershipClaim: Equatable {
     }
 }
 
-/// What the group's committed offsets say about partitions just assigned to `instance`.
-struct HandoverView: Equatable {
+/// What the group's committed offsets say about partitions just assigned to `instance` (the daemon's, and
+/// `tokenmeter notify`'s, whose deliveries are handed over the same way).
+public struct HandoverView: Equatable {
     /// Handed over by their previous owner: start exactly at this offset.
-    var released: [TopicPartition: Int64] = [:]
+    public var released: [TopicPartition: Int64] = [:]
     /// Another instance's claim is on record: it may hold rows past the committed offset; wait for it.
-    var waiting: Set<TopicPartition> = []
+    public var waiting: Set<TopicPartition> = []
     /// Every committed offset read (absent: none committed, or unknown).
-    var committed: [TopicPartition: Int64] = [:]
+    public var committed: [TopicPartition: Int64] = [:]
     /// Our own claim is on record: safe to start at once.
-    var mine: Set<TopicPartition> = []
+    public var mine: Set<TopicPartition> = []
 
     /// Classifies `partitions` from their committed offsets and metadata, in the same order.
-    init(_ partitions: [TopicPartition], committed got: [(offset: Int64?, metadata: String?)], instance: String) {
+    public init(_ partitions: [TopicPartition], committed got: [(offset: Int64?, metadata: String?)], instance: String) {
         for (tp, c) in zip(partitions, got) {
             if let o = c.offset, o >= 0 { committed[tp] = o }
             switch OwnershipClaim(metadata: c.metadata) {
@@ -54,9 +55,9 @@ struct HandoverView: Equatable {
     }
 
     /// The committed offsets could not be read: every partition resumes from the checkpoint.
-    init(unreadable partitions: [TopicPartition]) { mine = Set(partitions) }
+    public init(unreadable partitions: [TopicPartition]) { mine = Set(partitions) }
 
-    init() {}
+    public init() {}
 }
 
 /// The partitions this instance holds or may be handed, outside the pipeline: the checkpoint's states not

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenmeterCore
+import TokenmeterDaemon
 
 /// Counters per sink for `/metrics`, written by the workers and the loop, read by the HTTP thread.
 public final class NotifyMetrics: Sendable {
@@ -14,6 +15,9 @@ public final class NotifyMetrics: Sendable {
     let names: [String]
     public let invalid = Atomic<Int>(0)
     public let commits = Atomic<Int>(0)
+    /// Dead letters acknowledged by `delivery.dead_letter_topic`, and written to the dead-letter file.
+    public let deadLettersOnTopic = Atomic<Int>(0)
+    public let deadLettersInFile = Atomic<Int>(0)
     /// Consumed messages not yet committable (set by the loop after each step).
     public let pending = Atomic<Int>(0)
 
@@ -43,6 +47,10 @@ public final class NotifyMetrics: Sendable {
         family("tokenmeter_notify_queue_depth", "gauge", "Alerts waiting for or in delivery to a sink.", depth)
         out += "# HELP tokenmeter_notify_invalid_total Messages on the alerts topic that are not alerts.\n"
         out += "# TYPE tokenmeter_notify_invalid_total counter\ntokenmeter_notify_invalid_total \(invalid.load(ordering: .relaxed))\n"
+        out += "# HELP tokenmeter_notify_dead_letters_total Alerts and messages given up, by where they were kept.\n"
+        out += "# TYPE tokenmeter_notify_dead_letters_total counter\n"
+        out += "tokenmeter_notify_dead_letters_total{to=\"topic\"} \(deadLettersOnTopic.load(ordering: .relaxed))\n"
+        out += "tokenmeter_notify_dead_letters_total{to=\"file\"} \(deadLettersInFile.load(ordering: .relaxed))\n"
         out += "# HELP tokenmeter_notify_pending_messages Consumed messages whose routes are not all finished (not yet committable).\n"
         out += "# TYPE tokenmeter_notify_pending_messages gauge\ntokenmeter_notify_pending_messages \(pendingMessages)\n"
         return out
@@ -80,7 +88,8 @@ public final class NotifyLog: @unchecked Sendable {
 /// has, records outcomes durably, and says which offsets may be committed.
 ///
 /// Durability order, per route of a message: the sink answers 2xx → the id is appended to the delivered
-/// log and fdatasync'ed → the route counts as finished → once every route of the message has finished
+/// log and fdatasync'ed (or, given up: the dead letter is fdatasync'ed to the file, or acknowledged by the
+/// dead-letter topic) → the route counts as finished → once every route of the message has finished
 /// (and every message before it in the partition), its offset is committable. A crash anywhere before the
 /// commit re-consumes the message; the delivered log keeps it from being sent again to a sink that had it.
 /// The only re-send left is a crash between the sink's answer and the log's fdatasync: at least once.
@@ -90,7 +99,7 @@ public final class Dispatcher {
     public let workers: [String: SinkWorker]
     public let metrics: NotifyMetrics
     let delivered: DeliveredLog
-    let deadLetters: DeadLetterFile
+    public let deadLetters: DeadLetters
     let clock: NotifyClock
     let log: NotifyLog
     /// Filled by the workers' threads, emptied by the loop.
@@ -105,12 +114,15 @@ public final class Dispatcher {
     public private(set) var tracker = OffsetTracker()
 
     public init(sinks: [Sink], routes: [Route], queueSize: Int, policy: RetryPolicy, delivered: DeliveredLog,
-                deadLetters: DeadLetterFile, clock: NotifyClock, log: NotifyLog,
+                deadLetters: DeadLetterFile, deadLetterTopic: String? = nil, sourceTopic: String = "llm-alerts",
+                producer: (any MessageProducer)? = nil, clock: NotifyClock, log: NotifyLog,
                 transport: (Sink) -> HTTPTransport, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
-        self.sinks = sinks; self.routes = routes; self.delivered = delivered; self.deadLetters = deadLetters
+        self.sinks = sinks; self.routes = routes; self.delivered = delivered
         self.clock = clock; self.log = log
         let metrics = NotifyMetrics(sinkNames: sinks.map(\.name))
         self.metrics = metrics
+        self.deadLetters = DeadLetters(file: deadLetters, topic: deadLetterTopic, sourceTopic: sourceTopic, producer: producer,
+                                       metrics: metrics, log: log)
         var w: [String: SinkWorker] = [:]
         for s in sinks {
             w[s.name] = SinkWorker(
@@ -141,9 +153,10 @@ public final class Dispatcher {
         } catch {
             metrics.invalid.add(1, ordering: .relaxed)
             log.log("partition \(partition) offset \(offset): not an alert (\(error.reason)); written to the dead letters", now: now)
-            try deadLetters.write(sink: "-", alertID: nil, reason: "not an alert: \(error.reason)", attempts: 0, at: now,
-                                  value: value, valueIsJSON: false)
-            tracker.begin(token, routes: 0)
+            let done = try deadLetters.write(.init(sink: "-", alertID: nil, reason: "not an alert: \(error.reason)", attempts: 0,
+                                                   at: now, value: value, isAlert: false, source: token), waiting: [token])
+            tracker.begin(token, routes: done ? 0 : 1)
+            metrics.pending.store(tracker.pending, ordering: .relaxed)
             return
         }
         var open = 0
@@ -171,7 +184,9 @@ public final class Dispatcher {
         for (name, reason) in givenUp {
             metrics.sinks[name]?.gaveUp.add(1, ordering: .relaxed)
             log.log("sink \(name): alert \(alert.id) given up: \(reason)", now: now)
-            try deadLetters.write(sink: name, alertID: alert.id, reason: reason, attempts: 0, at: now, value: alert.raw, valueIsJSON: true)
+            let done = try deadLetters.write(.init(sink: name, alertID: alert.id, reason: reason, attempts: 0, at: now,
+                                                   value: alert.raw, isAlert: true, source: token), waiting: [token])
+            if !done { open += 1 }
         }
         tracker.begin(token, routes: open)
         metrics.pending.store(tracker.pending, ordering: .relaxed)
@@ -199,16 +214,21 @@ public final class Dispatcher {
             case .gaveUp(let reason, let attempts):
                 metrics.sinks[sink]?.gaveUp.add(1, ordering: .relaxed)
                 log.log("sink \(sink): alert \(id) given up after \(attempts) attempt(s): \(reason)", now: now)
-                try deadLetters.write(sink: sink, alertID: id, reason: reason, attempts: attempts, at: now,
-                                      value: entry.alert.raw, valueIsJSON: true)
+                let source = entry.tokens.first ?? OffsetTracker.Token(partition: -1, offset: -1)
+                let done = try deadLetters.write(.init(sink: sink, alertID: id, reason: reason, attempts: attempts, at: now,
+                                                       value: entry.alert.raw, isAlert: true, source: source), waiting: entry.tokens)
+                // On its way to the dead-letter topic: its messages finish when the topic acknowledges it.
+                if !done { continue }
             case .abandoned:
                 // Shutting down: not finished, so not committed; the next start sends it.
                 continue
             }
             for t in entry.tokens { tracker.finish(t) }
         }
+        let acknowledged = try deadLetters.poll()
+        for t in acknowledged { tracker.finish(t) }
         metrics.pending.store(tracker.pending, ordering: .relaxed)
-        return batch.count
+        return batch.count + acknowledged.count
     }
 
     public func committable() -> [(Int32, Int64)] { tracker.committable() }
@@ -218,9 +238,13 @@ public final class Dispatcher {
     /// it comes back is tracked afresh.
     public func dropPartitions(_ p: [Int32]) {
         tracker.drop(p)
+        deadLetters.drop(p)
         for key in Array(inFlight.keys) { inFlight[key]!.tokens.removeAll { p.contains($0.partition) } }
     }
     public var pendingMessages: Int { tracker.pending }
+    public func pendingMessages(in partitions: [Int32]) -> Int { tracker.pending(in: partitions) }
+    public func position(_ partition: Int32) -> Int64? { tracker.position(partition) }
+    public func nextOffset(_ partition: Int32) -> Int64? { tracker.nextOffset(partition) }
     public func depth(_ sink: String) -> Int { workers[sink]?.depth ?? 0 }
 
     /// What the `/metrics` server's thread may read.

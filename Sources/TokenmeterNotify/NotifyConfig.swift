@@ -1,4 +1,5 @@
 import TokenmeterCore
+import TokenmeterDaemon
 import TokenmeterTOML
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,11 @@ public struct NotifyConfig: Sendable {
     public var brokers = ""
     public var topic = "llm-alerts"
     public var groupID = "tokenmeter-notify"
+    /// This instance's name in the group's commit metadata (the hand-over between instances); nil: the host
+    /// name and the state folder, which is what the delivered log belongs to.
+    public var instance: String?
+    /// How long a partition handed to this instance waits for its previous owner's release.
+    public var handoverTimeoutMillis: Int64 = 30_000
     /// librdkafka properties (`[kafka.properties]`), as text.
     public var kafkaProperties: [(String, String)] = []
     public var stateDir = "/var/lib/tokenmeter-notify"
@@ -28,6 +34,8 @@ public struct NotifyConfig: Sendable {
     /// nil: `<state.dir>/dead-letters.jsonl`.
     public var deadLetterFile: String?
     public var deadLetterMaxBytes = 64 << 20
+    /// `delivery.dead_letter_topic`: given-up alerts go to this topic (the file only when the topic fails).
+    public var deadLetterTopic: String?
     public var shutdownTimeoutMillis: Int64 = 10_000
     /// `/metrics` listen address, or nil for none.
     public var metricsListen: String?
@@ -57,6 +65,9 @@ public struct NotifyConfig: Sendable {
     }
 
     public var deadLetterPath: String { deadLetterFile ?? stateDir + "/dead-letters.jsonl" }
+
+    /// `kafka.instance`, or the host name and the state folder (what the delivered log belongs to).
+    public var instanceName: String { instance ?? "\(WallClock.hostName()):\(stateDir)" }
 
     /// The sinks with their files read: URLs and secrets from `url_file`/`secret_file` (a relative path is
     /// a systemd credential name under `$CREDENTIALS_DIRECTORY`). Problems name the file, never its content.

@@ -84,6 +84,12 @@ public enum NotifyConfigLoader {
             return s
         }
 
+        mutating func topic(_ t: TOMLTable, _ key: String, _ name: String) -> String? {
+            guard let s = string(t, key, name) else { return nil }
+            if let problem = ConfigLoader.topicProblem(s), let v = t[key] { error(v.position, "\(name): \(problem)"); return nil }
+            return s
+        }
+
         mutating func int(_ t: TOMLTable, _ key: String, _ name: String, min: Int64, max: Int64) -> Int? {
             guard let v = t[key] else { return nil }
             guard let i = v.integer else { error(v.position, "\(name) must be an integer, not \(v.typeDescription)"); return nil }
@@ -117,10 +123,14 @@ public enum NotifyConfigLoader {
             var c = NotifyConfig()
             unknown(root, ["kafka", "state", "delivery", "http", "sink", "route"], in: "")
             if let k = table(root, "kafka", "[kafka]") {
-                unknown(k, ["brokers", "topic", "group_id", "properties"], in: "kafka")
+                unknown(k, ["brokers", "topic", "group_id", "instance", "handover_timeout", "properties"], in: "kafka")
                 if let s = string(k, "brokers", "kafka.brokers") { c.brokers = s }
-                if let s = string(k, "topic", "kafka.topic") { c.topic = s }
+                if let s = topic(k, "topic", "kafka.topic") { c.topic = s }
                 if let s = string(k, "group_id", "kafka.group_id") { c.groupID = s }
+                if let s = string(k, "instance", "kafka.instance") {
+                    if s.utf8.count > 200, let v = k["instance"] { error(v.position, "kafka.instance must be at most 200 bytes") } else { c.instance = s }
+                }
+                if let v = duration(k, "handover_timeout", "kafka.handover_timeout") { c.handoverTimeoutMillis = v }
                 if let p = table(k, "properties", "[kafka.properties]") {
                     for e in p.entries {
                         if NotifyConfigLoader.managedProperties.contains(e.key) {
@@ -147,7 +157,8 @@ public enum NotifyConfigLoader {
             }
             if let d = table(root, "delivery", "[delivery]") {
                 unknown(d, ["queue_size", "max_attempts", "initial_backoff", "max_backoff", "max_retry_after", "give_up_after",
-                            "timeout", "dead_letter_file", "dead_letter_max_bytes", "shutdown_timeout"], in: "delivery")
+                            "timeout", "dead_letter_file", "dead_letter_topic", "dead_letter_max_bytes", "shutdown_timeout"],
+                        in: "delivery")
                 if let v = int(d, "queue_size", "delivery.queue_size", min: 1, max: 1_000_000) { c.queueSize = v }
                 if let v = int(d, "max_attempts", "delivery.max_attempts", min: 1, max: 1000) { c.retry.maxAttempts = v }
                 if let v = duration(d, "initial_backoff", "delivery.initial_backoff") { c.retry.initialBackoffMillis = v }
@@ -156,6 +167,14 @@ public enum NotifyConfigLoader {
                 if let v = duration(d, "give_up_after", "delivery.give_up_after") { c.retry.giveUpAfterMillis = v }
                 if let v = duration(d, "timeout", "delivery.timeout", min: 100) { c.timeoutMillis = v }
                 if let v = string(d, "dead_letter_file", "delivery.dead_letter_file") { c.deadLetterFile = v }
+                if let v = topic(d, "dead_letter_topic", "delivery.dead_letter_topic") {
+                    // Dead letters on the alerts topic would come back as alerts and be delivered again.
+                    if v == c.topic, let p = d["dead_letter_topic"]?.position {
+                        error(p, "delivery.dead_letter_topic must not be the alerts topic (kafka.topic)")
+                    } else {
+                        c.deadLetterTopic = v
+                    }
+                }
                 if let v = int(d, "dead_letter_max_bytes", "delivery.dead_letter_max_bytes", min: 4096, max: 1 << 40) { c.deadLetterMaxBytes = v }
                 if let v = duration(d, "shutdown_timeout", "delivery.shutdown_timeout") { c.shutdownTimeoutMillis = v }
                 if c.retry.maxBackoffMillis < c.retry.initialBackoffMillis, let v = d["max_backoff"] {

@@ -86,6 +86,18 @@ public struct OffsetTracker: Sendable {
     /// Messages not yet done, over all partitions.
     public var pending: Int { open.values.reduce(0) { $0 + $1.filter { $0.remaining > 0 }.count } }
 
+    /// The offset to commit for `p` now (the first unfinished message, else the next one), nil when no
+    /// message of it was seen.
+    public func position(_ p: Int32) -> Int64? { open[p]?.first?.offset ?? next[p] }
+
+    /// The offset after the last message of `p` seen (where fetching goes on), nil when none was seen.
+    public func nextOffset(_ p: Int32) -> Int64? { next[p] }
+
+    /// Messages not yet done in `partitions`.
+    public func pending(in partitions: [Int32]) -> Int {
+        partitions.reduce(0) { n, p in n + (open[p]?.filter { $0.remaining > 0 }.count ?? 0) }
+    }
+
     /// (partition, offset to commit) where it moved since the last `markCommitted`.
     public func committable() -> [(Int32, Int64)] {
         var out: [(Int32, Int64)] = []

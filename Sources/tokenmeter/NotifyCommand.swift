@@ -91,7 +91,8 @@ struct NotifyCommand: ParsableCommand {
         if diagnostics.contains(where: { $0.severity == .error }) { throw ExitCode(exitConfigError) }
         if check {
             if printSettings {
-                writeOut("brokers \(cfg.brokers), topic \(cfg.topic), group \(cfg.groupID), state \(cfg.stateDir)\n")
+                writeOut("brokers \(cfg.brokers), topic \(cfg.topic), group \(cfg.groupID) as \(cfg.instanceName), state \(cfg.stateDir)\n")
+                writeOut("dead letters: " + (cfg.deadLetterTopic.map { "topic \($0), else " } ?? "") + "file \(cfg.deadLetterPath)\n")
                 for s in sinks {
                     writeOut("sink \(s.name): \(s.kind.rawValue) \(s.redactedURL)\(s.secret != nil ? " (signed)" : ""), timeout \(s.timeoutMillis) ms\n")
                 }

@@ -10,6 +10,8 @@ import TokenmeterTOML
         [kafka]
         brokers = "127.0.0.1:9092"
         topic = "alerts"
+        instance = "notify-eu-1"
+        handover_timeout = "45s"
         [kafka.properties]
         "session.timeout.ms" = 6000
         [state]
@@ -37,6 +39,7 @@ import TokenmeterTOML
         #expect(c.brokers == "127.0.0.1:9092" && c.topic == "alerts")
         #expect(c.kafkaProperties.map { "\($0.0)=\($0.1)" } == ["session.timeout.ms=6000"])
         #expect(c.rememberMillis == 3 * 86_400_000)
+        #expect(c.instance == "notify-eu-1" && c.handoverTimeoutMillis == 45_000)
         #expect(c.queueSize == 50 && c.retry.maxAttempts == 4 && c.retry.initialBackoffMillis == 250 && c.timeoutMillis == 2000)
         #expect(c.sinks.map(\.name) == ["pager", "chat"])
         #expect(c.routes.count == 1 && c.routes[0].severities.map(\.pattern) == ["critical"] && !c.routes[0].continueMatching)
@@ -66,6 +69,30 @@ import TokenmeterTOML
         #expect(lines.contains("n.toml:13:10: error: no sink is named \"chta\"; did you mean \"chat\"?"))
         // The token never appears in a message.
         #expect(!lines.joined().contains("hooks.example"))
+    }
+
+    @Test func theDeadLetterTopicIsAValidTopicOtherThanTheAlertsTopic() throws {
+        let base = """
+        [kafka]
+        brokers = "b:9092"
+        topic = "alerts"
+        [delivery]
+        dead_letter_topic = %@
+        [[sink]]
+        name = "pager"
+        type = "alertmanager"
+        url = "http://127.0.0.1:9093"
+        """
+        func parse(_ topic: String) -> Result<NotifyConfig, ConfigErrors> {
+            NotifyConfigLoader.parse(text: base.replacingOccurrences(of: "%@", with: topic), file: "n.toml")
+        }
+        #expect(try parse("\"alerts-dead\"").get().deadLetterTopic == "alerts-dead")
+        #expect(try NotifyConfigLoader.parse(text: base.replacingOccurrences(of: "dead_letter_topic = %@\n", with: ""), file: "n.toml")
+            .get().deadLetterTopic == nil)
+        guard case .failure(let same) = parse("\"alerts\"") else { Issue.record("the alerts topic was accepted"); return }
+        #expect(same.diagnostics.map(\.description) == ["n.toml:5:21: error: delivery.dead_letter_topic must not be the alerts topic (kafka.topic)"])
+        guard case .failure(let bad) = parse("\"dead letters\"") else { Issue.record("a bad topic name was accepted"); return }
+        #expect(bad.diagnostics.map(\.description).first?.hasPrefix("n.toml:5:21: error: delivery.dead_letter_topic: \"dead letters\" is not a valid Kafka topic name") == true)
     }
 
     @Test func secretFilesAreReadAtStartAndNeverShown() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TokenmeterCore
+import TokenmeterKafka
 @testable import TokenmeterNotify
 
 @Suite struct RetryTests {
@@ -233,5 +234,52 @@ import TokenmeterCore
         gate.signal(); gate.signal(); gate.signal()
         try self.await(d) { d.committable().map(\.1) == [4] }
         d.stop(timeoutMillis: 1000)
+    }
+
+    /// With a dead-letter topic, a given-up alert goes to the topic unchanged, keyed by its alert_id, with
+    /// the reason in headers, and its message's offset waits for the topic's acknowledgement; one the topic
+    /// does not acknowledge, and one it refuses outright, go to the file, and their offsets move on.
+    @Test func givenUpAlertsGoToTheDeadLetterTopicAndWaitForItsAcknowledgement() throws {
+        let dir = try Sample.tempDir()
+        let refusing = ScriptedTransport((0..<3).map { _ in .success(HTTPResponse(status: 400)) })
+        let producer = HeldProducer()
+        let sinks = [Sink(name: "hook", kind: .webhook, url: "http://127.0.0.1/hook")]
+        let clock = ManualClock()
+        let d = Dispatcher(sinks: sinks, routes: [Route(sinks: ["hook"])], queueSize: 10, policy: RetryPolicy(),
+                           delivered: try DeliveredLog(dir: dir, retentionMillis: 86_400_000, maxPerSink: 100, now: clock.nowMillis()),
+                           deadLetters: try DeadLetterFile(path: dir + "/dead.jsonl", maxBytes: 1 << 20),
+                           deadLetterTopic: "alerts-dead", sourceTopic: "alerts", producer: producer,
+                           clock: clock, log: NotifyLog { _ in }, transport: { _ in refusing })
+        d.start()
+        defer { d.stop(timeoutMillis: 1000) }
+        let a1 = Sample.alert(id: "00000000000000a1")
+        try d.handle(partition: 2, offset: 40, value: a1.jsonBytes)
+        try self.await(d) { producer.produced.count == 1 }
+        let m = try #require(producer.produced.first)
+        #expect(m.topic == "alerts-dead" && m.value == a1.jsonBytes && m.key == Array("00000000000000a1".utf8))
+        #expect(m.headers["tokenmeter-error"]?.hasPrefix("HTTP 400") == true && m.headers["tokenmeter-sink"] == "hook")
+        #expect(m.headers["tokenmeter-topic"] == "alerts" && m.headers["tokenmeter-partition"] == "2" && m.headers["tokenmeter-offset"] == "40")
+        #expect(m.headers["tokenmeter-attempts"] == "1")
+        // Given up, but not yet acknowledged: the offset to commit does not pass the message.
+        #expect(d.committable().map(\.1) == [40] && d.pendingMessages == 1)
+        producer.settle()
+        try self.await(d) { d.committable().map(\.1) == [41] }
+        #expect(d.metrics.deadLettersOnTopic.load(ordering: .relaxed) == 1)
+
+        // Not delivered to the topic: kept in the file, then committable.
+        try d.handle(partition: 2, offset: 41, value: Sample.alert(id: "00000000000000a2").jsonBytes)
+        try self.await(d) { producer.produced.count == 2 }
+        #expect(d.committable().map(\.1) == [41])
+        producer.settle(KafkaError(code: -192, reason: "Local: Message timed out"))
+        try self.await(d) { d.committable().map(\.1) == [42] }
+        // Refused at once (too large for the topic): the file, at once.
+        producer.refuseNext = KafkaError(code: 10, reason: "Broker: Message size too large")
+        try d.handle(partition: 2, offset: 42, value: Sample.alert(id: "00000000000000a3").jsonBytes)
+        try self.await(d) { d.committable().map(\.1) == [43] }
+        let lines = try String(contentsOfFile: dir + "/dead.jsonl", encoding: .utf8).split(separator: "\n")
+        let ids = try lines.map { try #require(try Sample.json(Array($0.utf8)) as? [String: Any])["alert_id"] as? String }
+        #expect(ids == ["00000000000000a2", "00000000000000a3"])
+        #expect(d.metrics.deadLettersInFile.load(ordering: .relaxed) == 2)
+        #expect(producer.produced.count == 2)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import TokenmeterCore
+import TokenmeterDaemon
+import TokenmeterKafka
 @testable import TokenmeterNotify
 
 /// Time that moves only when a worker sleeps: a retry's wait is recorded and passes at once.
@@ -66,4 +68,40 @@ enum Sample {
     }
 
     static func json(_ bytes: [UInt8]) throws -> Any { try JSONSerialization.jsonObject(with: Data(bytes)) }
+}
+
+/// A producer whose acknowledgements come when the test says: `produce` keeps the message, `poll` reports
+/// what `settle` released (nil: delivered, else the error).
+final class HeldProducer: MessageProducer {
+    struct Message { var topic: String; var key: [UInt8]?; var value: [UInt8]; var headers: [String: String]; var token: UInt64 }
+    var onDelivery: ((UInt64, KafkaError?) -> Void)?
+    var onUndelivered: ((UInt64, KafkaError, UnsafeRawBufferPointer?, UnsafeRawBufferPointer, [(String, [UInt8])]) -> Void)?
+    var deliveryLatencyMicros: Int64 { -1 }
+    private(set) var produced: [Message] = []
+    private var held: [UInt64] = []
+    private var released: [(UInt64, KafkaError?)] = []
+    /// Thrown by the next `produce`.
+    var refuseNext: KafkaError?
+    var outstanding: Int { held.count + released.count }
+
+    func produce(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [(String, [UInt8])],
+                 partition: Int32?, token: UInt64) throws {
+        if let e = refuseNext { refuseNext = nil; throw e }
+        var h: [String: String] = [:]
+        for (k, v) in headers { h[k] = String(decoding: v, as: UTF8.self) }
+        produced.append(Message(topic: topic, key: key.map { Array($0) }, value: Array(value), headers: h, token: token))
+        held.append(token)
+    }
+
+    /// Releases the oldest held message's report.
+    func settle(_ error: KafkaError? = nil) { released.append((held.removeFirst(), error)) }
+
+    func poll(timeoutMs: Int32) -> Int {
+        let r = released
+        released.removeAll()
+        for (t, e) in r { onDelivery?(t, e) }
+        return r.count
+    }
+
+    func flush(timeoutMs: Int32) -> Bool { _ = poll(timeoutMs: 0); return held.isEmpty }
 }

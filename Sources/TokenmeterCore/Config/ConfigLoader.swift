@@ -119,6 +119,9 @@ public enum ConfigLoader {
             }
         }
     }
+
+    /// Kafka's topic name rules, for other configuration files that name topics (notify's): nil, or the problem.
+    public static func topicProblem(_ s: String) -> String? { ConfigBuilder.topicProblem(s) }
 }
 
 // MARK: - The builder
