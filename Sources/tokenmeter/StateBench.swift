@@ -158,7 +158,6 @@ struct StateBench {
         while true {
             if let e = failure.value { throw BenchError("daemon failed: \(e)") }
             let elapsed = monotonicSeconds() - t0
-            if elapsed >= Double(seconds) { break }
             let due = min(Int(elapsed * Double(rate)), rate * seconds)
             while produced < due {
                 let ms = eventTime0 + Int64(Double(produced) / Double(rate) * 1000 * accelerate)
@@ -187,6 +186,7 @@ struct StateBench {
                 last = now
                 nextSlice += sliceSeconds
             }
+            if elapsed >= Double(seconds) { break }
             usleep(2_000)
         }
         while producer.outstanding > 0 { _ = producer.flush(timeoutMs: 500) }
