@@ -387,7 +387,7 @@ struct ConfigLoaderTests {
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
         #expect(problems("[telemetry]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[telemetry]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [metrics], [provider_prefixes], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+            "t.toml:1:2: error: unknown table `[telemetry]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [metrics], [provider_prefixes], [otlp], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == ["t.toml:2:1: error: unknown key `listen` in [metrics]"])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [

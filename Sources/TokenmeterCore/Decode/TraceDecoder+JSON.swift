@@ -63,7 +63,9 @@ extension TraceDecoder {
                 try s.skipValue()
             }
         }
-        if let resource, !apply { try resourceAttributes(s.buffer, resource, apply: false) }
+        // Sub-scanners count from their own first byte: the resource goes down as its bytes, not a range.
+        let resourceBytes = resource.map { UnsafeRawBufferPointer(rebasing: s.buffer[$0]) }
+        if let resourceBytes, !apply { try resourceAttributes(resourceBytes, apply: false) }
         guard let scopes else { return }
         var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: s.buffer[scopes]), maxDepth: EventDecoder.maxNestingDepth)
         guard try array(&sc) else { return }
@@ -74,14 +76,14 @@ extension TraceDecoder {
                 guard try array(&sc) else { continue }
                 while try sc.nextElement() {
                     guard try object(&sc, skippingNull: true, "a span is not an object") else { continue }
-                    try span(&sc, resource: resource, emit, apply: apply)
+                    try span(&sc, resource: resourceBytes, emit, apply: apply)
                 }
             }
         }
     }
 
     /// After `{` of a Span.
-    private func span(_ s: inout JSONScanner, resource: Range<Int>?, _ emit: (SpanResult) -> Void, apply: Bool) throws(JSONError) {
+    private func span(_ s: inout JSONScanner, resource: UnsafeRawBufferPointer?, _ emit: (SpanResult) -> Void, apply: Bool) throws(JSONError) {
         if apply { beginSpan() }
         var trace = 0..<0, spanID = 0..<0
         var end: UInt64 = 0
@@ -105,13 +107,13 @@ extension TraceDecoder {
             }
         }
         guard apply else { return }
-        if let resource { try resourceAttributes(s.buffer, resource, apply: true) }
+        if let resource { try resourceAttributes(resource, apply: true) }
         emit(finishSpan(traceID: UnsafeRawBufferPointer(rebasing: s.buffer[trace]),
                         spanID: UnsafeRawBufferPointer(rebasing: s.buffer[spanID]), hex: true, endNanos: end, statusCode: status))
     }
 
-    private func resourceAttributes(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>, apply: Bool) throws(JSONError) {
-        var r = JSONScanner(UnsafeRawBufferPointer(rebasing: buffer[range]), maxDepth: EventDecoder.maxNestingDepth)
+    private func resourceAttributes(_ resource: UnsafeRawBufferPointer, apply: Bool) throws(JSONError) {
+        var r = JSONScanner(resource, maxDepth: EventDecoder.maxNestingDepth)
         guard try object(&r, skippingNull: true, "resource is not an object") else { return }
         while let k = try r.nextKey() {
             if Self.named(r, k, "attributes", "attributes") { try attributes(&r, resource: true, apply: apply) } else { try r.skipValue() }
