@@ -210,4 +210,60 @@ import TrafficGenerator
         #expect(settled, "after the resend: \(String(describing: try? Self.tokenRows(RollupSums(dir: dir + "/rollups")))); see \(dir)/run.log")
         print("OTLP end to end: \(messages.count) messages in 2 encodings, sent twice, in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
+
+    /// `produce --format otlp_proto|otlp_json`: generated events of every shape go out as trace messages; read
+    /// back and decoded, the spans carry the same tokens, models and errors as the events (read by the event
+    /// decoder), and every message holds an agent span without usage.
+    @Test(.timeLimit(.minutes(1)))
+    func produceWritesEventsAsTraceMessages() throws {
+        let dir = try Harness.tempDir("otlp-produce")
+        var c = TrafficConfig(seed: 22, start: 1_795_996_800_000, events: 300, spanMillis: 3_600_000)
+        c.badFraction = 0
+        c.costOverrideFraction = 0
+        var generator = TrafficGenerator(c)
+        let lines = generator.generate(300).map(\.line)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        let decoder = EventDecoder()
+        var expected = TokenCounts(), requests = 0, errors = 0, models: Set<String> = []
+        for line in lines where decoder.decode(line) == nil && decoder.event.kind == .usage {
+            for contribution in decoder.event.contributions {
+                expected.add(contribution.tokens)
+                requests += 1
+                if decoder.event.isError { errors += 1 }
+                if let m = decoder.string(contribution.model) { models.insert(m) }
+            }
+        }
+        let broker = try Harness.Broker(partitions: 1, topics: ["spans-proto", "spans-json"], log: dir + "/broker.log")
+        defer { broker.stop() }
+        for (format, topic) in [(InputFormat.otlpProto, "spans-proto"), (.otlpJSON, "spans-json")] {
+            #expect(try Harness.run(["produce", "--brokers", broker.bootstrap, "--topic", topic, "--format", format.rawValue,
+                                     "--spans-per-message", "25", dir + "/events.jsonl"], log: dir + "/produce-\(topic).log") == 0)
+            let messages = try Harness.readAll(brokers: broker.bootstrap, topic: topic, expected: (requests + 24) / 25, seconds: 20)
+            let traces = TraceDecoder(settings: OTLPSettings())
+            var tokens = TokenCounts(), spans = 0, failed = 0, ignored = 0, seen: Set<String> = []
+            for m in messages {
+                let (unreadable, results) = traces.decodeAll(m.value, format: format)
+                #expect(unreadable == nil, "\(format)")
+                for r in results {
+                    switch r.result {
+                    case .event:
+                        tokens.add(r.tokens); spans += 1
+                        if r.isError { failed += 1 }
+                        if let model = r.model { seen.insert(model) }
+                    case .ignored: ignored += 1
+                    case .rejected(let reason): Issue.record("\(format): a produced span was rejected: \(reason)")
+                    }
+                }
+            }
+            #expect(messages.count == (requests + 24) / 25, "\(format)")
+            #expect(spans == requests, "\(format)")
+            #expect(ignored == messages.count, "one agent span per message")
+            #expect(failed == errors)
+            #expect(seen == models)
+            // The 1-hour part of a cache write has no GenAI attribute: everything else arrives.
+            var sent = expected
+            sent.cacheWrite1h = 0
+            #expect(tokens == sent, "\(format)")
+        }
+    }
 }

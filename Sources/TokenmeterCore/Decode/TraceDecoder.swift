@@ -274,8 +274,8 @@ public final class TraceDecoder {
         if let problem { return .rejected(problem) }
         guard let id = spanIdentity(traceID, spanID, hex: hex) else {
             return .rejected(RejectReason(.badField, hex
-                ? "traceId must be 32 and spanId 16 hex digits, not \(traceID.count) and \(spanID.count) characters"
-                : "trace_id must be 16 and span_id 8 bytes, not \(traceID.count) and \(spanID.count)"))
+                ? "traceId and spanId must be 32 and 16 hex digits, not all zeros (got \(traceID.count) and \(spanID.count) characters)"
+                : "trace_id and span_id must be 16 and 8 bytes, not all zeros (got \(traceID.count) and \(spanID.count))"))
         }
         events.slots.id.put(id, 7)
         if endNanos > 0 {
@@ -301,17 +301,17 @@ public final class TraceDecoder {
     }
 
     /// The event id: 32 + 16 lowercase hex digits, written to scratch. Nil when a length is wrong, a hex
-    /// digit is not one, or the trace id is all zeros (invalid in OpenTelemetry).
+    /// digit is not one, or an id is all zeros (invalid in OpenTelemetry).
     private func spanIdentity(_ trace: UnsafeRawBufferPointer, _ span: UnsafeRawBufferPointer, hex: Bool) -> ScratchString? {
         let (traceLength, spanLength) = hex ? (32, 16) : (16, 8)
         guard trace.count == traceLength, span.count == spanLength else { return nil }
         let start = events.scratchCount
         if start + 48 > events.scratchCapacity { events.growScratch(start + 48) }
         let out = events.scratchBase + start
-        var nonZero = false
+        var traceNonZero = false, spanNonZero = false
         var i = 0
-        guard Self.writeHex(trace, hex: hex, to: out, at: &i, nonZero: &nonZero),
-              Self.writeHex(span, hex: hex, to: out, at: &i, nonZero: &nonZero), nonZero else { return nil }
+        guard Self.writeHex(trace, hex: hex, to: out, at: &i, nonZero: &traceNonZero),
+              Self.writeHex(span, hex: hex, to: out, at: &i, nonZero: &spanNonZero), traceNonZero, spanNonZero else { return nil }
         events.scratchCount = start + 48
         return ScratchString(start: Int32(start), count: 48)
     }
