@@ -622,6 +622,7 @@ struct ConfigLoaderTests {
         #expect(problems("[kafka]\ntopics = [\"a\", \"spans\"]\n[kafka.input_formats]\nspans = \"otlp_protobuf\"\nspan = \"otlp_json\"\nx = 3") == [
             "t.toml:4:9: error: `kafka.input_formats.\"spans\"` must be one of json, otlp_proto or otlp_json, not \"otlp_protobuf\"; did you mean \"otlp_proto\"?",
             "t.toml:5:1: error: `kafka.input_formats`: \"span\" is not one of `kafka.topics` (a, spans); did you mean \"spans\"?",
+            "t.toml:6:1: error: `kafka.input_formats`: \"x\" is not one of `kafka.topics` (a, spans); did you mean \"a\"?",
             "t.toml:6:5: error: `kafka.input_formats.\"x\"` must be one of json, otlp_proto or otlp_json (a string), not an integer",
         ])
         #expect(problems("[kafka]\ninput_formats = 1") == [

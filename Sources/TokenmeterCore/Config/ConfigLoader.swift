@@ -639,6 +639,7 @@ private struct ConfigBuilder {
         let all = InputFormat.allCases.map(\.rawValue)
         for (topic, p, value) in flatten(t, prefix: "") {
             let name = "kafka.input_formats.\"\(topic)\""
+            formatTopics.append((topic, p))
             guard let text = value.string else {
                 error(value.position, "`\(name)` must be one of \(Self.orList(all)) (a string), not \(value.typeDescription)")
                 continue
@@ -649,7 +650,6 @@ private struct ConfigBuilder {
                 error(value.position, message)
                 continue
             }
-            formatTopics.append((topic, p))
             out.append(KeyValue(topic, text))
         }
         return out
