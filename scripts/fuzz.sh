@@ -3,7 +3,7 @@
 # own scratch folder (.build-fuzz, so the normal .build is untouched) and runs it for SECONDS per target.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: event (decoder + whole event path), toml (config parser),
-#                                             secret (secret files)
+#                                             secret (secret files), otlp (OTLP trace messages + event path)
 #
 # Defaults: 60 s, every target. The corpus grows in .build-fuzz/corpus-<target> (seeded with generated
 # events of every shape and bad class, or the config files); crashes are written to .build-fuzz/crash-*
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(event toml secret)
+[ ${#targets[@]} -gt 0 ] || targets=(event toml secret otlp)
 
 scratch=.build-fuzz
 # Swift's crash backtracer reads the crashed process's memory in a way AddressSanitizer reports as a

@@ -8,9 +8,16 @@ public enum DemoConfiguration {
 [kafka]
 brokers = "127.0.0.1:9092"
 group_id = "tokenmeter-demo"
-topics = ["llm-usage"]
+topics = ["llm-usage", "otlp_spans"]
 alerts_topic = "llm-alerts"
 dead_letter_topic = "llm-usage-dlq"
+
+# One workflow arrives as OpenTelemetry traces, as the Collector's Kafka exporter writes them (docs/otlp.md).
+[kafka.input_formats]
+"otlp_spans" = "otlp_proto"
+
+[otlp.tags]
+environment = "environment"
 
 [rollups]
 dir = "/tmp/tokenmeter-demo/rollups"

@@ -48,6 +48,14 @@ public enum MetricsRenderer {
         metric("dead_letters_total", "counter",
                "Rejected messages by reason (copied to kafka.dead_letter_topic when one is configured).",
                RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.rejected[$0] ?? 0)") })
+        if m.readsTraces {
+            metric("otlp_spans_total", "counter",
+                   "Spans of the OTLP trace topics by result: llm (became an event, then counted, late or duplicate), ignored (no GenAI usage), rejected (bad span; its message still counts).",
+                   [("{result=\"llm\"}", "\(m.llmSpans)"), ("{result=\"ignored\"}", "\(m.spansIgnored)"),
+                    ("{result=\"rejected\"}", "\(m.spansRejectedTotal)")])
+            metric("otlp_spans_rejected_total", "counter", "Rejected spans of the OTLP trace topics by reason.",
+                   RejectReason.Code.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(m.spansRejected[$0] ?? 0)") })
+        }
         one("dead_letters_spilled_total", "counter",
             "Dead letters the dead-letter topic could not take (too large, refused, undelivered), kept unchanged in <state.dir>/dead-letters/spill.",
             "\(s.deadLetters.spilled)")

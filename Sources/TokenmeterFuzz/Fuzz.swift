@@ -14,6 +14,11 @@
 //   inputs the name table is rebuilt from the names in use and no open row may change.
 // - `toml`: the bytes are a configuration file. `ConfigLoader.parse` must return a config or problems,
 //   each with a message and a 1-based line and column.
+// - `otlp`: the bytes are one message of an OTLP trace topic, read as `otlp_proto` and as `otlp_json`.
+//   `TraceDecoder.check` must say readable or give a reason; every span of a readable message must come out
+//   as ignored, rejected with a reason, or an event with the guarantees of `event` above (and a 48-digit hex
+//   id); `Pipeline.process` must reject exactly the unreadable ones, changing no total, and count no more
+//   events than the decoder found.
 // - `secret`: the bytes are the content of a secret file (`kafka.secret_files`). `SecretFile.read` must
 //   return the value (the file without its line ends) or a problem that never repeats the content.
 // A broken guarantee calls `fatalError`, which libFuzzer reports as a crash with the input saved.
@@ -26,7 +31,7 @@ import Foundation
 import TokenmeterCore
 import TrafficGenerator
 
-enum FuzzTarget { case event, toml, secret }
+enum FuzzTarget { case event, toml, secret, otlp }
 
 nonisolated(unsafe) var target = FuzzTarget.event
 nonisolated(unsafe) var decoder = EventDecoder()
@@ -96,6 +101,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     if let dir = env["TOKENMETER_FUZZ_SEEDS"] {
         if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
         if env["TOKENMETER_FUZZ"] == "secret" { target = .secret }
+        if env["TOKENMETER_FUZZ"] == "otlp" { target = .otlp }
         writeSeeds(dir, tomlFiles: (env["TOKENMETER_FUZZ_TOML_SEEDS"] ?? "").split(separator: ":").map(String.init))
         return 0
     }
@@ -109,7 +115,8 @@ public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutable
     let env = ProcessInfo.processInfo.environment
     if env["TOKENMETER_FUZZ"] == "toml" { target = .toml }
     if env["TOKENMETER_FUZZ"] == "secret" { target = .secret }
-    switch ConfigLoader.parse(text: pipelineConfig, file: "fuzz.toml") {
+    if env["TOKENMETER_FUZZ"] == "otlp" { target = .otlp }
+    switch ConfigLoader.parse(text: target == .otlp ? tracesConfig : pipelineConfig, file: "fuzz.toml") {
     case .success(let c): config = c
     case .failure(let e): fatalError("the fuzz pipeline's config is invalid: \(e)")
     }
@@ -124,6 +131,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .event: fuzzEvent(bytes)
     case .toml: fuzzTOML(bytes)
     case .secret: fuzzSecret(bytes)
+    case .otlp: fuzzTraces(bytes)
     }
     return 0
 }
@@ -197,7 +205,7 @@ func fuzzEvent(_ bytes: UnsafeRawBufferPointer) {
 }
 
 /// What the pipeline relies on in an accepted event (EventDecoder's doc comment and contract 1e).
-func checkDecoded(_ bytes: UnsafeRawBufferPointer) {
+func checkDecoded(_ bytes: UnsafeRawBufferPointer, _ decoder: EventDecoder = decoder) {
     let ev = decoder.event
     for s in [ev.workflow, ev.owner] {
         if s.isAbsent || s.count == 0 || s.count > Int32(EventDecoder.maxNameBytes) { fail("workflow/owner missing, empty or too long", bytes) }
@@ -241,6 +249,99 @@ func checkJSON(_ out: [UInt8], _ what: String, _ input: UnsafeRawBufferPointer) 
             fail("\(what) is not a JSON object: \(String(decoding: line.prefix(500), as: UTF8.self))", input)
         }
     }
+}
+
+// MARK: OTLP traces
+
+/// Topic 0 holds `otlp_proto`, topic 1 `otlp_json`; the pipeline's rules as for events.
+let tracesConfig = pipelineConfig.replacingOccurrences(of: #"topics = ["llm-usage"]"#, with: """
+    topics = ["spans-proto", "spans-json"]
+    [kafka.input_formats]
+    spans-proto = "otlp_proto"
+    spans-json = "otlp_json"
+    [otlp.tags]
+    environment = "deployment.environment"
+    customer = "customer.id"
+    """)
+nonisolated(unsafe) var traceDecoder = TraceDecoder(settings: {
+    var s = OTLPSettings()
+    s.tags = [KeyValue("environment", "deployment.environment"), KeyValue("customer", "customer.id")]
+    return s
+}())
+
+func fuzzTraces(_ bytes: UnsafeRawBufferPointer) {
+    inputs += 1
+    for (topicIndex, format) in [(0, InputFormat.otlpProto), (1, .otlpJSON)] {
+        let verdict = traceDecoder.check(bytes, format: format)
+        var events = 0
+        if let v = verdict {
+            if v.detail.isEmpty { fail("an unreadable \(format) message without a reason (\(v.code))", bytes) }
+        } else {
+            traceDecoder.forEachSpan(bytes, format: format) { span in
+                switch span {
+                case .ignored: break
+                case .rejected(let r): if r.detail.isEmpty { fail("a rejected span without a reason (\(r.code))", bytes) }
+                case .event:
+                    events += 1
+                    checkDecoded(bytes, traceDecoder.events)
+                    let id = traceDecoder.events.event.id
+                    if id.count != 48 { fail("a span's event id of \(id.count) characters", bytes) }
+                    traceDecoder.events.withBytes(id) { b in
+                        if !b.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) { fail("a span's event id is not lowercase hex", bytes) }
+                    }
+                }
+            }
+        }
+        let before = pipeline.metrics
+        offset += 1
+        let result = pipeline.process(bytes, topicIndex: topicIndex, partition: Int32(bytes.count % 2), offset: offset,
+                                      messageTime: wallNow - 60_000, wallNow: wallNow)
+        let after = pipeline.metrics
+        switch result {
+        case .rejected(let reason):
+            guard let v = verdict, v.code == reason.code else { fail("the pipeline rejected a readable \(format) message: \(reason)", bytes) }
+            if after.usageEvents != before.usageEvents || after.llmSpans != before.llmSpans || after.duplicates != before.duplicates
+                || after.spansIgnored != before.spansIgnored || after.spansRejectedTotal != before.spansRejectedTotal {
+                fail("an unreadable \(format) message changed a total", bytes)
+            }
+        case .counted:
+            if let v = verdict { fail("the decoder found the \(format) message unreadable (\(v)) but the pipeline counted it", bytes) }
+            if after.llmSpans - before.llmSpans != Int64(events) { fail("the pipeline saw another number of LLM spans than the decoder", bytes) }
+            if after.usageEvents - before.usageEvents > Int64(events) { fail("more events counted than LLM spans", bytes) }
+        case .late, .duplicate:
+            fail("a trace message's result is per span, not \(result)", bytes)
+        }
+    }
+    for alert in pipeline.alerts.takePending() { checkJSON(alert.jsonBytes, "alert", bytes) }
+    if inputs % 50_000 == 0 { pipeline = freshPipeline() } else { pipeline.dropPending(writers: Set(pipeline.pending.map(\.writer))) }
+}
+
+/// Requests of every kind the reader meets: LLM spans of three providers with cache and reasoning tokens,
+/// other spans, a negative count, a span without a workflow, an error status, in both encodings.
+func traceSeeds() -> [[UInt8]] {
+    let t0: UInt64 = 1_795_996_800_000_000_000
+    func span(_ n: UInt8, _ model: String, _ provider: String, _ tokens: TokenCounts, workflow: String? = "agent",
+              status: Int = 0, extra: [(String, OTLPValue)] = []) -> OTLPSpan {
+        OTLPSpan(traceID: Array(repeating: 7, count: 15) + [n], spanID: Array(repeating: 9, count: 7) + [n], name: "chat",
+                 startNanos: t0, endNanos: t0 + UInt64(n) * 1_000_000,
+                 attributes: OTLPTraces.usageAttributes(workflow: workflow, model: model, provider: provider, tokens: tokens) + extra,
+                 statusCode: status)
+    }
+    let http = OTLPSpan(traceID: Array(repeating: 1, count: 16), spanID: Array(repeating: 2, count: 8), name: "GET",
+                        startNanos: t0, endNanos: t0, attributes: [("http.response.status_code", .int(200)), ("ok", .bool(true)),
+                                                                   ("ratio", .double(0.5))])
+    let requests: [[OTLPResourceSpans]] = [
+        [OTLPResourceSpans(resource: [("service.name", .string("svc")), ("team", .string("t")), ("deployment.environment", .string("prod"))],
+                           spans: [span(1, "gpt-4o-mini", "openai", TokenCounts(input: 1000, cacheRead: 200, output: 300, reasoning: 50)),
+                                   http,
+                                   span(2, "claude-sonnet-4-5", "anthropic", TokenCounts(input: 5000, cacheRead: 3000, cacheWrite: 1000, output: 800)),
+                                   span(3, "gemini-2.5-flash", "gcp.gemini", TokenCounts(input: 900, output: 400, reasoning: 300), status: 2,
+                                        extra: [("customer.id", .int(42))])])],
+        [OTLPResourceSpans(resource: [("service.namespace", .string("ns"))],
+                           spans: [span(4, "o3", "openai", TokenCounts(input: -3, output: 1)), span(5, "m", "p", TokenCounts(input: 1), workflow: nil)])],
+        [],
+    ]
+    return requests.flatMap { [OTLPTraces.proto($0), Array(OTLPTraces.json($0).utf8)] }
 }
 
 // MARK: TOML
@@ -300,6 +401,10 @@ func writeSeeds(_ dir: String, tomlFiles: [String]) {
             put(Array(s.utf8))
         }
         put([0xFF, 0xFE, 0x41])
+        return
+    }
+    if target == .otlp {
+        for seed in traceSeeds() { put(seed) }
         return
     }
     if target == .toml {

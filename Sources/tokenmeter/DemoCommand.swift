@@ -44,6 +44,7 @@ struct DemoCommand: ParsableCommand {
         try cluster.createTopic("llm-usage", partitions: 8)
         try cluster.createTopic("llm-usage-dlq", partitions: 1)
         try cluster.createTopic("llm-alerts", partitions: 1)
+        try cluster.createTopic("otlp_spans", partitions: 2)
         out.line("  broker     embedded Kafka (librdkafka mock cluster) at \(cluster.bootstrapServers), topic llm-usage with 8 partitions")
 
         // 2. The configuration: the bundled demo config, pointed at this broker and folder.
@@ -76,6 +77,10 @@ struct DemoCommand: ParsableCommand {
         let owners = Set(expected.byKey.keys.map(\.owner)).count
         out.line("  traffic    \(events) events: \(workflows) workflows, \(owners) owners, \(models) models (OpenAI, Anthropic, Google, Bedrock)")
         out.line("             native usage shapes, OpenTelemetry, CloudEvents, outcomes; 1% bad input; support-triage spikes x5 at noon")
+        let messages = Self.messages(lines, tracesOf: Self.tracedWorkflow)
+        let spans = lines.count - messages.filter { $0.topic == "llm-usage" }.count
+        out.line("  otlp       \(Self.tracedWorkflow) arrives as OpenTelemetry traces: \(spans) LLM spans in "
+                 + "\(messages.filter { $0.topic == "otlp_spans" }.count) otlp_proto messages on topic otlp_spans")
 
         // 4. The daemon, on its own thread, exactly as `tokenmeter run` runs it.
         let stop = StopSignal()
@@ -101,9 +106,8 @@ struct DemoCommand: ParsableCommand {
         let produceDone = DispatchSemaphore(value: 0)
         let bootstrap = cluster.bootstrapServers
         let pace = seconds
-        let allLines = lines
         Thread.detachNewThread {
-            Self.produce(allLines, brokers: bootstrap, seconds: pace, counter: produced)
+            Self.produce(messages, brokers: bootstrap, seconds: pace, counter: produced)
             produceDone.signal()
         }
 
@@ -132,9 +136,10 @@ struct DemoCommand: ParsableCommand {
             showNewAlerts()
             let s = progress.snapshot
             let m = s.pipeline.metrics
-            out.progress("  running    produced \(produced.value)/\(events) · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.pipeline.openRows)")
+            out.progress("  running    produced \(produced.value)/\(messages.count) messages · consumed \(m.messages) · usage \(m.usageEvents) · outcomes \(m.outcomeEvents) · rejected \(m.rejectedTotal) · late \(m.lateEvents) · rollup files \(m.filesWritten) · open rows \(s.pipeline.openRows)")
             if let e = daemonError.value { throw DemoFailure("daemon failed: \(e)") }
-            if produced.value == events && m.messages >= Int64(events) && s.pipeline.openRows == 0 && s.pipeline.pendingFiles == 0 {
+            if produced.value == messages.count && m.messages >= Int64(messages.count) && s.pipeline.openRows == 0
+                && s.pipeline.pendingFiles == 0 {
                 finished = true
                 break
             }
@@ -195,23 +200,52 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    static func produce(_ lines: [String], brokers: String, seconds: Double, counter: SharedBox<Int>) {
+    /// The workflow whose events the demo sends as OpenTelemetry traces.
+    static let tracedWorkflow = "invoice-extraction"
+
+    /// Each generated line as a message of `llm-usage`, except the events of `workflow` that OTLP's GenAI
+    /// names say in full (no `cost_usd`, service tier, 1-hour cache write or unreadable block; bad input
+    /// stays JSON, to be a dead letter): those go to `otlp_spans` as LLM spans of `otlp_proto` messages,
+    /// so the totals the demo checks are the same whichever way an event arrives.
+    static func messages(_ lines: [String], tracesOf workflow: String) -> [(topic: String, value: [UInt8])] {
+        let decoder = EventDecoder()
+        var batcher = TraceBatcher(json: false, spansPerMessage: 20)
+        var out: [(topic: String, value: [UInt8])] = []
+        for line in lines {
+            let bytes = Array(line.utf8)
+            let readable = decoder.decode(bytes) == nil
+            let e = decoder.event
+            let traced = readable && e.kind == .usage && decoder.string(e.workflow) == workflow
+                && e.costOverride == nil && e.serviceTier.isAbsent && e.unrecognizedUsage.isAbsent && e.timestamp != nil
+                && e.contributions.allSatisfy { $0.tokens.cacheWrite1h == 0 }
+            if traced {
+                for m in bytes.withUnsafeBytes({ batcher.add($0) }) { out.append(("otlp_spans", m)) }
+            } else {
+                out.append(("llm-usage", bytes))
+            }
+        }
+        for m in batcher.finish() { out.append(("otlp_spans", m)) }
+        return out
+    }
+
+    static func produce(_ messages: [(topic: String, value: [UInt8])], brokers: String, seconds: Double, counter: SharedBox<Int>) {
         do {
             let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "5"),
                                                           ("sticky.partitioning.linger.ms", "0")])
             let start = Date()
-            let perSlice = max(1, Int(Double(lines.count) / max(seconds, 0.1) / 20))
+            let perSlice = max(1, Int(Double(messages.count) / max(seconds, 0.1) / 20))
             var sent = 0
-            while sent < lines.count {
-                let end = min(lines.count, sent + perSlice)
+            while sent < messages.count {
+                let end = min(messages.count, sent + perSlice)
                 for i in sent..<end {
-                    var line = lines[i]
-                    try line.withUTF8 { try producer.produce(topic: "llm-usage", key: nil, value: UnsafeRawBufferPointer($0), token: UInt64(i)) }
+                    try messages[i].value.withUnsafeBytes {
+                        try producer.produce(topic: messages[i].topic, key: nil, value: $0, token: UInt64(i))
+                    }
                 }
                 sent = end
                 _ = producer.poll(timeoutMs: 0)
                 counter.set(sent)
-                let due = start.addingTimeInterval(seconds * Double(sent) / Double(lines.count))
+                let due = start.addingTimeInterval(seconds * Double(sent) / Double(messages.count))
                 let wait = due.timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
             }

@@ -30,6 +30,12 @@ struct ProduceCommand: ParsableCommand {
     @Option(help: "Key each message by this top-level field of its JSON (e.g. id): the same key always goes to the same partition, as a producer's retries do.")
     var keyField: String?
 
+    @Option(help: "lines (each line as it is), or otlp_proto / otlp_json: each line is a JSON event, sent as an LLM span of an OpenTelemetry ExportTraceServiceRequest, as the Collector's Kafka exporter writes them (docs/otlp.md).")
+    var format: String = "lines"
+
+    @Option(help: "With --format otlp_*: LLM spans per message (each message also holds one agent span without usage).")
+    var spansPerMessage: Int = 20
+
     @Option(help: "Give up on messages not delivered within this long (librdkafka's message.timeout.ms): with no broker answering, exit 69 after it.")
     var timeout: String = "30s"
 
@@ -39,6 +45,11 @@ struct ProduceCommand: ParsableCommand {
     func validate() throws {
         guard !topic.isEmpty else { throw ValidationError("--topic must not be empty") }
         for p in properties where !p.contains("=") { throw ValidationError("--property expects k=v") }
+        guard ["lines", "otlp_proto", "otlp_json"].contains(format) else {
+            throw ValidationError("--format must be lines, otlp_proto or otlp_json, not \(format)")
+        }
+        guard spansPerMessage >= 1 && spansPerMessage <= 10_000 else { throw ValidationError("--spans-per-message must be 1 to 10000") }
+        if format != "lines" && keyField != nil { throw ValidationError("--key-field is for --format lines") }
         guard let t = DurationSpec.parse(timeout), t.millis > 0 else {
             throw ValidationError("--timeout: not a duration above 0 (such as 30s, 2m): \(timeout)")
         }
@@ -104,6 +115,13 @@ struct ProduceCommand: ParsableCommand {
         var capacity = 0
         defer { free(line) }
         var sent = 0
+        var traces = format == "lines" ? nil : TraceBatcher(json: format == "otlp_json", spansPerMessage: spansPerMessage)
+        func sendTraces(_ messages: [[UInt8]]) throws {
+            for m in messages {
+                try m.withUnsafeBytes { try producer.produce(topic: topic, key: nil, value: $0, token: UInt64(sent)) }
+                sent += 1
+            }
+        }
         while true {
             let n = getline(&line, &capacity, input)
             if n < 0 { break }
@@ -111,6 +129,11 @@ struct ProduceCommand: ParsableCommand {
             if length > 0 && line![length - 1] == 0x0A { length -= 1 }
             let value = UnsafeRawBufferPointer(start: line, count: length)
             if value.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            if traces != nil {
+                try sendTraces(traces!.add(value))
+                producer.poll(timeoutMs: 0)
+                continue
+            }
             if let keyBytes {
                 if let span = Self.topLevelField(keyBytes, in: value) {
                     try producer.produce(topic: topic, key: UnsafeRawBufferPointer(rebasing: value[span]), value: value, token: UInt64(sent))
@@ -122,6 +145,11 @@ struct ProduceCommand: ParsableCommand {
             }
             sent += 1
             if sent & 1023 == 0 { producer.poll(timeoutMs: 0) }
+        }
+        if traces != nil {
+            try sendTraces(traces!.finish())
+            printError("tokenmeter produce: \(traces!.spans) LLM spans in \(sent) \(format) messages"
+                       + (traces!.skipped > 0 ? "; \(traces!.skipped) lines skipped (outcomes and events tokenmeter rejects)" : ""))
         }
         if ferror(input) != 0 {
             printError("tokenmeter produce: read error: \(String(cString: strerror(errno)))")

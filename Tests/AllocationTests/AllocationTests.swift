@@ -170,6 +170,61 @@ struct AllocationTests {
         #expect(n <= Self.pipelineBound, "Pipeline.process in spend mode allocated \(n) times (bound \(Self.pipelineBound))")
     }
 
+    // MARK: OTLP traces
+
+    /// 10,000 LLM spans (and 500 other spans) in 500 `ExportTraceServiceRequest` messages of 20 spans
+    /// each, across 40 workflows, 5 owners and 4 models, ending within 50 seconds of 2026-12-01T00:00Z.
+    /// `salt` varies the trace ids (new span identities, same keys).
+    static func traceMessages(salt: UInt64, json: Bool) -> EventBuffer {
+        let t0: UInt64 = 1_795_996_800_000_000_000
+        let models = [("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "gcp.gemini"),
+                      ("o3-mini", "openai")]
+        var buffer = EventBuffer([])
+        for m in 0..<500 {
+            var spans: [OTLPSpan] = []
+            for k in 0..<20 {
+                let i = m * 20 + k
+                let (model, provider) = models[i % models.count]
+                let tokens = TokenCounts(input: Int64(1000 + i % 97), cacheRead: Int64(i % 5 * 100), output: Int64(200 + i % 31),
+                                         reasoning: model == "o3-mini" ? 50 : 0)
+                spans.append(OTLPSpan(traceID: OTLPTraces.stableID("t\(i)", bytes: 16, salt: salt),
+                                      spanID: OTLPTraces.stableID("s\(i)", bytes: 8, salt: salt), name: "chat \(model)",
+                                      startNanos: t0, endNanos: t0 + UInt64(i % 50_000) * 1_000_000,
+                                      attributes: OTLPTraces.usageAttributes(workflow: "workflow-\(i % 40)", model: model,
+                                                                             provider: provider, tokens: tokens)))
+            }
+            spans.append(OTLPSpan(traceID: OTLPTraces.stableID("t\(m)", bytes: 16, salt: salt), spanID: [1, 2, 3, 4, 5, 6, 7, 8],
+                                  name: "invoke_agent", startNanos: t0, endNanos: t0 + 1,
+                                  attributes: [("gen_ai.operation.name", .string("invoke_agent"))]))
+            let request = [OTLPResourceSpans(resource: [("service.name", .string("svc")), ("team", .string("team-\(m % 5)")),
+                                                        ("deployment.environment", .string("prod"))], spans: spans)]
+            if json { buffer.append(Array(OTLPTraces.json(request).utf8)) } else { buffer.append(OTLPTraces.proto(request)) }
+        }
+        return buffer
+    }
+
+    /// `Pipeline.process` of OTLP trace messages (protobuf, then OTLP/JSON): 10,000 LLM spans into rows
+    /// that exist, with new span identities. Release: what dedup growth allocates, as for JSON events.
+    @Test(arguments: [false, true])
+    func pipelineAllocatesOnlyForNewIdsForTraceMessages(json: Bool) throws {
+        let format = json ? "otlp_json" : "otlp_proto"
+        let first = Self.traceMessages(salt: 1, json: json)
+        let second = Self.traceMessages(salt: 2, json: json)
+        let pipeline = Pipeline(config: try Self.config(traces: format), instance: "alloc")
+        first.forEach { _ = pipeline.process($0, topicIndex: 0, partition: 0, offset: 0, messageTime: nil, wallNow: 0) }
+        #expect(pipeline.metrics.usageEvents == Int64(Self.events))
+        #expect(pipeline.metrics.spansIgnored == 500)
+        let rows = pipeline.openRowCount
+        let n = Self.allocations {
+            second.forEach { _ = pipeline.process($0, topicIndex: 0, partition: 0, offset: 0, messageTime: nil, wallNow: 0) }
+        }
+        #expect(pipeline.metrics.usageEvents == Int64(2 * Self.events))
+        #expect(pipeline.metrics.spansRejectedTotal == 0)
+        #expect(pipeline.openRowCount == rows, "the second pass should only add to existing rows")
+        print("allocations: Pipeline.process of \(Self.events) LLM spans in 500 \(format) messages into existing rows (new ids): \(n)")
+        #expect(n <= Self.pipelineBound, "Pipeline.process of \(format) messages allocated \(n) times (bound \(Self.pipelineBound))")
+    }
+
     // MARK: Fixtures
 
     /// 10,000 valid events (no bad, late or duplicate ones) from 2026-12-01T00:00:00Z over `span` ms.
@@ -185,7 +240,7 @@ struct AllocationTests {
         return (0..<events).map { _ in g.next().line }
     }
 
-    static func config(spend: Bool = false) throws -> TokenmeterConfig {
+    static func config(spend: Bool = false, traces: String? = nil) throws -> TokenmeterConfig {
         let text = """
             [kafka]
             brokers = "127.0.0.1:9"
@@ -193,6 +248,10 @@ struct AllocationTests {
             topics = ["usage"]
             alerts_topic = "alerts"
             \(spend ? "changelog_topic = \"changelog\"\nspend_topic = \"spend\"" : "")
+            \(traces.map { "[kafka.input_formats]\nusage = \"\($0)\"" } ?? "")
+
+            [otlp.tags]
+            environment = "deployment.environment"
 
             [rollups]
             dir = "/nonexistent/tokenmeter-alloc-test"
@@ -236,6 +295,11 @@ struct EventBuffer {
             bytes.append(contentsOf: l.utf8)
             ends.append(bytes.count)
         }
+    }
+
+    mutating func append(_ message: [UInt8]) {
+        bytes.append(contentsOf: message)
+        ends.append(bytes.count)
     }
 
     func forEach(_ body: (UnsafeRawBufferPointer) -> Void) {

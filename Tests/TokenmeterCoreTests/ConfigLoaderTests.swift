@@ -387,7 +387,7 @@ struct ConfigLoaderTests {
             "t.toml:5:1: error: unknown key `cache_reads` in [[price]]; did you mean `cache_read`?",
         ])
         #expect(problems("[telemetry]\nlisten = \"x\"") == [
-            "t.toml:1:2: error: unknown table `[telemetry]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [metrics], [provider_prefixes], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
+            "t.toml:1:2: error: unknown table `[telemetry]` (known tables: [kafka], [rollups], [state], [dedup], [http], [focus], [metrics], [provider_prefixes], [otlp], [[price]], [[budget]], [[spike]], [[outcome_limit]])",
         ])
         #expect(problems("[metrics]\nlisten = \"x\"") == ["t.toml:2:1: error: unknown key `listen` in [metrics]"])
         #expect(problems("brokers = \"b:9092\"\n[kafka]") == [
@@ -610,4 +610,38 @@ struct ConfigLoaderTests {
         }
         #expect(e.description == "t.toml:2:6: error: the file is not valid UTF-8")
     }
+
+    // MARK: OTLP trace topics
+
+    @Test func inputFormatsNameListedTopicsAndKnownFormats() throws {
+        let ok = try load("[kafka]\ntopics = [\"usage\", \"otlp.spans\"]\n[kafka.input_formats]\n\"otlp.spans\" = \"otlp_json\"\n")
+        #expect(ok.kafka.inputFormat(of: "otlp.spans") == .otlpJSON)
+        #expect(ok.kafka.inputFormat(of: "usage") == .json)
+        let dotted = try load("[kafka]\ntopics = [\"otlp.spans\"]\n[kafka.input_formats]\notlp.spans = \"otlp_proto\"\n")
+        #expect(dotted.kafka.inputFormat(of: "otlp.spans") == .otlpProto, "an unquoted dotted key is the topic name it spells")
+        #expect(problems("[kafka]\ntopics = [\"a\", \"spans\"]\n[kafka.input_formats]\nspans = \"otlp_protobuf\"\nspan = \"otlp_json\"\nx = 3") == [
+            "t.toml:4:9: error: `kafka.input_formats.\"spans\"` must be one of json, otlp_proto or otlp_json, not \"otlp_protobuf\"; did you mean \"otlp_proto\"?",
+            "t.toml:5:1: error: `kafka.input_formats`: \"span\" is not one of `kafka.topics` (a, spans); did you mean \"spans\"?",
+            "t.toml:6:1: error: `kafka.input_formats`: \"x\" is not one of `kafka.topics` (a, spans); did you mean \"a\"?",
+            "t.toml:6:5: error: `kafka.input_formats.\"x\"` must be one of json, otlp_proto or otlp_json (a string), not an integer",
+        ])
+        #expect(problems("[kafka]\ninput_formats = 1") == [
+            "t.toml:2:17: error: `kafka.input_formats` must be a table (`[kafka.input_formats]`) of topic name to format, not an integer",
+        ])
+    }
+
+    @Test func otlpMappingIsBounded() throws {
+        let c = try load("[rollups]\ntags = [\"env\"]\n[otlp]\nworkflow_attributes = [\"app\"]\n[otlp.tags]\nenv = \"deployment.environment\"\n")
+        #expect(c.otlp.workflowAttributes == ["app"])
+        #expect(c.otlp.ownerAttributes == ["team", "service.namespace"])
+        #expect(c.otlp.tags == [KeyValue("env", "deployment.environment")])
+        let many = "[" + (0..<17).map { "\"a\($0)\"" }.joined(separator: ", ") + "]"
+        #expect(problems("[otlp]\nworkflow_attributes = []\nowner_attributes = \(many)\nworkflow_attribute = 1\n[otlp.tags]\nregion = \"cloud.region\"") == [
+            "t.toml:2:23: error: `otlp.workflow_attributes` must name 1 to 16 attributes, not 0",
+            "t.toml:3:20: error: `otlp.owner_attributes` must name 1 to 16 attributes, not 17",
+            "t.toml:4:1: error: unknown key `workflow_attribute` in [otlp]; did you mean `workflow_attributes`?",
+            "t.toml:6:1: error: `otlp.tags`: \"region\" is not in `rollups.tags` (none configured)",
+        ])
+    }
+
 }

@@ -277,6 +277,14 @@ public enum ConfigKeys {
                          + "  # the value is read \(whence)at start, never shown"
                  }
              }),
+        .map("kafka.input_formats", doc: """
+            How the messages of a topic of `kafka.topics` are written, by topic name: `json` (events of
+            [events.md](events.md), the default for a topic not listed), `otlp_proto` or `otlp_json` (OpenTelemetry
+            traces as the Collector's Kafka exporter writes them, one `ExportTraceServiceRequest` per message: each
+            LLM span becomes an event, [otlp.md](otlp.md)). Topic names often contain dots, so quote them
+            (`"otlp_spans" = "otlp_proto"`); a pattern subscription's topics are JSON events.
+            """, \.kafka.inputFormats, reload: .restart, example: [#""usage-b" = "otlp_proto""#],
+             lines: { c, _ in c.kafka.inputFormats.map { TOMLText.string($0.key) + " = " + TOMLText.string($0.value) } }),
         .table("rollups", [
             key("rollups", "dir", \.rollups.dir, .path, .restart, startChecked: true, example: #""/srv/meter/rollups""#,
                 "where rollup files are written ([rollups.md](rollups.md))", Render.string),
@@ -379,6 +387,27 @@ public enum ConfigKeys {
                  let builtIn = ProviderPrefixes.builtIn.filter { !replaced.contains(ProviderPrefixes.folded($0.key)) }
                  return own + ["# built in:"] + builtIn.map { "# " + TOMLText.string($0.key) + " = " + TOMLText.string($0.value) }
              }),
+        .table("otlp", doc: """
+            How a span of an OTLP topic (`kafka.input_formats`) becomes an event ([otlp.md](otlp.md)). Each list is
+            tried in order, the first attribute found with a non-empty string value wins; under one name the span's
+            own attribute beats its resource's. A span none of whose attributes names a workflow (or an owner) is
+            rejected (`missing_field`), the rest of its message is counted.
+            """, [
+            key("otlp", "workflow_attributes", \.otlp.workflowAttributes, .strings, .restart,
+                example: #"["gen_ai.agent.name", "service.name", "gen_ai.workflow.name"]"#,
+                "the span or resource attributes that name the workflow, first found wins; 1 to 16 names, no repeats",
+                Render.strings),
+            key("otlp", "owner_attributes", \.otlp.ownerAttributes, .strings, .restart,
+                example: #"["team", "service.namespace", "service.name"]"#,
+                "the span or resource attributes that name the owner, first found wins; 1 to 16 names, no repeats",
+                Render.strings),
+        ]),
+        .map("otlp.tags", doc: """
+            A tag (one of `rollups.tags`) mapped to the span or resource attribute that holds its value:
+            `environment = "deployment.environment"`. String, integer, double and boolean values are kept as text
+            (at most 256 bytes); at most 16 tags.
+            """, \.otlp.tags, reload: .restart, example: [#"environment = "deployment.environment""#],
+             lines: { c, _ in c.otlp.tags.map { TOMLText.string($0.key) + " = " + TOMLText.string($0.value) } }),
         .array("price", doc: """
             One per price entry, USD per 1 million tokens. Which entry applies to a request, and where to get
             prices: [prices.md](prices.md). Two entries with the same `model`, `provider`, `service_tier`,

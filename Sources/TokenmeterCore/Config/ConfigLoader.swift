@@ -136,6 +136,10 @@ private struct ConfigBuilder {
     var origins: ConfigOrigins
     /// `tag:NAME` entries of `metrics.dimensions`, checked against `rollups.tags` at the end.
     var metricsTags: [(String, TOMLPosition)] = []
+    /// `[otlp.tags]` names and `[kafka.input_formats]` topics, checked against `rollups.tags` and
+    /// `kafka.topics` at the end (the table order in the file is free).
+    var otlpTags: [(String, TOMLPosition)] = []
+    var formatTopics: [(String, TOMLPosition)] = []
 
     init(file: String) { self.file = file; self.origins = ConfigOrigins(file: file) }
 
@@ -157,7 +161,7 @@ private struct ConfigBuilder {
         checkUnknown(root, path: nil, known: Self.known(nil) + [("include", .key)])
         for e in root.entries {
             switch e.key {
-            case "kafka", "rollups", "state", "dedup", "http", "focus", "metrics":
+            case "kafka", "rollups", "state", "dedup", "http", "focus", "metrics", "otlp":
                 guard let t = e.value.table else {
                     if e.value.isArrayOfTables {
                         error(e.value.position, "`\(e.key)` is a single table: write `[\(e.key)]`, not `[[\(e.key)]]`")
@@ -174,6 +178,7 @@ private struct ConfigBuilder {
                 case "dedup": c.dedup = dedup(t)
                 case "focus": c.focus = focus(t)
                 case "metrics": c.metrics = metrics(t)
+                case "otlp": c.otlp = otlp(t)
                 default: c.http = http(t)
                 }
             case "provider_prefixes":
@@ -217,6 +222,17 @@ private struct ConfigBuilder {
         for (tag, p) in metricsTags where !c.rollups.tags.contains(tag) {
             error(p, "`metrics.dimensions`: \"tag:\(tag)\" is not in `rollups.tags`"
                   + (c.rollups.tags.isEmpty ? " (none configured)" : " (\(c.rollups.tags.joined(separator: ", ")))"))
+        }
+        for (tag, p) in otlpTags where !c.rollups.tags.contains(tag) {
+            error(p, "`otlp.tags`: \"\(tag)\" is not in `rollups.tags`"
+                  + (c.rollups.tags.isEmpty ? " (none configured)" : " (\(c.rollups.tags.joined(separator: ", ")))"))
+        }
+        for (topic, p) in formatTopics where !c.kafka.topics.contains(topic) {
+            var message = "`kafka.input_formats`: \"\(topic)\" is not one of `kafka.topics`"
+                + " (\(c.kafka.topics.joined(separator: ", ")))"
+            if topic.hasPrefix("^") { message += "; a pattern subscription's topics are JSON events" }
+            if let s = Suggest.closest(topic, in: c.kafka.topics) { message += "; did you mean \"\(s)\"?" }
+            error(p, message)
         }
         c.origins = origins
         return c
@@ -611,7 +627,81 @@ private struct ConfigBuilder {
                 error(v.position, "`kafka.secret_files` must be a table (`[kafka.secret_files]`), not \(v.typeDescription)")
             }
         }
+        if let v = t["input_formats"] {
+            if let ft = v.table { k.inputFormats = inputFormats(ft) } else {
+                error(v.position, "`kafka.input_formats` must be a table (`[kafka.input_formats]`) of topic name to format, not \(v.typeDescription)")
+            }
+        }
         return k
+    }
+
+    /// `topic = "otlp_proto"`: a topic of `kafka.topics` (checked at the end) and one of `InputFormat`.
+    /// Topic names may hold dots: an unquoted dotted key is the topic name it spells.
+    mutating func inputFormats(_ t: TOMLTable) -> [KeyValue] {
+        var out: [KeyValue] = []
+        let all = InputFormat.allCases.map(\.rawValue)
+        for (topic, p, value) in flatten(t, prefix: "") {
+            let name = "kafka.input_formats.\"\(topic)\""
+            formatTopics.append((topic, p))
+            guard let text = value.string else {
+                error(value.position, "`\(name)` must be one of \(Self.orList(all)) (a string), not \(value.typeDescription)")
+                continue
+            }
+            guard InputFormat(rawValue: text) != nil else {
+                var message = "`\(name)` must be one of \(Self.orList(all)), not \"\(text)\""
+                if let s = Suggest.closest(text, in: all) { message += "; did you mean \"\(s)\"?" }
+                error(value.position, message)
+                continue
+            }
+            out.append(KeyValue(topic, text))
+        }
+        return out
+    }
+
+    // MARK: [otlp]
+
+    mutating func otlp(_ t: TOMLTable) -> OTLPSettings {
+        var o = OTLPSettings()
+        checkUnknown(t, path: "otlp", known: Self.known("otlp"))
+        for (key, keyPath) in [("workflow_attributes", \OTLPSettings.workflowAttributes),
+                               ("owner_attributes", \OTLPSettings.ownerAttributes)] {
+            let name = "otlp." + key
+            var ok = true
+            guard let items = stringList(t, key, name, unique: true, ok: &ok), ok else { continue }
+            if items.isEmpty || items.count > OTLPSettings.maxAttributes {
+                error(t[key]!.position, "`\(name)` must name 1 to \(OTLPSettings.maxAttributes) attributes, not \(items.count)")
+                continue
+            }
+            if let long = items.first(where: { $0.0.utf8.count > EventDecoder.maxNameBytes }) {
+                error(long.1, "`\(name)`: an attribute name is at most \(EventDecoder.maxNameBytes) bytes")
+                continue
+            }
+            o[keyPath: keyPath] = items.map(\.0)
+        }
+        if let v = t["tags"] {
+            guard let tt = v.table else {
+                error(v.position, "`otlp.tags` must be a table (`[otlp.tags]`) of tag name to attribute name, not \(v.typeDescription)")
+                return o
+            }
+            for (tag, p, value) in flatten(tt, prefix: "") {
+                let name = "otlp.tags.\"\(tag)\""
+                guard let attribute = value.string else {
+                    error(value.position, "`\(name)` must be an attribute name (a string), not \(value.typeDescription)")
+                    continue
+                }
+                if attribute.isEmpty || attribute.utf8.count > EventDecoder.maxNameBytes {
+                    error(value.position, "`\(name)` must be an attribute name of 1 to \(EventDecoder.maxNameBytes) bytes")
+                    continue
+                }
+                if o.tags.count >= OTLPSettings.maxAttributes {
+                    error(p, "`otlp.tags` may map at most \(OTLPSettings.maxAttributes) tags")
+                    continue
+                }
+                otlpTags.append((tag, p))
+                o.tags.append(KeyValue(tag, attribute))
+            }
+        }
+        return o
     }
 
     /// Nested tables become dotted names: `security.protocol = "x"` without quotes is the property

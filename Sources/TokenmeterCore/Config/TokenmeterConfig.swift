@@ -19,6 +19,9 @@ public struct TokenmeterConfig: Sendable, Equatable {
     public var providerPrefixes: [KeyValue] = []
     /// `[metrics]`: the labels and the series cap of the spend metrics on /metrics. Added to the contract's keys.
     public var metrics = MetricsSettings()
+    /// `[otlp]`: how a span of an OTLP trace topic (`kafka.input_formats`) becomes an event: which attributes
+    /// name its workflow, owner and tags. Added to the contract's keys.
+    public var otlp = OTLPSettings()
 
     public init(kafka: KafkaSettings = .init(), rollups: RollupSettings = .init(), state: StateSettings = .init(),
                 dedup: DedupSettings = .init(), http: HTTPSettings = .init(), prices: [PriceEntry] = [],
@@ -50,6 +53,37 @@ public struct KafkaSettings: Sendable, Equatable {
     /// How long the instance may be without an assigned partition, or without a reachable broker, before
     /// /-/ready and `tokenmeter_ready` say it is not ready. Added to the contract's keys.
     public var readyGrace: DurationSpec = DurationSpec(millis: 60_000, label: "60s")
+    /// `[kafka.input_formats]`: topic name -> how its messages are written (`InputFormat`), in file order.
+    /// A topic not listed holds JSON events. Added to the contract's keys.
+    public var inputFormats: [KeyValue] = []
+    public init() {}
+
+    /// How the messages of `topic` are written.
+    public func inputFormat(of topic: String) -> InputFormat {
+        inputFormats.last { $0.key == topic }.flatMap { InputFormat(rawValue: $0.value) } ?? .json
+    }
+}
+
+/// How the messages of a topic are written: JSON events (contract section 1), or OpenTelemetry traces as
+/// the Collector's Kafka exporter writes them (one `ExportTraceServiceRequest` per message), in its
+/// protobuf or its JSON encoding. See docs/otlp.md.
+public enum InputFormat: String, Sendable, CaseIterable {
+    case json
+    case otlpProto = "otlp_proto"
+    case otlpJSON = "otlp_json"
+
+    public var isTraces: Bool { self != .json }
+}
+
+/// `[otlp]`: which span or resource attributes name an LLM span's workflow, owner and tags. For each list,
+/// the first name found wins; under one name a span's own attribute beats its resource's.
+public struct OTLPSettings: Sendable, Equatable {
+    public var workflowAttributes: [String] = ["gen_ai.agent.name", "service.name"]
+    public var ownerAttributes: [String] = ["team", "service.namespace"]
+    /// `[otlp.tags]`: tag name (one of `rollups.tags`) -> the attribute that holds its value.
+    public var tags: [KeyValue] = []
+    /// Most names a list may hold: each is compared with every attribute of every span.
+    public static let maxAttributes = 16
     public init() {}
 }
 

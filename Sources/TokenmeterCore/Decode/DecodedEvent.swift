@@ -73,6 +73,8 @@ public struct RejectReason: Sendable, Equatable, CustomStringConvertible {
         case partExceedsWhole = "part_exceeds_whole"
         case badTimestamp = "bad_timestamp"
         case tooLate = "too_late"
+        /// An OTLP trace message that is not readable protobuf (see `ProtoReader`).
+        case invalidProtobuf = "invalid_protobuf"
     }
     public var code: Code
     public var detail: String

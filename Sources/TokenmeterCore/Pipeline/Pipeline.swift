@@ -36,6 +36,10 @@ public final class Pipeline {
     /// Guardrails, fed every counted event as it is counted (not at window close).
     public let alerts: AlertEngine
     private let decoder: EventDecoder
+    /// How each topic's messages are written (`kafka.input_formats`), by topic index.
+    private let formats: [InputFormat]
+    /// Reads the OTLP trace topics' messages; nil when every topic holds JSON events.
+    private let traces: TraceDecoder?
     @exclusivity(unchecked) private var prices: PriceTable
     /// Price candidates per interned model id, for events that name no provider and for each provider
     /// (see `PriceCache`): the globs run once per (model, provider), never per event.
@@ -71,7 +75,11 @@ public final class Pipeline {
         self.dimensions = Dimensions(tagNames: config.rollups.tags)
         self.spendSeries = SpendSeriesTable(config.metrics)
         self.writer = RollupFileWriter(dir: config.rollups.dir, windows: config.rollups.windows)
-        self.decoder = EventDecoder(providerPrefixes: ProviderPrefixes(extra: config.providerPrefixes))
+        let prefixes = ProviderPrefixes(extra: config.providerPrefixes)
+        self.decoder = EventDecoder(providerPrefixes: prefixes)
+        self.formats = config.kafka.topics.map { config.kafka.inputFormat(of: $0) }
+        self.traces = formats.contains(where: \.isTraces) ? TraceDecoder(settings: config.otlp, providerPrefixes: prefixes) : nil
+        self.metrics.readsTraces = traces != nil
         self.alerts = AlertEngine(budgets: config.budgets, spikes: config.spikes, outcomeLimits: config.outcomeLimits)
         self.prices = PriceTable(config.prices)
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
@@ -166,8 +174,9 @@ public final class Pipeline {
         while partitions[topicIndex].count <= p { partitions[topicIndex].append(nil) }
         // One in-place access to the partition's state for the whole event: reading the optional element
         // (even to compare it with nil) would copy the state and retain and release each of its tables.
-        let (result, closed) = step(bytes, slot: &partitions[topicIndex][p], topicIndex: topicIndex, partition: partition,
-                                    offset: offset, messageTime: messageTime, wallNow: wallNow)
+        let format = topicIndex < formats.count ? formats[topicIndex] : .json
+        let (result, closed) = step(bytes, format: format, slot: &partitions[topicIndex][p], topicIndex: topicIndex,
+                                    partition: partition, offset: offset, messageTime: messageTime, wallNow: wallNow)
         switch result {
         case .rejected(let r): metrics.rejected[r.code, default: 0] &+= 1
         case .duplicate: metrics.duplicates &+= 1
@@ -179,23 +188,55 @@ public final class Pipeline {
     }
 
     @inline(__always)
-    private func step(_ bytes: UnsafeRawBufferPointer, slot: inout PartitionState?, topicIndex: Int, partition: Int32,
-                      offset: Int64, messageTime: EpochMillis?, wallNow: EpochMillis) -> (Result, [ClosedWindow]) {
+    private func step(_ bytes: UnsafeRawBufferPointer, format: InputFormat, slot: inout PartitionState?, topicIndex: Int,
+                      partition: Int32, offset: Int64, messageTime: EpochMillis?, wallNow: EpochMillis) -> (Result, [ClosedWindow]) {
         if case .none = slot {
             slot = freshState(topicIndex: topicIndex, partition: partition, nextOffset: offset, wallNow: wallNow)
         }
-        return step(bytes, state: &slot!, offset: offset, messageTime: messageTime, wallNow: wallNow)
+        return step(bytes, format: format, state: &slot!, offset: offset, messageTime: messageTime, wallNow: wallNow)
     }
 
     @inline(__always)
-    private func step(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, offset: Int64, messageTime: EpochMillis?,
-                      wallNow: EpochMillis) -> (Result, [ClosedWindow]) {
+    private func step(_ bytes: UnsafeRawBufferPointer, format: InputFormat, state: inout PartitionState, offset: Int64,
+                      messageTime: EpochMillis?, wallNow: EpochMillis) -> (Result, [ClosedWindow]) {
         state.nextOffset = offset &+ 1
         state.lastMessageWall = wallNow
         let overflowBefore = state.windows.overflowed
-        let result = apply(bytes, state: &state, messageTime: messageTime, wallNow: wallNow)
+        let result = format.isTraces
+            ? applyTraces(bytes, format: format, state: &state, messageTime: messageTime, wallNow: wallNow)
+            : apply(bytes, state: &state, messageTime: messageTime, wallNow: wallNow)
         if state.windows.overflowed != overflowBefore { metrics.overflowEvents &+= 1 }
         return (result, state.windows.closeDue())
+    }
+
+    /// One trace message: unreadable, it is rejected whole (a dead letter, nothing of it counted); readable,
+    /// each LLM span goes through `count` like a JSON event, and the message itself is `counted`. A span's
+    /// own outcome (rejected, duplicate, late, or ignored for want of GenAI usage) is counted per span in
+    /// `metrics`: the offset, the dead letter and the commit stay per message.
+    private func applyTraces(_ bytes: UnsafeRawBufferPointer, format: InputFormat, state: inout PartitionState,
+                             messageTime: EpochMillis?, wallNow: EpochMillis) -> Result {
+        let traces = traces!
+        if let reason = traces.check(bytes, format: format) { return .rejected(reason) }
+        traces.forEachSpan(bytes, format: format) { span in
+            switch span {
+            case .ignored:
+                metrics.spansIgnored &+= 1
+            case .rejected(let reason):
+                metrics.spansRejected[reason.code, default: 0] &+= 1
+            case .event:
+                metrics.llmSpans &+= 1
+                let result = traces.events.withEvent { ev, scratch in
+                    count(ev, scratch, state: &state, messageTime: messageTime, wallNow: wallNow)
+                }
+                switch result {
+                case .rejected(let r): metrics.spansRejected[r.code, default: 0] &+= 1
+                case .duplicate: metrics.duplicates &+= 1
+                case .late: metrics.lateEvents &+= 1
+                case .counted: break
+                }
+            }
+        }
+        return .counted
     }
 
     private func apply(_ bytes: UnsafeRawBufferPointer, state: inout PartitionState, messageTime: EpochMillis?,
