@@ -31,6 +31,8 @@ struct StateBench {
         var diskBytesPerEvent: Double
         var checkpointCPUMsPer1k: Double
         var idsHeld: Int64
+        /// Resident memory of the process (daemon and producer) at the end of the slice.
+        var rssMB: Double
     }
 
     struct ModeReport: Codable {
@@ -42,6 +44,8 @@ struct StateBench {
         var restoredOpenRows: Int
         /// Last slice over the slice from 30 to 60 s (bytes per event), the flatness the targets ask for.
         var growth: Double
+        /// Resident memory added per id held, first slice to last (rows and names change little meanwhile).
+        var bytesPerIdInMemory: Double
     }
 
     struct Report: Codable {
@@ -58,13 +62,14 @@ struct StateBench {
             out += "\(series) series, dedup.window 1h, checkpoints every 5 s\nmachine: \(machine.cores) cores, \(machine.cpu)\n"
             for m in modes {
                 out += "\n\(m.mode.rawValue) mode:\n"
-                let header = ["seconds", "events", "changelog B/event", "state B/event", "disk B/event", "checkpoint CPU ms/1k events", "ids held"]
+                let header = ["seconds", "events", "changelog B/event", "state B/event", "disk B/event", "checkpoint CPU ms/1k events", "ids held", "RSS MB"]
                 let rows = m.slices.map { s in
                     ["\(s.from)-\(s.to)", "\(s.events)", String(format: "%.0f", s.changelogBytesPerEvent), String(format: "%.0f", s.stateBytesPerEvent),
-                     String(format: "%.0f", s.diskBytesPerEvent), String(format: "%.2f", s.checkpointCPUMsPer1k), "\(s.idsHeld)"]
+                     String(format: "%.0f", s.diskBytesPerEvent), String(format: "%.2f", s.checkpointCPUMsPer1k), "\(s.idsHeld)",
+                     String(format: "%.0f", s.rssMB)]
                 }
                 out += BenchCommand.ThroughputReport.render(header: header, rows: rows)
-                out += String(format: "last slice / 30-60 s (bytes per event): %.2f\n", m.growth)
+                out += String(format: "last slice / 30-60 s (bytes per event): %.2f; memory per id held: %.0f bytes\n", m.growth, m.bytesPerIdInMemory)
                 out += String(format: "restore: %.2f s, %.1f MB read, %d ids and %d open rows rebuilt\n",
                               m.restoreSeconds, Double(m.restoreBytesRead) / 1e6, m.restoredIds, m.restoredOpenRows)
             }
@@ -181,7 +186,7 @@ struct StateBench {
                                     stateBytesPerEvent: Double(now.state - last.state) / Double(n),
                                     diskBytesPerEvent: Double(now.disk - last.disk) / Double(n),
                                     checkpointCPUMsPer1k: (now.cpu - last.cpu) * 1000 / Double(n) * 1000,
-                                    idsHeld: Int64(daemonProgress.snapshot.memory.dedupIds)))
+                                    idsHeld: Int64(daemonProgress.snapshot.memory.dedupIds), rssMB: Self.residentMB()))
                 progress.line(String(format: "  %@ %3d-%3d s: %lld events, changelog %.0f B/event, state %.0f B/event, disk %.0f B/event",
                                      mode.rawValue, nextSlice - sliceSeconds, nextSlice, now.events - last.events,
                                      slices.last!.changelogBytesPerEvent, slices.last!.stateBytesPerEvent, slices.last!.diskBytesPerEvent))
@@ -209,14 +214,26 @@ struct StateBench {
         func perEvent(_ s: Slice) -> Double { mode == .changelog ? s.changelogBytesPerEvent : s.stateBytesPerEvent }
         let early = slices.first { $0.from == 30 }.map(perEvent) ?? slices.first.map(perEvent) ?? 0
         let growth = early > 0 ? (slices.last.map(perEvent) ?? 0) / early : 0
+        var perId = 0.0
+        if let a = slices.first, let b = slices.last, b.idsHeld > a.idsHeld {
+            perId = (b.rssMB - a.rssMB) * 1_048_576 / Double(b.idsHeld - a.idsHeld)
+        }
         return ModeReport(mode: mode, slices: slices, restoreSeconds: restore.seconds, restoreBytesRead: restore.bytesRead,
-                          restoredIds: restore.ids, restoredOpenRows: restore.openRows, growth: growth)
+                          restoredIds: restore.ids, restoredOpenRows: restore.openRows, growth: growth, bytesPerIdInMemory: perId)
     }
 
     /// A canonical usage event with a unique id: `series` (workflow, owner, model) keys in turn.
     func event(_ n: Int, timeMs: Int64) -> String {
         let k = n % series
         return #"{"id":"state-\#(n)","timestamp":\#(timeMs),"workflow":"wf-\#(k)","owner":"team-\#(k % 20)","model":"m\#(k % 3)","provider":"p","input_tokens":\#(100 + n % 50),"output_tokens":\#(20 + n % 7)}"#
+    }
+
+    /// Resident memory now (/proc/self/statm, pages).
+    static func residentMB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
     }
 
     /// All bytes this process caused to be written to storage so far (/proc/self/io `write_bytes`).
