@@ -173,9 +173,11 @@ final class DaemonHarness {
     }
 
     /// Sums of the rows of one window size's files (e.g. "1h"), parsed from the text (cost exactly).
-    func totals(window: String) -> Totals {
+    func totals(window: String) -> Totals { Self.totals(of: rollupFiles(), window: window) }
+
+    static func totals(of files: [String: [UInt8]], window: String) -> Totals {
         var t = Totals()
-        for (rel, bytes) in rollupFiles() where rel.hasPrefix(window + "/") {
+        for (rel, bytes) in files where rel.hasPrefix(window + "/") {
             for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
                 t.requests += field(line, "requests")
                 t.input += field(line, "input_tokens")
@@ -186,15 +188,15 @@ final class DaemonHarness {
         return t
     }
 
-    private func raw(_ line: Substring, _ name: String) -> Substring? {
+    private static func raw(_ line: Substring, _ name: String) -> Substring? {
         guard let r = line.range(of: "\"\(name)\":") else { return nil }
         let rest = line[r.upperBound...]
         return rest.prefix { $0 != "," && $0 != "}" }
     }
 
-    private func field(_ line: Substring, _ name: String) -> Int64 { raw(line, name).flatMap { Int64($0) } ?? 0 }
+    private static func field(_ line: Substring, _ name: String) -> Int64 { raw(line, name).flatMap { Int64($0) } ?? 0 }
 
-    private func nanos(_ line: Substring, _ name: String) -> Int64 {
+    private static func nanos(_ line: Substring, _ name: String) -> Int64 {
         guard let text = raw(line, name)?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) else { return 0 }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         let whole = Int64(parts[0]) ?? 0

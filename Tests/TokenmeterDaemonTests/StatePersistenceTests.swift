@@ -95,6 +95,54 @@ struct StatePersistenceTests {
         #expect(differing.isEmpty, "files differ after a crash while deleting expired ids: \(differing)")
         #expect(h.daemon.local.ids.fileCount <= 4, "expired segments were deleted after the restart")
     }
+
+    /// Changelog mode: id chunks whose ids left the window are deleted with tombstones; a restart on another
+    /// host (an empty state folder) after a crash rebuilds the partitions from the records and the live
+    /// chunks: the same files as a run without a crash, and repeats of recent events still dropped.
+    @Test func aTakeoverAfterExpiredIdChunksWereDeletedLosesAndDoublesNothing() throws {
+        let config = "[dedup]\nwindow = \"2m\""
+        let clean = DaemonHarness(extraConfig: config, changelog: true)
+        let produced = clean.produceEvents(400)
+        try clean.startDaemon()
+        clean.assignAll()
+        try clean.drainAndStop()
+        let reference = clean.rollupFiles()
+
+        let broker = InMemoryBroker()
+        broker.maxPerPoll = 5
+        let h = DaemonHarness(extraConfig: config, changelog: true, broker: broker)
+        let first = h.firstEventMs
+        h.produceEvents(400, firstMs: first)
+        let d = try h.startDaemon()
+        d.faults = CrashAfter(.checkpointWritten, nth: 15)
+        h.assignAll()
+        #expect(throws: DaemonFailure.injectedCrash(after: .checkpointWritten)) { try h.consumeAll() }
+        // The records written before the crash are past the repeats sent below (events 290-329).
+        let recorded = d.pipeline.assigned.map(\.state.nextOffset)
+        #expect(recorded.count == 2 && recorded.allSatisfy { $0 >= 330 }, "records at \(recorded)")
+        let changelog = (0..<2).flatMap { broker.records("changelog", Int32($0)) }
+        let chunks = changelog.filter { $0.key.map { String(decoding: $0, as: UTF8.self).contains("/ids/") } ?? false }
+        #expect(chunks.contains { !$0.value.isEmpty }, "ids went out as chunks")
+        #expect(chunks.contains { $0.value.isEmpty }, "expired chunks were deleted with tombstones")
+        h.crash()
+
+        // Another host: same broker, an empty state folder. Repeats of events the records already hold, still
+        // inside the window when they arrive, come after the takeover: only the restored ids can catch them.
+        let other = DaemonHarness(extraConfig: config, changelog: true, broker: broker, clock: h.clock)
+        other.produceEvents(40, startIndex: 290, firstMs: first)
+        try other.startDaemon()
+        other.assignAll()
+        try other.drainAndStop()
+        #expect(other.daemon.pipeline.metrics.duplicates >= 80, "the repeats were recognised after the takeover")
+        var files = h.rollupFiles()
+        files.merge(other.rollupFiles()) { a, b in
+            #expect(a == b, "a window closed on both hosts has the same bytes")
+            return a
+        }
+        #expect(DaemonHarness.totals(of: files, window: "1h") == DaemonHarness.expected(produced))
+        let differing = Set(files.keys).union(reference.keys).filter { files[$0] != reference[$0] }.sorted()
+        #expect(differing.isEmpty, "files differ after a takeover: \(differing)")
+    }
 }
 
 /// Stops the daemon at the `nth` segment of expired ids about to be deleted.
