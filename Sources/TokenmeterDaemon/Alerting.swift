@@ -85,12 +85,12 @@ final class ChangelogBook {
 struct IdChunks {
     /// The sequence number of the partition's last record (a record's chunks carry its number).
     var sequence: UInt64 = 0
-    /// Live chunks: sequence number and latest id time.
-    var live: [(sequence: UInt64, newest: EpochMillis)] = []
+    /// Live chunks: sequence number and the arrival number after their last id.
+    var live: [(sequence: UInt64, end: Int)] = []
     /// Chunks of a record that never got written (its writer stopped first): deleted before anything
     /// else of the partition is written, or their ids would count once a later record names their number.
     var stale: [UInt64] = []
-    /// The stream time of the last record queued: a chunk is deleted by this (an earlier record's) time,
-    /// so that any record a restore can find already has those ids out of its window.
-    var recordedStreamTime: EpochMillis = .min
+    /// The set's `expiredThrough` when the last record was queued: a chunk is deleted by this (an earlier
+    /// record's) mark, so that any record a restore can find has those ids out of its set already.
+    var recordedExpiredThrough = 0
 }

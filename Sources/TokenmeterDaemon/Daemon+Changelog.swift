@@ -59,8 +59,7 @@ extension Daemon {
                                          spendFrom: from, spend: spend)
             do {
                 // Stale chunks go first, then chunks out of the window, then this record's ids, then the record.
-                let window = pipeline.dedupSettings.window.millis
-                let expired = chunks.live.filter { chunks.recordedStreamTime != .min && $0.newest < chunks.recordedStreamTime &- window }
+                let expired = chunks.live.filter { $0.end <= chunks.recordedExpiredThrough }
                 for n in chunks.stale + expired.map(\.sequence) {
                     try changelog.produce(key: ChangelogRecord.idChunkKey(topic: tp.topic, partition: tp.partition, sequence: n),
                                           partitionNumber: tp.partition, value: [])
@@ -69,9 +68,10 @@ extension Daemon {
                 chunks.live.removeAll { c in expired.contains { $0.sequence == c.sequence } }
                 let ids = st.dedup.unsaved
                 if !ids.isEmpty {
+                    let from = st.dedup.unsavedFrom
                     try changelog.produce(key: ChangelogRecord.idChunkKey(topic: tp.topic, partition: tp.partition, sequence: sequence),
-                                          partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, ids: ids))
-                    chunks.live.append((sequence, ids.reduce(EpochMillis.min) { max($0, $1.1) }))
+                                          partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, from: from, ids: ids))
+                    chunks.live.append((sequence, from + ids.count))
                 }
                 try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
                                       partitionNumber: tp.partition, record: record)
@@ -81,7 +81,7 @@ extension Daemon {
                 return false
             }
             chunks.sequence = sequence
-            chunks.recordedStreamTime = st.windows.streamTime
+            chunks.recordedExpiredThrough = st.dedup.expiredThrough
             book.idChunks[tp] = chunks
             // Queued on a producer that never drops a record (or the daemon stops): the ids count as saved.
             pipeline.markIdsSaved(topicIndex: t, partition: st.partition)
@@ -140,17 +140,19 @@ extension Daemon {
                 throw DaemonError("the record holds another partition")
             }
             st.lastMessageWall = wallNow
-            var chunks = IdChunks(sequence: decoded.sequence, recordedStreamTime: st.windows.streamTime)
+            var chunks = IdChunks(sequence: decoded.sequence)
             // Chunks numbered past the record belong to a record never written: their events come again.
+            // The others go back in their order (arrival order), which the set's decisions depend on.
             for c in record.idChunks {
                 if c.sequence <= decoded.sequence {
-                    st.dedup.restore(c.ids)
-                    chunks.live.append((c.sequence, c.newest))
+                    st.dedup.restore(c.ids, from: c.from)
+                    chunks.live.append((c.sequence, c.end))
                 } else {
                     chunks.stale.append(c.sequence)
                 }
                 chunks.sequence = max(chunks.sequence, c.sequence)
             }
+            chunks.recordedExpiredThrough = st.dedup.expiredThrough
             pipeline.assign(st, topicIndex: t)
             changelog?.idChunks[tp] = chunks
             changelog?.lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)

@@ -74,7 +74,7 @@ public final class Daemon {
         self.progress = progress
         self.log = log
         self.loop = LoopState(stop: stop)
-        self.local = LocalCheckpoint(stateDir: config.state.dir, dedupWindow: config.dedup.window.millis)
+        self.local = LocalCheckpoint(stateDir: config.state.dir)
         self.clock = clock
         let instance = config.rollups.instance ?? WallClock.hostName()
         self.pipeline = Pipeline(config: config, instance: instance)

@@ -19,9 +19,9 @@ final class LocalCheckpoint {
     /// Bytes written: checkpoint files and id segments.
     var bytesWritten: Int64 { checkpointBytesWritten + ids.bytesWritten }
 
-    init(stateDir: String, dedupWindow: Int64) {
+    init(stateDir: String) {
         path = stateDir + "/checkpoint.bin"
-        ids = DedupSegments(stateDir: stateDir, window: dedupWindow)
+        ids = DedupSegments(stateDir: stateDir)
     }
 
     static func key(_ s: PartitionState) -> DedupSegments.PartitionKey {
@@ -39,7 +39,7 @@ final class LocalCheckpoint {
         sequence = max(sequence, r.sequence)
         let saved = try ids.restore(upTo: r.sequence)
         for i in r.partitions.indices {
-            if let list = saved[Self.key(r.partitions[i])] { r.partitions[i].dedup.restore(list) }
+            for run in saved[Self.key(r.partitions[i])] ?? [] { r.partitions[i].dedup.restore(run.ids, from: run.from) }
         }
         return r
     }
@@ -49,8 +49,10 @@ final class LocalCheckpoint {
     func write(_ pipeline: Pipeline, held: [PartitionState], includeAssigned: Bool) throws(FileError) {
         let next = sequence + 1
         do {
-            var parts = held.map { (key: Self.key($0), ids: $0.dedup.unsaved) }
-            if includeAssigned { parts += pipeline.assigned.map { (key: Self.key($0.state), ids: $0.state.dedup.unsaved) } }
+            var parts = held.map { (key: Self.key($0), from: $0.dedup.unsavedFrom, ids: $0.dedup.unsaved) }
+            if includeAssigned {
+                parts += pipeline.assigned.map { (key: Self.key($0.state), from: $0.state.dedup.unsavedFrom, ids: $0.state.dedup.unsaved) }
+            }
             try ids.append(parts, sequence: next)
         }
         let bytes = pipeline.checkpointBytes(unassigned: held, includeAssigned: includeAssigned, sequence: next, includeDedup: false)
@@ -59,14 +61,14 @@ final class LocalCheckpoint {
         sequence = next
     }
 
-    /// Step 3's deletion: segments whose ids are all older than their partition's stream time minus the
-    /// window, by the stream times of the checkpoint just written.
+    /// Step 3's deletion: segments whose ids have all left their partition's set, by the sets of the
+    /// checkpoint just written.
     func removeExpiredIds(_ pipeline: Pipeline, held: [PartitionState], includeAssigned: Bool,
                           removing: (Int64) throws -> Void) throws {
-        guard ids.fileCount > 0 else { return }
-        var streamTimes: [DedupSegments.PartitionKey: EpochMillis] = [:]
-        for s in held { streamTimes[Self.key(s)] = s.windows.streamTime }
-        if includeAssigned { for a in pipeline.assigned { streamTimes[Self.key(a.state)] = a.state.windows.streamTime } }
-        try ids.removeExpired(streamTime: { streamTimes[$0] }, removing: removing)
+        guard ids.fileCount > 1 else { return }
+        var through: [DedupSegments.PartitionKey: Int] = [:]
+        for s in held { through[Self.key(s)] = s.dedup.expiredThrough }
+        if includeAssigned { for a in pipeline.assigned { through[Self.key(a.state)] = a.state.dedup.expiredThrough } }
+        try ids.removeExpired(expiredThrough: { through[$0] }, removing: removing)
     }
 }

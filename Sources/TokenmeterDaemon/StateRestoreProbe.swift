@@ -17,7 +17,7 @@ public enum StateRestoreProbe {
     /// The local checkpoint and id segments of `config.state.dir`, as `tokenmeter run` reads them at start.
     public static func local(_ config: TokenmeterConfig) throws -> Result {
         let t0 = Date()
-        let store = LocalCheckpoint(stateDir: config.state.dir, dedupWindow: config.dedup.window.millis)
+        let store = LocalCheckpoint(stateDir: config.state.dir)
         let bytes = fileSize(store.path) + segmentBytes(store.ids.dir)
         let pipeline = Pipeline(config: config, instance: "restore-probe")
         let r = try store.read(pipeline, restoreAlerts: true)
@@ -42,7 +42,7 @@ public enum StateRestoreProbe {
         for record in found.values {
             let decoded = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false)
             guard var st = decoded.partitions.first else { continue }
-            for c in record.idChunks where c.sequence <= decoded.sequence { st.dedup.restore(c.ids) }
+            for c in record.idChunks where c.sequence <= decoded.sequence { st.dedup.restore(c.ids, from: c.from) }
             ids += st.dedup.count
             rows += st.windows.openRowCount
         }

@@ -47,7 +47,7 @@ import Testing
         #expect(d.entries.map(\.0) == ref.entries.map(\.0) && d.entries.map(\.1) == ref.entries.map(\.1))
 
         var restored = DedupSet(window: 1_000)
-        restored.restore(d.entries)
+        restored.restore(d.entries, from: 0)
         #expect(restored.count == d.count)
         for (h, t) in d.entries {
             let again = restored.insert(h, time: t, streamTime: streamTime)

@@ -73,6 +73,8 @@ struct StatePersistenceTests {
         let first = h.firstEventMs
         h.produceEvents(400, firstMs: first)
         let d = try h.startDaemon()
+        // A segment per checkpoint, so that several are expired at once.
+        d.local.ids.rollAppends = 1
         let crash = CrashWhileRemovingIds(nth: 2)
         d.faults = crash
         h.assignAll()
@@ -84,7 +86,7 @@ struct StatePersistenceTests {
 
         // Repeats of the last minute's events (inside the 2-minute window) arrive after the restart.
         h.produceEvents(40, startIndex: 360, firstMs: first)
-        try h.startDaemon()
+        try h.startDaemon().local.ids.rollAppends = 1
         h.assignAll()
         try h.drainAndStop()
         #expect(h.daemon.pipeline.metrics.duplicates >= 80, "the repeats were recognised after the restart")
@@ -93,7 +95,7 @@ struct StatePersistenceTests {
         let files = h.rollupFiles()
         let differing = Set(files.keys).union(reference.keys).filter { files[$0] != reference[$0] }.sorted()
         #expect(differing.isEmpty, "files differ after a crash while deleting expired ids: \(differing)")
-        #expect(h.daemon.local.ids.fileCount <= 4, "expired segments were deleted after the restart")
+        #expect(h.daemon.local.ids.filesRemoved > 0, "expired segments were deleted after the restart")
     }
 
     /// Changelog mode: id chunks whose ids left the window are deleted with tombstones; a restart on another

@@ -19,6 +19,9 @@ public struct DedupSet: Sendable {
     /// Where in `order` the ids not yet in durable storage begin: a checkpoint writes `unsaved` (each id
     /// once, in arrival order) and then calls `markSaved`, so ids are written once, not with every checkpoint.
     private var savedUpTo = 0
+    /// How many entries were dropped from the front of `order` over the set's life: with it, an entry has
+    /// a position that never changes (its arrival number), by which saved ranges are told apart.
+    private var orderBase = 0
 
     private struct Slot: Sendable {
         var hash: UInt64
@@ -112,6 +115,7 @@ public struct DedupSet: Sendable {
             order.removeFirst(head)
             // Ids that expired before they were saved need no saving.
             savedUpTo = max(0, savedUpTo - head)
+            orderBase += head
             head = 0
         }
     }
@@ -121,9 +125,16 @@ public struct DedupSet: Sendable {
         order[head...].filter { e in find(e.0).map { slots[$0].time == e.1 } ?? false }
     }
 
-    /// Ids recorded since the last `markSaved` (arrival order; an id seen again after it expired appears
-    /// again, with its new time).
+    /// Ids recorded since the last `markSaved`, in arrival order (an id seen again after it expired
+    /// appears again, with its new time); the first has arrival number `unsavedFrom`.
     public var unsaved: ArraySlice<(UInt64, EpochMillis)> { order[max(savedUpTo, head)...] }
+    public var unsavedFrom: Int { orderBase + max(savedUpTo, head) }
+
+    /// Arrival numbers: every entry before `expiredThrough` has left the set (expired, or superseded by a
+    /// later sighting of its id), and `recordedThrough` entries have arrived in all. Saved entries before
+    /// `expiredThrough` are never needed again.
+    public var expiredThrough: Int { orderBase + head }
+    public var recordedThrough: Int { orderBase + order.count }
 
     /// The ids of `unsaved` are durable now.
     public mutating func markSaved() { savedUpTo = order.count }
@@ -132,17 +143,26 @@ public struct DedupSet: Sendable {
     /// back after a hand-over, or into the changelog from the local checkpoint).
     public mutating func markUnsaved() { savedUpTo = 0 }
 
-    /// Puts ids back. `saved`: they come from where ids are saved (segments, changelog id chunks), not
-    /// from an older checkpoint that held them inline (those must be written once more, the new way).
-    /// An id given more than once keeps its latest time: a later time is the later sighting (an id is
-    /// only recorded again once its earlier sighting left the window).
-    public mutating func restore<S: Sequence>(_ entries: S, saved: Bool = true) where S.Element == (UInt64, EpochMillis) {
+    /// Puts saved entries back, in arrival order, `from` being the arrival number of the first. The set
+    /// then decides exactly as the one that saved them: the same ids with the same times (a later
+    /// sighting replaces an earlier one, as `insert` does), in the same order for expiry, so an entry that
+    /// outlived its window behind a later-arrived one (a late event) outlives it here too.
+    /// Entries already restored (a range saved twice, by a checkpoint attempt that did not complete and the
+    /// next one) are skipped; a gap (saved entries deleted because they had all left the set) means what
+    /// was restored before it had left the set too, and it is dropped.
+    /// `saved: false`: they come from an older checkpoint that held them inline, and must be saved again.
+    public mutating func restore<C: Collection>(_ entries: C, from: Int, saved: Bool = true) where C.Element == (UInt64, EpochMillis) {
+        if order.isEmpty || from > recordedThrough {
+            if !order.isEmpty { self = DedupSet(window: window) }
+            orderBase = from
+        }
+        let skip = recordedThrough - from
+        guard skip < entries.count else { return }
         let unsavedFrom = order.count
         defer { savedUpTo = saved ? order.count : min(savedUpTo, unsavedFrom) }
-        for (h, restored) in entries {
+        for (h, restored) in entries.dropFirst(skip) {
             let t = restored == DedupSet.free ? DedupSet.free + 1 : restored
             if let i = find(h) {
-                if slots[i].time >= t { continue }
                 slots[i].time = t
             } else {
                 let mask = slots.count - 1

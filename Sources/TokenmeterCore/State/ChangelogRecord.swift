@@ -69,28 +69,32 @@ public struct ChangelogRecord: Equatable, Sendable {
     }
 }
 
-/// The de-duplication ids one usage partition recorded between two of its changelog records, written
-/// once under `<partition key>/ids/<sequence>` (on the partition's changelog partition, before the record
-/// of that sequence). Deleted (a tombstone: compaction then drops the key) once all its ids left the window
-/// by the stream time of a record already acknowledged; so the live chunks hold the live ids and a
-/// restore reads about what the window holds, not the partition's history.
+/// The de-duplication ids one usage partition recorded between two of its changelog records, in arrival
+/// order, written once under `<partition key>/ids/<sequence>` (on the partition's changelog partition,
+/// before the record of that sequence), with the arrival number of the first (see `DedupSet.restore`).
+/// Deleted (a tombstone: compaction then drops the key) once all its ids have left the partition's set by
+/// a record already written; so the live chunks hold about the live ids, and a restore reads about what the
+/// window holds, not the partition's history.
 public struct DedupChunk: Equatable, Sendable {
     static let magic: UInt32 = 0x4944_4D54  // "TMDI"
     static let version: UInt8 = 1
     public static let keyInfix = "/ids/"
 
     public var sequence: UInt64
+    /// The arrival number of the first id.
+    public var from: Int
     public var ids: [(UInt64, EpochMillis)]
 
-    public init(sequence: UInt64, ids: [(UInt64, EpochMillis)]) { self.sequence = sequence; self.ids = ids }
+    public init(sequence: UInt64, from: Int, ids: [(UInt64, EpochMillis)]) { self.sequence = sequence; self.from = from; self.ids = ids }
 
-    /// The latest id time: the chunk may go once this is out of the window.
-    public var newest: EpochMillis { ids.reduce(EpochMillis.min) { max($0, $1.1) } }
+    /// The arrival number after the last id: the chunk may go once the set has expired through it.
+    public var end: Int { from + ids.count }
 
-    public static func encode<C: Collection>(sequence: UInt64, ids: C) -> [UInt8] where C.Element == (UInt64, EpochMillis) {
+    public static func encode<C: Collection>(sequence: UInt64, from: Int, ids: C) -> [UInt8] where C.Element == (UInt64, EpochMillis) {
         var w = BinaryWriter()
         w.header(magic: magic, version: version)
         w.u64(sequence)
+        w.i64(Int64(from))
         w.count(ids.count)
         for (h, t) in ids { w.u64(h); w.i64(t) }
         return w.bytes
@@ -100,15 +104,17 @@ public struct DedupChunk: Equatable, Sendable {
         var r = BinaryReader(bytes)
         try r.expectHeader(magic: magic, version: version, "changelog id chunk")
         let sequence = try r.u64()
+        let from = try r.i64()
+        guard from >= 0 else { throw CheckpointFormatError(reason: "negative arrival number in a changelog id chunk") }
         let n = try r.count()
         var ids: [(UInt64, EpochMillis)] = []
         ids.reserveCapacity(n)
         for _ in 0..<n { ids.append((try r.u64(), try r.i64())) }
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes in a changelog id chunk") }
-        return DedupChunk(sequence: sequence, ids: ids)
+        return DedupChunk(sequence: sequence, from: Int(from), ids: ids)
     }
 
     public static func == (a: DedupChunk, b: DedupChunk) -> Bool {
-        a.sequence == b.sequence && a.ids.count == b.ids.count && zip(a.ids, b.ids).allSatisfy { $0 == $1 }
+        a.sequence == b.sequence && a.from == b.from && a.ids.count == b.ids.count && zip(a.ids, b.ids).allSatisfy { $0 == $1 }
     }
 }

@@ -166,7 +166,7 @@ public enum Checkpoint {
             var entries: [(UInt64, EpochMillis)] = []
             entries.reserveCapacity(dedupCount)
             for _ in 0..<dedupCount { entries.append((try r.u64(), try r.i64())) }
-            dedup.restore(entries, saved: false)
+            dedup.restore(entries, from: 0, saved: false)
             var windows = makeWindows()
             windows.restore(streamTime: streamTime, watermark: watermark, open: open, late: late)
             out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,

@@ -10,17 +10,23 @@ import Musl
 /// at 2,000 events/s and a 1 h window) and never change once recorded, so rewriting them with every
 /// checkpoint made the bytes written per event grow with the window instead of with the traffic. Here each
 /// checkpoint appends only the ids recorded since the previous one, and a file is deleted as a whole once
-/// all of its ids have left the window: what is written per event is one id, whatever the state holds.
+/// every id in it has left the set: what is written per event is one id, whatever the state holds.
 ///
-/// Files split event time into spans (`dedup.window / 16`, at least a minute), so that a file's ids leave
-/// the window together: the live files hold at most about 1/16 more than the live ids. Each record is
-/// `"TMDS", sequence, length, CRC-32, then per partition: topic, partition, count, (hash, time) pairs`,
-/// appended and fsynced before the checkpoint that names its sequence is written. On restore, records of a
-/// sequence after the checkpoint's (written for a checkpoint that never completed: their events are
-/// consumed again) and a torn tail are cut off, so the file only ever holds what a checkpoint vouches for.
+/// Ids are kept in arrival order (files numbered in order, records appended in order, each record giving
+/// per partition the arrival number of its first id), because that order is part of what the set decides:
+/// it expires ids in arrival order, so an id that arrived before a late event's outlives its window
+/// behind it, and a restore must reproduce that to count a repeat exactly as the uninterrupted run does.
+/// A file is closed after `rollAppends` checkpoints or `rollBytes`, and deleted once, for every partition
+/// in it, its last id is before the partition's `expiredThrough` (or the partition's state is no longer
+/// kept here).
 ///
-/// A crash while expired files are being deleted leaves some of them behind: harmless, their ids are
-/// outside the window and expire again at once after the restore. Used by the polling thread only.
+/// Each record is `"TMDS", sequence, length, CRC-32, then per partition: topic, partition, arrival number
+/// of the first id, count, (hash, time) pairs`, appended and fsynced before the checkpoint that names its
+/// sequence is written. On restore, records of a sequence after the checkpoint's (written for a checkpoint
+/// that never completed: their events are consumed again) and a torn tail are cut off.
+///
+/// A crash while expired files are being deleted leaves some of them behind: harmless, their ids had all
+/// left the set, and the restore drops them again (see `DedupSet.restore`). Used by the polling thread only.
 public final class DedupSegments {
     public struct PartitionKey: Hashable, Sendable {
         public var topic: String
@@ -32,20 +38,27 @@ public final class DedupSegments {
     static let headerBytes = 20
 
     public let dir: String
-    public let window: Int64
-    /// Event-time span of one file, in milliseconds.
-    public let span: Int64
-    /// Per file (its span number), per partition, the latest id time in it: when the file may go.
-    private var latest: [Int64: [PartitionKey: EpochMillis]] = [:]
+    /// A file is closed after this many appends (64 checkpoints: about 5 minutes at 5 s) or bytes.
+    public var rollAppends = 64
+    public var rollBytes: Int64 = 4 << 20
+    /// Per file (by number), per partition, the arrival number after its last id there: when the file may go.
+    private var ends: [Int64: [PartitionKey: Int]] = [:]
     /// Per file, its length: where the next record goes, and where to cut back to after a failed write.
     private var lengths: [Int64: Int64] = [:]
+    /// The file appended to, and how many records it has.
+    private var current: Int64 = 0
+    private var currentAppends = 0
     public private(set) var bytesWritten: Int64 = 0
     public private(set) var filesRemoved: Int64 = 0
 
-    public init(stateDir: String, window: Int64) {
+    public init(stateDir: String) {
         dir = stateDir + "/dedup"
-        self.window = window
-        span = max(60_000, window / 16)
+    }
+
+    /// Ids of one partition in one record: the arrival number of the first, and the ids in arrival order.
+    public struct Run: Sendable {
+        public var from: Int
+        public var ids: [(UInt64, EpochMillis)]
     }
 
     /// Files on disk and the bytes they hold.
@@ -56,38 +69,40 @@ public final class DedupSegments {
 
     // MARK: Restore
 
-    /// Reads every file and returns, per partition, the ids of records with a sequence up to `sequence`
-    /// (the checkpoint restored), oldest first. Cuts each file after its last such record.
-    public func restore(upTo sequence: UInt64) throws(FileError) -> [PartitionKey: [(UInt64, EpochMillis)]] {
-        latest = [:]
+    /// Reads every file and returns, per partition, the runs of ids of records with a sequence up to
+    /// `sequence` (the checkpoint restored), in arrival order (give them to `DedupSet.restore` in this
+    /// order). Cuts each file after its last such record; later appends go to a new file.
+    public func restore(upTo sequence: UInt64) throws(FileError) -> [PartitionKey: [Run]] {
+        ends = [:]
         lengths = [:]
-        var out: [PartitionKey: [(UInt64, EpochMillis)]] = [:]
-        for n in try segmentNumbers() {
+        var out: [PartitionKey: [Run]] = [:]
+        let numbers = try segmentNumbers()
+        for n in numbers {
             let p = path(n)
             guard let bytes = try DurableFile.read(p) else { continue }
             var at = 0
-            var files: [PartitionKey: EpochMillis] = [:]
-            while let (recordSequence, end) = Self.validRecord(bytes, at: at), recordSequence <= sequence {
+            var fileEnds: [PartitionKey: Int] = [:]
+            records: while let (recordSequence, end) = Self.validRecord(bytes, at: at), recordSequence <= sequence {
                 var r = BinaryReader(Array(bytes[(at + Self.headerBytes)..<end]))
+                var runs: [(PartitionKey, Run)] = []
                 do {
                     for _ in 0..<(try r.count()) {
                         let key = PartitionKey(topic: try r.string(), partition: try r.i32())
+                        let from = Int(try r.i64())
                         let count = try r.count()
-                        var ids = out[key] ?? []
-                        ids.reserveCapacity(ids.count + count)
-                        var newest = files[key] ?? .min
-                        for _ in 0..<count {
-                            let h = try r.u64(), t = try r.i64()
-                            ids.append((h, t))
-                            newest = max(newest, t)
-                        }
-                        out[key] = ids
-                        files[key] = newest
+                        var ids: [(UInt64, EpochMillis)] = []
+                        ids.reserveCapacity(count)
+                        for _ in 0..<count { ids.append((try r.u64(), try r.i64())) }
+                        runs.append((key, Run(from: from, ids: ids)))
                     }
                 } catch {
                     // The CRC matched: a record this code cannot read was written by other code. Stop here,
                     // as for a torn record, rather than guess.
-                    break
+                    break records
+                }
+                for (key, run) in runs {
+                    out[key, default: []].append(run)
+                    fileEnds[key] = max(fileEnds[key] ?? 0, run.from + run.ids.count)
                 }
                 at = end
             }
@@ -96,10 +111,11 @@ public final class DedupSegments {
                 try remove(p)
                 continue
             }
-            latest[n] = files
+            ends[n] = fileEnds
             lengths[n] = Int64(at)
         }
-        for k in out.keys { out[k]!.sort { $0.1 < $1.1 } }
+        current = (numbers.last ?? 0) + 1
+        currentAppends = 0
         return out
     }
 
@@ -131,45 +147,41 @@ public final class DedupSegments {
 
     // MARK: Append
 
-    /// Appends the ids of one checkpoint attempt (`sequence`), each to the file of its event time, and
-    /// makes them durable. On failure nothing partial stays behind (a later record would be unreadable).
-    public func append(_ parts: [(key: PartitionKey, ids: ArraySlice<(UInt64, EpochMillis)>)], sequence: UInt64) throws(FileError) {
-        var bySpan: [Int64: [(key: PartitionKey, ids: [(UInt64, EpochMillis)])]] = [:]
-        for part in parts where !part.ids.isEmpty {
-            var split: [Int64: [(UInt64, EpochMillis)]] = [:]
-            for e in part.ids { split[floorDiv(e.1, span), default: []].append(e) }
-            for (n, ids) in split { bySpan[n, default: []].append((part.key, ids)) }
-        }
-        guard !bySpan.isEmpty else { return }
+    /// Appends the ids of one checkpoint attempt (`sequence`): per partition the ids recorded since its
+    /// last save, with the arrival number of the first, and makes them durable. On failure nothing partial
+    /// stays behind (a later record would be unreadable).
+    public func append(_ parts: [(key: PartitionKey, from: Int, ids: ArraySlice<(UInt64, EpochMillis)>)], sequence: UInt64) throws(FileError) {
+        let parts = parts.filter { !$0.ids.isEmpty }
+        guard !parts.isEmpty else { return }
         try DurableFile.makeDirectories(dir)
-        var created = false
-        for n in bySpan.keys.sorted() {
-            var body = BinaryWriter()
-            let parts = bySpan[n]!
-            body.count(parts.count)
-            var files = latest[n] ?? [:]
-            for (key, ids) in parts {
-                body.string(key.topic)
-                body.i32(key.partition)
-                body.count(ids.count)
-                var newest = files[key] ?? .min
-                for (h, t) in ids { body.u64(h); body.i64(t); newest = max(newest, t) }
-                files[key] = newest
-            }
-            var record = BinaryWriter()
-            record.u32(Self.magic)
-            record.u64(sequence)
-            record.count(body.bytes.count)
-            record.u32(CRC32.checksum(body.bytes))
-            let bytes = record.bytes + body.bytes
-            let length = lengths[n] ?? 0
-            if length == 0 { created = true }
-            try appendDurably(bytes, to: path(n), length: length)
-            latest[n] = files
-            lengths[n] = length + Int64(bytes.count)
-            bytesWritten += Int64(bytes.count)
+        if currentAppends >= rollAppends || (lengths[current] ?? 0) >= rollBytes {
+            current += 1
+            currentAppends = 0
         }
-        if created { try DurableFile.syncDirectory(dir) }
+        var body = BinaryWriter()
+        body.count(parts.count)
+        var fileEnds = ends[current] ?? [:]
+        for (key, from, ids) in parts {
+            body.string(key.topic)
+            body.i32(key.partition)
+            body.i64(Int64(from))
+            body.count(ids.count)
+            for (h, t) in ids { body.u64(h); body.i64(t) }
+            fileEnds[key] = max(fileEnds[key] ?? 0, from + ids.count)
+        }
+        var record = BinaryWriter()
+        record.u32(Self.magic)
+        record.u64(sequence)
+        record.count(body.bytes.count)
+        record.u32(CRC32.checksum(body.bytes))
+        let bytes = record.bytes + body.bytes
+        let length = lengths[current] ?? 0
+        try appendDurably(bytes, to: path(current), length: length)
+        if length == 0 { try DurableFile.syncDirectory(dir) }
+        ends[current] = fileEnds
+        lengths[current] = length + Int64(bytes.count)
+        currentAppends += 1
+        bytesWritten += Int64(bytes.count)
     }
 
     private func appendDurably(_ bytes: [UInt8], to p: String, length: Int64) throws(FileError) {
@@ -196,24 +208,24 @@ public final class DedupSegments {
 
     // MARK: Expiry
 
-    /// Deletes the files whose ids have all left the window: for every partition with ids in the file,
-    /// its latest id there is older than the partition's stream time minus the window (`streamTime` nil:
-    /// this instance no longer keeps that partition's state, so nothing reads those ids). Call only after
-    /// a checkpoint is durable, with the stream times it holds. `removing` runs before each deletion (a test
-    /// stops the daemon there). Returns how many files went.
+    /// Deletes the closed files whose ids have all left the set: for every partition with ids in the
+    /// file, its last one there is before the partition's `expiredThrough` (nil: this instance no longer
+    /// keeps that partition's state, so nothing reads those ids). Call only after a checkpoint is durable,
+    /// with the sets it holds. `removing` runs before each deletion (a test stops the daemon there).
+    /// Returns how many files went.
     @discardableResult
-    public func removeExpired(streamTime: (PartitionKey) -> EpochMillis?,
+    public func removeExpired(expiredThrough: (PartitionKey) -> Int?,
                               removing: (Int64) throws -> Void = { _ in }) throws -> Int {
         var removed = 0
-        for n in latest.keys.sorted() {
-            let expired = latest[n]!.allSatisfy { key, newest in
-                guard let st = streamTime(key) else { return true }
-                return st != .min && newest < st &- window
+        for n in ends.keys.sorted() where n != current {
+            let expired = ends[n]!.allSatisfy { key, end in
+                guard let through = expiredThrough(key) else { return true }
+                return end <= through
             }
             guard expired else { continue }
             try removing(n)
             try remove(path(n))
-            latest[n] = nil
+            ends[n] = nil
             lengths[n] = nil
             removed += 1
             filesRemoved += 1
