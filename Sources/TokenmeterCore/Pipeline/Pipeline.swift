@@ -12,7 +12,7 @@ public final class Pipeline {
     /// The window and de-duplication settings it was built with: restart-only keys, so a reload never
     /// leaves them stale. What a reload changes arrives through `replacePrices` and `alerts.replaceRules`.
     let rollups: RollupSettings
-    public let dedupSettings: DedupSettings
+    let dedupSettings: DedupSettings
     public let instance: String
     /// The first part of a partition's writer name. The instance, unless partition state lives in a
     /// changelog (issue 9): then whichever instance holds a partition continues the one history recorded
