@@ -68,10 +68,10 @@ extension Daemon {
                 chunks.live.removeAll { c in expired.contains { $0.sequence == c.sequence } }
                 let ids = st.dedup.unsaved
                 if !ids.isEmpty {
-                    let from = st.dedup.unsavedFrom
+                    let first = st.dedup.unsavedFrom
                     try changelog.produce(key: ChangelogRecord.idChunkKey(topic: tp.topic, partition: tp.partition, sequence: sequence),
-                                          partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, from: from, ids: ids))
-                    chunks.live.append((sequence, from + ids.count))
+                                          partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, from: first, ids: ids))
+                    chunks.live.append((sequence, first + ids.count))
                 }
                 try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
                                       partitionNumber: tp.partition, record: record)
