@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# libFuzzer on hostile input (issue 5): builds Sources/TokenmeterFuzz with -sanitize=fuzzer,address in its
+# libFuzzer on hostile input: builds Sources/TokenmeterFuzz with -sanitize=fuzzer,address in its
 # own scratch folder (.build-fuzz, so the normal .build is untouched) and runs it for SECONDS per target.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: event (decoder + whole event path), toml (config parser),

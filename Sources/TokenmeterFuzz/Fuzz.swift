@@ -1,4 +1,4 @@
-// libFuzzer harness for hostile input (issue 5). Built and run by `scripts/fuzz.sh`, which compiles it
+// libFuzzer harness for hostile input. Built and run by `scripts/fuzz.sh`, which compiles it
 // with `-DFUZZING -sanitize=fuzzer,address` in its own scratch folder (`.build-fuzz`): libFuzzer then
 // provides `main` and calls `LLVMFuzzerTestOneInput` with each input. In a normal `swift build` the
 // condition is off and this target is a stub that says how to run it, so it costs the normal build one

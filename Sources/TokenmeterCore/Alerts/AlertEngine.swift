@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 
-/// The guardrail engine (contract section 4, issue 4): budgets with thresholds and forecasts, spend
+/// The guardrail engine (budgets, forecasts, spikes, outcome limits): budgets with thresholds and forecasts, spend
 /// spikes, cost per outcome and unpriced models, judged as each event is counted.
 ///
 /// Owned by the polling thread, like the pipeline: no locks, not `Sendable`. The caller feeds every
@@ -43,7 +43,7 @@ public final class AlertEngine {
     /// (workflow id, owner id) -> index into `pairs`.
     @exclusivity(unchecked) private var pairIndex = IdPairIndex()
     @exclusivity(unchecked) private var pairs: [RuleMatches] = []
-    /// Spend mode (issue 9): this engine judges only what its shard owns (`SpendShard`); nil: everything.
+    /// Spend mode (`kafka.spend_topic`): this engine judges only what its shard owns (`SpendShard`); nil: everything.
     public let shard: SpendShard?
     /// With a shard: which budgets and outcome limits are ours, decided once per rule set (a new
     /// (workflow, owner) pair only filters by these, no hashing).

@@ -1,5 +1,5 @@
 /// What one usage partition counted for the alert rules since its last changelog record, in spend mode
-/// (issue 9): instead of judging each event locally, the pipeline adds it here, and the sums travel to the
+/// (`kafka.spend_topic`): instead of judging each event locally, the pipeline adds it here, and the sums travel to the
 /// alert shards. Aggregated per (kind, workflow, owner, model or outcome, priced, event-time minute):
 /// a minute is finer than any period, spike window or forecast bucket, so the shard judges with the same
 /// periods; within a minute the sum carries the latest event time.

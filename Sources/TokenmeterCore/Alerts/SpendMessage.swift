@@ -1,4 +1,4 @@
-/// One message of the spend topic (issue 9): the spend deltas one usage partition counted over the
+/// One message of the spend topic (`kafka.spend_topic`): the spend deltas one usage partition counted over the
 /// offset range `(from, to]`, for the one alert shard whose partition the message is on. The message key
 /// names the usage partition (`<topic>/<partition>`).
 ///

@@ -1,4 +1,4 @@
-/// Which alert shard (spend-topic partition) judges what, in spend mode (issue 9). Every instance must
+/// Which alert shard (spend-topic partition) judges what, in spend mode (`kafka.spend_topic`). Every instance must
 /// agree, so it is a stable hash of the rule's identity (plus the key for spike rules, the model for
 /// unpriced models), never Swift's per-process `Hasher`.
 public struct SpendShard: Sendable, Equatable {

@@ -556,7 +556,7 @@ private struct ConfigBuilder {
                 }
             }
         }
-        // Scale-out topics (issue 9): internal, so none may be one the daemon reads or writes otherwise.
+        // Scale-out topics (`kafka.spend_topic`): internal, so none may be one the daemon reads or writes otherwise.
         var internalTopics: [String: String] = [:]
         for (key, name) in [("changelog_topic", "kafka.changelog_topic"), ("spend_topic", "kafka.spend_topic")] {
             guard let (s, p) = string(t, key, name, emptyHint: "omit the key for single-instance state") else { continue }

@@ -9,7 +9,7 @@ public struct PartitionState: Sendable {
     public var dedup: DedupSet
     /// Wall clock of the last message, for the idle close.
     public var lastMessageWall: EpochMillis
-    /// Spend mode (issue 9): what this partition counted for the alert rules since its last changelog record.
+    /// Spend mode (`kafka.spend_topic`): what this partition counted for the alert rules since its last changelog record.
     public var spend = SpendAccumulator()
 
     public init(topic: String, partition: Int32, nextOffset: Int64, windows: PartitionWindows, dedup: DedupSet,

@@ -15,11 +15,11 @@ public final class Pipeline {
     let dedupSettings: DedupSettings
     public let instance: String
     /// The first part of a partition's writer name. The instance, unless partition state lives in a
-    /// changelog (issue 9): then whichever instance holds a partition continues the one history recorded
+    /// changelog (`kafka.spend_topic`): then whichever instance holds a partition continues the one history recorded
     /// there, and names its files by the group, so that a window re-closed on another instance after a
     /// crash gets the same file name (and the same content) instead of a second file.
     public let writerPrefix: String
-    /// Spend mode (issue 9, `kafka.spend_topic`): counted events go to the partition's `SpendAccumulator`
+    /// Spend mode (`kafka.spend_topic`): counted events go to the partition's `SpendAccumulator`
     /// for the alert shards, not to the local `alerts` engine.
     public let spendMode: Bool
     @exclusivity(unchecked) public private(set) var dimensions: Dimensions
