@@ -13,17 +13,15 @@ public struct BinaryWriter {
     }
     public mutating func count(_ n: Int) { u32(UInt32(n)) }
     /// LEB128: 7 bits a byte, small numbers in one byte (most of a row's counters are small or zero).
-    public mutating func varint(_ v: UInt64) {
+    public mutating func varint(_ v: UInt64) { leb128(v) }
+    /// Zigzag then LEB128: small negative numbers stay short too.
+    public mutating func zigzag(_ v: Int64) { leb128(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+    public mutating func zigzag(_ v: Int128) { leb128(UInt128(bitPattern: (v << 1) ^ (v >> 127))) }
+
+    private mutating func leb128<T: FixedWidthInteger & UnsignedInteger>(_ v: T) {
         var v = v
         while v >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
         bytes.append(UInt8(v))
-    }
-    /// Zigzag then LEB128: small negative numbers stay short too.
-    public mutating func zigzag(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
-    public mutating func zigzag(_ v: Int128) {
-        var z = UInt128(bitPattern: (v << 1) ^ (v >> 127))
-        while z >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: z) | 0x80); z >>= 7 }
-        bytes.append(UInt8(z))
     }
     public mutating func string(_ s: String) {
         count(s.utf8.count)
@@ -70,30 +68,29 @@ public struct BinaryReader {
         let lo = try u64(), hi = try u64()
         return Int128(Int64(bitPattern: hi)) << 64 | Int128(lo)
     }
-    public mutating func varint() throws(CheckpointFormatError) -> UInt64 {
-        var v: UInt64 = 0, shift: UInt64 = 0
-        while true {
-            let b = try u8()
-            guard shift < 64, shift < 63 || b <= 1 else { throw CheckpointFormatError(reason: "varint too long at byte \(position)") }
-            v |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { return v }
-            shift += 7
-        }
-    }
+    public mutating func varint() throws(CheckpointFormatError) -> UInt64 { try leb128() }
     public mutating func zigzag() throws(CheckpointFormatError) -> Int64 {
-        let z = try varint()
+        let z: UInt64 = try leb128()
         return Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
     }
     public mutating func zigzag128() throws(CheckpointFormatError) -> Int128 {
-        var z: UInt128 = 0, shift: UInt128 = 0
+        let z: UInt128 = try leb128()
+        return Int128(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+    }
+
+    /// What `BinaryWriter.leb128` wrote; refuses an encoding longer than `T` holds.
+    private mutating func leb128<T: FixedWidthInteger & UnsignedInteger>() throws(CheckpointFormatError) -> T {
+        var v: T = 0, shift = 0
         while true {
             let b = try u8()
-            guard shift < 128, shift < 126 || b <= 3 else { throw CheckpointFormatError(reason: "varint too long at byte \(position)") }
-            z |= UInt128(b & 0x7F) << shift
-            if b < 0x80 { break }
+            // The last byte that fits may only carry the bits left in `T`.
+            guard shift < T.bitWidth, T.bitWidth - shift >= 7 || Int(b) >> (T.bitWidth - shift) == 0 else {
+                throw CheckpointFormatError(reason: "varint too long at byte \(position)")
+            }
+            v |= T(b & 0x7F) << shift
+            if b < 0x80 { return v }
             shift += 7
         }
-        return Int128(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
     }
     public mutating func count() throws(CheckpointFormatError) -> Int {
         let n = Int(try u32())

@@ -61,26 +61,10 @@ public final class DeadLetterSpill {
             previousBytes = currentBytes
             currentBytes = 0
         }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw FileError(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
         if let key { record += key }
         record += value
         record.append(0x0A)
-        var done = 0
-        while done < record.count {
-            let n = record.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                // A partial record would make the rest of the file unreadable: cut it off again.
-                _ = ftruncate(fd, off_t(currentBytes))
-                throw FileError(operation: "write", path: path, errno: e)
-            }
-            done += n
-        }
-        guard fsync(fd) == 0 else { throw FileError(operation: "fsync", path: path, errno: errno) }
-        if currentBytes == 0 { try DurableFile.syncDirectory(dir) }
+        try DurableFile.appendRecord(record, to: path, length: currentBytes)
         currentBytes += size
         spilled += 1
         return true

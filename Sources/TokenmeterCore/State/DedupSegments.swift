@@ -61,9 +61,8 @@ public final class DedupSegments {
         public var ids: [(UInt64, EpochMillis)]
     }
 
-    /// Files on disk and the bytes they hold.
+    /// Files on disk.
     public var fileCount: Int { lengths.count }
-    public var bytesHeld: Int64 { lengths.values.reduce(0, +) }
 
     func path(_ n: Int64) -> String { "\(dir)/ids-\(n).seg" }
 
@@ -176,34 +175,11 @@ public final class DedupSegments {
         record.u32(CRC32.checksum(body.bytes))
         let bytes = record.bytes + body.bytes
         let length = lengths[current] ?? 0
-        try appendDurably(bytes, to: path(current), length: length)
-        if length == 0 { try DurableFile.syncDirectory(dir) }
+        try DurableFile.appendRecord(bytes, to: path(current), length: length)
         ends[current] = fileEnds
         lengths[current] = length + Int64(bytes.count)
         currentAppends += 1
         bytesWritten += Int64(bytes.count)
-    }
-
-    private func appendDurably(_ bytes: [UInt8], to p: String, length: Int64) throws(FileError) {
-        let fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw FileError(operation: "open", path: p, errno: errno) }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(length) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                _ = ftruncate(fd, off_t(length))
-                throw FileError(operation: "write", path: p, errno: e)
-            }
-            done += n
-        }
-        guard fsync(fd) == 0 else {
-            let e = errno
-            _ = ftruncate(fd, off_t(length))
-            throw FileError(operation: "fsync", path: p, errno: e)
-        }
     }
 
     // MARK: Expiry

@@ -47,6 +47,31 @@ public enum DurableFile {
         return out
     }
 
+    /// Appends one record to a file of records whose whole records end at `length` (the file is created
+    /// when missing), and makes it durable: fsync, and the folder's too when the file is new. On failure the
+    /// file is cut back to `length`, since a partial record would make every later one unreadable.
+    public static func appendRecord(_ bytes: [UInt8], to path: String, length: Int64) throws(FileError) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw FileError(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        func failed(_ operation: String) -> FileError {
+            let e = errno
+            _ = ftruncate(fd, off_t(length))
+            return FileError(operation: operation, path: path, errno: e)
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failed("write")
+            }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw failed("fsync") }
+        if length == 0 { try syncDirectory(parentDirectory(path)) }
+    }
+
     public static func syncDirectory(_ dir: String) throws(FileError) {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(operation: "open", path: dir, errno: errno) }
