@@ -76,8 +76,24 @@ final class ChangelogBook {
     var unrecordedSpend: [TopicPartition: [ChangelogRecord.SpendOut]] = [:]
     /// Per partition, its de-duplication id chunks on the changelog (see `IdChunks`).
     var idChunks: [TopicPartition: IdChunks] = [:]
+    /// Per partition, the chain its next delta extends (none: the next record is a base).
+    var rowChains: [TopicPartition: RowChain] = [:]
+    /// Per partition, deltas of replaced chains, deleted after the next base.
+    var staleDeltas: [TopicPartition: [UInt64]] = [:]
+    /// A new base once a chain's deltas hold at least this many bytes and as many as its base.
+    var compactAfter = 64 << 10
 
     init(store: ChangelogStore) { self.store = store }
+}
+
+/// The chain (see `ChangelogRecord`) a partition's deltas are written to.
+struct RowChain {
+    var id: UInt64
+    var baseSequence: UInt64
+    var baseBytes: Int
+    var deltaBytes = 0
+    /// The deltas written to it: deleted once a new base replaces the chain.
+    var deltas: [UInt64] = []
 }
 
 /// What the changelog holds of one partition's de-duplication ids, to number the next chunk and to delete

@@ -1,10 +1,22 @@
 import TokenmeterCore
 import TokenmeterKafka
 
-/// What a partition's last changelog record held, to skip partitions that did not change since.
+/// What a partition's last changelog record said of its offsets, to skip partitions that did not change
+/// since (no new offset, no watermark move, no unsaved row).
 struct RecordMark: Equatable {
     var offset: Int64
-    var rows: Int
+    var streamTime: EpochMillis
+    var watermark: EpochMillis
+    init(_ s: PartitionState) { offset = s.nextOffset; streamTime = s.windows.streamTime; watermark = s.windows.watermark }
+}
+
+extension ChangelogRecord {
+    /// A base found by a restore with its deltas applied (names interned into `pipeline`).
+    func chain(_ pipeline: Pipeline) throws -> Checkpoint.Chain {
+        var chain = try Checkpoint.Chain(base: try pipeline.parseCheckpoint(state))
+        for d in deltas { try chain.apply(try pipeline.parseCheckpoint(d.state)) }
+        return chain
+    }
 }
 
 /// Spend deltas of a written changelog record, sent to the alert shards once that record is acknowledged.
@@ -48,15 +60,21 @@ extension Daemon {
         }
         for (t, st) in pipeline.assigned where st.nextOffset >= 0 {
             let tp = TopicPartition(topic: config.kafka.topics[t], partition: st.partition)
-            let mark = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
+            let mark = RecordMark(st)
             let spend = takeSpendOut(topicIndex: t, partition: st.partition)
-            guard book.lastRecord[tp] != mark || !spend.isEmpty else { continue }
+            guard book.lastRecord[tp] != mark || st.windows.hasUnsavedRows || !spend.isEmpty else { continue }
             let from = book.lastRecord[tp]?.offset ?? -1
             var chunks = book.idChunks[tp] ?? IdChunks()
             let sequence = chunks.sequence + 1
-            let record = ChangelogRecord(nextOffset: st.nextOffset,
-                                         state: Checkpoint.encode([st], dimensions: pipeline.dimensions, sequence: sequence, includeDedup: false),
-                                         spendFrom: from, spend: spend)
+            // A base when the partition has no chain here yet (restored, or new) or its deltas have grown to
+            // the base's size: so what a restore reads stays under about twice the base.
+            var chain = book.rowChains[tp]
+            let isBase = chain.map { $0.deltaBytes >= max($0.baseBytes, book.compactAfter) } ?? true
+            let chainId = isBase ? UInt64.random(in: 1...UInt64.max) : chain!.id
+            let state = Checkpoint.encode([(st, isBase ? .whole : .changes)], dimensions: pipeline.dimensions, alertState: [],
+                                          sequence: sequence, base: isBase ? 0 : chain!.baseSequence, includeDedup: false)
+            var record = ChangelogRecord(nextOffset: st.nextOffset, state: state, spendFrom: from, spend: spend)
+            record.chain = chainId
             do {
                 // Stale chunks go first, then chunks out of the window, then this record's ids, then the record.
                 let expired = chunks.live.filter { $0.end <= chunks.recordedExpiredThrough }
@@ -73,8 +91,26 @@ extension Daemon {
                                           partitionNumber: tp.partition, value: DedupChunk.encode(sequence: sequence, from: first, ids: ids))
                     chunks.live.append((sequence, first + ids.count))
                 }
-                try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
-                                      partitionNumber: tp.partition, record: record)
+                if isBase {
+                    try changelog.produce(key: ChangelogRecord.key(topic: tp.topic, partition: tp.partition),
+                                          partitionNumber: tp.partition, record: record)
+                    if chain != nil { try loop.faults?.compactingCheckpoint() }
+                    // The replaced chain's deltas go after the base that replaces them (a crash between leaves
+                    // them stale: a restore skips them, and they go after the next base).
+                    for n in (chain?.deltas ?? []) + (book.staleDeltas[tp] ?? []) {
+                        try changelog.produce(key: ChangelogRecord.deltaKey(topic: tp.topic, partition: tp.partition, sequence: n),
+                                              partitionNumber: tp.partition, value: [])
+                    }
+                    book.staleDeltas[tp] = nil
+                    chain = RowChain(id: chainId, baseSequence: sequence, baseBytes: state.count)
+                } else {
+                    try changelog.produce(key: ChangelogRecord.deltaKey(topic: tp.topic, partition: tp.partition, sequence: sequence),
+                                          partitionNumber: tp.partition, record: record)
+                    chain!.deltaBytes += state.count
+                    chain!.deltas.append(sequence)
+                }
+            } catch let failure as DaemonFailure {
+                throw failure
             } catch {
                 log.error("cannot queue a changelog record; checkpoints wait", metadata: ["partition": "\(tp)", "error": "\(error)"])
                 book.unrecordedSpend[tp, default: []].insert(contentsOf: spend, at: 0)
@@ -83,8 +119,10 @@ extension Daemon {
             chunks.sequence = sequence
             chunks.recordedExpiredThrough = st.dedup.expiredThrough
             book.idChunks[tp] = chunks
-            // Queued on a producer that never drops a record (or the daemon stops): the ids count as saved.
+            book.rowChains[tp] = chain
+            // Queued on a producer that never drops a record (or the daemon stops): the ids and rows count as saved.
             pipeline.markIdsSaved(topicIndex: t, partition: st.partition)
+            pipeline.markRowsSaved(topicIndex: t, partition: st.partition)
             book.lastRecord[tp] = mark
             if !spend.isEmpty { book.spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
         }
@@ -135,11 +173,13 @@ extension Daemon {
     /// Puts a partition's state from its changelog record into the pipeline; returns where to resume.
     func startFromRecord(_ record: ChangelogRecord, _ tp: TopicPartition, topicIndex t: Int, wallNow: EpochMillis) -> Int64? {
         do {
-            let decoded = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false)
+            let decoded = try pipeline.restoreCheckpoint(try record.chain(pipeline), restoreAlerts: false)
             guard var st = decoded.partitions.first, st.topic == tp.topic, st.partition == tp.partition else {
                 throw DaemonError("the record holds another partition")
             }
             st.lastMessageWall = wallNow
+            // The rows are as the changelog holds them; the next record is a base of a new chain all the same.
+            st.windows.markSaved()
             var chunks = IdChunks(sequence: decoded.sequence)
             // Chunks numbered past the record belong to a record never written: their events come again.
             // The others go back in their order (arrival order), which the set's decisions depend on.
@@ -155,15 +195,19 @@ extension Daemon {
             chunks.recordedExpiredThrough = st.dedup.expiredThrough
             pipeline.assign(st, topicIndex: t)
             changelog?.idChunks[tp] = chunks
-            changelog?.lastRecord[tp] = RecordMark(offset: st.nextOffset, rows: st.windows.openRowCount)
+            changelog?.rowChains[tp] = nil
+            // Deltas past the head would be numbered again by this instance: delete them with the chain's.
+            changelog?.staleDeltas[tp] = record.deltas.compactMap { Checkpoint.sequences($0.state)?.sequence } + record.staleDeltas
+            changelog?.lastRecord[tp] = RecordMark(st)
             // The record's deltas may not have reached their shards before its writer stopped: send them
             // again (a shard skips a range it already applied).
-            if !record.spend.isEmpty {
-                changelog?.spendInFlight.append(SpendInFlight(source: tp, from: record.spendFrom, to: record.nextOffset, out: record.spend))
+            let head = record.head
+            if !head.spend.isEmpty {
+                changelog?.spendInFlight.append(SpendInFlight(source: tp, from: head.spendFrom, to: head.nextOffset, out: head.spend))
             }
             log.info("partition restored from the changelog", metadata: ["partition": "\(tp)", "offset": "\(st.nextOffset)",
                                                                         "open_rows": "\(st.windows.openRowCount)", "ids": "\(st.dedup.count)",
-                                                                        "id_chunks": "\(chunks.live.count)"])
+                                                                        "deltas": "\(record.deltas.count)", "id_chunks": "\(chunks.live.count)"])
             return st.nextOffset >= 0 ? st.nextOffset : nil
         } catch {
             // A record this version cannot read: starting empty would lose its rows silently, so stop.
@@ -178,6 +222,7 @@ extension Daemon {
         let gone = Set(partitions)
         for tp in partitions {
             changelog?.lastRecord[tp] = nil; changelog?.unrecordedSpend[tp] = nil; changelog?.idChunks[tp] = nil
+            changelog?.rowChains[tp] = nil; changelog?.staleDeltas[tp] = nil
             if tp.topic == config.kafka.spendTopic { alerting.shards.byIndex[tp.partition] = nil }
         }
         changelog?.spendInFlight.removeAll { gone.contains($0.source) }

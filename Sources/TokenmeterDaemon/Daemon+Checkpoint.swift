@@ -100,14 +100,21 @@ extension Daemon {
         try completed(.namesCompacted)
         do {
             try DurableFile.makeDirectories(config.state.dir)
-            try local.write(pipeline, held: ownership.held, includeAssigned: !changelogMode)
+            try local.write(pipeline, held: ownership.held, includeAssigned: !changelogMode) { () throws(DaemonFailure) in
+                try loop.faults?.compactingCheckpoint()
+            }
+        } catch let failure as DaemonFailure {
+            throw failure
         } catch {
             stateWriteFailed("the checkpoint", error)
             return false
         }
-        // In changelog mode the assigned partitions' ids were saved with their records.
-        if !changelogMode { pipeline.markIdsSaved() }
-        ownership.markIdsSaved()
+        // In changelog mode the assigned partitions' ids and rows were saved with their records.
+        if !changelogMode {
+            pipeline.markIdsSaved()
+            pipeline.markRowsSaved()
+        }
+        ownership.markSaved()
         if loop.checkpointPostponed {
             log.notice("dead letters and changelog records delivered; checkpoints and commits resume")
             loop.checkpointPostponed = false

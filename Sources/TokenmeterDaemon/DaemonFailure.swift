@@ -70,8 +70,12 @@ public protocol DaemonFaults: AnyObject {
     func completed(_ step: CheckpointStep) throws(DaemonFailure)
     /// Called before each segment of expired de-duplication ids is deleted (the middle of a compaction).
     func removingExpiredIds() throws(DaemonFailure)
+    /// Called between a new base (local, or a partition's in the changelog) and the deletion of the deltas
+    /// before it (the middle of a compaction).
+    func compactingCheckpoint() throws(DaemonFailure)
 }
 
 extension DaemonFaults {
     public func removingExpiredIds() throws(DaemonFailure) {}
+    public func compactingCheckpoint() throws(DaemonFailure) {}
 }

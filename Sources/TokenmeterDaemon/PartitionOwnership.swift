@@ -81,10 +81,10 @@ struct PartitionOwnership {
     /// The states held for partitions not assigned to this instance (for the checkpoint and the memory model).
     var held: [PartitionState] { Array(restored.values) + Array(localCache.values) }
 
-    /// The held states' de-duplication ids are in the local checkpoint's segments now.
-    mutating func markIdsSaved() {
-        for k in restored.keys { restored[k]!.dedup.markSaved() }
-        for k in localCache.keys { localCache[k]!.dedup.markSaved() }
+    /// The held states' de-duplication ids and rows are in the local checkpoint now.
+    mutating func markSaved() {
+        for k in restored.keys { restored[k]!.dedup.markSaved(); restored[k]!.windows.markSaved() }
+        for k in localCache.keys { localCache[k]!.dedup.markSaved(); localCache[k]!.windows.markSaved() }
     }
 
     /// Of the awaited partitions, those that may start now: nobody else's claim is on record (`waiting`

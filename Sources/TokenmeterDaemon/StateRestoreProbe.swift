@@ -14,11 +14,11 @@ public enum StateRestoreProbe {
         public var openRows: Int
     }
 
-    /// The local checkpoint and id segments of `config.state.dir`, as `tokenmeter run` reads them at start.
+    /// The local checkpoint (base and deltas) and id segments of `config.state.dir`, as `tokenmeter run` reads them at start.
     public static func local(_ config: TokenmeterConfig) throws -> Result {
         let t0 = Date()
         let store = LocalCheckpoint(stateDir: config.state.dir)
-        let bytes = fileSize(store.path) + segmentBytes(store.ids.dir)
+        let bytes = fileSize(store.path) + fileSize(store.logPath) + segmentBytes(store.ids.dir)
         let pipeline = Pipeline(config: config, instance: "restore-probe")
         let r = try store.read(pipeline, restoreAlerts: true)
         let states = r?.partitions ?? []
@@ -40,7 +40,7 @@ public enum StateRestoreProbe {
         let pipeline = Pipeline(config: config, instance: "restore-probe")
         var ids = 0, rows = 0
         for record in found.values {
-            let decoded = try pipeline.decodeCheckpoint(record.state, restoreAlerts: false)
+            let decoded = try pipeline.restoreCheckpoint(try record.chain(pipeline), restoreAlerts: false)
             guard var st = decoded.partitions.first else { continue }
             for c in record.idChunks where c.sequence <= decoded.sequence { st.dedup.restore(c.ids, from: c.from) }
             ids += st.dedup.count

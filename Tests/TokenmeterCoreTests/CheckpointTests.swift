@@ -2,6 +2,91 @@ import Testing
 @testable import TokenmeterCore
 
 @Suite struct CheckpointTests {
+    /// A base, then deltas written as the daemon writes them (rows changed since the last save), applied in
+    /// order, give what a base of the final state gives: rows updated and added, a window opened, windows
+    /// closed, a late bucket flushed and opened again, a partition listed unchanged, a partition gone.
+    @Test func aBaseWithItsDeltasRestoresWhatABaseOfTheFinalStateRestores() throws {
+        var d = Dimensions(tagNames: ["environment"])
+        let prod = d.names.intern("prod")
+        let tags = d.internTags { $0[0] = prod }
+        func key(_ wf: String) -> SeriesKey {
+            SeriesKey(workflow: d.names.intern(wf), owner: d.names.intern("team"), model: d.names.intern("m"),
+                      provider: d.names.intern("p"), tags: tags)
+        }
+        let make = { PartitionWindows(sizes: [60_000, 3_600_000], grace: 0, lateHorizon: 86_400_000) }
+        let t0: EpochMillis = 1_800_000_000_000 - 1_800_000_000_000 % 3_600_000
+        func part(_ p: Int32) -> PartitionState {
+            PartitionState(topic: "u", partition: p, nextOffset: 0, windows: make(), dedup: DedupSet(window: 60_000), lastMessageWall: 0)
+        }
+        func add(_ s: inout PartitionState, _ wf: String, at t: EpochMillis, tokens: Int64) {
+            _ = s.windows.add(key: key(wf), time: t) { $0.addUsage(TokenCounts(input: tokens, output: 1), cost: Money(femtos: Int128(tokens)), isError: false) }
+            s.nextOffset += 1
+        }
+        var a = part(0), b = part(1), c = part(2)
+        for i in 0..<20 { add(&a, "wf-\(i)", at: t0 + Int64(i) * 1_000, tokens: Int64(i + 1)) }
+        add(&b, "wf-b", at: t0, tokens: 7)
+        add(&c, "wf-c", at: t0, tokens: 9)
+        var records = [Checkpoint.encode([a, b, c], dimensions: d, sequence: 1)]
+        func save(_ states: [(PartitionState, Checkpoint.Entry)], _ sequence: UInt64) {
+            records.append(Checkpoint.encode(states, dimensions: d, alertState: [], sequence: sequence, base: 1, includeDedup: false))
+        }
+        a.windows.markSaved(); b.windows.markSaved(); c.windows.markSaved()
+
+        // Two rows updated, one added, in the open minute.
+        add(&a, "wf-3", at: t0 + 30_000, tokens: 100)
+        add(&a, "wf-4", at: t0 + 31_000, tokens: 100)
+        add(&a, "wf-new", at: t0 + 32_000, tokens: 5)
+        save([(a, .changes), (b, .unchanged), (c, .changes)], 2)
+        a.windows.markSaved()
+        // The minute closes (a new one opens); an event late for the closed minute; c is gone.
+        add(&a, "wf-1", at: t0 + 61_000, tokens: 2)
+        _ = a.windows.closeDue()
+        add(&a, "wf-late", at: t0 + 5_000, tokens: 3)
+        save([(a, .changes), (b, .unchanged)], 3)
+        a.windows.markSaved()
+        // The late bucket is flushed, then opened again with another row; b changes.
+        add(&a, "wf-2", at: t0 + 122_000, tokens: 4)
+        let flushed = a.windows.closeDue()
+        #expect(flushed.contains { $0.isLate }, "the late bucket was flushed")
+        add(&a, "wf-late-2", at: t0 + 6_000, tokens: 6)
+        add(&b, "wf-b", at: t0 + 1_000, tokens: 1)
+        save([(a, .changes), (b, .changes)], 4)
+        #expect(records[1].count < records[0].count / 2, "a delta holds the changed rows, not all of them")
+
+        func restored(_ bytes: [[UInt8]]) throws -> [String] {
+            var fresh = Dimensions(tagNames: ["environment"])
+            var chain = try Checkpoint.Chain(base: try Checkpoint.parse(bytes[0], dimensions: &fresh))
+            for r in bytes.dropFirst() { try chain.apply(try Checkpoint.parse(r, dimensions: &fresh)) }
+            let r = Checkpoint.fit(chain, dimensions: &fresh, makeWindows: make, dedupWindow: 60_000)
+            #expect(r.sequence == UInt64(bytes.count == 1 ? 9 : bytes.count))
+            // Every partition, window and row as text, sorted: the state whatever the order it was built in.
+            var lines: [String] = []
+            for p in r.partitions {
+                lines.append("\(p.topic)/\(p.partition) next=\(p.nextOffset) stream=\(p.windows.streamTime) wm=\(p.windows.watermark)")
+                for (i, ws) in p.windows.open.enumerated() {
+                    for w in ws { for (k, c) in w.rows { lines.append("\(p.partition) open \(i) \(w.start) \(fresh.names[k.workflow]) \(fresh.tags(k.tags)) \(c.input) \(c.cost.femtos) \(c.requests)") } }
+                }
+                for (lk, rows) in p.windows.late {
+                    for (k, c) in rows { lines.append("\(p.partition) late \(lk.sizeIndex) \(lk.start) \(fresh.names[k.workflow]) \(c.input) \(c.requests)") }
+                }
+            }
+            return lines.sorted()
+        }
+        let final = Checkpoint.encode([a, b], dimensions: d, sequence: 9)
+        let expected = try restored([final])
+        #expect(expected.contains { $0.contains("late") && $0.contains("wf-late-2") })
+        #expect(!expected.contains { $0.contains(" late ") && $0.contains("wf-late ") }, "the flushed late bucket is not restored")
+        #expect(try restored(records) == expected)
+        // Without the last delta: the state of the record before (b's second event not in it).
+        #expect(try restored(Array(records.prefix(3))) != expected)
+        // A delta out of order is refused, and a gap is not followed.
+        var fresh = Dimensions(tagNames: ["environment"])
+        var chain = try Checkpoint.Chain(base: try Checkpoint.parse(records[0], dimensions: &fresh))
+        let third = try Checkpoint.parse(records[2], dimensions: &fresh)
+        #expect(!chain.follows(third))
+        #expect(throws: CheckpointFormatError.self) { try chain.apply(third) }
+    }
+
     @Test func roundTripKeepsEveryCounterAndName() throws {
         var d = Dimensions(tagNames: ["environment", "customer"])
         let wf = d.names.intern("invoice-extraction"), owner = d.names.intern("finance-ops")

@@ -291,16 +291,18 @@ struct DaemonInProcessTests {
         h.assignAll()
         try h.consumeAll()
         try h.iterate(stepMs: 500, limit: 3)
-        // The checkpoint's name taken by a folder: the atomic rename fails.
-        try? FileManager.default.removeItem(atPath: h.stateDir + "/checkpoint.bin")
-        try FileManager.default.createDirectory(atPath: h.stateDir + "/checkpoint.bin/x", withIntermediateDirectories: true)
+        // The checkpoint's names taken by folders: the base's atomic rename and the delta's append fail.
+        for name in ["checkpoint.bin", "checkpoint.log"] {
+            try? FileManager.default.removeItem(atPath: h.stateDir + "/" + name)
+            try FileManager.default.createDirectory(atPath: h.stateDir + "/\(name)/x", withIntermediateDirectories: true)
+        }
         h.produceEvents(10, startIndex: 50)
         try h.iterate(until: { h.daemon.flow.stateFailing }, stepMs: 500, limit: 20)
         #expect(h.daemon.flow.paused)
         let committed = h.committed(0)?.offset
         try h.iterate(stepMs: 1_000, limit: 3)
         #expect(h.committed(0)?.offset == committed)
-        try FileManager.default.removeItem(atPath: h.stateDir + "/checkpoint.bin")
+        for name in ["checkpoint.bin", "checkpoint.log"] { try FileManager.default.removeItem(atPath: h.stateDir + "/" + name) }
         try h.iterate(until: { !h.daemon.flow.stateFailing }, stepMs: 500, limit: 10)
         #expect(!h.daemon.flow.paused)
         try h.drainAndStop()

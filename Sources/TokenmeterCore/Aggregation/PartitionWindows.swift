@@ -195,6 +195,23 @@ public struct PartitionWindows: Sendable {
         return out
     }
 
+    /// Whether the next save has rows to write (see `RowTable.isNew`, `RowTable.unsavedRows`). Windows
+    /// that closed need nothing written: a record lists the windows still open, and the restore drops the rest.
+    public var hasUnsavedRows: Bool {
+        open.contains { $0.contains { $0.rows.hasUnsaved } } || late.values.contains { $0.hasUnsaved }
+    }
+
+    /// Rows the next save writes (all rows of new tables, the changed rows of the others).
+    public var unsavedRowCount: Int {
+        open.reduce(0) { $0 + $1.reduce(0) { $0 + $1.rows.unsavedCount } } + late.values.reduce(0) { $0 + $1.unsavedCount }
+    }
+
+    /// Everything held now is saved (a checkpoint record with these rows is durable).
+    public mutating func markSaved() {
+        for i in open.indices { for w in open[i].indices { open[i][w].rows.markSaved() } }
+        for k in Array(late.keys) { late[k]!.markSaved() }
+    }
+
     /// Rebuilds from a checkpoint.
     public mutating func restore(streamTime: EpochMillis, watermark: EpochMillis, open: [[Window]],
                                  late: [LateKey: [SeriesKey: RollupCounters]]) {

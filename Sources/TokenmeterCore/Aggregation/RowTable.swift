@@ -10,10 +10,17 @@
 ///
 /// Reads look like a dictionary's (`rows[key]`, `count`, `keys`, `values`, iteration as `(key, value)`),
 /// so code that reads closed windows does not care which it gets. Iteration is in insertion order.
+///
+/// The table also knows what the last checkpoint saved of it, so that a checkpoint writes the rows that
+/// changed, not all the rows held: a table created since (`isNew`) is written whole; otherwise
+/// `unsavedRows` lists the rows added to since, each once (a flag on the row, set by the first change).
+/// While a table is new nothing is listed: every one of its rows goes anyway.
 public struct RowTable: Sendable {
     public struct Row: Sendable {
         public var key: SeriesKey
         public var counters: RollupCounters
+        /// Changed since the last save (only tracked once the table was saved).
+        var unsaved = false
     }
 
     /// The rows in insertion order (one allocation for a window of a few rows).
@@ -21,6 +28,10 @@ public struct RowTable: Sendable {
     /// Power-of-two size, or empty while the table is small enough to scan (`scanLimit`);
     /// 0 = free, else `hash high bits << 32 | row + 1`.
     private var index: [UInt64] = []
+    /// Created since the last save (or never saved): the next checkpoint writes it whole.
+    public private(set) var isNew = true
+    /// The rows changed since the last save, in the order of their first change (empty while `isNew`).
+    public private(set) var unsavedRows: [Int32] = []
 
     /// Up to this many rows a lookup scans the keys: most short windows hold only a few rows, and
     /// they then cost a single allocation and no hashing.
@@ -86,7 +97,8 @@ public struct RowTable: Sendable {
     @discardableResult
     public mutating func insert(_ key: SeriesKey, hash: UInt64) -> Int {
         let row = rows.count
-        rows.append(Row(key: key, counters: RollupCounters()))
+        rows.append(Row(key: key, counters: RollupCounters(), unsaved: !isNew))
+        if !isNew { unsavedRows.append(Int32(truncatingIfNeeded: row)) }
         if index.isEmpty {
             if row + 1 > RowTable.scanLimit { rebuildIndex(size: RowTable.indexSize(for: row + 1)) }
         } else if (row + 1) * 4 > index.count * 3 {
@@ -101,7 +113,33 @@ public struct RowTable: Sendable {
     /// Adds to row `row` in place.
     @inline(__always)
     public mutating func update(_ row: Int, _ apply: (inout RollupCounters) -> Void) {
+        if !isNew && !rows[row].unsaved {
+            rows[row].unsaved = true
+            unsavedRows.append(Int32(truncatingIfNeeded: row))
+        }
         apply(&rows[row].counters)
+    }
+
+    /// Whether the next save has anything of this table to write.
+    public var hasUnsaved: Bool { isNew || !unsavedRows.isEmpty }
+
+    /// The rows the next save writes: all of a new table, else the changed ones.
+    public func forEachUnsaved(_ body: (SeriesKey, RollupCounters) -> Void) {
+        if isNew {
+            for r in rows { body(r.key, r.counters) }
+        } else {
+            for i in unsavedRows { body(rows[Int(i)].key, rows[Int(i)].counters) }
+        }
+    }
+
+    /// How many rows the next save writes.
+    public var unsavedCount: Int { isNew ? rows.count : unsavedRows.count }
+
+    /// What the table holds now is saved: later changes are listed from here on.
+    public mutating func markSaved() {
+        for i in unsavedRows { rows[Int(i)].unsaved = false }
+        unsavedRows.removeAll(keepingCapacity: true)
+        isNew = false
     }
 
     @inline(__always)

@@ -463,6 +463,46 @@ public final class Pipeline {
                                  alertState: alertState.bytes, sequence: sequence, includeDedup: includeDedup)
     }
 
+    /// A checkpoint record (see `Checkpoint`) of the assigned partitions (unless `includeAssigned` is false)
+    /// and `unassigned`, each written as `entry` says; `base` 0 makes it a base (every entry must be `.whole`).
+    public func checkpointRecord(unassigned: [PartitionState], includeAssigned: Bool, sequence: UInt64, base: UInt64,
+                                 entry: (PartitionState) -> Checkpoint.Entry) -> [UInt8] {
+        var alertState = BinaryWriter()
+        alerts.encodeState(into: &alertState, names: dimensions.names)
+        let states = (includeAssigned ? assigned.map(\.state) : []) + unassigned
+        return Checkpoint.encode(states.map { ($0, entry($0)) }, dimensions: dimensions, alertState: alertState.bytes,
+                                 sequence: sequence, base: base, includeDedup: false)
+    }
+
+    /// The open rows of every assigned partition are saved now (see `RowTable.unsavedRows`).
+    public func markRowsSaved() {
+        for t in partitions.indices {
+            for p in partitions[t].indices where partitions[t][p] != nil { partitions[t][p]!.windows.markSaved() }
+        }
+    }
+
+    /// The open rows of one assigned partition are saved now.
+    public func markRowsSaved(topicIndex: Int, partition: Int32) {
+        let p = Int(partition)
+        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.windows.markSaved() }
+    }
+
+    /// Reads one checkpoint record as stored, its names interned (see `Checkpoint.Chain` for putting a base
+    /// and its deltas together, and `restoreCheckpoint` for the result).
+    public func parseCheckpoint(_ bytes: [UInt8]) throws -> Checkpoint.Parsed {
+        try Checkpoint.parse(bytes, dimensions: &dimensions)
+    }
+
+    /// A base with its deltas applied, fitted to the configuration (see `decodeCheckpoint`).
+    public func restoreCheckpoint(_ chain: Checkpoint.Chain, restoreAlerts: Bool) throws -> Checkpoint.Restored {
+        let r = Checkpoint.fit(chain, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: dedupSettings.window.millis)
+        if restoreAlerts && !r.alertState.isEmpty {
+            var reader = BinaryReader(r.alertState)
+            try alerts.decodeState(from: &reader, names: &dimensions.names)
+        }
+        return r
+    }
+
     /// The de-duplication ids of every assigned partition are saved now (see `DedupSet.unsaved`).
     public func markIdsSaved() {
         for t in partitions.indices {
@@ -481,12 +521,7 @@ public final class Pipeline {
     /// With `restoreAlerts`, the alert engine's totals and published crossings come back too (at start;
     /// not when only partitions are re-read after a lost assignment).
     public func decodeCheckpoint(_ bytes: [UInt8], restoreAlerts: Bool) throws -> Checkpoint.Restored {
-        let r = try Checkpoint.decode(bytes, dimensions: &dimensions, makeWindows: emptyWindows, dedupWindow: dedupSettings.window.millis)
-        if restoreAlerts && !r.alertState.isEmpty {
-            var reader = BinaryReader(r.alertState)
-            try alerts.decodeState(from: &reader, names: &dimensions.names)
-        }
-        return r
+        try restoreCheckpoint(try Checkpoint.Chain(base: try parseCheckpoint(bytes)), restoreAlerts: restoreAlerts)
     }
 
     public var openRowCount: Int { assigned.reduce(0) { $0 + $1.state.windows.openRowCount } }

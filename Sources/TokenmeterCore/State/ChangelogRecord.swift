@@ -7,9 +7,17 @@
 /// The spend deltas travel inside the record because the record is what a successor restores from: it
 /// re-sends them (a shard drops a range it already applied), so a crash between the record and the deltas
 /// loses nothing, and the ranges a shard sees never overlap.
+///
+/// A usage partition's records form chains, so that a checkpoint writes the rows that changed rather than
+/// every open row: a base (under the partition's key, every open row, a new random `chain` number) and then
+/// deltas (under `<partition key>/rows/<sequence>`, each the rows changed since the record before, see
+/// `Checkpoint`), until the deltas have grown to the base's size and a new base starts a new chain (the
+/// old chain's deltas are then deleted with tombstones). A restore takes the chain that reaches the
+/// highest source offset and applies its deltas in order (`ChangelogStore.newest`).
 public struct ChangelogRecord: Equatable, Sendable {
     static let magic: UInt32 = 0x4C43_4D54  // "TMCL"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    public static let deltaInfix = "/rows/"
 
     /// The next offset of the source (the usage partition, or the spend partition for a shard).
     public var nextOffset: Int64
@@ -20,8 +28,18 @@ public struct ChangelogRecord: Equatable, Sendable {
     /// Encoded deltas for alert shards (spend topic partitions), in the order they are sent; empty when
     /// nothing was counted. A shard may appear more than once (deltas of an earlier attempt to write).
     public var spend: [SpendOut]
+    /// The chain of a usage partition's base and its deltas (0: a record of version 1, or a shard's).
+    public var chain: UInt64 = 0
     /// Not encoded: the partition's id chunks found beside the record when the changelog was read.
     public var idChunks: [DedupChunk] = []
+    /// Not encoded: for a base found by a restore, the deltas of its chain, in order.
+    public var deltas: [ChangelogRecord] = []
+    /// Not encoded: sequence numbers of the partition's deltas found outside the chain restored (a chain
+    /// replaced by a newer base, whose deletion never landed): to delete.
+    public var staleDeltas: [UInt64] = []
+
+    /// The last record of the chain: the state restored, and the spend deltas to re-send.
+    public var head: ChangelogRecord { deltas.last ?? self }
 
     public struct SpendOut: Equatable, Sendable {
         public var shard: Int32
@@ -41,15 +59,19 @@ public struct ChangelogRecord: Equatable, Sendable {
         w.i64(spendFrom)
         w.count(spend.count)
         for o in spend { w.i32(o.shard); w.blob(o.bytes) }
+        w.u64(chain)
         return w.bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws(CheckpointFormatError) -> ChangelogRecord {
         var r = BinaryReader(bytes)
-        try r.expectHeader(magic: magic, version: version, "changelog record")
+        guard try r.u32() == magic else { throw CheckpointFormatError(reason: "not a tokenmeter changelog record") }
+        let v = try r.u8()
+        guard v == version || v == 1 else { throw CheckpointFormatError(reason: "changelog record version \(v), expected \(version)") }
         var rec = ChangelogRecord(nextOffset: try r.i64(), state: try r.blob())
         rec.spendFrom = try r.i64()
         for _ in 0..<(try r.count()) { rec.spend.append(SpendOut(shard: try r.i32(), bytes: try r.blob())) }
+        if v >= 2 { rec.chain = try r.u64() }
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes in a changelog record") }
         return rec
     }
@@ -66,6 +88,10 @@ public struct ChangelogRecord: Equatable, Sendable {
     /// The key of a usage partition's id chunk: the partition's key, `/ids/`, the chunk's sequence number.
     public static func idChunkKey(topic: String, partition: Int32, sequence: UInt64) -> String {
         "\(key(topic: topic, partition: partition))\(DedupChunk.keyInfix)\(sequence)"
+    }
+    /// The key of a usage partition's delta: the partition's key, `/rows/`, the delta's sequence number.
+    public static func deltaKey(topic: String, partition: Int32, sequence: UInt64) -> String {
+        "\(key(topic: topic, partition: partition))\(deltaInfix)\(sequence)"
     }
 }
 

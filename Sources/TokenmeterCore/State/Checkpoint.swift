@@ -1,24 +1,56 @@
-/// The checkpoint file: every assigned partition's resume offset, open windows, late buckets and dedup
-/// memory, so that a restart continues exactly where the last durable flush left off.
+/// The checkpoint format: every partition's resume offset, open windows, late buckets (and, in the
+/// in-memory round trips, dedup memory), so that a restart continues exactly where the last durable flush
+/// left off.
 ///
 /// Binary, versioned, CRC-checked. Names are stored as strings (ids are per process), each once, through
 /// a local string table. Window sizes are stored by length, so a restart with a changed `rollups.windows`
 /// restores the sizes that remain and reports the ones dropped.
 ///
+/// Two kinds of record share the format. A base (`base` = 0) holds every partition whole. A delta names
+/// its base's sequence number and holds only what changed since the record before it: per partition its
+/// offsets and watermark, the start of every window and late bucket still open, and of each only the rows
+/// that changed (a table created since is written whole and replaces any older one of the same start);
+/// partitions that did not change are listed without content, and a partition not listed is gone. So a
+/// checkpoint writes what changed, not everything held: a base is written only now and then (see
+/// `LocalCheckpoint`, the changelog's chains), and a restore is the base with its deltas applied in order
+/// (`Chain`), on the rows as stored, before they are fitted to the configuration.
+///
 /// De-duplication ids are the bulk of the state (every id inside `dedup.window`) and do not change once
 /// recorded, so the daemon keeps them out of the checkpoint (`includeDedup: false`) and writes each id
-/// once, elsewhere (`DedupSegments`, changelog id chunks); `sequence` numbers the checkpoints so that ids
-/// written for a checkpoint that never completed are told apart. Version 2 (ids inline, no sequence) is
-/// still read.
+/// once, elsewhere (`DedupSegments`, changelog id chunks); `sequence` numbers the records so that ids
+/// written for a checkpoint that never completed are told apart. Versions 2 (ids inline, no sequence) and
+/// 3 (no deltas) are still read.
 public enum Checkpoint {
     static let magic: [UInt8] = Array("TMCK".utf8)
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
+    /// magic, version, body length, CRC-32.
+    public static let headerBytes = 20
 
-    /// `alertState` is the alert engine's own encoding (totals, published crossings), stored as one blob.
+    /// What a record says of one partition.
+    public enum Entry: Sendable {
+        /// Listed, as in the record before (its windows kept as they were).
+        case unchanged
+        /// Offsets, watermark, the open windows and late buckets, and their rows changed since the last save.
+        case changes
+        /// Everything (a base, or a partition the writer has not written since it was restored or assigned).
+        case whole
+    }
+
+    /// A base of `partitions` (all whole). `alertState` is the alert engine's own encoding (totals,
+    /// published crossings), stored as one blob.
     public static func encode(_ partitions: [PartitionState], dimensions d: Dimensions, alertState: [UInt8] = [],
                               sequence: UInt64 = 0, includeDedup: Bool = true) -> [UInt8] {
+        encode(partitions.map { ($0, Entry.whole) }, dimensions: d, alertState: alertState, sequence: sequence,
+               base: 0, includeDedup: includeDedup)
+    }
+
+    /// A record of `parts`; `base` is the sequence of the base a delta builds on (0: this is a base, and
+    /// every entry must be `.whole`).
+    public static func encode(_ parts: [(state: PartitionState, entry: Entry)], dimensions d: Dimensions,
+                              alertState: [UInt8], sequence: UInt64, base: UInt64, includeDedup: Bool) -> [UInt8] {
         var body = BinaryWriter()
         body.u64(sequence)
+        body.u64(base)
         var local: [UInt32: UInt32] = [:]
         var strings: [String] = []
         func ref(_ id: UInt32) -> UInt32 {
@@ -30,10 +62,27 @@ public enum Checkpoint {
             return r
         }
         var records = BinaryWriter()
-        records.count(partitions.count)
-        for p in partitions {
+        records.count(parts.count)
+        for (p, entry) in parts {
             records.string(p.topic)
             records.i32(p.partition)
+            if case .unchanged = entry {
+                records.u8(0)
+                continue
+            }
+            records.u8(1)
+            let whole = if case .whole = entry { true } else { false }
+            func table(_ rows: RowTable) {
+                let replace = whole || rows.isNew
+                records.u8(replace ? 1 : 0)
+                if replace {
+                    records.count(rows.count)
+                    for (k, c) in rows { writeRow(&records, k, c, d, ref) }
+                } else {
+                    records.count(rows.unsavedCount)
+                    rows.forEachUnsaved { k, c in writeRow(&records, k, c, d, ref) }
+                }
+            }
             records.i64(p.nextOffset)
             records.i64(p.windows.streamTime)
             records.i64(p.windows.watermark)
@@ -43,14 +92,14 @@ public enum Checkpoint {
                 records.count(p.windows.open[i].count)
                 for w in p.windows.open[i] {
                     records.i64(w.start)
-                    writeRows(&records, w.rows, d, ref)
+                    table(w.rows)
                 }
             }
             records.count(p.windows.late.count)
-            for (k, rows) in p.windows.late {
+            for (k, rows) in p.windows.late.sorted(by: { ($0.key.sizeIndex, $0.key.start) < ($1.key.sizeIndex, $1.key.start) }) {
                 records.i64(p.windows.sizes[k.sizeIndex])
                 records.i64(k.start)
-                writeRows(&records, rows, d, ref)
+                table(rows)
             }
             if includeDedup {
                 let dedup = p.dedup.entries
@@ -75,20 +124,130 @@ public enum Checkpoint {
 
     /// A row: name references, its tags, then the counters as zigzag varints (most are zero or small:
     /// about 20 bytes a row instead of 120 with fixed-width numbers).
-    private static func writeRows(_ w: inout BinaryWriter, _ rows: RowTable, _ d: Dimensions,
-                                  _ ref: (UInt32) -> UInt32) {
-        w.count(rows.count)
-        for (k, c) in rows {
-            w.varint(UInt64(ref(k.workflow))); w.varint(UInt64(ref(k.owner))); w.varint(UInt64(ref(k.model))); w.varint(UInt64(ref(k.provider)))
-            let tags = d.tagTuples[Int(k.tags)]
-            let present = tags.enumerated().filter { $0.element != SeriesKey.none }
-            w.varint(UInt64(present.count))
-            for (i, v) in present { w.string(d.tagNames[i]); w.varint(UInt64(ref(v))) }
-            w.zigzag(c.requests); w.zigzag(c.errors); w.zigzag(c.input); w.zigzag(c.cacheRead); w.zigzag(c.cacheWrite)
-            w.zigzag(c.output); w.zigzag(c.reasoning); w.zigzag(c.cost.femtos); w.zigzag(c.unpricedRequests)
-            w.zigzag(c.outcomeValue.femtos)
-            w.varint(UInt64(c.outcomes.count))
-            for o in c.outcomes { w.varint(UInt64(ref(o.name))); w.zigzag(o.count) }
+    private static func writeRow(_ w: inout BinaryWriter, _ k: SeriesKey, _ c: RollupCounters, _ d: Dimensions,
+                                 _ ref: (UInt32) -> UInt32) {
+        w.varint(UInt64(ref(k.workflow))); w.varint(UInt64(ref(k.owner))); w.varint(UInt64(ref(k.model))); w.varint(UInt64(ref(k.provider)))
+        let tags = d.tagTuples[Int(k.tags)]
+        let present = tags.enumerated().filter { $0.element != SeriesKey.none }
+        w.varint(UInt64(present.count))
+        for (i, v) in present { w.string(d.tagNames[i]); w.varint(UInt64(ref(v))) }
+        w.zigzag(c.requests); w.zigzag(c.errors); w.zigzag(c.input); w.zigzag(c.cacheRead); w.zigzag(c.cacheWrite)
+        w.zigzag(c.output); w.zigzag(c.reasoning); w.zigzag(c.cost.femtos); w.zigzag(c.unpricedRequests)
+        w.zigzag(c.outcomeValue.femtos)
+        w.varint(UInt64(c.outcomes.count))
+        for o in c.outcomes { w.varint(UInt64(ref(o.name))); w.zigzag(o.count) }
+    }
+
+    // MARK: Reading
+
+    /// A row's key as stored: names interned, tags by name (fitted to the configured tag dimensions last,
+    /// so that deltas apply to the rows they were written for even when the tags configured changed).
+    public struct StoredKey: Hashable, Sendable {
+        var workflow: UInt32, owner: UInt32, model: UInt32, provider: UInt32
+        var tags: [StoredTag]
+    }
+
+    public struct StoredTag: Hashable, Sendable {
+        var name: String
+        var value: UInt32
+    }
+
+    /// A window or late bucket as stored.
+    public struct StoredTable: Sendable {
+        public var size: Int64
+        public var start: EpochMillis
+        /// Replaces any older table of the same size and start (else its rows are added to it, row by row).
+        var replace: Bool
+        var rows: [StoredKey: RollupCounters]
+    }
+
+    /// One partition as stored.
+    public struct StoredPartition: Sendable {
+        public var topic: String
+        public var partition: Int32
+        /// Nil: listed unchanged.
+        public var state: StoredState?
+    }
+
+    public struct StoredState: Sendable {
+        public var nextOffset: Int64
+        var streamTime: EpochMillis
+        var watermark: EpochMillis
+        var open: [StoredTable]
+        var late: [StoredTable]
+        var dedup: [(UInt64, EpochMillis)]
+        var rowCount: Int { open.reduce(0) { $0 + $1.rows.count } + late.reduce(0) { $0 + $1.rows.count } }
+    }
+
+    /// A record as read, names interned into the `Dimensions` given to `parse`.
+    public struct Parsed: Sendable {
+        public var sequence: UInt64
+        /// The base's sequence for a delta, 0 for a base.
+        public var base: UInt64
+        public var partitions: [StoredPartition]
+        public var alertState: [UInt8]
+        public var isBase: Bool { base == 0 }
+    }
+
+    /// A base with deltas applied: the state as of the last record applied.
+    public struct Chain: Sendable {
+        public private(set) var state: Parsed
+        public let baseSequence: UInt64
+        /// The sequence of the last record applied.
+        public var sequence: UInt64 { state.sequence }
+
+        public init(base: Parsed) throws(CheckpointFormatError) {
+            guard base.isBase else { throw CheckpointFormatError(reason: "record \(base.sequence) is a delta, not a base") }
+            guard base.partitions.allSatisfy({ $0.state != nil && $0.state!.open.allSatisfy(\.replace) && $0.state!.late.allSatisfy(\.replace) }) else {
+                throw CheckpointFormatError(reason: "base \(base.sequence) holds a partition in part")
+            }
+            state = base
+            baseSequence = base.sequence
+        }
+
+        /// Whether `delta` is the next record of this chain.
+        public func follows(_ delta: Parsed) -> Bool {
+            !delta.isBase && delta.base == baseSequence && delta.sequence == state.sequence + 1
+        }
+
+        /// Applies the next delta: its partitions replace the list (a partition not listed is gone), each
+        /// listed one as it was (unchanged) or with its offsets and tables as the delta says.
+        public mutating func apply(_ delta: Parsed) throws(CheckpointFormatError) {
+            guard follows(delta) else {
+                throw CheckpointFormatError(reason: "record \(delta.sequence) (base \(delta.base)) does not follow \(state.sequence) of base \(baseSequence)")
+            }
+            var before: [String: StoredState] = [:]
+            for p in state.partitions { before["\(p.topic)/\(p.partition)"] = p.state }
+            var out: [StoredPartition] = []
+            out.reserveCapacity(delta.partitions.count)
+            for p in delta.partitions {
+                let old = before["\(p.topic)/\(p.partition)"]
+                guard let change = p.state else {
+                    guard let old else { throw CheckpointFormatError(reason: "record \(delta.sequence) keeps \(p.topic)[\(p.partition)] unchanged, but it has no state") }
+                    out.append(StoredPartition(topic: p.topic, partition: p.partition, state: old))
+                    continue
+                }
+                func merged(_ tables: [StoredTable], onto olds: [StoredTable]) throws(CheckpointFormatError) -> [StoredTable] {
+                    var byStart: [Int64: [Int64: StoredTable]] = [:]
+                    for t in olds { byStart[t.size, default: [:]][t.start] = t }
+                    var result: [StoredTable] = []
+                    for t in tables {
+                        if t.replace { result.append(t); continue }
+                        guard var o = byStart[t.size]?[t.start] else {
+                            throw CheckpointFormatError(reason: "record \(delta.sequence) changes rows of a window \(p.topic)[\(p.partition)] does not hold")
+                        }
+                        for (k, c) in t.rows { o.rows[k] = c }
+                        result.append(o)
+                    }
+                    return result
+                }
+                var next = change
+                next.open = try merged(change.open, onto: old?.open ?? [])
+                next.late = try merged(change.late, onto: old?.late ?? [])
+                if next.dedup.isEmpty, let old { next.dedup = old.dedup }
+                out.append(StoredPartition(topic: p.topic, partition: p.partition, state: next))
+            }
+            state = Parsed(sequence: delta.sequence, base: 0, partitions: out, alertState: delta.alertState)
         }
     }
 
@@ -98,24 +257,51 @@ public enum Checkpoint {
         public var droppedSizes: Set<Int64>
         /// The alert engine's state blob (see `AlertEngine.decodeState`).
         public var alertState: [UInt8]
-        /// The checkpoint's sequence number (0 in version 2).
+        /// The sequence number of the last record restored (0 in version 2).
         public var sequence: UInt64 = 0
     }
 
-    /// Decodes a checkpoint, interning its names into `d` and fitting it to the configured window sizes.
+    /// Decodes a base, interning its names into `d` and fitting it to the configured window sizes.
     /// `makeWindows` gives an empty `PartitionWindows` with the configured sizes and limits to restore into.
     public static func decode(_ bytes: [UInt8], dimensions d: inout Dimensions, makeWindows: () -> PartitionWindows,
                               dedupWindow: Int64) throws(CheckpointFormatError) -> Restored {
-        let sizes = makeWindows().sizes
+        let chain = try Chain(base: try parse(bytes, dimensions: &d))
+        return fit(chain, dimensions: &d, makeWindows: makeWindows, dedupWindow: dedupWindow)
+    }
+
+    /// The length of the record at the start of `bytes` (header included), nil when `bytes` does not
+    /// start with a whole record (a torn tail of a log).
+    public static func recordLength(_ bytes: ArraySlice<UInt8>) -> Int? {
+        guard bytes.count >= headerBytes, bytes.prefix(4).elementsEqual(magic) else { return nil }
+        var r = BinaryReader(Array(bytes.prefix(headerBytes)))
+        guard (try? r.u64()) != nil, let length = try? r.u64(), let crc = try? r.u32(),
+              length <= UInt64(bytes.count - headerBytes) else { return nil }
+        let end = bytes.startIndex + headerBytes + Int(length)
+        guard CRC32.checksum(bytes[(bytes.startIndex + headerBytes)..<end]) == crc else { return nil }
+        return headerBytes + Int(length)
+    }
+
+    /// A record's sequence and its base's (0 for a base) from the header alone, without checking the body.
+    public static func sequences(_ bytes: [UInt8]) -> (sequence: UInt64, base: UInt64)? {
+        var r = BinaryReader(bytes)
+        guard bytes.starts(with: magic), (try? r.u32()) != nil, let v = try? r.u32(), (try? r.u64()) != nil, (try? r.u32()) != nil else { return nil }
+        let sequence = v >= 3 ? (try? r.u64()) ?? 0 : 0
+        let base = v >= 4 ? (try? r.u64()) ?? 0 : 0
+        return (sequence, base)
+    }
+
+    /// Reads a record (any version) as stored.
+    public static func parse(_ bytes: [UInt8], dimensions d: inout Dimensions) throws(CheckpointFormatError) -> Parsed {
         var r = BinaryReader(bytes)
         for b in magic { guard try r.u8() == b else { throw CheckpointFormatError(reason: "not a tokenmeter checkpoint") } }
         let v = try r.u32()
-        guard v == version || v == 2 else { throw CheckpointFormatError(reason: "version \(v), expected \(version)") }
+        guard v == version || v == 3 || v == 2 else { throw CheckpointFormatError(reason: "version \(v), expected \(version)") }
         let length = try r.u64()
         let crc = try r.u32()
         guard UInt64(r.remaining) == length else { throw CheckpointFormatError(reason: "length \(r.remaining), expected \(length)") }
         guard CRC32.checksum(bytes[r.position...]) == crc else { throw CheckpointFormatError(reason: "checksum mismatch") }
         let sequence = v >= 3 ? try r.u64() : 0
+        let base = v >= 4 ? try r.u64() : 0
         let stringCount = try r.count()
         var ids: [UInt32] = []
         ids.reserveCapacity(stringCount)
@@ -125,65 +311,107 @@ public enum Checkpoint {
             guard Int(ref) < ids.count else { throw CheckpointFormatError(reason: "bad string reference \(ref)") }
             return ids[Int(ref)]
         }
-        var dropped = Set<Int64>()
-        var out: [PartitionState] = []
+        func table(size: Int64, start: Int64) throws(CheckpointFormatError) -> StoredTable {
+            let replace = v >= 4 ? try r.u8() != 0 : true
+            return StoredTable(size: size, start: start, replace: replace, rows: try readRows(&r, id, compact: v >= 3))
+        }
+        var out: [StoredPartition] = []
         let partitionCount = try r.count()
         for _ in 0..<partitionCount {
             let topic = try r.string()
             let partition = try r.i32()
+            if v >= 4 {
+                switch try r.u8() {
+                case 0:
+                    out.append(StoredPartition(topic: topic, partition: partition, state: nil))
+                    continue
+                case 1: break
+                case let k: throw CheckpointFormatError(reason: "unknown partition entry \(k)")
+                }
+            }
             let nextOffset = try r.i64()
             let streamTime = try r.i64()
             let watermark = try r.i64()
-            var open: [[PartitionWindows.Window]] = Array(repeating: [], count: sizes.count)
+            var open: [StoredTable] = []
             let sizeCount = try r.count()
             for _ in 0..<sizeCount {
                 let size = try r.i64()
                 let windowCount = try r.count()
-                for _ in 0..<windowCount {
-                    let start = try r.i64()
-                    let rows = try readRows(&r, &d, id, compact: v >= 3)
-                    if let i = sizes.firstIndex(of: size) {
-                        open[i].append(PartitionWindows.Window(start: start, rows: rows))
-                    } else {
-                        dropped.insert(size)
-                    }
-                }
+                for _ in 0..<windowCount { open.append(try table(size: size, start: try r.i64())) }
             }
-            var late: [PartitionWindows.LateKey: [SeriesKey: RollupCounters]] = [:]
+            var late: [StoredTable] = []
             let lateCount = try r.count()
             for _ in 0..<lateCount {
                 let size = try r.i64()
-                let start = try r.i64()
-                let rows = try readRows(&r, &d, id, compact: v >= 3)
-                if let i = sizes.firstIndex(of: size) {
-                    late[PartitionWindows.LateKey(sizeIndex: i, start: start)] = rows
-                } else {
-                    dropped.insert(size)
-                }
+                late.append(try table(size: size, start: try r.i64()))
             }
-            var dedup = DedupSet(window: dedupWindow)
             let dedupCount = try r.count()
-            var entries: [(UInt64, EpochMillis)] = []
-            entries.reserveCapacity(dedupCount)
-            for _ in 0..<dedupCount { entries.append((try r.u64(), try r.i64())) }
-            dedup.restore(entries, from: 0, saved: false)
-            var windows = makeWindows()
-            windows.restore(streamTime: streamTime, watermark: watermark, open: open, late: late)
-            out.append(PartitionState(topic: topic, partition: partition, nextOffset: nextOffset, windows: windows,
-                                      dedup: dedup, lastMessageWall: 0))
+            var dedup: [(UInt64, EpochMillis)] = []
+            dedup.reserveCapacity(dedupCount)
+            for _ in 0..<dedupCount { dedup.append((try r.u64(), try r.i64())) }
+            out.append(StoredPartition(topic: topic, partition: partition,
+                                       state: StoredState(nextOffset: nextOffset, streamTime: streamTime, watermark: watermark,
+                                                          open: open, late: late, dedup: dedup)))
         }
         let alertCount = try r.count()
         var alertState: [UInt8] = []
         alertState.reserveCapacity(alertCount)
         for _ in 0..<alertCount { alertState.append(try r.u8()) }
         guard r.remaining == 0 else { throw CheckpointFormatError(reason: "\(r.remaining) trailing bytes") }
-        return Restored(partitions: out, droppedSizes: dropped, alertState: alertState, sequence: sequence)
+        return Parsed(sequence: sequence, base: base, partitions: out, alertState: alertState)
     }
 
-    /// Rows as `writeRows` writes them (`compact`), or with fixed-width numbers (version 2).
-    private static func readRows(_ r: inout BinaryReader, _ d: inout Dimensions,
-                                 _ id: (UInt32) throws(CheckpointFormatError) -> UInt32,
-                                 compact: Bool) throws(CheckpointFormatError) -> [SeriesKey: RollupCounters] {
+    /// The chain's state fitted to the configuration: window sizes no longer configured dropped (and
+    /// reported), rows whose tag dimensions were dropped merged into one.
+    public static func fit(_ chain: Chain, dimensions d: inout Dimensions, makeWindows: () -> PartitionWindows,
+                           dedupWindow: Int64) -> Restored {
+        let sizes = makeWindows().sizes
+        var dropped = Set<Int64>()
+        var out: [PartitionState] = []
+        for p in chain.state.partitions {
+            guard let st = p.state else { continue }  // a base lists every partition with its state
+            func rows(_ t: StoredTable) -> [SeriesKey: RollupCounters] {
+                var rows: [SeriesKey: RollupCounters] = [:]
+                rows.reserveCapacity(t.rows.count)
+                let tagNames = d.tagNames
+                for (k, c) in t.rows {
+                    let tuple = d.internTags { values in
+                        for tag in k.tags { if let i = tagNames.firstIndex(of: tag.name) { values[i] = tag.value } }
+                    }
+                    rows[SeriesKey(workflow: k.workflow, owner: k.owner, model: k.model, provider: k.provider, tags: tuple), default: RollupCounters()].merge(c)
+                }
+                return rows
+            }
+            var open: [[PartitionWindows.Window]] = Array(repeating: [], count: sizes.count)
+            for t in st.open {
+                if let i = sizes.firstIndex(of: t.size) {
+                    open[i].append(PartitionWindows.Window(start: t.start, rows: rows(t)))
+                } else {
+                    dropped.insert(t.size)
+                }
+            }
+            for i in open.indices { open[i].sort { $0.start < $1.start } }
+            var late: [PartitionWindows.LateKey: [SeriesKey: RollupCounters]] = [:]
+            for t in st.late {
+                if let i = sizes.firstIndex(of: t.size) {
+                    late[PartitionWindows.LateKey(sizeIndex: i, start: t.start)] = rows(t)
+                } else {
+                    dropped.insert(t.size)
+                }
+            }
+            var dedup = DedupSet(window: dedupWindow)
+            dedup.restore(st.dedup, from: 0, saved: false)
+            var windows = makeWindows()
+            windows.restore(streamTime: st.streamTime, watermark: st.watermark, open: open, late: late)
+            out.append(PartitionState(topic: p.topic, partition: p.partition, nextOffset: st.nextOffset, windows: windows,
+                                      dedup: dedup, lastMessageWall: 0))
+        }
+        return Restored(partitions: out, droppedSizes: dropped, alertState: chain.state.alertState, sequence: chain.sequence)
+    }
+
+    /// Rows as `writeRow` writes them (`compact`), or with fixed-width numbers (version 2).
+    private static func readRows(_ r: inout BinaryReader, _ id: (UInt32) throws(CheckpointFormatError) -> UInt32,
+                                 compact: Bool) throws(CheckpointFormatError) -> [StoredKey: RollupCounters] {
         func ref() throws(CheckpointFormatError) -> UInt32 {
             guard compact else { return try id(try r.u32()) }
             let v = try r.varint()
@@ -199,18 +427,14 @@ public enum Checkpoint {
             return Int(n)
         }
         let n = try r.count()
-        var rows: [SeriesKey: RollupCounters] = [:]
+        var rows: [StoredKey: RollupCounters] = [:]
         rows.reserveCapacity(n)
         for _ in 0..<n {
             let workflow = try ref(), owner = try ref()
             let model = try ref(), provider = try ref()
             let tagCount = try count()
-            var tagPairs: [(String, UInt32)] = []
-            for _ in 0..<tagCount { tagPairs.append((try r.string(), try ref())) }
-            let tagNames = d.tagNames
-            let tuple = d.internTags { values in
-                for (name, v) in tagPairs { if let i = tagNames.firstIndex(of: name) { values[i] = v } }
-            }
+            var tags: [StoredTag] = []
+            for _ in 0..<tagCount { tags.append(StoredTag(name: try r.string(), value: try ref())) }
             var c = RollupCounters()
             c.requests = try number(); c.errors = try number(); c.input = try number(); c.cacheRead = try number()
             c.cacheWrite = try number(); c.output = try number(); c.reasoning = try number()
@@ -218,8 +442,7 @@ public enum Checkpoint {
             c.outcomeValue = try money()
             let oc = try count()
             for _ in 0..<oc { c.outcomes.append(OutcomeCount(name: try ref(), count: try number())) }
-            // Rows whose tag dimensions were dropped from the config merge into one.
-            rows[SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tuple), default: RollupCounters()].merge(c)
+            rows[StoredKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags), default: RollupCounters()].merge(c)
         }
         return rows
     }
