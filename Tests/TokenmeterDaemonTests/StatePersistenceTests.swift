@@ -150,6 +150,42 @@ struct StatePersistenceTests {
         #expect(differing.isEmpty, "files differ after a crash in a compaction: \(differing)")
     }
 
+    /// Of the chains a restore finds for a partition, the one whose last record reaches the highest source
+    /// offset; its deltas in order up to the first gap; every other delta found is stale.
+    @Test func aRestoreTakesTheChainReachingTheHighestOffset() throws {
+        let d = Dimensions(tagNames: [])
+        func state(_ sequence: UInt64, base: UInt64) -> [UInt8] {
+            let windows = PartitionWindows(sizes: [60_000], grace: 0, lateHorizon: 1)
+            let p = PartitionState(topic: "u", partition: 0, nextOffset: 0, windows: windows, dedup: DedupSet(window: 1), lastMessageWall: 0)
+            return Checkpoint.encode([(p, base == 0 ? .whole : .changes)], dimensions: d, alertState: [], sequence: sequence, base: base, includeDedup: false)
+        }
+        func record(_ chain: UInt64, _ sequence: UInt64, base: UInt64, offset: Int64) -> ChangelogRecord {
+            var r = ChangelogRecord(nextOffset: offset, state: state(sequence, base: base))
+            r.chain = chain
+            return r
+        }
+        // Chain 7: base 10 at offset 100, deltas 11 and 12 (up to 300). Chain 9 (a base
+        // written later, at offset 250, by an instance cut off from the group): delta 15 up to 260.
+        let bases = [record(7, 10, base: 0, offset: 100), record(9, 14, base: 0, offset: 250)]
+        var deltas: [UInt64: ChangelogRecord] = [:]
+        deltas[11] = record(7, 11, base: 10, offset: 200)
+        deltas[12] = record(7, 12, base: 10, offset: 300)
+        deltas[13] = record(8, 13, base: 10, offset: 900)   // another chain's number: not followed
+        deltas[15] = record(9, 15, base: 14, offset: 260)
+        let chosen = try #require(ChangelogStore.chain(bases: bases, deltas: deltas))
+        #expect(chosen.chain == 7 && chosen.head.nextOffset == 300)
+        #expect(chosen.deltas.map(\.nextOffset) == [200, 300])
+        #expect(chosen.staleDeltas == [13, 15])
+        // Without delta 12 the later base reaches further.
+        deltas[12] = nil
+        let other = try #require(ChangelogStore.chain(bases: bases, deltas: deltas))
+        #expect(other.chain == 9 && other.head.nextOffset == 260 && other.staleDeltas == [11, 13])
+        // Key parsing: deltas and chunks are told apart from the partition's own key.
+        #expect(ChangelogStore.owner("g/u/0/rows/12", infix: ChangelogRecord.deltaInfix)! == ("g/u/0", 12))
+        #expect(ChangelogStore.owner("g/u/0/ids/12", infix: ChangelogRecord.deltaInfix) == nil)
+        #expect(ChangelogStore.owner("g/u/0", infix: ChangelogRecord.deltaInfix) == nil)
+    }
+
     /// A crash while expired id segments are being deleted (after the first of several), then a restart:
     /// the same files as a run without a crash, exact totals, and repeats of recent events still dropped.
     @Test func aCrashInTheMiddleOfDeletingExpiredIdsLosesAndDoublesNothing() throws {

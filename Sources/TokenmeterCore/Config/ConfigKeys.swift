@@ -324,7 +324,7 @@ public enum ConfigKeys {
         ]),
         .table("state", [
             key("state", "dir", \.state.dir, .path, .restart, startChecked: true, example: #""/srv/meter/state""#,
-                "the checkpoint (`checkpoint.bin`, dedup ids in `dedup/`) and the alert outbox (`outbox/`)", Render.string),
+                "the checkpoint (`checkpoint.bin`, `checkpoint.log`, dedup ids in `dedup/`) and the alert outbox (`outbox/`)", Render.string),
             key("state", "checkpoint_interval", \.state.checkpointInterval, .duration, .atOnce,
                 note: "`\"1s\"` with `kafka.spend_topic`", example: #""2s""#,
                 "how often open windows and offsets are checkpointed and offsets committed; with a changelog also "
