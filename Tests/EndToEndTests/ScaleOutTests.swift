@@ -67,10 +67,10 @@ import TrafficGenerator
         for f in folders { #expect(((try? RollupSums(dir: f))?.files ?? 0) > 0, "\(f) has files: every instance counted some partitions") }
         #expect(s.expected.duplicates > 0)
         // The hand-overs after the kills went through the changelog: a restarted instance's log says it found
-        // partition records there on assignment (`changelog read found=N`, N > 0).
+        // partition records there on assignment (`changelog read ... found=N`, N > 0).
         let restored = names.indices.flatMap { i in (1..<(runs[i] + 1)).map { s.dir + "/\(names[i])\($0).log" } }.contains { log in
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").contains { line in
-                guard let r = line.range(of: "changelog read found=") else { return false }
+                guard line.contains("changelog read"), let r = line.range(of: " found=") else { return false }
                 return (Int(line[r.upperBound...].prefix { $0.isNumber }) ?? 0) > 0
             }
         }
