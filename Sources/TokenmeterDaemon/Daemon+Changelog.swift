@@ -121,8 +121,7 @@ extension Daemon {
             book.idChunks[tp] = chunks
             book.rowChains[tp] = chain
             // Queued on a producer that never drops a record (or the daemon stops): the ids and rows count as saved.
-            pipeline.markIdsSaved(topicIndex: t, partition: st.partition)
-            pipeline.markRowsSaved(topicIndex: t, partition: st.partition)
+            pipeline.markSaved(topicIndex: t, partition: st.partition)
             book.lastRecord[tp] = mark
             if !spend.isEmpty { book.spendInFlight.append(SpendInFlight(source: tp, from: from, to: st.nextOffset, out: spend)) }
         }

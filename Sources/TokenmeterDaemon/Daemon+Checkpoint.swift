@@ -110,10 +110,7 @@ extension Daemon {
             return false
         }
         // In changelog mode the assigned partitions' ids and rows were saved with their records.
-        if !changelogMode {
-            pipeline.markIdsSaved()
-            pipeline.markRowsSaved()
-        }
+        if !changelogMode { pipeline.markSaved() }
         ownership.markSaved()
         if loop.checkpointPostponed {
             log.notice("dead letters and changelog records delivered; checkpoints and commits resume")

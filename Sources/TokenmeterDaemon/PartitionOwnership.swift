@@ -83,8 +83,8 @@ struct PartitionOwnership {
 
     /// The held states' de-duplication ids and rows are in the local checkpoint now.
     mutating func markSaved() {
-        for k in restored.keys { restored[k]!.dedup.markSaved(); restored[k]!.windows.markSaved() }
-        for k in localCache.keys { localCache[k]!.dedup.markSaved(); localCache[k]!.windows.markSaved() }
+        for k in restored.keys { restored[k]!.markSaved() }
+        for k in localCache.keys { localCache[k]!.markSaved() }
     }
 
     /// Of the awaited partitions, those that may start now: nobody else's claim is on record (`waiting`

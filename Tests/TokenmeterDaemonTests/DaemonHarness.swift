@@ -112,6 +112,18 @@ final class DaemonHarness {
         return (count * partitions.count, input, output)
     }
 
+    /// A run without any fault: `events` per partition consumed and drained; its rollup files (what a run
+    /// with crashes must write byte for byte) and what was produced.
+    static func uninterruptedRun(events: Int, extraConfig: String = "", changelog: Bool = false) throws
+        -> (files: [String: [UInt8]], produced: (requests: Int, input: Int64, output: Int64)) {
+        let clean = DaemonHarness(extraConfig: extraConfig, changelog: changelog)
+        let produced = clean.produceEvents(events)
+        try clean.startDaemon()
+        clean.assignAll()
+        try clean.drainAndStop()
+        return (clean.rollupFiles(), produced)
+    }
+
     /// Turns of the loop, the clock moving `stepMs` before each, until `done` holds (at most `limit` turns).
     @discardableResult
     func iterate(until done: () -> Bool = { false }, stepMs: Int64 = 100, limit: Int = 2_000) throws -> Bool {

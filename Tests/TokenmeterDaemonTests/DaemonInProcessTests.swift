@@ -39,14 +39,9 @@ struct DaemonInProcessTests {
     }
 
     private func crashAndRestart(after step: CheckpointStep, changelog: Bool) throws {
-        let clean = DaemonHarness(changelog: changelog)
-        let produced = clean.produceEvents(150)
-        try clean.startDaemon()
-        clean.assignAll()
-        try clean.drainAndStop()
-        let reference = clean.rollupFiles()
+        let (reference, produced) = try DaemonHarness.uninterruptedRun(events: 150, changelog: changelog)
         #expect(!reference.isEmpty)
-        #expect(clean.totals(window: "1h") == DaemonHarness.expected(produced))
+        #expect(DaemonHarness.totals(of: reference, window: "1h") == DaemonHarness.expected(produced))
 
         let h = DaemonHarness(changelog: changelog)
         h.produceEvents(150)

@@ -103,13 +103,8 @@ struct StatePersistenceTests {
     /// crash, exact totals.
     @Test(arguments: [false, true])
     func aCrashInTheMiddleOfACompactionLosesAndDoublesNothing(changelog: Bool) throws {
-        let clean = DaemonHarness(changelog: changelog)
-        let produced = clean.produceEvents(400)
-        try clean.startDaemon()
-        clean.assignAll()
-        try clean.drainAndStop()
-        let reference = clean.rollupFiles()
-        #expect(clean.totals(window: "1h") == DaemonHarness.expected(produced))
+        let (reference, produced) = try DaemonHarness.uninterruptedRun(events: 400, changelog: changelog)
+        #expect(DaemonHarness.totals(of: reference, window: "1h") == DaemonHarness.expected(produced))
 
         let broker = InMemoryBroker()
         broker.maxPerPoll = 5
@@ -118,7 +113,7 @@ struct StatePersistenceTests {
         let d = try h.startDaemon()
         // A new base as soon as the deltas weigh what the base does: a few checkpoints apart.
         if changelog { d.changelog?.compactAfter = 0 } else { d.local.compactAfter = 0 }
-        let crash = CrashWhileCompacting(nth: 2)
+        let crash = CrashInCompaction(.replacingDeltas, nth: 2)
         d.faults = crash
         h.assignAll()
         #expect(throws: DaemonFailure.injectedCrash(after: .checkpointWritten)) { try h.consumeAll() }
@@ -190,13 +185,8 @@ struct StatePersistenceTests {
     /// the same files as a run without a crash, exact totals, and repeats of recent events still dropped.
     @Test func aCrashInTheMiddleOfDeletingExpiredIdsLosesAndDoublesNothing() throws {
         let config = "[dedup]\nwindow = \"2m\""
-        let clean = DaemonHarness(extraConfig: config)
-        let produced = clean.produceEvents(400)
-        try clean.startDaemon()
-        clean.assignAll()
-        try clean.drainAndStop()
-        let reference = clean.rollupFiles()
-        #expect(clean.totals(window: "1h") == DaemonHarness.expected(produced))
+        let (reference, produced) = try DaemonHarness.uninterruptedRun(events: 400, extraConfig: config)
+        #expect(DaemonHarness.totals(of: reference, window: "1h") == DaemonHarness.expected(produced))
 
         let h = DaemonHarness(extraConfig: config)
         let first = h.firstEventMs
@@ -204,7 +194,7 @@ struct StatePersistenceTests {
         let d = try h.startDaemon()
         // A segment per checkpoint, so that several are expired at once.
         d.local.ids.rollAppends = 1
-        let crash = CrashWhileRemovingIds(nth: 2)
+        let crash = CrashInCompaction(.removingExpiredIds, nth: 2)
         d.faults = crash
         h.assignAll()
         var crashed: DaemonFailure?
@@ -232,12 +222,7 @@ struct StatePersistenceTests {
     /// chunks: the same files as a run without a crash, and repeats of recent events still dropped.
     @Test func aTakeoverAfterExpiredIdChunksWereDeletedLosesAndDoublesNothing() throws {
         let config = "[dedup]\nwindow = \"2m\""
-        let clean = DaemonHarness(extraConfig: config, changelog: true)
-        let produced = clean.produceEvents(400)
-        try clean.startDaemon()
-        clean.assignAll()
-        try clean.drainAndStop()
-        let reference = clean.rollupFiles()
+        let (reference, produced) = try DaemonHarness.uninterruptedRun(events: 400, extraConfig: config, changelog: true)
 
         let broker = InMemoryBroker()
         broker.maxPerPoll = 5
@@ -276,26 +261,20 @@ struct StatePersistenceTests {
     }
 }
 
-/// Stops the daemon at the `nth` segment of expired ids about to be deleted.
-final class CrashWhileRemovingIds: DaemonFaults {
+/// Stops the daemon in the middle of a compaction: at the `nth` segment of expired ids about to be
+/// deleted, or at the `nth` new base about to replace deltas (before their deletion).
+final class CrashInCompaction: DaemonFaults {
+    enum Point { case removingExpiredIds, replacingDeltas }
+    let point: Point
     let nth: Int
     private(set) var calls = 0
-    init(nth: Int) { self.nth = nth }
+    init(_ point: Point, nth: Int) { self.point = point; self.nth = nth }
     func completed(_ s: CheckpointStep) throws(DaemonFailure) {}
-    func removingExpiredIds() throws(DaemonFailure) {
+    func removingExpiredIds() throws(DaemonFailure) { try reached(.removingExpiredIds, after: .expiredIdsRemoved) }
+    func compactingCheckpoint() throws(DaemonFailure) { try reached(.replacingDeltas, after: .checkpointWritten) }
+    private func reached(_ p: Point, after step: CheckpointStep) throws(DaemonFailure) {
+        guard p == point else { return }
         calls += 1
-        if calls == nth { throw .injectedCrash(after: .expiredIdsRemoved) }
-    }
-}
-
-/// Stops the daemon at the `nth` compaction, between the new base and the deletion of the old deltas.
-final class CrashWhileCompacting: DaemonFaults {
-    let nth: Int
-    private(set) var calls = 0
-    init(nth: Int) { self.nth = nth }
-    func completed(_ s: CheckpointStep) throws(DaemonFailure) {}
-    func compactingCheckpoint() throws(DaemonFailure) {
-        calls += 1
-        if calls == nth { throw .injectedCrash(after: .checkpointWritten) }
+        if calls == nth { throw .injectedCrash(after: step) }
     }
 }

@@ -17,4 +17,10 @@ public struct PartitionState: Sendable {
         self.topic = topic; self.partition = partition; self.nextOffset = nextOffset; self.windows = windows
         self.dedup = dedup; self.lastMessageWall = lastMessageWall
     }
+
+    /// Its ids and open rows are saved (a checkpoint record holding them is durable).
+    public mutating func markSaved() {
+        dedup.markSaved()
+        windows.markSaved()
+    }
 }

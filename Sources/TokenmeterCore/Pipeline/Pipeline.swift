@@ -474,19 +474,6 @@ public final class Pipeline {
                                  sequence: sequence, base: base, includeDedup: false)
     }
 
-    /// The open rows of every assigned partition are saved now (see `RowTable.unsavedRows`).
-    public func markRowsSaved() {
-        for t in partitions.indices {
-            for p in partitions[t].indices where partitions[t][p] != nil { partitions[t][p]!.windows.markSaved() }
-        }
-    }
-
-    /// The open rows of one assigned partition are saved now.
-    public func markRowsSaved(topicIndex: Int, partition: Int32) {
-        let p = Int(partition)
-        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.windows.markSaved() }
-    }
-
     /// Reads one checkpoint record as stored, its names interned (see `Checkpoint.Chain` for putting a base
     /// and its deltas together, and `restoreCheckpoint` for the result).
     public func parseCheckpoint(_ bytes: [UInt8]) throws -> Checkpoint.Parsed {
@@ -503,17 +490,18 @@ public final class Pipeline {
         return r
     }
 
-    /// The de-duplication ids of every assigned partition are saved now (see `DedupSet.unsaved`).
-    public func markIdsSaved() {
+    /// Every assigned partition's de-duplication ids and open rows are saved now (see `DedupSet.unsaved`,
+    /// `RowTable.unsavedRows`): later checkpoints write what comes after.
+    public func markSaved() {
         for t in partitions.indices {
-            for p in partitions[t].indices where partitions[t][p] != nil { partitions[t][p]!.dedup.markSaved() }
+            for p in partitions[t].indices where partitions[t][p] != nil { partitions[t][p]!.markSaved() }
         }
     }
 
-    /// The ids of one assigned partition are saved now.
-    public func markIdsSaved(topicIndex: Int, partition: Int32) {
+    /// One assigned partition's ids and rows are saved now.
+    public func markSaved(topicIndex: Int, partition: Int32) {
         let p = Int(partition)
-        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.dedup.markSaved() }
+        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.markSaved() }
     }
 
     /// Decodes a checkpoint into partition states (not yet assigned: the caller assigns them as Kafka
