@@ -211,41 +211,74 @@ struct RollupSums: Equatable {
         for dir in dirs {
             guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
             for case let rel as String in e where rel.hasSuffix(".jsonl") && !(rel as NSString).lastPathComponent.hasPrefix(".") {
-                let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + rel))
+                let file = try ParsedFile.read(dir + "/" + rel)
                 if let first = seen[rel] {
-                    if first != data { conflicts.append(rel) }
+                    if first != file.data { conflicts.append(rel) }
                     continue
                 }
-                seen[rel] = data
-                try add(String(decoding: data, as: UTF8.self))
+                seen[rel] = file.data
+                files += 1
+                lateRows += file.lateRows
+                for (key, r) in file.rows { rows[key, default: ExpectedRow()].add(r) }
             }
         }
     }
 
-    private mutating func add(_ text: String) throws {
-        files += 1
-        for line in text.split(separator: "\n") {
-            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            let key = ExpectedWindowKey(windowMillis: Self.windowMillis[o["window"] as! String]!,
-                                        windowStart: RFC3339.parse(o["window_start"] as! String)!,
-                                        workflow: o["workflow"] as! String, owner: o["owner"] as! String,
-                                        model: o["model"] as? String)
-            var r = ExpectedRow()
-            r.requests = (o["requests"] as! NSNumber).int64Value
-            r.errors = (o["errors"] as! NSNumber).int64Value
-            r.inputTokens = (o["input_tokens"] as! NSNumber).int64Value
-            r.cacheReadTokens = (o["cache_read_tokens"] as! NSNumber).int64Value
-            r.cacheWriteTokens = (o["cache_write_tokens"] as! NSNumber).int64Value
-            r.outputTokens = (o["output_tokens"] as! NSNumber).int64Value
-            r.reasoningTokens = (o["reasoning_tokens"] as! NSNumber).int64Value
-            r.unpricedRequests = (o["unpriced_requests"] as! NSNumber).int64Value
-            // Money is compared exactly: take the number's text from the line, not a Double.
-            r.cost = Money.parse(Self.numberText(line, field: "cost_usd"))!
-            r.outcomeValue = Money.parse(Self.numberText(line, field: "outcome_value_usd"))!
-            for (k, v) in o["outcomes"] as! [String: Any] { r.outcomes[k] = (v as! NSNumber).int64Value }
-            if o["late"] as! Bool { lateRows += 1 }
-            rows[key, default: ExpectedRow()].add(r)
+    /// A rollup file read and parsed once: the scenarios await exact totals by reading every folder many
+    /// times while daemons write more files, and parsing thousands of files again on every poll took more
+    /// CPU than the daemons under test. Files are only ever replaced whole (rename), so a path whose inode,
+    /// size and modification time are unchanged holds the same bytes.
+    private struct ParsedFile {
+        var data: Data
+        var rows: [(ExpectedWindowKey, ExpectedRow)]
+        var lateRows: Int
+        struct Signature: Equatable { var inode: UInt64, size: Int64, mtime: Int, mtimeNanos: Int }
+
+        nonisolated(unsafe) private static var cache: [String: (Signature, ParsedFile)] = [:]
+        private static let lock = NSLock()
+
+        static func read(_ path: String) throws -> ParsedFile {
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw HarnessError("cannot stat \(path)") }
+            let sig = Signature(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNanos: st.st_mtim.tv_nsec)
+            if let hit = lock.withLock({ cache[path] }), hit.0 == sig { return hit.1 }
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            var file = ParsedFile(data: data, rows: [], lateRows: 0)
+            try file.parse()
+            lock.withLock { cache[path] = (sig, file) }
+            return file
         }
+
+        private mutating func parse() throws {
+            let text = String(decoding: data, as: UTF8.self)
+            for line in text.split(separator: "\n") {
+                let (key, r, late) = try RollupSums.row(line)
+                rows.append((key, r))
+                if late { lateRows += 1 }
+            }
+        }
+    }
+
+    private static func row(_ line: Substring) throws -> (ExpectedWindowKey, ExpectedRow, Bool) {
+        let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        let key = ExpectedWindowKey(windowMillis: Self.windowMillis[o["window"] as! String]!,
+                                    windowStart: RFC3339.parse(o["window_start"] as! String)!,
+                                    workflow: o["workflow"] as! String, owner: o["owner"] as! String,
+                                    model: o["model"] as? String)
+        var r = ExpectedRow()
+        r.requests = (o["requests"] as! NSNumber).int64Value
+        r.errors = (o["errors"] as! NSNumber).int64Value
+        r.inputTokens = (o["input_tokens"] as! NSNumber).int64Value
+        r.cacheReadTokens = (o["cache_read_tokens"] as! NSNumber).int64Value
+        r.cacheWriteTokens = (o["cache_write_tokens"] as! NSNumber).int64Value
+        r.outputTokens = (o["output_tokens"] as! NSNumber).int64Value
+        r.reasoningTokens = (o["reasoning_tokens"] as! NSNumber).int64Value
+        r.unpricedRequests = (o["unpriced_requests"] as! NSNumber).int64Value
+        // Money is compared exactly: take the number's text from the line, not a Double.
+        r.cost = Money.parse(Self.numberText(line, field: "cost_usd"))!
+        r.outcomeValue = Money.parse(Self.numberText(line, field: "outcome_value_usd"))!
+        for (k, v) in o["outcomes"] as! [String: Any] { r.outcomes[k] = (v as! NSNumber).int64Value }
+        return (key, r, o["late"] as! Bool)
     }
 
     static func numberText(_ line: Substring, field: String) -> String {
