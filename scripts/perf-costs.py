@@ -56,12 +56,16 @@ def main():
         p = part_of(frames)
         if p is None:
             joined = " ".join(frames)
-            if "daemonRun" in joined and "Daemon" not in joined.split("daemonRun")[0]:
+            if "BenchCommand" in joined and "16TokenmeterDaemon0B0C" not in joined:
                 p = "bench: the measuring thread"
             elif "HTTPServer" in joined:
                 p = "HTTP server thread"
             elif "8DaemonC" in joined or "0B0C" in joined:
                 p = "daemon loop, other"
+            elif any(k in joined for k in ("ext4_create", "do_sys_openat2", "__ext4_new_inode")):
+                p = "file creation in the kernel (the caller's stack not recorded)"
+            elif frames and any(k in frames[0] for k in ("malloc", "_int_free", "cfree", "free@")):
+                p = "malloc and free (the caller not recorded: glibc keeps no frame pointers)"
             else:
                 p = "other (" + comm + ")"
         counts[p] += 1

@@ -195,6 +195,7 @@ def consume(args):
     })
     c.subscribe([args.topic])
     state = Consumer(prices)
+    handle = (lambda v: orjson.loads(v)) if args.parse_only else state.handle
     seen = 0
     first = None
     last_progress = time.monotonic()
@@ -205,7 +206,7 @@ def consume(args):
         for m in batch:
             if m.error():
                 continue
-            state.handle(m.value())
+            handle(m.value())
             seen += 1
         if batch:
             last_progress = time.monotonic()
@@ -214,7 +215,7 @@ def consume(args):
     end, cpu = time.monotonic(), cpu_seconds()
     c.close()
     result = {
-        "consumer": "python", "events": seen, "counted": state.counted, "bad": state.bad, "rows": len(state.windows),
+        "consumer": "python, orjson.loads only" if args.parse_only else "python", "events": seen, "counted": state.counted, "bad": state.bad, "rows": len(state.windows),
         "seconds": round(end - first[0], 3), "events_per_second": round(seen / (end - first[0])),
         # Whole process from its start: interpreter start-up, the group join and librdkafka's threads included.
         "cpu_seconds": round(cpu, 3), "cpu_seconds_per_million": round(cpu / seen * 1e6, 2),
@@ -281,7 +282,7 @@ def run_daemon(args, brokers, work, prices_path):
     os.makedirs(work, exist_ok=True)
     cfg = os.path.join(work, "tokenmeter.toml")
     with open(cfg, "w") as f:
-        f.write(daemon_config(brokers, args.topic, f"compare-daemon-{os.getpid()}", work, prices_path))
+        f.write(daemon_config(brokers, args.topic, f"compare-daemon-{os.getpid()}-{os.path.basename(work)}", work, prices_path))
     log = open(os.path.join(work, "daemon.log"), "w")
     p = subprocess.Popen([args.tokenmeter, "run", "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -347,6 +348,12 @@ def compare(args):
                                  capture_output=True, text=True, check=True)
             results.append(json.loads(out.stdout))
             print(out.stdout.strip(), file=sys.stderr)
+            # The floor of any Python consumer of this topic: the same loop doing nothing but parse.
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "consume", "--brokers", brokers, "--topic", args.topic,
+                                  "--group", f"compare-parse-{os.getpid()}-{i}", "--events", str(args.events), "--prices", prices_path,
+                                  "--parse-only"], capture_output=True, text=True, check=True)
+            results.append(json.loads(out.stdout))
+            print(out.stdout.strip(), file=sys.stderr)
             d = run_daemon(args, brokers, os.path.join(work, f"daemon-{i}"), prices_path)
             results.append(d)
             print(json.dumps(d), file=sys.stderr)
@@ -359,7 +366,7 @@ def compare(args):
     print("| consumer | run | events/s | CPU s (whole process) | CPU s per million events | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|")
     for i, r in enumerate(results):
-        print(f"| {r['consumer']} | {i // 2 + 1} | {r['events_per_second']} | {r['cpu_seconds']} | {r['cpu_seconds_per_million']} | {r['max_rss_mb']} |")
+        print(f"| {r['consumer']} | {i // 3 + 1} | {r['events_per_second']} | {r['cpu_seconds']} | {r['cpu_seconds_per_million']} | {r['max_rss_mb']} |")
     py = sorted(r["cpu_seconds_per_million"] for r in results if r["consumer"] == "python")
     tmc = sorted(r["cpu_seconds_per_million"] for r in results if r["consumer"] == "tokenmeter")
     print(f"python / tokenmeter CPU per event (medians): {py[len(py) // 2] / tmc[len(tmc) // 2]:.2f}")
@@ -375,6 +382,7 @@ def main():
     c.add_argument("--events", type=int, required=True, help="stop after this many messages")
     c.add_argument("--prices", default="config/demo.toml", help="a TOML file with [[price]] entries")
     c.add_argument("--stall-seconds", type=float, default=30)
+    c.add_argument("--parse-only", action="store_true", help="only orjson.loads each message: the floor of a Python consumer")
     m = sub.add_parser("compare", help="broker, fill, then the Python consumer and the daemon on the same topic")
     m.add_argument("--tokenmeter", default=".build/release/tokenmeter")
     m.add_argument("--events", type=int, default=300_000)
