@@ -36,8 +36,9 @@ public final class Pipeline {
     /// flush to disk, renamed, each folder fsynced once), not after every poll batch: a file's fsync and
     /// its folder's cost more than writing it, and a checkpoint needs them on disk only before it is
     /// taken. Past this many rows they are written sooner, so that closed windows waiting for the
-    /// checkpoint never hold much memory (about 16 MB at `bytesPerOpenRow`).
-    public static let pendingRowsToWrite = 65_536
+    /// checkpoint never hold much memory (about 4 MB at `bytesPerOpenRow`); a flush of that size is still
+    /// one batch of a hundred minute files or more.
+    public static let pendingRowsToWrite = 16_384
     /// Whether enough closed windows wait to be written before the next checkpoint.
     public var pendingDue: Bool { pendingRows >= Pipeline.pendingRowsToWrite }
     /// Reused by `writePending` for each file's bytes.
