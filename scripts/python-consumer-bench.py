@@ -34,6 +34,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -360,6 +361,8 @@ def compare(args):
     finally:
         broker.terminate()
         broker.wait()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     print(f"{args.events} events, {args.partitions} partitions, 1h windows; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"{os.cpu_count()} cores")
@@ -392,6 +395,7 @@ def main():
     m.add_argument("--seed", type=int, default=2026)
     m.add_argument("--prices", default="config/demo.toml")
     m.add_argument("--stall-seconds", type=float, default=30)
+    m.add_argument("--keep", action="store_true", help="keep the work folder (events, daemon logs, rollups)")
     args = ap.parse_args()
     consume(args) if args.command == "consume" else compare(args)
 
