@@ -113,10 +113,27 @@ public final class Daemon {
     /// The consumer's librdkafka properties: our defaults (a property the user sets wins), the shared
     /// ones, the group, and with `kafka.static_membership` the instance name as `group.instance.id`.
     public static func consumerProperties(_ c: TokenmeterConfig, base: [(String, String)], instance: String) -> [(String, String)] {
-        var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", c.kafka.groupId)]
+        var props = [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + throughputDefaults + base
+            + [("group.id", c.kafka.groupId)]
         if c.kafka.staticMembership { props.append(("group.instance.id", instance)) }
         return props
     }
+
+    /// Consumer settings chosen for throughput (docs/performance.md says why, with measurements); a
+    /// property set in `[kafka.properties]` wins over each.
+    ///  - `fetch.min.bytes` 64 KiB with `fetch.wait.max.ms` 100 (librdkafka: 1 byte, 500 ms): a consumer
+    ///    that has caught up gets each fetch response with up to 64 KiB (about 170 events) or 100 ms of
+    ///    traffic, instead of one response per message that arrived, each a request, a response and a
+    ///    wake-up of the polling thread on both sides. 100 ms is the most it adds to an event's way in,
+    ///    far below a window's grace and the alert latency that matters. With a backlog nothing changes:
+    ///    responses are full anyway.
+    ///  - `queued.max.messages.kbytes` 32 MiB (librdkafka: 64 MiB): the prefetched messages held in
+    ///    memory beside the state. 32 MiB is over a second of input at the rates measured here, enough
+    ///    to keep the polling thread fed through a checkpoint; the other 32 MiB were resident memory that
+    ///    bought no throughput.
+    public static let throughputDefaults: [(String, String)] = [
+        ("fetch.min.bytes", "65536"), ("fetch.wait.max.ms", "100"), ("queued.max.messages.kbytes", "32768"),
+    ]
 
     // MARK: The loop
 
@@ -176,7 +193,9 @@ public final class Daemon {
                 loop.overflowLog.reportSuppressed(now: mono, log: log)
                 closeIdleWindows(consumer)
             }
-            flushFiles()
+            // Closed windows wait for the checkpoint, which writes them first, all in one durable batch
+            // (see `Pipeline.pendingRowsToWrite`); only a large backlog of them is written before it.
+            if pipeline.pendingDue { flushFiles() }
             if mono - loop.lastCheckpoint >= config.state.checkpointInterval.millis {
                 checkpoint(reason: "interval")
             }

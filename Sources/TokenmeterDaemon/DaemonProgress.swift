@@ -172,6 +172,9 @@ public final class DaemonProgress: Sendable {
 
     public var snapshot: Snapshot { state.withLock { $0 } }
 
+    /// Messages consumed so far, without copying the whole snapshot (for a caller that asks often).
+    public var messagesConsumed: Int64 { state.withLock { $0.pipeline.metrics.messages } }
+
     func update(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0) } }
 }
 

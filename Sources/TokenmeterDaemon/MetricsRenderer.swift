@@ -87,7 +87,7 @@ public enum MetricsRenderer {
             s.memory.paused ? "1" : "0")
         one("windows_closed_total", "counter", "Windows closed (final files; late and partial files not included).", "\(m.windowsClosed)")
         one("rollup_files_written_total", "counter", "Rollup files written (final, late and partial).", "\(m.filesWritten)")
-        one("rollup_pending_files", "gauge", "Closed windows waiting to be written (non-zero while the rollup directory is failing).", "\(s.pipeline.pendingFiles)")
+        one("rollup_pending_files", "gauge", "Closed windows waiting to be written by the next checkpoint (they stay while the rollup directory is failing).", "\(s.pipeline.pendingFiles)")
         histogram("rollup_flush_duration_seconds", "Time to write a batch of closed windows (files flushed, renamed, folders fsynced).",
                   s.checkpoint.rollupFlushSeconds)
         histogram("alert_latency_seconds", "From consuming the message that raised an alert to the broker acknowledging the alert.",

@@ -85,7 +85,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
-    @Option(help: "Run only this measurement: `core` (the pipeline fed from memory; no broker, quick to iterate on).")
+    @Option(help: "Run only some measurements: `core` (the pipeline fed from memory; no broker, quick to iterate on) or `kafka` (the raw consumer and the daemon, without the core rows).")
     var only: BenchOnly?
 
     var spanMillis: Int64 { DurationSpec.parse(span)?.millis ?? 3_600_000 }
@@ -148,22 +148,39 @@ struct BenchCommand: ParsableCommand {
         var machine: Machine
         var raw: BenchResult
         var tokenmeter: BenchResult
-        var coreCanonical: BenchResult
-        var coreProviderShaped: BenchResult
+        /// nil with `--only kafka`.
+        var coreCanonical: BenchResult?
+        var coreProviderShaped: BenchResult?
         /// tokenmeter events/s divided by raw events/s (medians; min and max pair the extreme runs).
         var ratio: Spread
+        /// tokenmeter CPU seconds per event divided by the raw consumer's, from the same bench (medians; min
+        /// and max pair the extreme runs): how much more the daemon costs per event than reading it does.
+        var cpuRatio: Spread
+        /// The machine's load average when the measurements started and when they ended: other work on
+        /// the machine slows the rates (CPU seconds per event much less), so every table says it.
+        var load: LoadAverage
+
+        /// The daemon's targets: throughput within 10% of the raw consumer's (on this broker both are held
+        /// to its pace), and at most 4 CPU seconds per million events for the whole daemon process.
+        static let targetThroughputRatio = 0.9
+        static let targetCPUPerMillion = 4.0
 
         func table() -> String {
             var out = "tokenmeter bench: \(events) events (\(String(format: "%.1f", Double(payloadBytes) / 1e6)) MB), \(partitions) partitions, \(runs) runs each; median [min-max]\n"
-            out += "machine: \(machine.cores) cores, \(machine.cpu)\n\n"
+            out += "machine: \(machine.cores) cores, \(machine.cpu); load average \(load.text)\n\n"
             let header = ["measurement", "events/s", "MB/s", "CPU s / M events", "peak RSS MB"]
             var rows: [[String]] = []
-            for r in [raw, tokenmeter, coreCanonical, coreProviderShaped] {
+            for r in [raw, tokenmeter, coreCanonical, coreProviderShaped].compactMap({ $0 }) {
                 rows.append([r.name, Self.spread(r.eventsPerSecond, "%.0f"), Self.spread(r.megabytesPerSecond, "%.1f"),
                              Self.spread(r.cpuSecondsPerMillionEvents, "%.2f"), String(format: "%.0f", Double(r.peakRSSBytes) / 1_048_576)])
             }
             out += Self.render(header: header, rows: rows)
-            out += "\ntokenmeter / raw: " + Self.spread(ratio, "%.3f") + "\n"
+            out += "\ntokenmeter / raw: events/s " + Self.spread(ratio, "%.3f") + "; CPU s per event " + Self.spread(cpuRatio, "%.1f") + "\n"
+            let cpu = tokenmeter.cpuSecondsPerMillionEvents.median
+            out += "targets: tokenmeter / raw events/s >= \(Self.targetThroughputRatio): " + String(format: "%.3f", ratio.median)
+                + (ratio.median >= Self.targetThroughputRatio ? " (met)" : " (missed)")
+                + "; tokenmeter CPU s per million events <= \(Self.targetCPUPerMillion): " + String(format: "%.2f", cpu)
+                + (cpu <= Self.targetCPUPerMillion ? " (met)" : " (missed)") + "\n"
             let medians = tokenmeter.runs.compactMap(\.alertLatencyMedianMs), p99s = tokenmeter.runs.compactMap(\.alertLatencyP99Ms)
             if !medians.isEmpty {
                 out += "alert latency, consumed to acknowledged by the broker, under full load: median "
@@ -191,6 +208,20 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// /proc/loadavg (1, 5 and 15 minutes) before the bench starts its broker, and after the last measurement.
+    struct LoadAverage: Codable {
+        var start: [Double]
+        var end: [Double]
+        var text: String {
+            func f(_ l: [Double]) -> String { l.map { String(format: "%.2f", $0) }.joined(separator: " ") }
+            return "at start \(f(start)), at end \(f(end))"
+        }
+        static func now() -> [Double] {
+            guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return [] }
+            return text.split(separator: " ").prefix(3).compactMap { Double($0) }
+        }
+    }
+
     struct Machine: Codable {
         var cores: Int
         var cpu: String
@@ -207,6 +238,8 @@ struct BenchCommand: ParsableCommand {
 
     func throughput(work: String, progress: BenchProgress) throws -> ThroughputReport {
         let topic = "bench"
+        // Before the bench adds its own broker and producer: what else the machine was doing.
+        let loadStart = LoadAverage.now()
         let partitions = try checkCapacity(progress: progress)
         progress.line("tokenmeter bench: \(events) events, \(partitions) partitions, \(runs) runs; work folder \(work)")
         let broker = try BrokerProcess(partitions: partitions, topics: [topic, topic + "-dlq", topic + "-alerts"], log: work + "/broker.log")
@@ -230,10 +263,12 @@ struct BenchCommand: ParsableCommand {
         // The daemon's exact consumer properties, for the raw consumer too.
         let baseConfig = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: broker.bootstrap, group: "unused", topic: topic, dir: work + "/unused"))
         let base = try Daemon.kafkaProperties(baseConfig, instance: "bench")
+        // The raw consumer gets the daemon's consumer properties, its throughput defaults included.
+        let consumerBase = Daemon.consumerProperties(baseConfig, base: base, instance: "bench").filter { $0.0 != "group.id" }
 
         var rawRuns: [BenchRun] = []
         for i in 1...runs {
-            let r = try rawRun(brokers: broker.bootstrap, topic: topic, base: base, group: "bench-raw-\(getpid())-\(i)", bytes: payloadBytes,
+            let r = try rawRun(brokers: broker.bootstrap, topic: topic, base: consumerBase, group: "bench-raw-\(getpid())-\(i)", bytes: payloadBytes,
                                label: "raw \(i)/\(runs)", progress: progress)
             progress.line(String(format: "  raw        run %d/%d: %.0f events/s", i, runs, r.eventsPerSecond))
             rawRuns.append(r)
@@ -245,12 +280,15 @@ struct BenchCommand: ParsableCommand {
             progress.line(String(format: "  tokenmeter run %d/%d: %.0f events/s, %d alerts, latency median %.1f ms, p99 %.1f ms", i, runs,
                                  r.eventsPerSecond, r.alerts ?? 0, r.alertLatencyMedianMs ?? .nan, r.alertLatencyP99Ms ?? .nan))
             tmRuns.append(r)
-            try? FileManager.default.removeItem(atPath: work + "/daemon-\(i)")
+            // The run's files stay until the bench ends: deleting thousands of files just before the next
+            // run makes that run's file creations slower on some file systems (ext4 without a journal
+            // skips recently freed inodes one by one), a cost of the bench and not of the daemon.
         }
         broker.stop()
 
-        let canonical = try coreRuns(shapes: .only(canonical: 1), label: "core canonical", partitions: partitions, work: work, progress: progress)
-        let native = try coreRuns(shapes: .only(native: 1), label: "core provider-shaped", partitions: partitions, work: work, progress: progress)
+        let withCore = only != .kafka
+        let canonical = withCore ? try coreRuns(shapes: .only(canonical: 1), label: "core canonical", partitions: partitions, work: work, progress: progress) : nil
+        let native = withCore ? try coreRuns(shapes: .only(native: 1), label: "core provider-shaped", partitions: partitions, work: work, progress: progress) : nil
 
         let raw = BenchResult(name: "raw", description: "KafkaConsumer in a fresh group, same settings as the daemon, messages discarded", runs: rawRuns)
         let tm = BenchResult(name: "tokenmeter", description: "the full daemon (decode, price, windows 1m/1h/1d, budget, spike rule, rollup files) until all counted", runs: tmRuns)
@@ -259,8 +297,14 @@ struct BenchCommand: ParsableCommand {
         ratio.median = raw.eventsPerSecond.median > 0 ? tm.eventsPerSecond.median / raw.eventsPerSecond.median : 0
         ratio.min = raw.eventsPerSecond.max > 0 ? tm.eventsPerSecond.min / raw.eventsPerSecond.max : 0
         ratio.max = raw.eventsPerSecond.min > 0 ? tm.eventsPerSecond.max / raw.eventsPerSecond.min : 0
+        var cpuRatio = Spread([0])
+        let rawCPU = raw.cpuSecondsPerMillionEvents, tmCPU = tm.cpuSecondsPerMillionEvents
+        cpuRatio.median = rawCPU.median > 0 ? tmCPU.median / rawCPU.median : 0
+        cpuRatio.min = rawCPU.max > 0 ? tmCPU.min / rawCPU.max : 0
+        cpuRatio.max = rawCPU.min > 0 ? tmCPU.max / rawCPU.min : 0
         let r = ThroughputReport(events: events, partitions: partitions, runs: runs, payloadBytes: payloadBytes, fillSeconds: fillSeconds,
-                                 machine: .current(), raw: raw, tokenmeter: tm, coreCanonical: canonical, coreProviderShaped: native, ratio: ratio)
+                                 machine: .current(), raw: raw, tokenmeter: tm, coreCanonical: canonical, coreProviderShaped: native, ratio: ratio,
+                                 cpuRatio: cpuRatio, load: LoadAverage(start: loadStart, end: LoadAverage.now()))
         return r
     }
 
@@ -328,7 +372,7 @@ struct BenchCommand: ParsableCommand {
 
     func rawRun(brokers: String, topic: String, base: [(String, String)], group: String, bytes: Int64,
                 label: String, progress: BenchProgress) throws -> BenchRun {
-        let consumer = try KafkaConsumer(properties: [("auto.offset.reset", "earliest"), ("statistics.interval.ms", "5000")] + base + [("group.id", group)],
+        let consumer = try KafkaConsumer(properties: base + [("group.id", group)],
                                          topics: [topic], rebalance: nil)
         defer { consumer.close() }
         var count = 0
@@ -391,16 +435,23 @@ struct BenchCommand: ParsableCommand {
         var lastProgress = monotonicSeconds()
         var lastShown = 0.0
         let target = Int64(events)
+        // Read once: an option's value read through its property wrapper each turn was a generic
+        // metadata lookup, CPU of this process charged to the daemon's run like the rest of this loop.
+        let stall = stallSeconds
         while true {
-            let m = daemonProgress.snapshot.pipeline.metrics.messages
+            // The count alone (a copy of the whole snapshot, a thousand times a second, was CPU of this
+            // process charged to the daemon's run).
+            let m = daemonProgress.messagesConsumed
             let now = monotonicSeconds()
             if m > 0 && first == nil { first = (now, Usage.now(), m) }
             if m >= target { break }
             if let e = failure.value { throw BenchError("daemon failed: \(e)") }
             if m != lastCount { lastCount = m; lastProgress = now }
-            if now - lastProgress > stallSeconds { throw BenchError("daemon stalled at \(m) of \(events) messages") }
-            if now - lastShown > 0.2 { lastShown = now; progress.update("  measuring  \(label): \(m)/\(events) counted") }
-            usleep(1000)
+            if now - lastProgress > stall { throw BenchError("daemon stalled at \(m) of \(target) messages") }
+            if now - lastShown > 0.2 { lastShown = now; progress.update("  measuring  \(label): \(m)/\(target) counted") }
+            // A look every 10 ms: each wake-up costs this process CPU; 10 ms is under 0.3% of a run of
+            // 300,000 events or more.
+            usleep(10_000)
         }
         let end = monotonicSeconds(), u = Usage.now()
         progress.end()

@@ -7,6 +7,7 @@ import TokenmeterCore
 /// aggregator can be measured in seconds rather than in the full run's ten minutes.
 enum BenchOnly: String, ExpressibleByArgument, CaseIterable {
     case core
+    case kafka
 }
 
 extension BenchCommand {

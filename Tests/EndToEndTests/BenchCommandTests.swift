@@ -20,5 +20,14 @@ import Testing
             #expect((eps["median"] as? Double ?? 0) > 0, "\(name)")
         }
         #expect(json["ratio"] != nil)
+        // The CPU ratio is the daemon's CPU per event over the raw consumer's, from the same runs.
+        let raw = try #require(json["raw"] as? [String: Any]), tm = try #require(json["tokenmeter"] as? [String: Any])
+        let rawCPU = try #require((raw["cpuSecondsPerMillionEvents"] as? [String: Any])?["median"] as? Double)
+        let tmCPU = try #require((tm["cpuSecondsPerMillionEvents"] as? [String: Any])?["median"] as? Double)
+        let cpuRatio = try #require((json["cpuRatio"] as? [String: Any])?["median"] as? Double)
+        #expect(rawCPU > 0 && tmCPU > 0)
+        #expect(abs(cpuRatio - tmCPU / rawCPU) < 1e-9 * max(1, cpuRatio))
+        let load = try #require(json["load"] as? [String: Any])
+        #expect((load["start"] as? [Double])?.count == 3 && (load["end"] as? [Double])?.count == 3, "the load average, 1, 5 and 15 minutes")
     }
 }

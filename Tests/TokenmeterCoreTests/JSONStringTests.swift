@@ -34,6 +34,23 @@ import Testing
         #expect(writer.text == #""model\n\"x\"\\\u001b[31m""#)
     }
 
+    /// Rollup rows quote names straight from the string table's bytes, copying the runs that need no
+    /// escape whole: the same bytes as `jsonString`, wherever the escapes fall (first, last, adjacent).
+    @Test func namesQuotedFromTheStringTableMatchJSONString() throws {
+        var table = StringTable()
+        let names = ["invoice-extraction", "", "\"", "\"lead", "trail\\", "mid\ndle\tx", "\u{1}\u{1f}", "é€😀", "a\"\"b\\\\c\u{0}"]
+        let ids = names.map { table.intern($0) }
+        var all: [UInt8] = []
+        for (name, id) in zip(names, ids) {
+            var out: [UInt8] = Array("x".utf8)   // appends: what was there stays
+            table.appendJSON(id, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "x" + jsonString(name), "\(name.debugDescription)")
+            all += out.dropFirst() + [UInt8(ascii: ",")]
+        }
+        let parsed = try JSONSerialization.jsonObject(with: Data(("[" + String(decoding: all.dropLast(), as: UTF8.self) + "]").utf8)) as? [String]
+        #expect(parsed == names)
+    }
+
     /// Kafka keys use the JSON `\u00XX` form for control characters, C1 controls (two UTF-8 bytes) included.
     @Test func kafkaKeysEscapeC0AndC1Controls() {
         #expect(Alert.escapedKey("a\u{1b}b\u{85}c\u{7f}\\") == #"a\u001bb\u0085c\u007f\\"#)

@@ -322,6 +322,29 @@ struct DaemonInProcessTests {
         #expect(!h.consumer.paused.isEmpty)
     }
 
+    // MARK: Rollup files
+
+    /// Closed windows wait for the checkpoint and are written by it, together, not after each poll batch
+    /// (where every file cost a create, an fsync, a rename and its folder's fsync on its own).
+    @Test func closedWindowsAreWrittenByTheCheckpointNotAfterEachBatch() throws {
+        let h = DaemonHarness(partitions: [0])
+        h.produceEvents(150)   // a second apart: the minute windows 0-60 s and 60-120 s close
+        let d = try h.startDaemon()
+        h.assignAll()
+        try h.iterate(until: { d.pipeline.metrics.messages == 150 }, stepMs: 1, limit: 50)
+        #expect(d.pipeline.metrics.messages == 150)
+        #expect(d.pipeline.pending.count == 2, "two minute windows closed")
+        #expect(d.pipeline.pendingRows == d.pipeline.pending.reduce(0) { $0 + $1.window.rows.count })
+        #expect(h.rollupFiles().isEmpty, "nothing written before the checkpoint")
+        #expect((h.committed(0)?.offset ?? 0) == 0, "no offset committed past windows not yet on disk")
+
+        try h.iterate(stepMs: 1_000, limit: 1)   // the checkpoint interval (1 s) has passed
+        #expect(d.pipeline.pending.isEmpty)
+        #expect(d.pipeline.pendingRows == 0)
+        #expect(h.rollupFiles().keys.filter { $0.hasPrefix("1m/") }.count == 2)
+        #expect(h.committed(0)?.offset == 150, "committed after the files it passes")
+    }
+
     // MARK: Idle close and the clock
 
     @Test func quietPartitionsCloseTheirWindowsByTheManualClock() throws {

@@ -67,6 +67,13 @@ public struct StringTable: Sendable {
         }
     }
 
+    /// Appends the interned string as a JSON string literal, straight from the table's bytes (no `String`
+    /// retained and released per field of a rollup row).
+    public func appendJSON(_ id: UInt32, to out: inout [UInt8]) {
+        let start = offsets[Int(id)], end = offsets[Int(id) + 1]
+        arena.withUnsafeBytes { a in appendJSONString(&out, UnsafeRawBufferPointer(rebasing: a[start..<end])) }
+    }
+
     /// The id of `bytes` if interned, without inserting.
     public func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
         let h = StringTable.hash(bytes)

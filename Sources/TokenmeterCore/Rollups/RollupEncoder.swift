@@ -20,19 +20,23 @@ public struct RollupEncoder: Sendable {
         prefix += #","window_start":""#.utf8; RFC3339.append(window.start, to: &prefix)
         prefix += #"","window_end":""#.utf8; RFC3339.append(window.start &+ size, to: &prefix)
         prefix += #"","workflow":"#.utf8
+        // Tag names as JSON once per file; names are copied from the string table's bytes.
+        let tagNames = d.tagNames.map { n -> [UInt8] in var b: [UInt8] = []; appendString(&b, n); b.append(UInt8(ascii: ":")); return b }
         let late = window.isLate
         for (k, c) in rows {
             out += prefix
-            appendString(&out, d.names[k.workflow])
-            out += #","owner":"#.utf8; appendString(&out, d.names[k.owner])
-            out += #","model":"#.utf8; appendOptional(&out, d.name(k.model))
-            out += #","provider":"#.utf8; appendOptional(&out, d.name(k.provider))
+            d.names.appendJSON(k.workflow, to: &out)
+            out += #","owner":"#.utf8; d.names.appendJSON(k.owner, to: &out)
+            out += #","model":"#.utf8; appendOptional(&out, k.model, d)
+            out += #","provider":"#.utf8; appendOptional(&out, k.provider, d)
             out += #","tags":{"#.utf8
-            var first = true
-            for (i, v) in d.tagTuples[Int(k.tags)].enumerated() where v != SeriesKey.none {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                appendString(&out, d.tagNames[i]); out.append(UInt8(ascii: ":")); appendString(&out, d.names[v])
+            if k.tags != Dimensions.noTags {
+                var first = true
+                for (i, v) in d.tagTuples[Int(k.tags)].enumerated() where v != SeriesKey.none {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    out += tagNames[i]; d.names.appendJSON(v, to: &out)
+                }
             }
             out += #"},"requests":"#.utf8; appendInteger(c.requests, to: &out)
             out += #","errors":"#.utf8; appendInteger(c.errors, to: &out)
@@ -85,7 +89,7 @@ public struct RollupEncoder: Sendable {
         return d.names.precedes(a, b)
     }
 
-    private func appendOptional(_ out: inout [UInt8], _ s: String?) {
-        if let s { appendString(&out, s) } else { out += "null".utf8 }
+    private func appendOptional(_ out: inout [UInt8], _ id: UInt32, _ d: Dimensions) {
+        if id == SeriesKey.none { out += "null".utf8 } else { d.names.appendJSON(id, to: &out) }
     }
 }

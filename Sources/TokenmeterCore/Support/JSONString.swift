@@ -8,18 +8,30 @@
 
 /// Appends `s` as a JSON string literal, quotes included.
 public func appendString(_ out: inout [UInt8], _ s: String) {
+    var s = s
+    s.withUTF8 { appendJSONString(&out, UnsafeRawBufferPointer($0)) }
+}
+
+/// Appends the UTF-8 `bytes` as a JSON string literal, quotes included. Runs of bytes that need no escape
+/// (all of a name, nearly always) are copied whole rather than byte by byte: rollup rows are mostly names.
+public func appendJSONString(_ out: inout [UInt8], _ bytes: UnsafeRawBufferPointer) {
     out.append(UInt8(ascii: "\""))
-    for b in s.utf8 {
+    var run = 0   // start of the bytes not yet copied
+    for i in 0..<bytes.count {
+        let b = bytes[i]
+        guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+        if i > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<i])) }
+        run = i + 1
         switch b {
         case UInt8(ascii: "\""): out += #"\""#.utf8
         case UInt8(ascii: "\\"): out += #"\\"#.utf8
         case 0x0A: out += #"\n"#.utf8
         case 0x0D: out += #"\r"#.utf8
         case 0x09: out += #"\t"#.utf8
-        case 0..<0x20: appendJSONUnicodeEscape(b, to: &out)
-        default: out.append(b)
+        default: appendJSONUnicodeEscape(b, to: &out)
         }
     }
+    if bytes.count > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run...])) }
     out.append(UInt8(ascii: "\""))
 }
 
