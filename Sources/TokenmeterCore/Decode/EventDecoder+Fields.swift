@@ -123,7 +123,7 @@ extension EventDecoder {
     /// A string field; nil when null (absent) or not a string (recorded as `bad_field`).
     func readString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
         let kind = try s.peekKind()
-        if kind == .string { return copy(s, try s.readString()) }
+        if kind == .string { return copy(s, try s.readStringAtQuote()) }
         let start = s.position
         try s.skipValue()
         if kind != .null { fail(.badField, at, "must be a string", s, from: start) }
@@ -140,7 +140,7 @@ extension EventDecoder {
         let kind = try s.peekKind()
         let start = s.position
         if kind == .string {
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             let k: EventKind? = withUnescaped(s, sp) { p in
                 if keyEqualsChecked(p, "usage") { return .usage }
                 if keyEqualsChecked(p, "outcome") { return .outcome }
@@ -158,7 +158,7 @@ extension EventDecoder {
         let kind = try s.peekKind()
         let start = s.position
         if kind == .string {
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             let v: Bool? = withUnescaped(s, sp) { p in
                 if asciiCaseInsensitiveEquals(p, "ok") || asciiCaseInsensitiveEquals(p, "unset") { return false }
                 if asciiCaseInsensitiveEquals(p, "error") { return true }
@@ -178,7 +178,7 @@ extension EventDecoder {
         var ms: EpochMillis? = nil
         switch kind {
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             ms = withUnescaped(s, sp) { p -> EpochMillis? in
                 if NumberText.isDigitString(p) {
                     if case .ok(let v) = NumberText.integer(p, limit: Self.maxEpochMillis) { return v }
@@ -190,8 +190,12 @@ extension EventDecoder {
                 return t
             }
         case .number:
-            let sp = try s.readNumber()
-            if case .ok(let v) = NumberText.integer(s.bytes(sp), limit: Self.maxEpochMillis) { ms = v }
+            let (sp, plain) = try s.readNumberValue()
+            if plain >= 0 {
+                if plain <= Self.maxEpochMillis { ms = plain }
+            } else if case .ok(let v) = NumberText.integer(s.bytes(sp), limit: Self.maxEpochMillis) {
+                ms = v
+            }
         case .null:
             try s.readNull()
             return
@@ -219,10 +223,12 @@ extension EventDecoder {
         var result = NumberText.IntegerResult.malformed
         switch kind {
         case .number:
-            let sp = try s.readNumber()
-            result = NumberText.integer(s.bytes(sp), limit: limit)
+            // A plain integer's value comes from the scan itself; other forms (`1e3`, `100.0`, `-0`) from
+            // its text.
+            let (sp, plain) = try s.readNumberValue()
+            result = plain >= 0 ? (plain > limit ? .tooLarge : .ok(plain)) : NumberText.integer(s.bytes(sp), limit: limit)
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             result = withUnescaped(s, sp) { p in
                 NumberText.isDigitString(p) ? NumberText.integer(p, limit: limit) : .malformed
             }
@@ -253,7 +259,7 @@ extension EventDecoder {
             let sp = try s.readNumber()
             femtos = NumberText.femtos(s.bytes(sp))
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             femtos = withUnescaped(s, sp) { NumberText.femtos($0) }
         case .null:
             try s.readNull()
@@ -276,15 +282,8 @@ extension EventDecoder {
         }
         try s.beginObject()
         while let k = try s.nextKey() {
-            if let filter = tagFilter {
-                let wanted = withUnescaped(s, k) { p in
-                    for f in filter where f.count == p.count {
-                        if f.withUnsafeBytes({ fb in p.count == 0 || memcmp(fb.baseAddress!, p.baseAddress!, p.count) == 0 }) {
-                            return true
-                        }
-                    }
-                    return false
-                }
+            if tagFilter != nil {
+                let wanted = withUnescaped(s, k) { p in isWantedTag(p) }
                 if !wanted { try s.skipValue(); continue }
             }
             // A repeated tag name keeps its last value, so a problem is tied to the tag's name (hashed only
@@ -295,7 +294,7 @@ extension EventDecoder {
             let value: ScratchString
             switch vkind {
             case .string:
-                value = copy(s, try s.readString())
+                value = copy(s, try s.readStringAtQuote())
             case .number:
                 value = copy(s, try s.readNumber())
             case .bool:
@@ -316,21 +315,30 @@ extension EventDecoder {
         }
     }
 
+    /// Whether a tag name is one of `tagFilter`'s (by length first, then its bytes).
+    @inline(__always) func isWantedTag(_ p: UnsafeRawBufferPointer) -> Bool {
+        guard let filter = tagFilter else { return true }
+        return filter.withUnsafeBytes { all in
+            var start = 0
+            for end in tagFilterEnds {
+                if end - start == p.count && bytesEqual(all.baseAddress! + start, p.baseAddress, p.count) { return true }
+                start = end
+            }
+            return false
+        }
+    }
+
     func upsertTag(_ name: ScratchString, _ value: ScratchString) {
         let n = event.tags.count
         if n > 0 {
-            let found: Int? = withScratchBytes { all in
-                let newName = UnsafeRawBufferPointer(rebasing: all[Int(name.start)..<Int(name.start + name.count)])
-                for i in 0..<n {
-                    let t = event.tags[i].name
-                    if t.count == name.count,
-                       UnsafeRawBufferPointer(rebasing: all[Int(t.start)..<Int(t.start + t.count)]).elementsEqual(newName) {
-                        return i
-                    }
+            let base = UnsafeRawPointer(scratchBase)
+            for i in 0..<n {
+                let t = event.tags[i].name
+                if t.count == name.count && bytesEqual(base + Int(t.start), base + Int(name.start), Int(name.count)) {
+                    event.tags[i].value = value
+                    return
                 }
-                return nil
             }
-            if let i = found { event.tags[i].value = value; return }
         }
         event.tags.append((name: name, value: value))
     }
@@ -465,7 +473,7 @@ extension EventDecoder {
                 try walkDetails(&s, &u, ctx, block, .cacheCreation)
             case .serviceTier, .serviceTierCamel:
                 // Provider metadata: kept when it is a string, otherwise ignored.
-                if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readString()) } else { try s.skipValue() }
+                if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readStringAtQuote()) } else { try s.skipValue() }
             case .model:
                 if iteration {
                     if let v = try readString(&s, Where(ctx, block, "model")) { u.model = v }
@@ -638,6 +646,22 @@ func keyEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
     }
     for i in 0..<n where kb.load(fromByteOffset: i, as: UInt8.self) != sb.load(fromByteOffset: i, as: UInt8.self) {
         return false
+    }
+    return true
+}
+
+/// The `count` bytes at `a` and `b` are equal (word compares; `b` may be nil only when `count` is 0).
+@inline(__always)
+func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ count: Int) -> Bool {
+    guard count > 0, let b else { return true }
+    var i = 0
+    while i + 8 <= count {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < count {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
     }
     return true
 }

@@ -59,7 +59,14 @@ public struct JSONScanner {
         UnsafeRawBufferPointer(rebasing: buffer[span.start..<span.end])
     }
 
+    /// JSON written by programs rarely has whitespace between tokens: one comparison (every whitespace
+    /// byte is at or below 0x20) settles the common case, the loop runs only when there is some.
     @inline(__always) mutating func skipWhitespace() {
+        if position < end && buffer[position] > 0x20 { return }
+        skipWhitespaceLoop()
+    }
+
+    @inline(never) mutating func skipWhitespaceLoop() {
         while position < end {
             let c = buffer[position]
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 } else { return }
@@ -117,7 +124,7 @@ public struct JSONScanner {
             }
         }
         guard c == UInt8(ascii: "\"") else { throw err(.unexpectedByte) }
-        let key = try readString()
+        let key = try readStringAtQuote()
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
         guard buffer[position] == UInt8(ascii: ":") else { throw err(.unexpectedByte) }
@@ -157,8 +164,25 @@ public struct JSONScanner {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
         guard buffer[position] == UInt8(ascii: "\"") else { throw err(.unexpectedByte) }
-        position += 1
-        let start = position
+        return try readStringAtQuote()
+    }
+
+    /// `readString` once the opening quote is known to be at `position` (after `peekKind` said `.string`,
+    /// or for a key). The common string (plain ASCII up to its closing quote) is one word scan inline;
+    /// escapes, UTF-8 and errors go to `readStringRest`.
+    @inline(__always) mutating func readStringAtQuote() throws(JSONError) -> JSONSpan {
+        let start = position + 1
+        let stop = JSONScanner.scanPlain(buffer, from: start)
+        if stop < end && buffer[stop] == UInt8(ascii: "\"") {
+            position = stop + 1
+            return JSONSpan(start: start, end: stop, escaped: false)
+        }
+        position = stop
+        return try readStringRest(start: start)
+    }
+
+    /// The rest of a string from `position` (a special byte or the end), validating escapes and UTF-8.
+    @inline(never) mutating func readStringRest(start: Int) throws(JSONError) -> JSONSpan {
         var escaped = false
         while true {
             // Fast path: plain ASCII, 8 bytes at a time, then byte by byte.
@@ -283,6 +307,32 @@ public struct JSONScanner {
         position += need + 1
     }
 
+    /// Reads a number as `readNumber` does, and its value when the text is a plain integer (no sign,
+    /// fraction or exponent) of at most 18 digits, computed while the digits are scanned; -1 otherwise
+    /// (the caller converts the text, as `NumberText` does for every other form).
+    @inline(__always) mutating func readNumberValue() throws(JSONError) -> (span: JSONSpan, value: Int64) {
+        skipWhitespace()
+        let start = position
+        var v: Int64 = 0
+        var i = position
+        while i < end {
+            let d = buffer[i] &- UInt8(ascii: "0")
+            if d > 9 { break }
+            v = v &* 10 &+ Int64(d)
+            i += 1
+        }
+        let n = i - start
+        // A plain integer ends here: not `-`, `.`, `e` or `E` next, no leading zero before another digit.
+        if n > 0 && n <= 18 && (n == 1 || buffer[start] != UInt8(ascii: "0")) {
+            let c: UInt8 = i < end ? buffer[i] : 0
+            if c != UInt8(ascii: ".") && c | 0x20 != UInt8(ascii: "e") {
+                position = i
+                return (JSONSpan(start: start, end: i, escaped: false), v)
+            }
+        }
+        return (try readNumber(), -1)
+    }
+
     /// Reads a number, validating the JSON grammar; returns its text.
     public mutating func readNumber() throws(JSONError) -> JSONSpan {
         skipWhitespace()
@@ -353,7 +403,7 @@ public struct JSONScanner {
             try beginArray()
             while try nextElement() { try skipValue() }
         case .string:
-            _ = try readString()
+            _ = try readStringAtQuote()
         case .number:
             _ = try readNumber()
         case .bool:
