@@ -120,8 +120,16 @@ extension EventDecoder {
         }
     }
 
-    /// A string field; nil when null (absent) or not a string (recorded as `bad_field`).
+    /// A string field; nil when null (absent) or not a string (recorded as `bad_field`). A string (nearly
+    /// every value) is read and copied inline; anything else takes `readNonString`.
+    @inline(__always)
     func readString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
+        if s.isNext(UInt8(ascii: "\"")) { return copy(s, try s.readStringAtQuote()) }
+        return try readNonString(&s, at)
+    }
+
+    @inline(never)
+    func readNonString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
         let kind = try s.peekKind()
         if kind == .string { return copy(s, try s.readStringAtQuote()) }
         let start = s.position
@@ -217,7 +225,22 @@ extension EventDecoder {
 
     /// A token count (or outcome count): a non-negative integer or a string of ASCII digits, at most
     /// `limit`. Nil when null (absent) or bad (recorded as `bad_token_count`).
+    ///
+    /// A plain integer within the limit (nearly every count) is read inline, its value computed while its
+    /// digits are scanned; anything else is read again from its first byte by `readAnyCount`.
+    @inline(__always)
     func readCount(_ s: inout JSONScanner, _ at: Where, limit: Int64 = EventDecoder.maxTokenCount) throws(JSONError) -> Int64? {
+        if s.isNextDigit() {
+            let start = s.position
+            let (_, plain) = try s.readNumberValue()
+            if plain >= 0 && plain <= limit { return plain }
+            s.rewind(to: start)
+        }
+        return try readAnyCount(&s, at, limit: limit)
+    }
+
+    @inline(never)
+    func readAnyCount(_ s: inout JSONScanner, _ at: Where, limit: Int64) throws(JSONError) -> Int64? {
         let kind = try s.peekKind()
         let start = s.position
         var result = NumberText.IntegerResult.malformed
@@ -357,13 +380,14 @@ extension EventDecoder {
         // The last block wins whole: what was wrong inside a block it replaces no longer matters.
         if !pendings.isEmpty { dropPendings { $0.at.block != .none } }
         let start = s.position
-        var u = RawUsage()
-        try walkUsage(&s, &u, ctx, iteration: false)
-        usage = u
+        // Walked straight into `usage` (a block is a few hundred bytes: no copy): a syntax error inside
+        // it ends the whole message, and the rank was checked above, so the earlier block is not needed.
+        usage = RawUsage()
+        try walkUsage(&s, &usage, ctx, iteration: false)
         usageRank = rank
         usagePresent = true
         // Only a block that no row could read needs its key names (for the `unrecognized_usage` alert).
-        usageKeys = ProviderUsage.recognise(u, anthropicProvider: false) == .none
+        usageKeys = ProviderUsage.recognise(usage, anthropicProvider: false) == .none
             ? blockKeyNames(UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position])) : .absent
     }
 
