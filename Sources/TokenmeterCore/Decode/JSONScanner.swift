@@ -128,8 +128,28 @@ public struct JSONScanner {
     }
 
     /// The next key of the current object (its value is next), or nil after consuming the closing `}`.
+    ///
+    /// The common case, `,"key":` (or `"key":` first) with no whitespace and a plain ASCII key, is one
+    /// word scan for the closing quote, done here; anything else (whitespace, escapes, the end of the
+    /// object, an error) is `nextKeyInGeneral`, which starts over from the same position.
     @inline(__always)
     public mutating func nextKey() throws(JSONError) -> JSONSpan? {
+        var q = position
+        if q < end && base[q] == UInt8(ascii: ",") && !afterOpen { q += 1 }
+        if q < end && base[q] == UInt8(ascii: "\"") && (q > position || afterOpen) {
+            let start = q + 1
+            let stop = JSONScanner.scanPlain(buffer, from: start)
+            if stop + 1 < end && base[stop] == UInt8(ascii: "\"") && base[stop + 1] == UInt8(ascii: ":") {
+                afterOpen = false
+                position = stop + 2
+                return JSONSpan(start: start, end: stop, escaped: false)
+            }
+        }
+        return try nextKeyInGeneral()
+    }
+
+    @inline(never)
+    mutating func nextKeyInGeneral() throws(JSONError) -> JSONSpan? {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
         var c = base[position]
