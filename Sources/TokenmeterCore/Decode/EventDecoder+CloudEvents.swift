@@ -64,7 +64,7 @@ extension EventDecoder {
             let kind = try s.peekKind()
             let start = s.position
             if kind == .string {
-                env.dataSpan = try s.readString()
+                env.dataSpan = try s.readStringAtQuote()
             } else {
                 try s.skipValue()
                 env.dataSpan = JSONSpan(start: start, end: s.position, escaped: false)
@@ -73,7 +73,7 @@ extension EventDecoder {
             envDirty = true
         case .subject:
             if try s.peekKind() == .string {
-                let sp = try s.readString()
+                let sp = try s.readStringAtQuote()
                 env.subject = copy(s, sp)
                 envDirty = true
             } else {

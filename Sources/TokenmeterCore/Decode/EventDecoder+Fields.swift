@@ -120,10 +120,18 @@ extension EventDecoder {
         }
     }
 
-    /// A string field; nil when null (absent) or not a string (recorded as `bad_field`).
+    /// A string field; nil when null (absent) or not a string (recorded as `bad_field`). A string (nearly
+    /// every value) is read and copied inline; anything else takes `readNonString`.
+    @inline(__always)
     func readString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
+        if s.isNext(UInt8(ascii: "\"")) { return copy(s, try s.readStringAtQuote()) }
+        return try readNonString(&s, at)
+    }
+
+    @inline(never)
+    func readNonString(_ s: inout JSONScanner, _ at: Where) throws(JSONError) -> ScratchString? {
         let kind = try s.peekKind()
-        if kind == .string { return copy(s, try s.readString()) }
+        if kind == .string { return copy(s, try s.readStringAtQuote()) }
         let start = s.position
         try s.skipValue()
         if kind != .null { fail(.badField, at, "must be a string", s, from: start) }
@@ -140,7 +148,7 @@ extension EventDecoder {
         let kind = try s.peekKind()
         let start = s.position
         if kind == .string {
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             let k: EventKind? = withUnescaped(s, sp) { p in
                 if keyEqualsChecked(p, "usage") { return .usage }
                 if keyEqualsChecked(p, "outcome") { return .outcome }
@@ -158,7 +166,7 @@ extension EventDecoder {
         let kind = try s.peekKind()
         let start = s.position
         if kind == .string {
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             let v: Bool? = withUnescaped(s, sp) { p in
                 if asciiCaseInsensitiveEquals(p, "ok") || asciiCaseInsensitiveEquals(p, "unset") { return false }
                 if asciiCaseInsensitiveEquals(p, "error") { return true }
@@ -178,7 +186,7 @@ extension EventDecoder {
         var ms: EpochMillis? = nil
         switch kind {
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             ms = withUnescaped(s, sp) { p -> EpochMillis? in
                 if NumberText.isDigitString(p) {
                     if case .ok(let v) = NumberText.integer(p, limit: Self.maxEpochMillis) { return v }
@@ -190,8 +198,12 @@ extension EventDecoder {
                 return t
             }
         case .number:
-            let sp = try s.readNumber()
-            if case .ok(let v) = NumberText.integer(s.bytes(sp), limit: Self.maxEpochMillis) { ms = v }
+            let (sp, plain) = try s.readNumberValue()
+            if plain >= 0 {
+                if plain <= Self.maxEpochMillis { ms = plain }
+            } else if case .ok(let v) = NumberText.integer(s.bytes(sp), limit: Self.maxEpochMillis) {
+                ms = v
+            }
         case .null:
             try s.readNull()
             return
@@ -213,16 +225,33 @@ extension EventDecoder {
 
     /// A token count (or outcome count): a non-negative integer or a string of ASCII digits, at most
     /// `limit`. Nil when null (absent) or bad (recorded as `bad_token_count`).
+    ///
+    /// A plain integer within the limit (nearly every count) is read inline, its value computed while its
+    /// digits are scanned; anything else is read again from its first byte by `readAnyCount`.
+    @inline(__always)
     func readCount(_ s: inout JSONScanner, _ at: Where, limit: Int64 = EventDecoder.maxTokenCount) throws(JSONError) -> Int64? {
+        if s.isNextDigit() {
+            let start = s.position
+            let (_, plain) = try s.readNumberValue()
+            if plain >= 0 && plain <= limit { return plain }
+            s.rewind(to: start)
+        }
+        return try readAnyCount(&s, at, limit: limit)
+    }
+
+    @inline(never)
+    func readAnyCount(_ s: inout JSONScanner, _ at: Where, limit: Int64) throws(JSONError) -> Int64? {
         let kind = try s.peekKind()
         let start = s.position
         var result = NumberText.IntegerResult.malformed
         switch kind {
         case .number:
-            let sp = try s.readNumber()
-            result = NumberText.integer(s.bytes(sp), limit: limit)
+            // A plain integer's value comes from the scan itself; other forms (`1e3`, `100.0`, `-0`) from
+            // its text.
+            let (sp, plain) = try s.readNumberValue()
+            result = plain >= 0 ? (plain > limit ? .tooLarge : .ok(plain)) : NumberText.integer(s.bytes(sp), limit: limit)
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             result = withUnescaped(s, sp) { p in
                 NumberText.isDigitString(p) ? NumberText.integer(p, limit: limit) : .malformed
             }
@@ -253,7 +282,7 @@ extension EventDecoder {
             let sp = try s.readNumber()
             femtos = NumberText.femtos(s.bytes(sp))
         case .string:
-            let sp = try s.readString()
+            let sp = try s.readStringAtQuote()
             femtos = withUnescaped(s, sp) { NumberText.femtos($0) }
         case .null:
             try s.readNull()
@@ -276,15 +305,8 @@ extension EventDecoder {
         }
         try s.beginObject()
         while let k = try s.nextKey() {
-            if let filter = tagFilter {
-                let wanted = withUnescaped(s, k) { p in
-                    for f in filter where f.count == p.count {
-                        if f.withUnsafeBytes({ fb in p.count == 0 || memcmp(fb.baseAddress!, p.baseAddress!, p.count) == 0 }) {
-                            return true
-                        }
-                    }
-                    return false
-                }
+            if tagFilter != nil {
+                let wanted = withUnescaped(s, k) { p in isWantedTag(p) }
                 if !wanted { try s.skipValue(); continue }
             }
             // A repeated tag name keeps its last value, so a problem is tied to the tag's name (hashed only
@@ -295,7 +317,7 @@ extension EventDecoder {
             let value: ScratchString
             switch vkind {
             case .string:
-                value = copy(s, try s.readString())
+                value = copy(s, try s.readStringAtQuote())
             case .number:
                 value = copy(s, try s.readNumber())
             case .bool:
@@ -316,21 +338,30 @@ extension EventDecoder {
         }
     }
 
+    /// Whether a tag name is one of `tagFilter`'s (by length first, then its bytes).
+    @inline(__always) func isWantedTag(_ p: UnsafeRawBufferPointer) -> Bool {
+        guard let filter = tagFilter else { return true }
+        return filter.withUnsafeBytes { all in
+            var start = 0
+            for end in tagFilterEnds {
+                if end - start == p.count && bytesEqual(all.baseAddress! + start, p.baseAddress, p.count) { return true }
+                start = end
+            }
+            return false
+        }
+    }
+
     func upsertTag(_ name: ScratchString, _ value: ScratchString) {
         let n = event.tags.count
         if n > 0 {
-            let found: Int? = withScratchBytes { all in
-                let newName = UnsafeRawBufferPointer(rebasing: all[Int(name.start)..<Int(name.start + name.count)])
-                for i in 0..<n {
-                    let t = event.tags[i].name
-                    if t.count == name.count,
-                       UnsafeRawBufferPointer(rebasing: all[Int(t.start)..<Int(t.start + t.count)]).elementsEqual(newName) {
-                        return i
-                    }
+            let base = UnsafeRawPointer(scratchBase)
+            for i in 0..<n {
+                let t = event.tags[i].name
+                if t.count == name.count && bytesEqual(base + Int(t.start), base + Int(name.start), Int(name.count)) {
+                    event.tags[i].value = value
+                    return
                 }
-                return nil
             }
-            if let i = found { event.tags[i].value = value; return }
         }
         event.tags.append((name: name, value: value))
     }
@@ -349,13 +380,14 @@ extension EventDecoder {
         // The last block wins whole: what was wrong inside a block it replaces no longer matters.
         if !pendings.isEmpty { dropPendings { $0.at.block != .none } }
         let start = s.position
-        var u = RawUsage()
-        try walkUsage(&s, &u, ctx, iteration: false)
-        usage = u
+        // Walked straight into `usage` (a block is a few hundred bytes: no copy): a syntax error inside
+        // it ends the whole message, and the rank was checked above, so the earlier block is not needed.
+        usage = RawUsage()
+        try walkUsage(&s, &usage, ctx, iteration: false)
         usageRank = rank
         usagePresent = true
         // Only a block that no row could read needs its key names (for the `unrecognized_usage` alert).
-        usageKeys = ProviderUsage.recognise(u, anthropicProvider: false) == .none
+        usageKeys = ProviderUsage.recognise(usage, anthropicProvider: false) == .none
             ? blockKeyNames(UnsafeRawBufferPointer(rebasing: s.buffer[start..<s.position])) : .absent
     }
 
@@ -465,7 +497,7 @@ extension EventDecoder {
                 try walkDetails(&s, &u, ctx, block, .cacheCreation)
             case .serviceTier, .serviceTierCamel:
                 // Provider metadata: kept when it is a string, otherwise ignored.
-                if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readString()) } else { try s.skipValue() }
+                if try s.peekKind() == .string { u.serviceTier = copy(s, try s.readStringAtQuote()) } else { try s.skipValue() }
             case .model:
                 if iteration {
                     if let v = try readString(&s, Where(ctx, block, "model")) { u.model = v }
@@ -638,6 +670,22 @@ func keyEquals(_ k: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
     }
     for i in 0..<n where kb.load(fromByteOffset: i, as: UInt8.self) != sb.load(fromByteOffset: i, as: UInt8.self) {
         return false
+    }
+    return true
+}
+
+/// The `count` bytes at `a` and `b` are equal (word compares; `b` may be nil only when `count` is 0).
+@inline(__always)
+func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ count: Int) -> Bool {
+    guard count > 0, let b else { return true }
+    var i = 0
+    while i + 8 <= count {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < count {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
     }
     return true
 }

@@ -84,19 +84,24 @@ extension EventDecoder {
     }
 
     /// An optional name that reaches rollups, metrics or alerts: at most `maxNameBytes` bytes.
-    func checkBound(_ v: ScratchString, _ name: String, _ ctxName: String) -> RejectReason? {
+    /// (The text is built only for a reject: the checks run on every event.)
+    @inline(__always)
+    func checkBound(_ v: ScratchString, _ name: StaticString, _ ctxName: StaticString) -> RejectReason? {
         guard Int(v.count) > Self.maxNameBytes else { return nil }
         return RejectReason(.badField, "\(name) is \(v.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
     }
 
-    func checkName(_ v: Ranked<ScratchString>, _ name: String, _ ctxName: String) -> RejectReason? {
+    @inline(__always)
+    func checkName(_ v: Ranked<ScratchString>, _ name: StaticString, _ ctxName: StaticString) -> RejectReason? {
+        if v.isSet && v.value.count > 0 && Int(v.value.count) <= Self.maxNameBytes { return nil }
+        return nameReject(v, name, ctxName)
+    }
+
+    func nameReject(_ v: Ranked<ScratchString>, _ name: StaticString, _ ctxName: StaticString) -> RejectReason {
         if !v.isSet || v.value.count <= 0 {
             return RejectReason(.missingField, v.isSet ? "\(name) is empty\(ctxName)" : "\(name) is missing\(ctxName)")
         }
-        if Int(v.value.count) > Self.maxNameBytes {
-            return RejectReason(.badField, "\(name) is \(v.value.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
-        }
-        return nil
+        return RejectReason(.badField, "\(name) is \(v.value.count) bytes, over the \(Self.maxNameBytes)-byte limit\(ctxName)")
     }
 
     func materialize(_ p: Pending) -> RejectReason {

@@ -31,6 +31,9 @@
 /// `nextKey`/`nextElement` require that the previous member's value was consumed completely.
 public struct JSONScanner {
     public let buffer: UnsafeRawBufferPointer
+    /// `buffer`'s bytes, never nil (every read is after a check against `end`): the scanner's reads are
+    /// on the path of every byte of every message, and an optional base address costs a test at each.
+    @usableFromInline let base: UnsafePointer<UInt8>
     /// Offset of the next unread byte.
     public private(set) var position: Int
     /// Current nesting depth (objects and arrays entered and not yet left).
@@ -42,6 +45,7 @@ public struct JSONScanner {
     @inline(__always)
     public init(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = 64) {
         self.buffer = buffer
+        self.base = buffer.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? JSONScanner.noBytes
         self.maxDepth = maxDepth
         var p = 0
         if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { p = 3 }
@@ -50,18 +54,28 @@ public struct JSONScanner {
 
     // MARK: - Bytes
 
+    /// The base of an empty buffer without an address (never read: `end` is 0).
+    @usableFromInline nonisolated(unsafe) static let noBytes = UnsafePointer<UInt8>(UnsafeMutablePointer<UInt8>.allocate(capacity: 1))
+
     @inline(__always) var end: Int { buffer.count }
 
-    @inline(__always) func byte(_ i: Int) -> UInt8 { buffer[i] }
+    @inline(__always) func byte(_ i: Int) -> UInt8 { base[i] }
 
     /// The raw bytes of a span (for strings: between the quotes, still escaped when `span.escaped`).
     @inline(__always) public func bytes(_ span: JSONSpan) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: buffer[span.start..<span.end])
     }
 
+    /// JSON written by programs rarely has whitespace between tokens: one comparison (every whitespace
+    /// byte is at or below 0x20) settles the common case, the loop runs only when there is some.
     @inline(__always) mutating func skipWhitespace() {
+        if position < end && base[position] > 0x20 { return }
+        skipWhitespaceLoop()
+    }
+
+    @inline(never) mutating func skipWhitespaceLoop() {
         while position < end {
-            let c = buffer[position]
+            let c = base[position]
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 } else { return }
         }
     }
@@ -71,10 +85,11 @@ public struct JSONScanner {
     // MARK: - Values
 
     /// Skips whitespace and tells what the next value is, without consuming it.
+    @inline(__always)
     public mutating func peekKind() throws(JSONError) -> JSONValueKind {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        switch buffer[position] {
+        switch base[position] {
         case UInt8(ascii: "{"): return .object
         case UInt8(ascii: "["): return .array
         case UInt8(ascii: "\""): return .string
@@ -85,11 +100,27 @@ public struct JSONScanner {
         }
     }
 
+    /// Skips whitespace; whether the next byte is `c` (not consumed).
+    @inline(__always) mutating func isNext(_ c: UInt8) -> Bool {
+        skipWhitespace()
+        return position < end && base[position] == c
+    }
+
+    /// Skips whitespace; whether the next byte is an ASCII digit (not consumed).
+    @inline(__always) mutating func isNextDigit() -> Bool {
+        skipWhitespace()
+        return position < end && base[position] &- UInt8(ascii: "0") <= 9
+    }
+
+    /// Goes back to an offset read earlier from `position` (to read a value again another way).
+    @inline(__always) mutating func rewind(to offset: Int) { position = offset }
+
     /// Consumes `{`.
+    @inline(__always)
     public mutating func beginObject() throws(JSONError) {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        guard buffer[position] == UInt8(ascii: "{") else { throw err(.unexpectedByte) }
+        guard base[position] == UInt8(ascii: "{") else { throw err(.unexpectedByte) }
         depth += 1
         guard depth <= maxDepth else { throw err(.tooDeep) }
         position += 1
@@ -97,10 +128,31 @@ public struct JSONScanner {
     }
 
     /// The next key of the current object (its value is next), or nil after consuming the closing `}`.
+    ///
+    /// The common case, `,"key":` (or `"key":` first) with no whitespace and a plain ASCII key, is one
+    /// word scan for the closing quote, done here; anything else (whitespace, escapes, the end of the
+    /// object, an error) is `nextKeyInGeneral`, which starts over from the same position.
+    @inline(__always)
     public mutating func nextKey() throws(JSONError) -> JSONSpan? {
+        var q = position
+        if q < end && base[q] == UInt8(ascii: ",") && !afterOpen { q += 1 }
+        if q < end && base[q] == UInt8(ascii: "\"") && (q > position || afterOpen) {
+            let start = q + 1
+            let stop = JSONScanner.scanPlain(buffer, from: start)
+            if stop + 1 < end && base[stop] == UInt8(ascii: "\"") && base[stop + 1] == UInt8(ascii: ":") {
+                afterOpen = false
+                position = stop + 2
+                return JSONSpan(start: start, end: stop, escaped: false)
+            }
+        }
+        return try nextKeyInGeneral()
+    }
+
+    @inline(never)
+    mutating func nextKeyInGeneral() throws(JSONError) -> JSONSpan? {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        var c = buffer[position]
+        var c = base[position]
         if afterOpen {
             afterOpen = false
             if c == UInt8(ascii: "}") { position += 1; depth -= 1; return nil }
@@ -109,7 +161,7 @@ public struct JSONScanner {
                 position += 1
                 skipWhitespace()
                 guard position < end else { throw err(.unexpectedEnd) }
-                c = buffer[position]
+                c = base[position]
             } else if c == UInt8(ascii: "}") {
                 position += 1; depth -= 1; return nil
             } else {
@@ -117,10 +169,10 @@ public struct JSONScanner {
             }
         }
         guard c == UInt8(ascii: "\"") else { throw err(.unexpectedByte) }
-        let key = try readString()
+        let key = try readStringAtQuote()
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        guard buffer[position] == UInt8(ascii: ":") else { throw err(.unexpectedByte) }
+        guard base[position] == UInt8(ascii: ":") else { throw err(.unexpectedByte) }
         position += 1
         return key
     }
@@ -129,7 +181,7 @@ public struct JSONScanner {
     public mutating func beginArray() throws(JSONError) {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        guard buffer[position] == UInt8(ascii: "[") else { throw err(.unexpectedByte) }
+        guard base[position] == UInt8(ascii: "[") else { throw err(.unexpectedByte) }
         depth += 1
         guard depth <= maxDepth else { throw err(.tooDeep) }
         position += 1
@@ -137,10 +189,11 @@ public struct JSONScanner {
     }
 
     /// True when another element follows (read or skip it next); false after consuming the closing `]`.
+    @inline(__always)
     public mutating func nextElement() throws(JSONError) -> Bool {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        let c = buffer[position]
+        let c = base[position]
         if afterOpen {
             afterOpen = false
             if c == UInt8(ascii: "]") { position += 1; depth -= 1; return false }
@@ -156,15 +209,32 @@ public struct JSONScanner {
     public mutating func readString() throws(JSONError) -> JSONSpan {
         skipWhitespace()
         guard position < end else { throw err(.unexpectedEnd) }
-        guard buffer[position] == UInt8(ascii: "\"") else { throw err(.unexpectedByte) }
-        position += 1
-        let start = position
+        guard base[position] == UInt8(ascii: "\"") else { throw err(.unexpectedByte) }
+        return try readStringAtQuote()
+    }
+
+    /// `readString` once the opening quote is known to be at `position` (after `peekKind` said `.string`,
+    /// or for a key). The common string (plain ASCII up to its closing quote) is one word scan inline;
+    /// escapes, UTF-8 and errors go to `readStringRest`.
+    @inline(__always) mutating func readStringAtQuote() throws(JSONError) -> JSONSpan {
+        let start = position + 1
+        let stop = JSONScanner.scanPlain(buffer, from: start)
+        if stop < end && base[stop] == UInt8(ascii: "\"") {
+            position = stop + 1
+            return JSONSpan(start: start, end: stop, escaped: false)
+        }
+        position = stop
+        return try readStringRest(start: start)
+    }
+
+    /// The rest of a string from `position` (a special byte or the end), validating escapes and UTF-8.
+    @inline(never) mutating func readStringRest(start: Int) throws(JSONError) -> JSONSpan {
         var escaped = false
         while true {
             // Fast path: plain ASCII, 8 bytes at a time, then byte by byte.
             position = JSONScanner.scanPlain(buffer, from: position)
             guard position < end else { throw err(.unexpectedEnd) }
-            let c = buffer[position]
+            let c = base[position]
             if c == UInt8(ascii: "\"") {
                 let span = JSONSpan(start: start, end: position, escaped: escaped)
                 position += 1
@@ -214,15 +284,15 @@ public struct JSONScanner {
     /// At a backslash: validates one escape (a surrogate pair counts as one) and moves past it.
     @inline(__always) mutating func validateEscape() throws(JSONError) {
         guard position + 1 < end else { throw err(.unexpectedEnd) }
-        switch buffer[position + 1] {
+        switch base[position + 1] {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
              UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             position += 2
         case UInt8(ascii: "u"):
             guard let u = hex4(position + 2) else { throw err(.invalidEscape) }
             if u >= 0xD800 && u <= 0xDBFF {
-                guard position + 7 < end, buffer[position + 6] == UInt8(ascii: "\\"),
-                      buffer[position + 7] == UInt8(ascii: "u"), let lo = hex4(position + 8),
+                guard position + 7 < end, base[position + 6] == UInt8(ascii: "\\"),
+                      base[position + 7] == UInt8(ascii: "u"), let lo = hex4(position + 8),
                       lo >= 0xDC00 && lo <= 0xDFFF
                 else { throw err(.loneSurrogate) }
                 position += 12
@@ -240,7 +310,7 @@ public struct JSONScanner {
         guard i + 4 <= end else { return nil }
         var v: UInt32 = 0
         for k in i..<(i + 4) {
-            guard let d = JSONScanner.hexValue(buffer[k]) else { return nil }
+            guard let d = JSONScanner.hexValue(base[k]) else { return nil }
             v = v << 4 | d
         }
         return v
@@ -257,7 +327,7 @@ public struct JSONScanner {
 
     /// At a byte >= 0x80 inside a string: validates one UTF-8 sequence (Unicode table 3-7).
     @inline(__always) mutating func validateUTF8Sequence() throws(JSONError) {
-        let b0 = buffer[position]
+        let b0 = base[position]
         var need = 0
         var lo: UInt8 = 0x80
         var hi: UInt8 = 0xBF
@@ -272,24 +342,50 @@ public struct JSONScanner {
         default: throw err(.invalidUTF8)
         }
         guard position + need < end else { throw err(.invalidUTF8) }
-        let b1 = buffer[position + 1]
+        let b1 = base[position + 1]
         guard b1 >= lo && b1 <= hi else { throw err(.invalidUTF8) }
         var k = 2
         while k <= need {
-            let b = buffer[position + k]
+            let b = base[position + k]
             guard b >= 0x80 && b <= 0xBF else { throw err(.invalidUTF8) }
             k += 1
         }
         position += need + 1
     }
 
+    /// Reads a number as `readNumber` does, and its value when the text is a plain integer (no sign,
+    /// fraction or exponent) of at most 18 digits, computed while the digits are scanned; -1 otherwise
+    /// (the caller converts the text, as `NumberText` does for every other form).
+    @inline(__always) mutating func readNumberValue() throws(JSONError) -> (span: JSONSpan, value: Int64) {
+        skipWhitespace()
+        let start = position
+        var v: Int64 = 0
+        var i = position
+        while i < end {
+            let d = base[i] &- UInt8(ascii: "0")
+            if d > 9 { break }
+            v = v &* 10 &+ Int64(d)
+            i += 1
+        }
+        let n = i - start
+        // A plain integer ends here: not `-`, `.`, `e` or `E` next, no leading zero before another digit.
+        if n > 0 && n <= 18 && (n == 1 || base[start] != UInt8(ascii: "0")) {
+            let c: UInt8 = i < end ? base[i] : 0
+            if c != UInt8(ascii: ".") && c | 0x20 != UInt8(ascii: "e") {
+                position = i
+                return (JSONSpan(start: start, end: i, escaped: false), v)
+            }
+        }
+        return (try readNumber(), -1)
+    }
+
     /// Reads a number, validating the JSON grammar; returns its text.
     public mutating func readNumber() throws(JSONError) -> JSONSpan {
         skipWhitespace()
         let start = position
-        if position < end && buffer[position] == UInt8(ascii: "-") { position += 1 }
+        if position < end && base[position] == UInt8(ascii: "-") { position += 1 }
         guard position < end else { throw err(.unexpectedEnd) }
-        let c = buffer[position]
+        let c = base[position]
         if c == UInt8(ascii: "0") {
             position += 1
         } else if c >= UInt8(ascii: "1") && c <= UInt8(ascii: "9") {
@@ -298,17 +394,17 @@ public struct JSONScanner {
         } else {
             throw err(.invalidNumber)
         }
-        if position < end && buffer[position] == UInt8(ascii: ".") {
+        if position < end && base[position] == UInt8(ascii: ".") {
             position += 1
-            guard position < end, isDigit(buffer[position]) else { throw err(.invalidNumber) }
+            guard position < end, isDigit(base[position]) else { throw err(.invalidNumber) }
             skipDigits()
         }
-        if position < end && (buffer[position] == UInt8(ascii: "e") || buffer[position] == UInt8(ascii: "E")) {
+        if position < end && (base[position] == UInt8(ascii: "e") || base[position] == UInt8(ascii: "E")) {
             position += 1
-            if position < end && (buffer[position] == UInt8(ascii: "+") || buffer[position] == UInt8(ascii: "-")) {
+            if position < end && (base[position] == UInt8(ascii: "+") || base[position] == UInt8(ascii: "-")) {
                 position += 1
             }
-            guard position < end, isDigit(buffer[position]) else { throw err(.invalidNumber) }
+            guard position < end, isDigit(base[position]) else { throw err(.invalidNumber) }
             skipDigits()
         }
         return JSONSpan(start: start, end: position, escaped: false)
@@ -317,7 +413,7 @@ public struct JSONScanner {
     @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
     @inline(__always) mutating func skipDigits() {
-        while position < end && isDigit(buffer[position]) { position += 1 }
+        while position < end && isDigit(base[position]) { position += 1 }
     }
 
     /// Reads `true` or `false`.
@@ -338,7 +434,7 @@ public struct JSONScanner {
         let n = s.utf8CodeUnitCount
         guard position + n <= end else { return false }
         let p = s.utf8Start
-        for k in 0..<n where buffer[position + k] != p[k] { return false }
+        for k in 0..<n where base[position + k] != p[k] { return false }
         position += n
         return true
     }
@@ -353,7 +449,7 @@ public struct JSONScanner {
             try beginArray()
             while try nextElement() { try skipValue() }
         case .string:
-            _ = try readString()
+            _ = try readStringAtQuote()
         case .number:
             _ = try readNumber()
         case .bool:

@@ -19,6 +19,7 @@
 /// chunk, say) is still read by its row rather than being reported as unrecognised.
 enum ProviderUsage {
     /// The row that reads `u`; `.none` when no row does (the block is then `unrecognized_usage`).
+    @inline(__always)
     static func recognise(_ u: RawUsage, anthropicProvider: Bool) -> BlockRow {
         let h = u.has
         if h.contains(.promptTokens) || h.contains(.completionTokens) { return .chat }
