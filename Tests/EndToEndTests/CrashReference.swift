@@ -141,9 +141,9 @@ struct CrashReference {
                                                       ("auto.offset.reset", "earliest")], topics: [topic], rebalance: nil)
         defer { consumer.close() }
         var out: [AlertFacts] = []
-        let deadline = Date().addingTimeInterval(seconds)
-        var quietUntil: Date?
-        while Date() < deadline {
+        let deadline = Harness.Deadline(seconds: seconds)
+        var quietUntil: Harness.Deadline?
+        while !deadline.passed {
             consumer.poll(maxMessages: 100, timeoutMs: 100) { m in
                 let text = String(decoding: m.payload, as: UTF8.self)
                 let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
@@ -159,8 +159,8 @@ struct CrashReference {
                                       budget: number("budget_usd").flatMap { Money.parse($0) }))
             }
             if out.count >= expected {
-                if quietUntil == nil { quietUntil = Date().addingTimeInterval(2) }
-                if Date() > quietUntil! { break }
+                if quietUntil == nil { quietUntil = Harness.Deadline(seconds: 2) }
+                if quietUntil!.passed { break }
             }
         }
         return out

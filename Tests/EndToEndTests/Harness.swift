@@ -102,9 +102,17 @@ enum Harness {
     }
 
     /// Polls `condition` every 100 ms until it holds or `seconds` pass; returns whether it held.
+    /// A point `seconds` ahead on the monotonic clock: the wall clock can jump (a virtual machine resumed
+    /// from a snapshot had a 30 s wait end after 6 s).
+    struct Deadline {
+        let end: UInt64
+        init(seconds: Double) { end = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9) }
+        var passed: Bool { DispatchTime.now().uptimeNanoseconds >= end }
+    }
+
     static func await(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        let deadline = Harness.Deadline(seconds: seconds)
+        while !deadline.passed {
             if try condition() { return true }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -132,14 +140,14 @@ enum Harness {
                                                       ("auto.offset.reset", "earliest")], topics: [topic], rebalance: nil)
         defer { consumer.close() }
         var out: [(value: [UInt8], headers: [(String, [UInt8])])] = []
-        let deadline = Date().addingTimeInterval(seconds)
+        let deadline = Harness.Deadline(seconds: seconds)
         // Keep reading a little past the expected count, so that extra (duplicate) messages show up too.
-        var quietUntil: Date?
-        while Date() < deadline {
+        var quietUntil: Harness.Deadline?
+        while !deadline.passed {
             consumer.poll(maxMessages: 1000, timeoutMs: 100) { m in out.append((Array(m.payload), m.headers())) }
             if out.count >= expected {
-                if quietUntil == nil { quietUntil = Date().addingTimeInterval(1) }
-                if Date() > quietUntil! { break }
+                if quietUntil == nil { quietUntil = Harness.Deadline(seconds: 1) }
+                if quietUntil!.passed { break }
             }
         }
         return out
