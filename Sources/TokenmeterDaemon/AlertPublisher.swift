@@ -46,7 +46,7 @@ final class AlertPublisher {
         self.outbox = try AlertOutbox(dir: stateDir + "/outbox")
         self.producer = try clients.producer(properties: properties + [
             ("enable.idempotence", "true"), ("message.timeout.ms", "0"), ("linger.ms", "5"),
-        ])
+        ], timingAcknowledgements: true)
         producer.onDelivery = { [unowned self] token, error in self.delivered(token: token, error: error) }
     }
 
@@ -132,7 +132,8 @@ final class AlertPublisher {
         published += 1
         let acked = producer.deliveryLatencyMicros
         if let consumed = sent.consumedNanos, acked >= 0 {
-            // The acknowledgement time as librdkafka measured it, not when this report is polled.
+            // The acknowledgement time as librdkafka's broker thread saw it, not when this report is
+            // served (a checkpoint can hold the report back; the alert was on the topic already).
             let seconds = Double(sent.sentNanos - consumed) / 1e9 + Double(acked) / 1e6
             latency.observe(seconds)
             if latencySamples.count >= AlertPublisher.latencySampleLimit { latencySamples.removeFirst(latencySamples.count / 2) }

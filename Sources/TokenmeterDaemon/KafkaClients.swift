@@ -61,8 +61,16 @@ public protocol PartitionReader: AnyObject {
 /// Makes the daemon's clients from librdkafka properties.
 public protocol KafkaClients {
     func consumer(properties: [(String, String)], topics: [String], rebalance: RebalanceHandler) throws -> any GroupConsumer
-    func producer(properties: [(String, String)]) throws -> any MessageProducer
+    /// `timingAcknowledgements`: the delivery latency is taken when the broker's acknowledgement arrives,
+    /// not when its report is served (see `KafkaProducer.deliveryLatencyMicros`).
+    func producer(properties: [(String, String)], timingAcknowledgements: Bool) throws -> any MessageProducer
     func reader(properties: [(String, String)]) throws -> any PartitionReader
+}
+
+extension KafkaClients {
+    func producer(properties: [(String, String)]) throws -> any MessageProducer {
+        try producer(properties: properties, timingAcknowledgements: false)
+    }
 }
 
 /// librdkafka's clients.
@@ -71,8 +79,8 @@ public struct LibrdkafkaClients: KafkaClients {
     public func consumer(properties: [(String, String)], topics: [String], rebalance: RebalanceHandler) throws -> any GroupConsumer {
         try KafkaConsumer(properties: properties, topics: topics, rebalance: rebalance)
     }
-    public func producer(properties: [(String, String)]) throws -> any MessageProducer {
-        try KafkaProducer(properties: properties)
+    public func producer(properties: [(String, String)], timingAcknowledgements: Bool) throws -> any MessageProducer {
+        try KafkaProducer(properties: properties, timingAcknowledgements: timingAcknowledgements)
     }
     public func reader(properties: [(String, String)]) throws -> any PartitionReader {
         try KafkaPartitionReader(properties: properties)

@@ -1,4 +1,5 @@
 import Crdkafka
+import Synchronization
 
 /// An idempotent producer owned by ONE thread: `produce`, `poll` and `flush` must not race, and delivery
 /// reports run inside `poll`/`flush`/`produce` (while waiting out a full queue) on that thread.
@@ -18,8 +19,11 @@ public final class KafkaProducer {
         set { context.onUndelivered = newValue }
     }
 
-    /// Inside `onDelivery`: the time from `produce` to the broker's acknowledgement, in microseconds
-    /// (librdkafka's `rd_kafka_message_latency`; -1 when unknown).
+    /// Inside `onDelivery`: the time from `produce` to the broker's acknowledgement, in microseconds; -1
+    /// when unknown. librdkafka's `rd_kafka_message_latency` reads the clock when it is called, that is
+    /// when the report is served on the owning thread, which a long checkpoint can delay by a second;
+    /// with `timingAcknowledgements` the time is taken on librdkafka's broker thread as the
+    /// acknowledgement arrives (an interceptor), so it says when the message reached the broker.
     public var deliveryLatencyMicros: Int64 { context.latencyMicros }
 
     /// Client-level errors (all brokers down, fatal idempotence errors).
@@ -35,10 +39,25 @@ public final class KafkaProducer {
 
     /// `enable.idempotence=true` first, so `properties` can override it; everything in `properties`
     /// goes to librdkafka in order (e.g. `message.timeout.ms=0` to keep messages through an outage).
-    public init(properties: [(String, String)], file: String = #fileID, line: Int = #line) throws {
+    /// `timingAcknowledgements`: see `deliveryLatencyMicros` (a lock and a table entry per message, on
+    /// librdkafka's thread and on ours: for a producer of few messages, such as alerts).
+    public init(properties: [(String, String)], timingAcknowledgements: Bool = false,
+                file: String = #fileID, line: Int = #line) throws {
         let conf = try KafkaProperties.makeConf([("enable.idempotence", "true")] + properties, file: file, line: line)
-        let context = ProducerContext()
+        let context = ProducerContext(timingAcknowledgements: timingAcknowledgements)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        if let times = context.acknowledgements {
+            // The interceptor is registered on the client as librdkafka creates it (`on_new`); both
+            // callbacks get the table through their opaque pointer, which the context keeps alive.
+            rd_kafka_conf_interceptor_add_on_new(conf, "tokenmeter-ack-time", { rk, _, opaque, _, _ in
+                rd_kafka_interceptor_add_on_acknowledgement(rk, "tokenmeter-ack-time", { _, msg, opaque in
+                    guard let msg, let opaque else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+                    Unmanaged<AcknowledgementTimes>.fromOpaque(opaque).takeUnretainedValue()
+                        .record(UInt64(UInt(bitPattern: msg.pointee._private)), micros: rd_kafka_message_latency(msg))
+                    return RD_KAFKA_RESP_ERR_NO_ERROR
+                }, opaque)
+            }, Unmanaged.passUnretained(times).toOpaque())
+        }
         rd_kafka_conf_set_dr_msg_cb(conf) { _, msg, opaque in
             guard let msg, let opaque else { return }
             Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue().delivered(msg)
@@ -114,6 +133,8 @@ public final class KafkaProducer {
                 continue
             }
             if let hdrs { rd_kafka_headers_destroy(hdrs) }
+            // A message refused here has no report; the interceptor may have timed its failure.
+            context.acknowledgements?.take(token)
             throw KafkaError(consuming: error, file: file, line: line)
         }
     }
@@ -128,6 +149,9 @@ public final class KafkaProducer {
     public func flush(timeoutMs: Int32) -> Bool {
         rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR
     }
+
+    /// Acknowledgements timed on librdkafka's thread whose report is not yet served (tests).
+    var acknowledgementsTimed: Int { context.acknowledgements?.count ?? 0 }
 
     /// Messages (and requests) not yet acknowledged: queued, in flight, or awaiting their report.
     public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
@@ -149,10 +173,15 @@ final class ProducerContext {
     var onUndelivered: ((UInt64, KafkaError, UnsafeRawBufferPointer?, UnsafeRawBufferPointer, [(String, [UInt8])]) -> Void)?
     var onError: ((KafkaError) -> Void)?
     var latencyMicros: Int64 = -1
+    let acknowledgements: AcknowledgementTimes?
+
+    init(timingAcknowledgements: Bool) {
+        acknowledgements = timingAcknowledgements ? AcknowledgementTimes() : nil
+    }
 
     func delivered(_ msg: UnsafePointer<rd_kafka_message_t>) {
         let token = UInt64(UInt(bitPattern: msg.pointee._private))
-        latencyMicros = rd_kafka_message_latency(msg)
+        latencyMicros = acknowledgements?.take(token) ?? rd_kafka_message_latency(msg)
         let err = msg.pointee.err
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
             onDelivery?(token, nil)
@@ -191,4 +220,21 @@ final class ProducerContext {
         }
         return out
     }
+}
+
+/// Latencies taken on librdkafka's broker thread as acknowledgements arrive, by message token, until the
+/// report of the message is served on the owning thread. Holds at most the messages in flight.
+final class AcknowledgementTimes: Sendable {
+    private let times = Mutex<[UInt64: Int64]>([:])
+
+    func record(_ token: UInt64, micros: Int64) {
+        times.withLock { $0[token] = micros }
+    }
+
+    @discardableResult
+    func take(_ token: UInt64) -> Int64? {
+        times.withLock { $0.removeValue(forKey: token) }
+    }
+
+    var count: Int { times.withLock { $0.count } }
 }

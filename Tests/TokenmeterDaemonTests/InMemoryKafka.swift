@@ -72,7 +72,7 @@ final class InMemoryClients: KafkaClients {
         return c
     }
 
-    func producer(properties: [(String, String)]) throws -> any MessageProducer {
+    func producer(properties: [(String, String)], timingAcknowledgements: Bool) throws -> any MessageProducer {
         let p = InMemoryProducer(broker: broker)
         producers.append(p)
         return p
