@@ -46,6 +46,10 @@ public final class Daemon {
     /// (read it after `run` returns: the polling thread owns it).
     public var alertLatencySamples: [Double] { alerting.publisher.latencySamples }
 
+    /// The longest time between two polls of the consumer, in milliseconds (read it after `run` returns):
+    /// what a checkpoint or a batch of files holds back the counting of the messages that wait meanwhile.
+    public var longestPollGapMillis: Int64 { loop.longestPollGap }
+
     /// Once a stop is requested the process must end within this many seconds; nil: no limit. Past it,
     /// `onShutdownDeadline` runs (the command exits 1 there).
     public var shutdownDeadlineSeconds: Double? {
@@ -175,6 +179,9 @@ public final class Daemon {
             iteratePaused(consumer)
         } else {
             let wallNow = clock.now()
+            let polled = clock.monotonicMillis()
+            if loop.lastPoll > 0 { loop.longestPollGap = max(loop.longestPollGap, polled - loop.lastPoll) }
+            loop.lastPoll = polled
             _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { m in
                 self.handle(m, wallNow: wallNow)
             }
@@ -372,6 +379,9 @@ struct LoopState {
     var lastCheckpoint: Int64 = 0
     var lastIdleCheck: Int64 = 0
     var lastProgressPublish: Int64 = 0
+    /// When the consumer was last polled while consuming (0: not yet), and the longest gap between two polls.
+    var lastPoll: Int64 = 0
+    var longestPollGap: Int64 = 0
     var lastOverflowEvents: Int64 = 0
     let overflowLog = RateLimitedLog(perMinute: 1, what: "rollups.max_keys_per_window warnings")
     var shuttingDown = false

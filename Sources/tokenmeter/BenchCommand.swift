@@ -82,6 +82,19 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "--state: `local`, `changelog` or `both`.")
     var stateMode: String = "both"
 
+    @Option(name: .customLong("kafka-property"), parsing: .singleValue,
+            help: ArgumentHelp("A librdkafka consumer property KEY=VALUE for the raw consumer and the daemon alike (repeatable).",
+                               discussion: "For A/B runs of consumer settings: it wins over the daemon's defaults, as `[kafka.properties]` does."))
+    var kafkaProperties: [String] = []
+
+    /// `--kafka-property` values as pairs (validated in `validate`).
+    var extraProperties: [(String, String)] {
+        kafkaProperties.compactMap { kv in
+            guard let eq = kv.firstIndex(of: "=") else { return nil }
+            return (String(kv[..<eq]), String(kv[kv.index(after: eq)...]))
+        }
+    }
+
     @Option(help: "Seconds without progress after which a Kafka measurement is abandoned.")
     var stallSeconds: Double = 30
 
@@ -96,6 +109,12 @@ struct BenchCommand: ParsableCommand {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
         guard let ms = DurationSpec.parse(span)?.millis, ms > 0 else { throw ValidationError("--span: not a duration: \(span)") }
+        for kv in kafkaProperties {
+            guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex,
+                  !kv.contains("\""), !kv.contains("\\"), !kv.contains("\n") else {
+                throw ValidationError("--kafka-property: KEY=VALUE without quotes, backslashes or newlines: \(kv)")
+            }
+        }
     }
 
     func run() throws {
@@ -187,6 +206,10 @@ struct BenchCommand: ParsableCommand {
                     + Self.spread(Spread(medians), "%.1f") + " ms, p99 " + Self.spread(Spread(p99s), "%.1f")
                     + " ms (\(tokenmeter.runs.compactMap(\.alerts).map(String.init).joined(separator: ", ")) alerts per run)\n"
             }
+            let gaps = tokenmeter.runs.compactMap(\.longestPollGapMs)
+            if !gaps.isEmpty {
+                out += "longest gap between two polls (a checkpoint, a batch of rollup files): " + Self.spread(Spread(gaps), "%.0f") + " ms\n"
+            }
             return out
         }
 
@@ -242,6 +265,9 @@ struct BenchCommand: ParsableCommand {
         let loadStart = LoadAverage.now()
         let partitions = try checkCapacity(progress: progress)
         progress.line("tokenmeter bench: \(events) events, \(partitions) partitions, \(runs) runs; work folder \(work)")
+        if !extraProperties.isEmpty {
+            progress.line("  consumer properties (raw and daemon): " + extraProperties.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+        }
         let broker = try BrokerProcess(partitions: partitions, topics: [topic, topic + "-dlq", topic + "-alerts"], log: work + "/broker.log")
         defer { broker.stop() }
         progress.line("  broker     tokenmeter broker (pid \(broker.process.processIdentifier)) at \(broker.bootstrap)")
@@ -261,7 +287,8 @@ struct BenchCommand: ParsableCommand {
         progress.line(String(format: "  filled     %d events, %.1f MB in %.1f s", events, Double(payloadBytes) / 1e6, fillSeconds))
 
         // The daemon's exact consumer properties, for the raw consumer too.
-        let baseConfig = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: broker.bootstrap, group: "unused", topic: topic, dir: work + "/unused"))
+        let baseConfig = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: broker.bootstrap, group: "unused", topic: topic, dir: work + "/unused",
+                                                                                         properties: extraProperties))
         let base = try Daemon.kafkaProperties(baseConfig, instance: "bench")
         // The raw consumer gets the daemon's consumer properties, its throughput defaults included.
         let consumerBase = Daemon.consumerProperties(baseConfig, base: base, instance: "bench").filter { $0.0 != "group.id" }
@@ -402,12 +429,13 @@ struct BenchCommand: ParsableCommand {
                    ownerBudgets: [(owner: String, amount: Money)], label: String, progress: BenchProgress) throws -> BenchRun {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let config = try BenchTraffic.parse(BenchTraffic.daemonConfigText(brokers: brokers, group: group, topic: topic, dir: dir,
-                                                                          ownerBudgets: ownerBudgets))
+                                                                          ownerBudgets: ownerBudgets, properties: extraProperties))
         let stop = StopSignal()
         let daemonProgress = DaemonProgress()
         let done = DispatchSemaphore(value: 0)
         let failure = SharedBox<String?>(nil)
         let latencies = SharedBox<[Double]>([])
+        let pollGap = SharedBox<Int64>(0)
         var logger = Logger(label: "tokenmeter") { StderrLogHandler(label: $0) }
         logger.logLevel = .error
         let log = logger
@@ -416,6 +444,7 @@ struct BenchCommand: ParsableCommand {
                 let daemon = try Daemon(config: config, log: log, stop: stop, progress: daemonProgress)
                 try daemon.run()
                 latencies.set(daemon.alertLatencySamples)
+                pollGap.set(daemon.longestPollGapMillis)
             } catch {
                 failure.set("\(error)")
             }
@@ -463,6 +492,7 @@ struct BenchCommand: ParsableCommand {
         done.wait()
         stopped = true
         let l = latencies.value.sorted()
+        run.longestPollGapMs = Double(pollGap.value)
         run.alerts = l.count
         if !l.isEmpty {
             run.alertLatencyMedianMs = Spread(l).median * 1000

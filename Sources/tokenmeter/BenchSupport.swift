@@ -51,6 +51,9 @@ struct BenchRun: Codable {
     var alerts: Int? = nil
     var alertLatencyMedianMs: Double? = nil
     var alertLatencyP99Ms: Double? = nil
+    /// tokenmeter runs: the longest time the polling thread spent between two polls (a checkpoint, a
+    /// batch of rollup files), in milliseconds: how long counting can lag behind consuming.
+    var longestPollGapMs: Double? = nil
 }
 
 /// Median and spread (min-max) of a value over the runs.
@@ -157,7 +160,8 @@ enum BenchTraffic {
     /// spike rule, rollups and state under `dir`; `ownerBudgets` adds a budget per owner with ten
     /// thresholds, so that alerts fire all through the run and their latency can be measured.
     static func daemonConfigText(brokers: String, group: String, topic: String, dir: String,
-                                 ownerBudgets: [(owner: String, amount: Money)] = []) -> String {
+                                 ownerBudgets: [(owner: String, amount: Money)] = [],
+                                 properties: [(String, String)] = []) -> String {
         """
         [kafka]
         brokers = "\(brokers)"
@@ -170,7 +174,7 @@ enum BenchTraffic {
         # The mock broker forgets a member that left only when its session times out.
         "session.timeout.ms" = "6000"
         "heartbeat.interval.ms" = "500"
-
+        \(properties.map { "\"\($0.0)\" = \"\($0.1)\"\n" }.joined())
         [rollups]
         dir = "\(dir)/rollups"
         windows = ["1m", "1h", "1d"]
