@@ -51,15 +51,13 @@ public enum Checkpoint {
         var body = BinaryWriter()
         body.u64(sequence)
         body.u64(base)
-        var local: [UInt32: UInt32] = [:]
-        var strings: [String] = []
-        func ref(_ id: UInt32) -> UInt32 {
-            if id == SeriesKey.none { return .max }
-            if let r = local[id] { return r }
-            let r = UInt32(strings.count)
-            strings.append(d.names[id])
-            local[id] = r
-            return r
+        var refs = NameRefs(names: d.names)
+        // Read once: a row refers to its tag tuple and writes its tags' names as text.
+        let tagTuples = d.tagTuples
+        let tagNames = d.tagNames.map { name -> [UInt8] in
+            var w = BinaryWriter()
+            w.string(name)
+            return w.bytes
         }
         var records = BinaryWriter()
         records.count(parts.count)
@@ -77,10 +75,10 @@ public enum Checkpoint {
                 records.u8(replace ? 1 : 0)
                 if replace {
                     records.count(rows.count)
-                    for (k, c) in rows { writeRow(&records, k, c, d, ref) }
+                    for (k, c) in rows { writeRow(&records, k, c, tagTuples, tagNames, &refs) }
                 } else {
                     records.count(rows.unsavedCount)
-                    rows.forEachUnsaved { k, c in writeRow(&records, k, c, d, ref) }
+                    rows.forEachUnsaved { k, c in writeRow(&records, k, c, tagTuples, tagNames, &refs) }
                 }
             }
             records.i64(p.nextOffset)
@@ -110,32 +108,66 @@ public enum Checkpoint {
             }
         }
         records.count(alertState.count)
-        for b in alertState { records.u8(b) }
-        body.count(strings.count)
-        for s in strings { body.string(s) }
+        records.raw(alertState)
+        body.count(refs.strings.count)
+        for s in refs.strings { body.string(s) }
+        // Header, then the payload (body and records) with its length and checksum, copied once.
         var out = BinaryWriter()
         for b in magic { out.u8(b) }
         out.u32(version)
-        let payload = body.bytes + records.bytes
-        out.u64(UInt64(payload.count))
-        out.u32(CRC32.checksum(payload))
-        return out.bytes + payload
+        out.u64(UInt64(body.bytes.count + records.bytes.count))
+        let crc = records.bytes.withUnsafeBytes { r in body.bytes.withUnsafeBytes { b in CRC32.update(CRC32.update(0, b), r) } }
+        out.u32(crc)
+        var result = out.bytes
+        result.reserveCapacity(result.count + body.bytes.count + records.bytes.count)
+        result += body.bytes
+        result += records.bytes
+        return result
+    }
+
+    /// The names a record refers to, numbered in order of first use and stored once in its header; a
+    /// flat table by name id finds a name's number in one load (a dictionary cost a hash per reference).
+    private struct NameRefs {
+        let names: StringTable
+        var number: [UInt32]
+        var strings: [String] = []
+
+        init(names: StringTable) {
+            self.names = names
+            number = Array(repeating: .max, count: names.count)
+        }
+
+        mutating func ref(_ id: UInt32) -> UInt32 {
+            if id == SeriesKey.none { return .max }
+            let i = Int(id)
+            if i >= number.count { number.append(contentsOf: repeatElement(.max, count: i + 1 - number.count)) }
+            if number[i] != .max { return number[i] }
+            let r = UInt32(strings.count)
+            strings.append(names[id])
+            number[i] = r
+            return r
+        }
     }
 
     /// A row: name references, its tags, then the counters as zigzag varints (most are zero or small:
-    /// about 20 bytes a row instead of 120 with fixed-width numbers).
-    private static func writeRow(_ w: inout BinaryWriter, _ k: SeriesKey, _ c: RollupCounters, _ d: Dimensions,
-                                 _ ref: (UInt32) -> UInt32) {
-        w.varint(UInt64(ref(k.workflow))); w.varint(UInt64(ref(k.owner))); w.varint(UInt64(ref(k.model))); w.varint(UInt64(ref(k.provider)))
-        let tags = d.tagTuples[Int(k.tags)]
-        let present = tags.enumerated().filter { $0.element != SeriesKey.none }
-        w.varint(UInt64(present.count))
-        for (i, v) in present { w.string(d.tagNames[i]); w.varint(UInt64(ref(v))) }
+    /// about 20 bytes a row instead of 120 with fixed-width numbers). `tagNames` are already encoded.
+    private static func writeRow(_ w: inout BinaryWriter, _ k: SeriesKey, _ c: RollupCounters, _ tagTuples: [[UInt32]],
+                                 _ tagNames: [[UInt8]], _ refs: inout NameRefs) {
+        w.varint(UInt64(refs.ref(k.workflow))); w.varint(UInt64(refs.ref(k.owner)))
+        w.varint(UInt64(refs.ref(k.model))); w.varint(UInt64(refs.ref(k.provider)))
+        let tags = tagTuples[Int(k.tags)]
+        var present = 0
+        for v in tags where v != SeriesKey.none { present += 1 }
+        w.varint(UInt64(present))
+        for i in tags.indices where tags[i] != SeriesKey.none {
+            w.raw(tagNames[i])
+            w.varint(UInt64(refs.ref(tags[i])))
+        }
         w.zigzag(c.requests); w.zigzag(c.errors); w.zigzag(c.input); w.zigzag(c.cacheRead); w.zigzag(c.cacheWrite)
         w.zigzag(c.output); w.zigzag(c.reasoning); w.zigzag(c.cost.femtos); w.zigzag(c.unpricedRequests)
         w.zigzag(c.outcomeValue.femtos)
         w.varint(UInt64(c.outcomes.count))
-        for o in c.outcomes { w.varint(UInt64(ref(o.name))); w.zigzag(o.count) }
+        for o in c.outcomes { w.varint(UInt64(refs.ref(o.name))); w.zigzag(o.count) }
     }
 
     // MARK: Reading
