@@ -21,9 +21,9 @@ struct SpendSeriesTableTests {
         var d = Dimensions(tagNames: [])
         var t = SpendSeriesTable(Self.settings([.modelFamily]))
         let tokens = TokenCounts(input: 10, cacheRead: 4, output: 3, reasoning: 1)
-        t.addUsage(Self.key(&d, owner: "a", model: "gpt-4o-mini"), tokens, cost: Money(nanos: 5), isError: false, names: d)
-        t.addUsage(Self.key(&d, owner: "b", model: "gpt-4o-mini-2024-07-18"), tokens, cost: nil, isError: true, names: d)
-        t.addUsage(Self.key(&d, owner: "a", model: "claude-x", workflow: "other"), tokens, cost: Money(nanos: 7), isError: false, names: d)
+        t.addUsage(Self.key(&d, owner: "a", model: "gpt-4o-mini"), tokens, cost: Money(nanos: 5), isError: false, names: { d })
+        t.addUsage(Self.key(&d, owner: "b", model: "gpt-4o-mini-2024-07-18"), tokens, cost: nil, isError: true, names: { d })
+        t.addUsage(Self.key(&d, owner: "a", model: "claude-x", workflow: "other"), tokens, cost: Money(nanos: 7), isError: false, names: { d })
         let s = t.snapshot()
         #expect(s.labelNames == ["model_family"])
         #expect(s.labels == [["gpt-4o-mini"], ["claude-x"]])
@@ -40,9 +40,9 @@ struct SpendSeriesTableTests {
         var d = Dimensions(tagNames: [])
         var t = SpendSeriesTable(Self.settings([.owner], max: 2))
         for i in 0..<5 {
-            for _ in 0..<3 { t.addUsage(Self.key(&d, owner: "o\(i)", model: "m"), TokenCounts(input: 1), cost: Money(nanos: 1), isError: false, names: d) }
+            for _ in 0..<3 { t.addUsage(Self.key(&d, owner: "o\(i)", model: "m"), TokenCounts(input: 1), cost: Money(nanos: 1), isError: false, names: { d }) }
         }
-        t.addOutcome(Self.key(&d, owner: "o4", model: nil), count: 6, names: d)
+        t.addOutcome(Self.key(&d, owner: "o4", model: nil), count: 6, names: { d })
         let s = t.snapshot()
         #expect(s.labels == [["__other__"], ["o0"], ["o1"]])
         #expect(s.seriesCount == 2)
@@ -55,7 +55,7 @@ struct SpendSeriesTableTests {
     @Test func theOverflowSeriesIsShownOnlyOnceUsed() {
         var d = Dimensions(tagNames: [])
         var t = SpendSeriesTable(Self.settings([.owner, .workflow]))
-        t.addUsage(Self.key(&d, owner: "o", model: "m"), TokenCounts(), cost: .zero, isError: false, names: d)
+        t.addUsage(Self.key(&d, owner: "o", model: "m"), TokenCounts(), cost: .zero, isError: false, names: { d })
         #expect(t.snapshot().labels == [["o", "wf"]])
     }
 
@@ -64,13 +64,13 @@ struct SpendSeriesTableTests {
     @Test func keysAreForgottenWhenNamesAreRebuilt() {
         var d = Dimensions(tagNames: [])
         var t = SpendSeriesTable(Self.settings([.owner]))
-        t.addUsage(Self.key(&d, owner: "a", model: "m"), TokenCounts(), cost: Money(nanos: 1), isError: false, names: d)
-        t.addUsage(Self.key(&d, owner: "b", model: "m"), TokenCounts(), cost: Money(nanos: 2), isError: false, names: d)
+        t.addUsage(Self.key(&d, owner: "a", model: "m"), TokenCounts(), cost: Money(nanos: 1), isError: false, names: { d })
+        t.addUsage(Self.key(&d, owner: "b", model: "m"), TokenCounts(), cost: Money(nanos: 2), isError: false, names: { d })
         var fresh = Dimensions(tagNames: [])
         _ = fresh.names.intern("b")   // "b" now has the id "a" had
         t.forgetKeys()
-        t.addUsage(Self.key(&fresh, owner: "b", model: "m"), TokenCounts(), cost: Money(nanos: 10), isError: false, names: fresh)
-        t.addUsage(Self.key(&fresh, owner: "a", model: "m"), TokenCounts(), cost: Money(nanos: 20), isError: false, names: fresh)
+        t.addUsage(Self.key(&fresh, owner: "b", model: "m"), TokenCounts(), cost: Money(nanos: 10), isError: false, names: { fresh })
+        t.addUsage(Self.key(&fresh, owner: "a", model: "m"), TokenCounts(), cost: Money(nanos: 20), isError: false, names: { fresh })
         let s = t.snapshot()
         #expect(s.labels == [["a"], ["b"]])
         #expect(s.counters.map(\.cost) == [Money(nanos: 21), Money(nanos: 12)])
@@ -87,8 +87,8 @@ struct SpendSeriesTableTests {
         var d = Dimensions(tagNames: [])
         var t = SpendSeriesTable(Self.settings([.owner], max: 1))
         let n = t.keyLimit + 10
-        for i in 0..<n { t.addUsage(Self.key(&d, owner: "o\(i)", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: d) }
-        t.addUsage(Self.key(&d, owner: "o0", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: d)
+        for i in 0..<n { t.addUsage(Self.key(&d, owner: "o\(i)", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: { d }) }
+        t.addUsage(Self.key(&d, owner: "o0", model: nil), TokenCounts(), cost: Money(nanos: 1), isError: false, names: { d })
         let s = t.snapshot()
         #expect(s.labels == [["__other__"], ["o0"]])
         #expect(s.counters.map(\.requests) == [Int64(n - 1), 2])

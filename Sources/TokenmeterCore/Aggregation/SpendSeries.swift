@@ -97,8 +97,10 @@ public struct SpendSeriesTable {
     /// Label sets in use, the overflow series not included.
     public var seriesCount: Int { counters.count - 1 }
 
+    /// `names` is read only when `key` makes a new series (its label values): passing the dimensions
+    /// themselves copied them, a dozen retains and releases per event.
     @inline(__always)
-    public mutating func addUsage(_ key: SeriesKey, _ t: TokenCounts, cost: Money?, isError: Bool, names: Dimensions) {
+    public mutating func addUsage(_ key: SeriesKey, _ t: TokenCounts, cost: Money?, isError: Bool, names: () -> Dimensions) {
         let s = series(key, names: names)
         version &+= 1
         counters.withUnsafeMutableBufferPointer { c in
@@ -114,7 +116,7 @@ public struct SpendSeriesTable {
     }
 
     @inline(__always)
-    public mutating func addOutcome(_ key: SeriesKey, count: Int64, names: Dimensions) {
+    public mutating func addOutcome(_ key: SeriesKey, count: Int64, names: () -> Dimensions) {
         let s = series(key, names: names)
         version &+= 1
         counters.withUnsafeMutableBufferPointer { $0[s].outcomes &+= count }
@@ -146,7 +148,7 @@ public struct SpendSeriesTable {
     }
 
     @inline(__always)
-    private mutating func series(_ raw: SeriesKey, names: Dimensions) -> Int {
+    private mutating func series(_ raw: SeriesKey, names: () -> Dimensions) -> Int {
         guard let field = directField else { return hashedSeries(raw, names: names) }
         let id = Int(field.id(raw))
         if id < direct.count {
@@ -165,7 +167,7 @@ public struct SpendSeriesTable {
     }
 
     @inline(__always)
-    private mutating func hashedSeries(_ raw: SeriesKey, names: Dimensions) -> Int {
+    private mutating func hashedSeries(_ raw: SeriesKey, names: () -> Dimensions) -> Int {
         let key = SeriesKey(workflow: useWorkflow ? raw.workflow : SeriesKey.none, owner: useOwner ? raw.owner : SeriesKey.none,
                             model: useModel ? raw.model : SeriesKey.none, provider: useProvider ? raw.provider : SeriesKey.none,
                             tags: useTags ? raw.tags : Dimensions.noTags)
@@ -193,7 +195,8 @@ public struct SpendSeriesTable {
     /// label values); with the default cap it holds at most 64 Ki keys, about 2 MiB.
     public var keyLimit: Int { max(64 * maxSeries, 65_536) }
 
-    private mutating func newKey(_ key: SeriesKey, slot: Int, names: Dimensions) -> Int {
+    private mutating func newKey(_ key: SeriesKey, slot: Int, names: () -> Dimensions) -> Int {
+        let names = names()
         var slot = slot
         if keys.count >= keyLimit {
             forgetKeys()

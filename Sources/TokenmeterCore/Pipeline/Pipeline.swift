@@ -294,7 +294,7 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
             let count = ev.outcomeCount, value = ev.outcomeValue
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
-            spendSeries.addOutcome(key, count: count, names: dimensions)
+            spendSeries.addOutcome(key, count: count) { dimensions }
             if spendMode {
                 state.spend.addOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time)
             } else {
@@ -323,7 +323,7 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
             let tokens = c.tokens
             let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
-            spendSeries.addUsage(key, tokens, cost: cost, isError: isError, names: dimensions)
+            spendSeries.addUsage(key, tokens, cost: cost, isError: isError) { dimensions }
             if r == .late { late = true }
             if unrecognized {
                 metrics.unrecognizedUsage &+= 1
