@@ -83,8 +83,8 @@ struct BenchCommand: ParsableCommand {
     var stateMode: String = "both"
 
     @Option(name: .customLong("kafka-property"), parsing: .singleValue,
-            help: ArgumentHelp("A librdkafka consumer property KEY=VALUE for the raw consumer and the daemon alike (repeatable).",
-                               discussion: "For A/B runs of consumer settings: it wins over the daemon's defaults, as `[kafka.properties]` does."))
+            help: ArgumentHelp("A librdkafka property KEY=VALUE for the raw consumer and, as in `[kafka.properties]`, the daemon's clients (repeatable).",
+                               discussion: "For A/B runs of consumer settings: it wins over the daemon's consumer defaults, as `[kafka.properties]` does."))
     var kafkaProperties: [String] = []
 
     /// `--kafka-property` values as pairs (validated in `validate`).
