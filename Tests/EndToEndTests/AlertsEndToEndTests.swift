@@ -178,18 +178,10 @@ import TokenmeterKafka
                                                       ("auto.offset.reset", "earliest")], topics: ["llm-alerts"], rebalance: nil)
         defer { consumer.close() }
         var out: [Received] = []
-        let deadline = Harness.Deadline(seconds: seconds)
-        var quietUntil: Harness.Deadline?
-        while !deadline.passed {
-            consumer.poll(maxMessages: 100, timeoutMs: 100) { m in
-                let text = String(decoding: m.payload, as: UTF8.self)
-                let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-                out.append(Received(key: m.key.map { String(decoding: $0, as: UTF8.self) } ?? "", text: text, object: object))
-            }
-            if out.count >= expected {
-                if quietUntil == nil { quietUntil = Harness.Deadline(seconds: 2) }
-                if quietUntil!.passed { break }
-            }
+        Harness.pollUntilQuiet(consumer, seconds: seconds, quiet: 2, maxMessages: 100, enough: { out.count >= expected }) { m in
+            let text = String(decoding: m.payload, as: UTF8.self)
+            let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+            out.append(Received(key: m.key.map { String(decoding: $0, as: UTF8.self) } ?? "", text: text, object: object))
         }
         return out
     }

@@ -141,27 +141,19 @@ struct CrashReference {
                                                       ("auto.offset.reset", "earliest")], topics: [topic], rebalance: nil)
         defer { consumer.close() }
         var out: [AlertFacts] = []
-        let deadline = Harness.Deadline(seconds: seconds)
-        var quietUntil: Harness.Deadline?
-        while !deadline.passed {
-            consumer.poll(maxMessages: 100, timeoutMs: 100) { m in
-                let text = String(decoding: m.payload, as: UTF8.self)
-                let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-                func number(_ field: String) -> String? {
-                    guard let r = text.range(of: "\"\(field)\":") else { return nil }
-                    let v = String(text[r.upperBound...].prefix { $0 != "," && $0 != "}" })
-                    return v == "null" ? nil : v
-                }
-                out.append(AlertFacts(id: o["alert_id"] as? String ?? "", type: o["type"] as? String ?? "",
-                                      rule: o["rule"] as? String ?? "", scope: m.key.map { String(decoding: $0, as: UTF8.self) } ?? "",
-                                      periodStart: o["period_start"] as? String ?? "", periodEnd: o["period_end"] as? String ?? "",
-                                      threshold: number("threshold_pct"), severity: o["severity"] as? String ?? "",
-                                      budget: number("budget_usd").flatMap { Money.parse($0) }))
+        Harness.pollUntilQuiet(consumer, seconds: seconds, quiet: 2, maxMessages: 100, enough: { out.count >= expected }) { m in
+            let text = String(decoding: m.payload, as: UTF8.self)
+            let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+            func number(_ field: String) -> String? {
+                guard let r = text.range(of: "\"\(field)\":") else { return nil }
+                let v = String(text[r.upperBound...].prefix { $0 != "," && $0 != "}" })
+                return v == "null" ? nil : v
             }
-            if out.count >= expected {
-                if quietUntil == nil { quietUntil = Harness.Deadline(seconds: 2) }
-                if quietUntil!.passed { break }
-            }
+            out.append(AlertFacts(id: o["alert_id"] as? String ?? "", type: o["type"] as? String ?? "",
+                                  rule: o["rule"] as? String ?? "", scope: m.key.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                  periodStart: o["period_start"] as? String ?? "", periodEnd: o["period_end"] as? String ?? "",
+                                  threshold: number("threshold_pct"), severity: o["severity"] as? String ?? "",
+                                  budget: number("budget_usd").flatMap { Money.parse($0) }))
         }
         return out
     }

@@ -101,7 +101,6 @@ enum Harness {
         p.waitUntilExit()
     }
 
-    /// Polls `condition` every 100 ms until it holds or `seconds` pass; returns whether it held.
     /// A point `seconds` ahead on the monotonic clock: the wall clock can jump (a virtual machine resumed
     /// from a snapshot had a 30 s wait end after 6 s).
     struct Deadline {
@@ -110,6 +109,23 @@ enum Harness {
         var passed: Bool { DispatchTime.now().uptimeNanoseconds >= end }
     }
 
+    /// Polls `consumer` (up to `maxMessages` a poll) into `body` until `seconds` pass, or until `enough()`
+    /// holds and `quiet` more seconds passed: reading a little past the expected count, so that extra
+    /// (duplicate) messages show up too.
+    static func pollUntilQuiet(_ consumer: KafkaConsumer, seconds: Double, quiet: Double, maxMessages: Int,
+                               enough: () -> Bool, _ body: (KafkaMessage) -> Void) {
+        let deadline = Deadline(seconds: seconds)
+        var quietUntil: Deadline?
+        while !deadline.passed {
+            consumer.poll(maxMessages: maxMessages, timeoutMs: 100, body)
+            if enough() {
+                if quietUntil == nil { quietUntil = Deadline(seconds: quiet) }
+                if quietUntil!.passed { break }
+            }
+        }
+    }
+
+    /// Polls `condition` every 100 ms until it holds or `seconds` pass; returns whether it held.
     static func await(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Harness.Deadline(seconds: seconds)
         while !deadline.passed {
@@ -140,15 +156,8 @@ enum Harness {
                                                       ("auto.offset.reset", "earliest")], topics: [topic], rebalance: nil)
         defer { consumer.close() }
         var out: [(value: [UInt8], headers: [(String, [UInt8])])] = []
-        let deadline = Harness.Deadline(seconds: seconds)
-        // Keep reading a little past the expected count, so that extra (duplicate) messages show up too.
-        var quietUntil: Harness.Deadline?
-        while !deadline.passed {
-            consumer.poll(maxMessages: 1000, timeoutMs: 100) { m in out.append((Array(m.payload), m.headers())) }
-            if out.count >= expected {
-                if quietUntil == nil { quietUntil = Harness.Deadline(seconds: 1) }
-                if quietUntil!.passed { break }
-            }
+        pollUntilQuiet(consumer, seconds: seconds, quiet: 1, maxMessages: 1000, enough: { out.count >= expected }) { m in
+            out.append((Array(m.payload), m.headers()))
         }
         return out
     }
