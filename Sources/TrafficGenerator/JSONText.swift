@@ -6,6 +6,12 @@ public enum JSONText {
     /// Not the product's `jsonString`, on purpose: this writes the decoder's test input, and its `\b`,
     /// `\f` and `\u2028` are escape forms tokenmeter itself never writes, so the decoder meets them.
     public static func quote(_ s: String) -> String {
+        // Most strings need no escape: copy them whole (the scalar-by-scalar path below made quoting
+        // the generator's largest cost). 0xE2 leads U+2028 and U+2029 in UTF-8, so any string holding
+        // one takes the slow path.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }) {
+            return "\"" + s + "\""
+        }
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for u in s.unicodeScalars {

@@ -355,6 +355,23 @@ func config(seed: UInt64 = 42, events: Int = 20_000) -> TrafficConfig {
     #expect(back == s)
 }
 
+@Test func jsonQuotingEscapesEachSpecialCharacterAloneAndCopiesTheRest() throws {
+    // Each character that needs an escape, alone in otherwise plain text, still gets it (the plain
+    // fast path must not swallow one); plain and non-ASCII text comes back unchanged.
+    let escapes = [("\"", "\\\""), ("\\", "\\\\"), ("\n", "\\n"), ("\u{1F}", "\\u001f"),
+                   ("\u{2028}", "\\u2028"), ("\u{2029}", "\\u2029")]
+    for (special, escaped) in escapes {
+        let s = "plain " + special + " text"
+        let q = JSONText.quote(s)
+        #expect(q == "\"plain " + escaped + " text\"")
+        let back = try JSONSerialization.jsonObject(with: Data(q.utf8), options: [.fragmentsAllowed]) as? String
+        #expect(back == s)
+    }
+    for plain in ["", "gpt-4o", "héllo wörld ✓ 日本"] {
+        #expect(JSONText.quote(plain) == "\"" + plain + "\"")
+    }
+}
+
 extension ExpectedEffect {
     var usage: ExpectedUsage? { if case .usage(let u) = self { return u } else { return nil } }
 }
