@@ -360,8 +360,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Produces the generated events, keyed by sequence number; returns the payload bytes.
+    ///
+    /// Batches are made as large as the producer allows (1 s linger, 1 MB): the mock broker answers a
+    /// fetch with one stored batch per partition and finds it by walking the partition's batch list, so
+    /// a topic filled in small batches (20 ms linger gave ~3 messages each at this fill rate) is read a
+    /// few messages per round trip, slower the more it holds: a million events read at ~8,000/s and the
+    /// bench measured the broker. A real broker fills a fetch from many batches; large batches let the
+    /// mock do the same, so the raw consumer shows librdkafka's pace and the daemon its own.
     func fill(brokers: String, topic: String, progress: BenchProgress, totals: inout ExpectedTotals) throws -> Int64 {
-        let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "20"),
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", brokers), ("linger.ms", "1000"), ("batch.size", "1000000"),
                                                       ("batch.num.messages", "10000"), ("queue.buffering.max.messages", "500000"),
                                                       ("queue.buffering.max.kbytes", "1048576")])
         let failures = SharedBox<Int>(0)
