@@ -170,3 +170,60 @@ import Testing
         #expect(got == expectedKeys.sorted { $0.lexicographicallyPrecedes($1) })
     }
 }
+
+@Suite struct RollupEncoderBoundTests {
+    /// The encoder writes rows through a pointer into memory sized by `rowBound`: rows at the extremes
+    /// (names that escape to six bytes a byte, one row longer than the scratch block, numbers at their
+    /// longest, every tag and many outcomes) must come out whole and read back as what went in.
+    @Test func rowsAtTheirLongestComeOutWholeAndReadBackExactly() throws {
+        var d = Dimensions(tagNames: ["environment", "team", "region"])
+        let control = String(repeating: "\u{01}\"\\\n", count: 75)           // 300 bytes, every one escaped
+        let huge = String(repeating: "\u{02}", count: 12_000)                 // 72 KB escaped: past the scratch block
+        var rows: [SeriesKey: RollupCounters] = [:]
+        var expected: [String: (owner: String, requests: Int64, outcomes: [String: Int64])] = [:]
+        for i in 0..<400 {
+            let workflow = (i == 7 ? huge : control) + "-\(i)"
+            let owner = "owner-é-\(i)"
+            let tags = d.internTags([d.names.intern(control), d.names.intern("t\(i)"), d.names.intern("r")])
+            let key = SeriesKey(workflow: d.names.intern(workflow), owner: d.names.intern(owner),
+                                model: d.names.intern(control), provider: SeriesKey.none, tags: tags)
+            var c = RollupCounters()
+            c.requests = Int64.min + Int64(i)
+            c.errors = Int64.max; c.input = Int64.max; c.cacheRead = Int64.min; c.cacheWrite = Int64.max
+            c.output = Int64.max; c.reasoning = Int64.max; c.unpricedRequests = Int64.min
+            c.cost = Money(femtos: Int128.min + 1)
+            c.outcomeValue = Money(femtos: Int128.max)
+            var outcomes: [String: Int64] = [:]
+            for j in 0..<20 {
+                let name = control + "o\(j)"
+                c.outcomes.append(OutcomeCount(name: d.names.intern(name), count: Int64.min + Int64(j)))
+                outcomes[name] = Int64.min + Int64(j)
+            }
+            rows[key] = c
+            expected[workflow] = (owner, c.requests, outcomes)
+        }
+        let window = ClosedWindow(sizeIndex: 0, start: 0, rows: RowTable(rows), kind: .final)
+        var out: [UInt8] = []
+        RollupEncoder().encode(window, label: "1m", size: 60_000, dimensions: d, into: &out)
+        #expect(out.count > 4 * 65_536)
+        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 401 && lines.last == "")
+        var seen = 0
+        for line in lines.dropLast() {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let workflow = try #require(o["workflow"] as? String)
+            let want = try #require(expected[workflow])
+            #expect(o["owner"] as? String == want.owner)
+            #expect(o["model"] as? String == control)
+            #expect(o["provider"] is NSNull)
+            #expect((o["tags"] as? [String: String])?["environment"] == control)
+            #expect((o["requests"] as? NSNumber)?.int64Value == want.requests)
+            #expect((o["outcomes"] as? [String: NSNumber])?.mapValues(\.int64Value) == want.outcomes)
+            // Amounts past Double's precision: compare the text itself.
+            #expect(line.contains(#","cost_usd":-170141183460469231731687.303715884"#))
+            #expect(line.contains(#""outcome_value_usd":170141183460469231731687.303715884"#))
+            seen += 1
+        }
+        #expect(seen == 400)
+    }
+}

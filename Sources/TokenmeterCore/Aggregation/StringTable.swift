@@ -70,9 +70,17 @@ public struct StringTable: Sendable {
     /// Appends the interned string as a JSON string literal, straight from the table's bytes (no `String`
     /// retained and released per field of a rollup row).
     public func appendJSON(_ id: UInt32, to out: inout [UInt8]) {
-        let start = offsets[Int(id)], end = offsets[Int(id) + 1]
-        arena.withUnsafeBytes { a in appendJSONString(&out, UnsafeRawBufferPointer(rebasing: a[start..<end])) }
+        writeJSON(id, to: &out)
     }
+
+    /// `appendJSON` into any sink: at most `jsonStringBound(byteCount(id))` bytes.
+    func writeJSON<S: ByteSink>(_ id: UInt32, to out: inout S) {
+        let start = offsets[Int(id)], end = offsets[Int(id) + 1]
+        arena.withUnsafeBytes { a in writeJSONString(&out, UnsafeRawBufferPointer(rebasing: a[start..<end])) }
+    }
+
+    /// The UTF-8 length of the interned string.
+    func byteCount(_ id: UInt32) -> Int { offsets[Int(id) + 1] - offsets[Int(id)] }
 
     /// The id of `bytes` if interned, without inserting.
     public func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {

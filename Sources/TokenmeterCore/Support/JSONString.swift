@@ -12,28 +12,38 @@ public func appendString(_ out: inout [UInt8], _ s: String) {
     s.withUTF8 { appendJSONString(&out, UnsafeRawBufferPointer($0)) }
 }
 
-/// Appends the UTF-8 `bytes` as a JSON string literal, quotes included. Runs of bytes that need no escape
-/// (all of a name, nearly always) are copied whole rather than byte by byte: rollup rows are mostly names.
+/// Appends the UTF-8 `bytes` as a JSON string literal, quotes included.
 public func appendJSONString(_ out: inout [UInt8], _ bytes: UnsafeRawBufferPointer) {
-    out.append(UInt8(ascii: "\""))
+    writeJSONString(&out, bytes)
+}
+
+/// The UTF-8 `bytes` as a JSON string literal, quotes included, into any sink. Runs of bytes that need no
+/// escape (all of a name, nearly always) are copied whole rather than byte by byte: rollup rows are
+/// mostly names. At most `jsonStringBound(bytes.count)` bytes.
+func writeJSONString<S: ByteSink>(_ out: inout S, _ bytes: UnsafeRawBufferPointer) {
+    out.put(UInt8(ascii: "\""))
     var run = 0   // start of the bytes not yet copied
     for i in 0..<bytes.count {
         let b = bytes[i]
         guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
-        if i > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<i])) }
+        if i > run { out.put(UnsafeRawBufferPointer(rebasing: bytes[run..<i])) }
         run = i + 1
         switch b {
-        case UInt8(ascii: "\""): out += #"\""#.utf8
-        case UInt8(ascii: "\\"): out += #"\\"#.utf8
-        case 0x0A: out += #"\n"#.utf8
-        case 0x0D: out += #"\r"#.utf8
-        case 0x09: out += #"\t"#.utf8
-        default: appendJSONUnicodeEscape(b, to: &out)
+        case UInt8(ascii: "\""): out.put(#"\""#)
+        case UInt8(ascii: "\\"): out.put(#"\\"#)
+        case 0x0A: out.put(#"\n"#)
+        case 0x0D: out.put(#"\r"#)
+        case 0x09: out.put(#"\t"#)
+        default: writeJSONUnicodeEscape(b, to: &out)
         }
     }
-    if bytes.count > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run...])) }
-    out.append(UInt8(ascii: "\""))
+    if bytes.count > run { out.put(UnsafeRawBufferPointer(rebasing: bytes[run...])) }
+    out.put(UInt8(ascii: "\""))
 }
+
+/// The most bytes `writeJSONString` writes for `count` bytes of text: two quotes, and six per byte
+/// (`\u00XX`, the longest escape).
+@inline(__always) func jsonStringBound(_ count: Int) -> Int { 2 + 6 * count }
 
 /// `s` as a JSON string literal, quotes included.
 public func jsonString(_ s: String) -> String {
@@ -44,6 +54,12 @@ public func jsonString(_ s: String) -> String {
 
 /// `\u00XX` (lowercase hex) for the code point U+00XX, given as the byte `b`.
 func appendJSONUnicodeEscape(_ b: UInt8, to bytes: inout [UInt8]) {
-    let hex = Array("0123456789abcdef".utf8)
-    bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+    writeJSONUnicodeEscape(b, to: &bytes)
+}
+
+func writeJSONUnicodeEscape<S: ByteSink>(_ b: UInt8, to out: inout S) {
+    let hex: StaticString = "0123456789abcdef"
+    out.put(#"\u00"#)
+    out.put(hex.utf8Start[Int(b >> 4)])
+    out.put(hex.utf8Start[Int(b & 0xF)])
 }

@@ -36,7 +36,12 @@ public struct Money: Sendable, Hashable, Comparable, AdditiveArithmetic, CustomS
 
     /// `decimalString()` appended to a byte buffer.
     public func appendDecimal(to out: inout [UInt8], decimals: Int = 9) {
-        FixedDecimal.append(femtos, scale: 15, maxDecimals: decimals, to: &out)
+        FixedDecimal.write(femtos, scale: 15, maxDecimals: decimals, to: &out)
+    }
+
+    /// `decimalString()` into any sink: at most `FixedDecimal.bound` bytes.
+    func writeDecimal<S: ByteSink>(to out: inout S, decimals: Int = 9) {
+        FixedDecimal.write(femtos, scale: 15, maxDecimals: decimals, to: &out)
     }
 
     /// Fixed two decimals, for human messages: `4012.35`.
@@ -165,6 +170,14 @@ public enum FixedDecimal {
     /// `format` appended to a byte buffer, digit by digit on the stack: rollup files print two amounts
     /// per row, and a `String` per amount was most of the encoder's time.
     public static func append(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0, to out: inout [UInt8]) {
+        write(value, scale: scale, maxDecimals: maxDecimals, minDecimals: minDecimals, to: &out)
+    }
+
+    /// The most bytes `write` writes: a sign, 64 digits (see the buffer below) and the point.
+    static let bound = 66
+
+    /// `format` into any sink.
+    static func write<S: ByteSink>(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0, to out: inout S) {
         precondition(scale >= 0 && scale <= 38 && maxDecimals >= 0 && minDecimals <= maxDecimals)
         var v = value.magnitude
         var s = scale
@@ -177,7 +190,7 @@ public enum FixedDecimal {
             if r > half || (r == half && q % 2 == 1) { v += 1 }
             s = maxDecimals
         }
-        if value < 0 && v != 0 { out.append(UInt8(ascii: "-")) }
+        if value < 0 && v != 0 { out.put(UInt8(ascii: "-")) }
         // Digits right-aligned in 64 bytes: UInt128.max has 39, plus up to `s` leading zeros (s <= 38, and
         // zeros are only added while the digits are fewer than s + 1).
         var buf: (UInt128, UInt128, UInt128, UInt128) = (0, 0, 0, 0)
@@ -198,12 +211,12 @@ public enum FixedDecimal {
             while n <= s { b[63 - n] = UInt8(ascii: "0"); n += 1 }
             let first = 64 - n
             let intEnd = 64 - s
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[first..<intEnd]))
+            out.put(UnsafeRawBufferPointer(rebasing: b[first..<intEnd]))
             var fracEnd = 64
             while fracEnd - intEnd > minDecimals && b[fracEnd - 1] == UInt8(ascii: "0") { fracEnd -= 1 }
             if fracEnd > intEnd {
-                out.append(UInt8(ascii: "."))
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[intEnd..<fracEnd]))
+                out.put(UInt8(ascii: "."))
+                out.put(UnsafeRawBufferPointer(rebasing: b[intEnd..<fracEnd]))
             }
         }
     }

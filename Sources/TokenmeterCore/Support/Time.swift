@@ -160,21 +160,34 @@ public enum RFC3339 {
 
 /// The decimal digits of `v`, appended without an intermediate `String`.
 @usableFromInline func appendDigits(_ v: UInt64, _ out: inout [UInt8]) {
-    if v < 10 { out.append(UInt8(truncatingIfNeeded: v) &+ 48); return }
+    writeDigits(v, &out)
+}
+
+/// The decimal digits of `v` into any sink (at most 20).
+func writeDigits<S: ByteSink>(_ v: UInt64, _ out: inout S) {
+    if v < 10 { out.put(UInt8(truncatingIfNeeded: v) &+ 48); return }
     var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for UInt64.max's 20 digits
     var n = 0
     var x = v
     withUnsafeMutableBytes(of: &buf) { b in
         while x > 0 { b[23 - n] = UInt8(truncatingIfNeeded: x % 10) &+ 48; x /= 10; n += 1 }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[(24 - n)...]))
+        out.put(UnsafeRawBufferPointer(rebasing: b[(24 - n)...]))
     }
 }
 
 /// A signed integer's decimal text appended to a byte buffer.
 public func appendInteger(_ v: Int64, to out: inout [UInt8]) {
-    if v < 0 { out.append(UInt8(ascii: "-")) }
-    appendDigits(v.magnitude, &out)
+    writeInteger(v, to: &out)
 }
+
+/// A signed integer's decimal text into any sink: at most `integerBound` bytes.
+func writeInteger<S: ByteSink>(_ v: Int64, to out: inout S) {
+    if v < 0 { out.put(UInt8(ascii: "-")) }
+    writeDigits(v.magnitude, &out)
+}
+
+/// The most bytes `writeInteger` writes: a sign and 19 digits (`Int64.min`).
+let integerBound = 20
 
 @inlinable public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b

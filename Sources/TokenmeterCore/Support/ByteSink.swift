@@ -1,0 +1,49 @@
+/// Where the byte writers (JSON strings, integers, decimal amounts) put their output: a growable
+/// `[UInt8]`, or a `ByteCursor` over memory sized beforehand. The writers are generic over it so that
+/// one implementation serves both; within this module they are specialised, so a cursor's writes are
+/// plain stores (no capacity check, uniqueness check or call per field as with an array).
+public protocol ByteSink {
+    mutating func put(_ byte: UInt8)
+    mutating func put(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension ByteSink {
+    /// A literal's UTF-8 bytes.
+    @inlinable public mutating func put(_ s: StaticString) {
+        put(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+}
+
+extension Array: ByteSink where Element == UInt8 {
+    @inlinable public mutating func put(_ byte: UInt8) { append(byte) }
+    @inlinable public mutating func put(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
+}
+
+/// Writes through a pointer into memory the caller sized for the most it will write (an upper bound
+/// worked out from what is about to be written). Every write is checked against the end, so a bound
+/// that was wrong stops the process instead of writing past the memory.
+struct ByteCursor: ByteSink {
+    private let end: UnsafeMutableRawPointer
+    private(set) var at: UnsafeMutableRawPointer
+
+    init(_ memory: UnsafeMutableRawBufferPointer, from offset: Int = 0) {
+        at = memory.baseAddress! + offset
+        end = memory.baseAddress! + memory.count
+    }
+
+    /// Bytes left before the end.
+    var room: Int { end - at }
+
+    @inline(__always) mutating func put(_ byte: UInt8) {
+        precondition(at < end, "ByteCursor: write past the bound")
+        at.storeBytes(of: byte, as: UInt8.self)
+        at += 1
+    }
+
+    @inline(__always) mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let from = bytes.baseAddress, bytes.count > 0 else { return }
+        precondition(end - at >= bytes.count, "ByteCursor: write past the bound")
+        at.copyMemory(from: from, byteCount: bytes.count)
+        at += bytes.count
+    }
+}
