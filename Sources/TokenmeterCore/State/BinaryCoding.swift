@@ -19,9 +19,18 @@ public struct BinaryWriter {
     public mutating func zigzag(_ v: Int128) { leb128(UInt128(bitPattern: (v << 1) ^ (v >> 127))) }
 
     private mutating func leb128<T: FixedWidthInteger & UnsignedInteger>(_ v: T) {
-        var v = v
-        while v >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-        bytes.append(UInt8(v))
+        writeLEB128(v, to: &bytes)
+    }
+
+    /// Up to `bound` bytes written by `body` through a cursor on the stack, then appended at once: a
+    /// checkpoint row is some twenty varints, and appending them byte by byte to the array (a capacity
+    /// and uniqueness check each) was most of the checkpoint encoder's time.
+    mutating func write(bound: Int, _ body: (inout ByteCursor) -> Void) {
+        withUnsafeTemporaryAllocation(byteCount: bound, alignment: 16) { scratch in
+            var c = ByteCursor(scratch)
+            body(&c)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: scratch.baseAddress, count: c.at - scratch.baseAddress!))
+        }
     }
     public mutating func string(_ s: String) {
         count(s.utf8.count)
@@ -40,6 +49,20 @@ public struct BinaryWriter {
         bytes += b
     }
 }
+
+/// LEB128: 7 bits a byte, low bits first; at most `leb128Bound(T.self)` bytes.
+func writeLEB128<T: FixedWidthInteger & UnsignedInteger, S: ByteSink>(_ v: T, to out: inout S) {
+    var v = v
+    while v >= 0x80 { out.put(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+    out.put(UInt8(v))
+}
+
+/// Zigzag then LEB128 (see `BinaryWriter.zigzag`).
+func writeZigzag<S: ByteSink>(_ v: Int64, to out: inout S) { writeLEB128(UInt64(bitPattern: (v << 1) ^ (v >> 63)), to: &out) }
+func writeZigzag<S: ByteSink>(_ v: Int128, to out: inout S) { writeLEB128(UInt128(bitPattern: (v << 1) ^ (v >> 127)), to: &out) }
+
+/// The most bytes `writeLEB128` writes for a `T`: 7 bits a byte.
+func leb128Bound<T: FixedWidthInteger>(_: T.Type) -> Int { (T.bitWidth + 6) / 7 }
 
 public struct CheckpointFormatError: Error, CustomStringConvertible, Sendable {
     public var reason: String

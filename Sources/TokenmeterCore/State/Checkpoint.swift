@@ -151,23 +151,30 @@ public enum Checkpoint {
 
     /// A row: name references, its tags, then the counters as zigzag varints (most are zero or small:
     /// about 20 bytes a row instead of 120 with fixed-width numbers). `tagNames` are already encoded.
+    /// Written through a cursor sized by the row's longest encoding (see `BinaryWriter.write(bound:)`).
     private static func writeRow(_ w: inout BinaryWriter, _ k: SeriesKey, _ c: RollupCounters, _ tagTuples: [[UInt32]],
                                  _ tagNames: [[UInt8]], _ refs: inout NameRefs) {
-        w.varint(UInt64(refs.ref(k.workflow))); w.varint(UInt64(refs.ref(k.owner)))
-        w.varint(UInt64(refs.ref(k.model))); w.varint(UInt64(refs.ref(k.provider)))
+        let ref = leb128Bound(UInt32.self), i64 = leb128Bound(UInt64.self), i128 = leb128Bound(UInt128.self)
         let tags = tagTuples[Int(k.tags)]
-        var present = 0
-        for v in tags where v != SeriesKey.none { present += 1 }
-        w.varint(UInt64(present))
-        for i in tags.indices where tags[i] != SeriesKey.none {
-            w.raw(tagNames[i])
-            w.varint(UInt64(refs.ref(tags[i])))
+        var bound = 5 * ref + 8 * i64 + 2 * i128 + i64 + c.outcomes.count * (ref + i64)
+        for i in tags.indices where tags[i] != SeriesKey.none { bound += tagNames[i].count + ref }
+        w.write(bound: bound) { out in
+            writeLEB128(refs.ref(k.workflow), to: &out); writeLEB128(refs.ref(k.owner), to: &out)
+            writeLEB128(refs.ref(k.model), to: &out); writeLEB128(refs.ref(k.provider), to: &out)
+            var present: UInt32 = 0
+            for v in tags where v != SeriesKey.none { present += 1 }
+            writeLEB128(present, to: &out)
+            for i in tags.indices where tags[i] != SeriesKey.none {
+                tagNames[i].withUnsafeBytes { out.put($0) }
+                writeLEB128(refs.ref(tags[i]), to: &out)
+            }
+            writeZigzag(c.requests, to: &out); writeZigzag(c.errors, to: &out); writeZigzag(c.input, to: &out)
+            writeZigzag(c.cacheRead, to: &out); writeZigzag(c.cacheWrite, to: &out); writeZigzag(c.output, to: &out)
+            writeZigzag(c.reasoning, to: &out); writeZigzag(c.cost.femtos, to: &out); writeZigzag(c.unpricedRequests, to: &out)
+            writeZigzag(c.outcomeValue.femtos, to: &out)
+            writeLEB128(UInt64(c.outcomes.count), to: &out)
+            for o in c.outcomes { writeLEB128(refs.ref(o.name), to: &out); writeZigzag(o.count, to: &out) }
         }
-        w.zigzag(c.requests); w.zigzag(c.errors); w.zigzag(c.input); w.zigzag(c.cacheRead); w.zigzag(c.cacheWrite)
-        w.zigzag(c.output); w.zigzag(c.reasoning); w.zigzag(c.cost.femtos); w.zigzag(c.unpricedRequests)
-        w.zigzag(c.outcomeValue.femtos)
-        w.varint(UInt64(c.outcomes.count))
-        for o in c.outcomes { w.varint(UInt64(refs.ref(o.name))); w.zigzag(o.count) }
     }
 
     // MARK: Reading
