@@ -63,6 +63,8 @@ extension Daemon {
         if ok {
             ops.checkpoints.lastWall = clock.now()
             ops.checkpoints.lastSeconds = Double(clock.monotonicNanos() - t0) / 1e9
+            // The final one at shutdown writes every open window and holds no poll back: not counted.
+            if reason != "shutdown" { ops.checkpoints.longestSeconds = max(ops.checkpoints.longestSeconds, ops.checkpoints.lastSeconds) }
             ops.checkpoints.count += 1
         } else {
             ops.checkpoints.failures += 1

@@ -50,6 +50,10 @@ public final class Daemon {
     /// what a checkpoint or a batch of files holds back the counting of the messages that wait meanwhile.
     public var longestPollGapMillis: Int64 { loop.longestPollGap }
 
+    /// The longest durable checkpoint taken while consuming, in milliseconds (read it after `run`
+    /// returns): whether the longest gap between polls was a checkpoint.
+    public var longestCheckpointMillis: Double { ops.checkpoints.longestSeconds * 1000 }
+
     /// Once a stop is requested the process must end within this many seconds; nil: no limit. Past it,
     /// `onShutdownDeadline` runs (the command exits 1 there).
     public var shutdownDeadlineSeconds: Double? {

@@ -80,6 +80,9 @@ struct CheckpointRecord {
     /// Wall clock (epoch ms) of the last durable checkpoint, 0 before the first, and how long it took.
     var lastWall: Int64 = 0
     var lastSeconds: Double = 0
+    /// The longest durable checkpoint taken while consuming (the final one at shutdown left out): what
+    /// holds the polling thread longest.
+    var longestSeconds: Double = 0
     var failures: Int64 = 0
     var flushSeconds = Histogram(bounds: Histogram.flushBounds)
     /// CPU time of the polling thread inside checkpoints (every attempt), for the cost per event.

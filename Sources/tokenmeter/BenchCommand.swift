@@ -208,7 +208,10 @@ struct BenchCommand: ParsableCommand {
             }
             let gaps = tokenmeter.runs.compactMap(\.longestPollGapMs)
             if !gaps.isEmpty {
-                out += "longest gap between two polls (a checkpoint, a batch of rollup files): " + Self.spread(Spread(gaps), "%.0f") + " ms\n"
+                out += "longest gap between two polls (a checkpoint, a batch of rollup files): " + Self.spread(Spread(gaps), "%.0f") + " ms"
+                let checkpoints = tokenmeter.runs.compactMap(\.longestCheckpointMs)
+                if !checkpoints.isEmpty { out += "; longest checkpoint: " + Self.spread(Spread(checkpoints), "%.0f") + " ms" }
+                out += "\n"
             }
             return out
         }
@@ -443,6 +446,7 @@ struct BenchCommand: ParsableCommand {
         let failure = SharedBox<String?>(nil)
         let latencies = SharedBox<[Double]>([])
         let pollGap = SharedBox<Int64>(0)
+        let longestCheckpoint = SharedBox<Double>(0)
         var logger = Logger(label: "tokenmeter") { StderrLogHandler(label: $0) }
         logger.logLevel = .error
         let log = logger
@@ -452,6 +456,7 @@ struct BenchCommand: ParsableCommand {
                 try daemon.run()
                 latencies.set(daemon.alertLatencySamples)
                 pollGap.set(daemon.longestPollGapMillis)
+                longestCheckpoint.set(daemon.longestCheckpointMillis)
             } catch {
                 failure.set("\(error)")
             }
@@ -500,6 +505,7 @@ struct BenchCommand: ParsableCommand {
         stopped = true
         let l = latencies.value.sorted()
         run.longestPollGapMs = Double(pollGap.value)
+        run.longestCheckpointMs = longestCheckpoint.value
         run.alerts = l.count
         if !l.isEmpty {
             run.alertLatencyMedianMs = Spread(l).median * 1000

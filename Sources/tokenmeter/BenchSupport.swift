@@ -54,6 +54,8 @@ struct BenchRun: Codable {
     /// tokenmeter runs: the longest time the polling thread spent between two polls (a checkpoint, a
     /// batch of rollup files), in milliseconds: how long counting can lag behind consuming.
     var longestPollGapMs: Double? = nil
+    /// tokenmeter runs: the longest checkpoint (encode and write the state, commit), in milliseconds.
+    var longestCheckpointMs: Double? = nil
 }
 
 /// Median and spread (min-max) of a value over the runs.
