@@ -208,6 +208,17 @@ import Testing
         #expect(out.count > 4 * 65_536)
         let lines = String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 401 && lines.last == "")
+
+        // The row with the least room to spare: empty names, no model, no tags, integers at their longest:
+        // nearly all of its bound is the literal text (a `rowLiteralBytes` too small stops here).
+        var bare = RollupCounters()
+        bare.requests = Int64.min; bare.errors = Int64.min; bare.input = Int64.min; bare.cacheRead = Int64.min
+        bare.cacheWrite = Int64.min; bare.output = Int64.min; bare.reasoning = Int64.min; bare.unpricedRequests = Int64.min
+        let bareKey = SeriesKey(workflow: d.names.intern(""), owner: d.names.intern(""), model: SeriesKey.none,
+                                provider: SeriesKey.none, tags: Dimensions.noTags)
+        let bareLine = String(decoding: RollupEncoder().encode(ClosedWindow(sizeIndex: 0, start: 0, rows: RowTable([bareKey: bare]), kind: .late(stamp: 0)),
+                                                               label: "1m", size: 60_000, dimensions: d), as: UTF8.self)
+        #expect(bareLine.hasSuffix(#""outcome_value_usd":0,"late":true}"# + "\n"))
         var seen = 0
         for line in lines.dropLast() {
             let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

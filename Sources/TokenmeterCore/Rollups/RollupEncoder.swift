@@ -46,7 +46,7 @@ public struct RollupEncoder: Sendable {
                             scratch = .allocate(byteCount: bound, alignment: 16)
                         }
                     }
-                    var c = ByteCursor(scratch, from: used)
+                    var c = ByteCursor(scratch, from: used, count: bound)
                     RollupEncoder.writeRow(row.key, row.counters, prefix: prefix, tagNames: tagNames, late: late, d, to: &c)
                     used = c.at - scratch.baseAddress!
                 }

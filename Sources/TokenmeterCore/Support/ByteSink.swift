@@ -26,9 +26,13 @@ struct ByteCursor: ByteSink {
     private let end: UnsafeMutableRawPointer
     private(set) var at: UnsafeMutableRawPointer
 
-    init(_ memory: UnsafeMutableRawBufferPointer, from offset: Int = 0) {
-        at = memory.baseAddress! + offset
-        end = memory.baseAddress! + memory.count
+    /// Over `memory`, or only its `count` bytes from `offset`: a cursor as long as the bound it was sized
+    /// by catches a wrong bound on the write that passes it, wherever it lies in the memory.
+    init(_ memory: UnsafeMutableRawBufferPointer, from offset: Int = 0, count: Int? = nil) {
+        precondition(offset >= 0 && offset + (count ?? 0) <= memory.count)
+        let start = memory.baseAddress! + offset
+        at = start
+        end = count.map { start + $0 } ?? memory.baseAddress! + memory.count
     }
 
     /// Bytes left before the end.
