@@ -20,8 +20,9 @@ extension Array: ByteSink where Element == UInt8 {
 }
 
 /// Writes through a pointer into memory the caller sized for the most it will write (an upper bound
-/// worked out from what is about to be written). Every write is checked against the end, so a bound
-/// that was wrong stops the process instead of writing past the memory.
+/// worked out from what is about to be written: each field at its longest). Every write is still checked
+/// against the end, a compare per write: should a bound ever be wrong, the process stops on the check
+/// instead of writing past the memory (and the bound tests fail first).
 struct ByteCursor: ByteSink {
     private let end: UnsafeMutableRawPointer
     private(set) var at: UnsafeMutableRawPointer
@@ -34,9 +35,6 @@ struct ByteCursor: ByteSink {
         at = start
         end = count.map { start + $0 } ?? memory.baseAddress! + memory.count
     }
-
-    /// Bytes left before the end.
-    var room: Int { end - at }
 
     @inline(__always) mutating func put(_ byte: UInt8) {
         precondition(at < end, "ByteCursor: write past the bound")
