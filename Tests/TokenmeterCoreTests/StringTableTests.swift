@@ -1,0 +1,55 @@
+import Testing
+@testable import TokenmeterCore
+
+/// The name table's lookups compare raw bytes a word at a time, the last partial word as an overlapping
+/// load: every length and every position of a difference must still tell names apart.
+@Suite struct StringTableTests {
+    /// Names of every length 0-40 and, for each, the same name with one byte changed at every position:
+    /// all get distinct ids, and interning or looking any of them up again finds its own.
+    @Test func namesDifferingInOneByteAtAnyPositionAndLengthStayApart() {
+        var table = StringTable()
+        var names: [[UInt8]] = []
+        for length in 0...40 {
+            let base = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            names.append(base)
+            for position in 0..<length {
+                var changed = base
+                changed[position] ^= 0x20
+                names.append(changed)
+            }
+        }
+        let ids = names.map { n in n.withUnsafeBytes { table.intern($0) } }
+        #expect(Set(ids).count == names.count)
+        for (n, id) in zip(names, ids) {
+            #expect(n.withUnsafeBytes { table.intern($0) } == id)
+            #expect(n.withUnsafeBytes { table.lookup($0) } == id)
+            #expect(Array(table[id].utf8) == n)
+        }
+        #expect([UInt8]("zz-not-interned".utf8).withUnsafeBytes { table.lookup($0) } == nil)
+    }
+
+    @Test func byteComparisonAgreesWithArrayEqualityAtEveryLengthAndPosition() {
+        for length in 0...40 {
+            let a = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(a.withUnsafeBytes { x in a.withUnsafeBytes { y in length == 0 || memcmpBytes(x.baseAddress!, y.baseAddress!, length) } })
+            for position in 0..<length {
+                var b = a
+                b[position] &+= 1
+                #expect(!a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmpBytes(x.baseAddress!, y.baseAddress!, length) } },
+                        "length \(length), difference at \(position)")
+            }
+        }
+    }
+
+    /// De-duplication ids are saved by `StringTable.hash`: it must not change with the table's own hash.
+    @Test func theSavedIdHashKeepsItsValues() {
+        let h = [UInt8]("evt-0".utf8).withUnsafeBytes { StringTable.hash($0) }
+        let reference: UInt64 = {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ 5
+            for b in "evt-0".utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            h ^= h >> 33; h = h &* 0xff51_afd7_ed55_8ccd; h ^= h >> 33
+            return h
+        }()
+        #expect(h == reference)
+    }
+}
