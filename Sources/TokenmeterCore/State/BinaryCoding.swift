@@ -13,14 +13,10 @@ public struct BinaryWriter {
     }
     public mutating func count(_ n: Int) { u32(UInt32(n)) }
     /// LEB128: 7 bits a byte, small numbers in one byte (most of a row's counters are small or zero).
-    public mutating func varint(_ v: UInt64) { leb128(v) }
+    public mutating func varint(_ v: UInt64) { writeLEB128(v, to: &bytes) }
     /// Zigzag then LEB128: small negative numbers stay short too.
-    public mutating func zigzag(_ v: Int64) { leb128(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
-    public mutating func zigzag(_ v: Int128) { leb128(UInt128(bitPattern: (v << 1) ^ (v >> 127))) }
-
-    private mutating func leb128<T: FixedWidthInteger & UnsignedInteger>(_ v: T) {
-        writeLEB128(v, to: &bytes)
-    }
+    public mutating func zigzag(_ v: Int64) { writeZigzag(v, to: &bytes) }
+    public mutating func zigzag(_ v: Int128) { writeZigzag(v, to: &bytes) }
 
     /// Up to `bound` bytes written by `body` through a cursor on the stack, then appended at once: a
     /// checkpoint row is some twenty varints, and appending them byte by byte to the array (a capacity
@@ -57,7 +53,7 @@ func writeLEB128<T: FixedWidthInteger & UnsignedInteger, S: ByteSink>(_ v: T, to
     out.put(UInt8(v))
 }
 
-/// Zigzag then LEB128 (see `BinaryWriter.zigzag`).
+/// Zigzag then LEB128: small negative numbers stay short too.
 func writeZigzag<S: ByteSink>(_ v: Int64, to out: inout S) { writeLEB128(UInt64(bitPattern: (v << 1) ^ (v >> 63)), to: &out) }
 func writeZigzag<S: ByteSink>(_ v: Int128, to out: inout S) { writeLEB128(UInt128(bitPattern: (v << 1) ^ (v >> 127)), to: &out) }
 

@@ -36,7 +36,7 @@ public struct Money: Sendable, Hashable, Comparable, AdditiveArithmetic, CustomS
 
     /// `decimalString()` appended to a byte buffer.
     public func appendDecimal(to out: inout [UInt8], decimals: Int = 9) {
-        FixedDecimal.write(femtos, scale: 15, maxDecimals: decimals, to: &out)
+        writeDecimal(to: &out, decimals: decimals)
     }
 
     /// `decimalString()` into any sink: at most `FixedDecimal.bound` bytes.
