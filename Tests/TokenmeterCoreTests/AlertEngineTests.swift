@@ -37,14 +37,14 @@ private final class Harness {
     func spend(_ dollars: String, at time: String, workflow: String = "invoice-extraction", owner: String = "finance-ops",
                model: String = "gpt-4o") -> [Alert] {
         let w = names.intern(workflow), o = names.intern(owner), m = names.intern(model)
-        engine.recordUsage(workflow: w, owner: o, model: m, cost: usd(dollars), requests: 1, time: t(time), names: names)
+        engine.recordUsage(workflow: w, owner: o, model: m, cost: usd(dollars), requests: 1, time: t(time), names: { names })
         return engine.takePending()
     }
 
     @discardableResult
     func unpriced(_ model: String, requests: Int64 = 1, at time: String, workflow: String = "invoice-extraction") -> [Alert] {
         let w = names.intern(workflow), o = names.intern("finance-ops"), m = names.intern(model)
-        engine.recordUsage(workflow: w, owner: o, model: m, cost: nil, requests: requests, time: t(time), names: names)
+        engine.recordUsage(workflow: w, owner: o, model: m, cost: nil, requests: requests, time: t(time), names: { names })
         return engine.takePending()
     }
 
@@ -52,7 +52,7 @@ private final class Harness {
     func outcome(_ count: Int64, at time: String, name: String = "invoice_processed",
                  workflow: String = "invoice-extraction") -> [Alert] {
         let w = names.intern(workflow), o = names.intern("finance-ops"), n = names.intern(name)
-        engine.recordOutcome(workflow: w, owner: o, outcome: n, count: count, time: t(time), names: names)
+        engine.recordOutcome(workflow: w, owner: o, outcome: n, count: count, time: t(time), names: { names })
         return engine.takePending()
     }
 
@@ -268,7 +268,7 @@ struct AlertEngineTests {
         let h = Harness()
         let none = { (time: String) -> [Alert] in
             h.engine.recordUsage(workflow: h.names.intern("w"), owner: h.names.intern("o"), model: SeriesKey.none, cost: nil,
-                                 requests: 1, time: t(time), names: h.names)
+                                 requests: 1, time: t(time), names: { h.names })
             return h.engine.takePending()
         }
         #expect(none("2026-11-01T08:00:00Z").map(\.key) == ["model=(none)"])
@@ -276,7 +276,7 @@ struct AlertEngineTests {
         var r = BinaryReader(h.stateBytes())
         try g.engine.decodeState(from: &r, names: &g.names)
         g.engine.recordUsage(workflow: g.names.intern("w"), owner: g.names.intern("o"), model: SeriesKey.none, cost: nil,
-                             requests: 1, time: t("2026-11-01T09:00:00Z"), names: g.names)
+                             requests: 1, time: t("2026-11-01T09:00:00Z"), names: { g.names })
         #expect(g.engine.takePending().isEmpty, "the day's alert for usage without a model was already published")
         #expect(g.engine.unpriced.days.models == [SeriesKey.none], "one day record, under the absent id")
     }

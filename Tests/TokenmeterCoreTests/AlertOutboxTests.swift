@@ -83,7 +83,7 @@ struct AlertOutboxTests {
         let engine = AlertEngine(budgets: [BudgetRule(name: "b", period: .day, amount: Money(dollars: 10), thresholds: [50, 100],
                                                       forecast: false)], spikes: [], outcomeLimits: [], now: { 42 })
         engine.recordUsage(workflow: names.intern("w"), owner: names.intern("o"), model: names.intern("m"),
-                           cost: Money(dollars: 20), requests: 1, time: 1_000, names: names)
+                           cost: Money(dollars: 20), requests: 1, time: 1_000, names: { names })
         let alerts = engine.takePending()
         #expect(alerts.count == 2 && engine.pending.isEmpty)
         let dir = tempDir()

@@ -85,8 +85,8 @@ private func usd(_ s: String) -> Money { Money.parse(s)! }
         for e in evs {
             let w = names.intern(e.workflow), o = names.intern(e.owner)
             one.recordUsage(workflow: w, owner: o, model: e.model.map { names.intern($0) } ?? SeriesKey.none, cost: e.cost, requests: 1,
-                            time: e.time, names: names)
-            if e.outcome > 0 { one.recordOutcome(workflow: w, owner: o, outcome: names.intern("done"), count: e.outcome, time: e.time, names: names) }
+                            time: e.time, names: { names })
+            if e.outcome > 0 { one.recordOutcome(workflow: w, owner: o, outcome: names.intern("done"), count: e.outcome, time: e.time, names: { names }) }
             alerts += one.takePending()
         }
         return alerts

@@ -95,8 +95,11 @@ public final class AlertEngine {
     /// One priced (or unpriced, `cost == nil`) usage contribution: `requests` calls to `model` by
     /// `workflow` of `owner` at event time `time`. Unpriced usage feeds only the `unpriced_model` alert
     /// (its cost is unknown, so it is not in any budget, spike or unit cost).
+    ///
+    /// `names` gives the name table; it is called only to name something (a new workflow and owner pair,
+    /// a new key, an alert), so the per-event path never copies the table.
     public func recordUsage(workflow: UInt32, owner: UInt32, model: UInt32, cost: Money?, requests: Int64,
-                            time: EpochMillis, names: StringTable) {
+                            time: EpochMillis, names: () -> StringTable) {
         guard let cost else {
             if let shard, !ownsUnpriced(model, shard, names) { return }
             unpriced.record(model: model, workflow: workflow, owner: owner, requests: requests, time: time,
@@ -122,7 +125,7 @@ public final class AlertEngine {
     /// `time`; `keys` gives the block's key names (called only when an alert is raised). Feeds only the
     /// `unrecognized_usage` alert: the request's tokens and cost are unknown.
     public func recordUnrecognized(workflow: UInt32, owner: UInt32, model: UInt32, keys: () -> String, requests: Int64,
-                                   time: EpochMillis, names: StringTable) {
+                                   time: EpochMillis, names: () -> StringTable) {
         if let shard, !ownsUnrecognized(model, shard, names) { return }
         unrecognized.record(model: model, workflow: workflow, owner: owner, keys: keys, requests: requests, time: time,
                             names: names, now: now, into: &pending)
@@ -130,7 +133,7 @@ public final class AlertEngine {
 
     /// `count` outcomes named by the interned id `outcome`, for `workflow` of `owner`, at `time`.
     public func recordOutcome(workflow: UInt32, owner: UInt32, outcome: UInt32, count: Int64, time: EpochMillis,
-                              names: StringTable) {
+                              names: () -> StringTable) {
         guard !unitCosts.isEmpty else { return }
         let p = pair(workflow: workflow, owner: owner, names: names)
         for u in pairs[p].unitCosts where unitCosts[u].isOutcome(outcome, names: names) {
@@ -139,9 +142,10 @@ public final class AlertEngine {
     }
 
     @inline(__always)
-    private func pair(workflow: UInt32, owner: UInt32, names: StringTable) -> Int {
+    private func pair(workflow: UInt32, owner: UInt32, names: () -> StringTable) -> Int {
         if let p = pairIndex.find(workflow, owner) { return p }
-        let w = AlertText.name(workflow, names), o = AlertText.name(owner, names)
+        let table = names()
+        let w = AlertText.name(workflow, table), o = AlertText.name(owner, table)
         let m = RuleMatches(budgets: budgets.indices.filter { ownedBudgets[$0] && budgets[$0].matches(workflow: w, owner: o) },
                             unitCosts: unitCosts.indices.filter { ownedLimits[$0] && unitCosts[$0].matches(workflow: w, owner: o) })
         pairs.append(m)
@@ -149,23 +153,23 @@ public final class AlertEngine {
         return pairs.count - 1
     }
 
-    private func ownsSpikeKey(_ s: Int, _ key: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+    private func ownsSpikeKey(_ s: Int, _ key: UInt32, _ shard: SpendShard, _ names: () -> StringTable) -> Bool {
         if let owned = spikeKeyOwned[s][key] { return owned }
-        let owned = SpendShard.spike(spikes[s].identity, key: AlertText.name(key, names), count: shard.count) == shard.index
+        let owned = SpendShard.spike(spikes[s].identity, key: AlertText.name(key, names()), count: shard.count) == shard.index
         spikeKeyOwned[s][key] = owned
         return owned
     }
 
-    private func ownsUnpriced(_ model: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+    private func ownsUnpriced(_ model: UInt32, _ shard: SpendShard, _ names: () -> StringTable) -> Bool {
         if let owned = unpricedOwned[model] { return owned }
-        let owned = SpendShard.unpriced(model: AlertText.name(model, names), count: shard.count) == shard.index
+        let owned = SpendShard.unpriced(model: AlertText.name(model, names()), count: shard.count) == shard.index
         unpricedOwned[model] = owned
         return owned
     }
 
-    private func ownsUnrecognized(_ model: UInt32, _ shard: SpendShard, _ names: StringTable) -> Bool {
+    private func ownsUnrecognized(_ model: UInt32, _ shard: SpendShard, _ names: () -> StringTable) -> Bool {
         if let owned = unrecognizedOwned[model] { return owned }
-        let owned = SpendShard.unrecognized(model: AlertText.name(model, names), count: shard.count) == shard.index
+        let owned = SpendShard.unrecognized(model: AlertText.name(model, names()), count: shard.count) == shard.index
         unrecognizedOwned[model] = owned
         return owned
     }
@@ -176,15 +180,15 @@ public final class AlertEngine {
     public func apply(_ entries: [SpendEntry], names: StringTable) {
         for e in entries {
             if e.outcome {
-                recordOutcome(workflow: e.workflow, owner: e.owner, outcome: e.item, count: e.count, time: e.time, names: names)
+                recordOutcome(workflow: e.workflow, owner: e.owner, outcome: e.item, count: e.count, time: e.time, names: { names })
             } else if e.unrecognized {
                 let note = e.note
                 recordUnrecognized(workflow: e.workflow, owner: e.owner, model: e.item,
                                    keys: { note == SeriesKey.none ? "" : AlertText.name(note, names) },
-                                   requests: e.count, time: e.time, names: names)
+                                   requests: e.count, time: e.time, names: { names })
             } else {
                 recordUsage(workflow: e.workflow, owner: e.owner, model: e.item, cost: e.priced ? e.cost : nil,
-                            requests: e.count, time: e.time, names: names)
+                            requests: e.count, time: e.time, names: { names })
             }
         }
     }

@@ -32,7 +32,7 @@ struct BudgetTracker {
         for i in ring.slots.indices { ring.slots[i].updateNextCrossing(rule) }
     }
 
-    mutating func record(workflow: UInt32, cost: Money, time: EpochMillis, names: StringTable,
+    mutating func record(workflow: UInt32, cost: Money, time: EpochMillis, names: () -> StringTable,
                          now: () -> EpochMillis, into out: inout [Alert]) {
         let first = firstCrossing
         guard let i = ring.index(for: time, period: rule.period, make: { s, e in
@@ -46,10 +46,10 @@ struct BudgetTracker {
         ring.slots[i].buckets[b] += cost.femtos
         if time > ring.slots[i].latest { ring.slots[i].latest = time }
         if ring.slots[i].total.femtos >= ring.slots[i].nextCrossing {
-            publishCrossings(i, time: time, names: names, now: now, into: &out)
+            publishCrossings(i, time: time, names: names(), now: now, into: &out)
         }
         if rule.forecast && !ring.slots[i].forecastPublished && BudgetForecast.guardPassed(ring.slots[i], amount: rule.amount) {
-            checkForecast(i, time: time, names: names, now: now, into: &out)
+            checkForecast(i, time: time, names: names(), now: now, into: &out)
         }
     }
 

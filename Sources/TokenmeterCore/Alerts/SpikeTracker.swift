@@ -62,7 +62,7 @@ struct SpikeTracker {
     }
 
     mutating func record(key: UInt32, workflow: UInt32, model: UInt32, cost: Money, time: EpochMillis,
-                         names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
+                         names: () -> StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
         let window = rule.window.millis
         let start = floorDiv(time, window) * window
         if start > newestStart { newestStart = start }
@@ -89,7 +89,7 @@ struct SpikeTracker {
         guard !states[i].alerted, states[i].windows >= SpikeTracker.minimumWindows, states[i].spend > rule.min,
               states[i].spend.femtos * 1000 > Int128(rule.factorMilli) * states[i].baseline else { return }
         states[i].alerted = true
-        publish(key: key, state: states[i], time: time, names: names, now: now, into: &out)
+        publish(key: key, state: states[i], time: time, names: names(), now: now, into: &out)
     }
 
     private func publish(key: UInt32, state s: SpikeKeyState, time: EpochMillis, names: StringTable,

@@ -29,14 +29,15 @@ struct UnitCostTracker {
         (ownerGlob?.matches(owner) ?? true) && (workflowGlob?.matches(workflow) ?? true)
     }
 
-    mutating func isOutcome(_ id: UInt32, names: StringTable) -> Bool {
+    mutating func isOutcome(_ id: UInt32, names: () -> StringTable) -> Bool {
         if let outcomeID { return outcomeID == id }
-        guard Int(id) < names.count, names[id] == rule.outcome else { return false }
+        let table = names()
+        guard Int(id) < table.count, table[id] == rule.outcome else { return false }
         outcomeID = id
         return true
     }
 
-    mutating func recordSpend(workflow: UInt32, cost: Money, time: EpochMillis, names: StringTable,
+    mutating func recordSpend(workflow: UInt32, cost: Money, time: EpochMillis, names: () -> StringTable,
                               now: () -> EpochMillis, into out: inout [Alert]) {
         guard let i = ring.index(for: time, period: rule.period, make: UnitCostPeriod.init) else { return }
         ring.slots[i].spend += cost
@@ -44,14 +45,14 @@ struct UnitCostTracker {
         check(i, time: time, names: names, now: now, into: &out)
     }
 
-    mutating func recordOutcome(count: Int64, time: EpochMillis, names: StringTable,
+    mutating func recordOutcome(count: Int64, time: EpochMillis, names: () -> StringTable,
                                 now: () -> EpochMillis, into out: inout [Alert]) {
         guard let i = ring.index(for: time, period: rule.period, make: UnitCostPeriod.init) else { return }
         ring.slots[i].outcomes &+= count
         check(i, time: time, names: names, now: now, into: &out)
     }
 
-    private mutating func check(_ i: Int, time: EpochMillis, names: StringTable, now: () -> EpochMillis,
+    private mutating func check(_ i: Int, time: EpochMillis, names: () -> StringTable, now: () -> EpochMillis,
                                 into out: inout [Alert]) {
         guard !ring.slots[i].published, ring.slots[i].outcomes > 0,
               ring.slots[i].spend.femtos > rule.maxCost.femtos * Int128(ring.slots[i].outcomes) else { return }
@@ -68,7 +69,7 @@ struct UnitCostTracker {
             kind: .costPerOutcome, severity: .warning, rule: rule.name, scope: scope,
             periodStart: p.start, periodEnd: p.end, thresholdMilliPct: 100_000, budget: allowed, spent: p.spend,
             usedHundredthsPct: AlertText.hundredthsPct(p.spend, of: allowed), projected: nil,
-            topWorkflows: AlertText.top(p.byWorkflow, names: names), eventTime: time, emittedAt: now(),
+            topWorkflows: AlertText.top(p.byWorkflow, names: names()), eventTime: time, emittedAt: now(),
             message: message,
             details: .costPerOutcome(outcome: rule.outcome, outcomes: p.outcomes, costPerOutcome: perOutcome, maxCost: rule.maxCost)))
     }

@@ -6,8 +6,9 @@ struct UnpricedTracker {
     var days = ModelDays()
 
     mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, requests: Int64, time: EpochMillis,
-                         names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
+                         names: () -> StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
         guard let d = days.count(requests, model: model, time: time) else { return }
+        let names = names()
         let modelName = AlertText.name(model, names)
         let scope = [KeyValue("model", modelName)]
         let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)

@@ -10,8 +10,9 @@ struct UnrecognizedUsageTracker {
     /// `keys`: the block's key names as the decoder bounded them (`a, b, c`), built into a String only
     /// when an alert is raised.
     mutating func record(model: UInt32, workflow: UInt32, owner: UInt32, keys: () -> String, requests: Int64,
-                         time: EpochMillis, names: StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
+                         time: EpochMillis, names: () -> StringTable, now: () -> EpochMillis, into out: inout [Alert]) {
         guard let d = days.count(requests, model: model, time: time) else { return }
+        let names = names()
         let modelName = AlertText.name(model, names)
         let scope = [KeyValue("model", modelName)]
         let workflowName = AlertText.name(workflow, names), ownerName = AlertText.name(owner, names)

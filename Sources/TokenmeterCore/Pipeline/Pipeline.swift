@@ -298,7 +298,7 @@ public final class Pipeline {
             if spendMode {
                 state.spend.addOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time)
             } else {
-                alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: dimensions.names)
+                alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: { dimensions.names })
             }
             return r == .late ? .late : .counted
         }
@@ -334,7 +334,7 @@ public final class Pipeline {
                 } else {
                     alerts.recordUnrecognized(workflow: workflow, owner: owner, model: model,
                                               keys: { String(decoding: keys.bytes(in: scratch), as: UTF8.self) },
-                                              requests: 1, time: time, names: dimensions.names)
+                                              requests: 1, time: time, names: { dimensions.names })
                 }
                 // Its unknown cost is not an unpriced model: only a producer's own cost reaches the rules.
                 if cost == nil { continue }
@@ -342,7 +342,7 @@ public final class Pipeline {
             if spendMode {
                 state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
             } else {
-                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: dimensions.names)
+                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: { dimensions.names })
             }
         }
         return late ? .late : .counted
