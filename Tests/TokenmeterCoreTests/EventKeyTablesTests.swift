@@ -72,4 +72,49 @@ import Testing
             #expect(Self.classify(e.key.uppercased(), EventDecoder.classifyDetailKey) == .unknown)
         }
     }
+
+    /// What recognising `text` in place returns, as "case/length" (nil: not recognised).
+    static func match<K>(_ text: String, _ m: (UnsafePointer<UInt8>, Int) -> (K, Int)?) -> String? {
+        Array(text.utf8).withUnsafeBufferPointer { b in m(b.baseAddress!, b.count).map { "\($0.0)/\($0.1)" } }
+    }
+
+    /// Recognition in place (`match...`) must agree with classification on every key, on each of its
+    /// prefixes and one-byte changes (a wrong byte in a switch would send a key down the wrong branch),
+    /// and must refuse a key not followed directly by `":` or cut short by the end of the bytes.
+    static func checkRecognition<K: Equatable>(_ keys: [String], unknown: K, _ classify: (UnsafeRawBufferPointer) -> K,
+                                               _ m: (UnsafePointer<UInt8>, Int) -> (K, Int)?) {
+        func expected(_ candidate: [UInt8]) -> String? {
+            let k = candidate.withUnsafeBytes { classify($0) }
+            return k == unknown ? nil : "\(k)/\(candidate.count)"
+        }
+        for key in keys {
+            let bytes = Array(key.utf8)
+            #expect(match(key + "\":1", m) == "\(classify(UnsafeRawBufferPointer(start: bytes, count: bytes.count)))/\(bytes.count)", "\(key)")
+            #expect(match(key + "\" :1", m) == nil, "\(key) before whitespace")
+            #expect(match(key + "\",", m) == nil, "\(key) without a colon")
+            #expect(match(key + "\"", m) == nil, "\(key) at the end of the bytes")
+            #expect(match(key + "x\":1", m) == expected(bytes + [UInt8(ascii: "x")]), "\(key)x")
+            for n in 1..<bytes.count {
+                let prefix = Array(bytes[..<n])
+                #expect(match(String(decoding: prefix, as: UTF8.self) + "\":1", m) == expected(prefix), "prefix \(n) of \(key)")
+            }
+            for i in bytes.indices {
+                for replacement in [UInt8(ascii: "X"), bytes[i] &+ 1, UInt8(ascii: "_"), UInt8(ascii: ".")] where replacement != bytes[i] {
+                    var changed = bytes
+                    changed[i] = replacement
+                    let text = String(decoding: changed, as: UTF8.self) + "\":1"
+                    #expect(match(text, m) == expected(changed), "\(text)")
+                }
+            }
+        }
+    }
+
+    @Test func everyListedKeyIsRecognisedInPlaceAsItClassifies() throws {
+        Self.checkRecognition(try Self.entries(of: "classifyEventKey").map(\.key), unknown: EventKey.unknown,
+                              EventDecoder.classifyEventKey, EventDecoder.matchEventKey)
+        Self.checkRecognition(try Self.entries(of: "classifyUsageKey").map(\.key), unknown: UsageKey.unknown,
+                              EventDecoder.classifyUsageKey, EventDecoder.matchUsageKey)
+        Self.checkRecognition(try Self.entries(of: "classifyDetailKey").map(\.key), unknown: DetailKey.unknown,
+                              EventDecoder.classifyDetailKey, EventDecoder.matchDetailKey)
+    }
 }

@@ -18,14 +18,19 @@ extension EventDecoder {
 
     func walkEvent(_ s: inout JSONScanner, base: UInt8, ctx: Ctx) throws(JSONError) {
         try s.beginObject()
-        while let k = try s.nextKey() {
+        while true {
             let key: EventKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyEventKey($0) }
+            if let known = s.knownKey(Self.matchEventKey) {
+                key = known
             } else {
-                key = Self.classifyEventKey(s.bytes(k))
+                guard let k = try s.nextKey() else { break }
+                if k.escaped {
+                    if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
+                    s.appendUnescaped(k, to: &keyBuf)
+                    key = keyBuf.withUnsafeBytes { Self.classifyEventKey($0) }
+                } else {
+                    key = Self.classifyEventKey(s.bytes(k))
+                }
             }
             // Not a `defer`: in a debug build that cost two allocations per event.
             let mark = pendings.count
@@ -426,14 +431,19 @@ extension EventDecoder {
     func walkUsage(_ s: inout JSONScanner, _ u: inout RawUsage, _ ctx: Ctx, iteration: Bool) throws(JSONError) {
         let block: Block = iteration ? .iteration : .usage
         try s.beginObject()
-        while let k = try s.nextKey() {
+        while true {
             let key: UsageKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyUsageKey($0) }
+            if let known = s.knownKey(Self.matchUsageKey) {
+                key = known
             } else {
-                key = Self.classifyUsageKey(s.bytes(k))
+                guard let k = try s.nextKey() else { break }
+                if k.escaped {
+                    if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
+                    s.appendUnescaped(k, to: &keyBuf)
+                    key = keyBuf.withUnsafeBytes { Self.classifyUsageKey($0) }
+                } else {
+                    key = Self.classifyUsageKey(s.bytes(k))
+                }
             }
             let slot = iteration || key == .unknown ? 0 : Self.slotID(2, ctx, UInt64(key.rawValue))
             let mark = pendings.count
@@ -546,14 +556,19 @@ extension EventDecoder {
         if which == .cacheCreation { u.has.insert(.cacheCreationObject) }
         if which == .billedUnits { u.has.insert(.billedUnits) }
         try s.beginObject()
-        while let k = try s.nextKey() {
+        while true {
             let key: DetailKey
-            if k.escaped {
-                if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
-                s.appendUnescaped(k, to: &keyBuf)
-                key = keyBuf.withUnsafeBytes { Self.classifyDetailKey($0) }
+            if let known = s.knownKey(Self.matchDetailKey) {
+                key = known
             } else {
-                key = Self.classifyDetailKey(s.bytes(k))
+                guard let k = try s.nextKey() else { break }
+                if k.escaped {
+                    if !keyBuf.isEmpty { keyBuf.removeAll(keepingCapacity: true) }
+                    s.appendUnescaped(k, to: &keyBuf)
+                    key = keyBuf.withUnsafeBytes { Self.classifyDetailKey($0) }
+                } else {
+                    key = Self.classifyDetailKey(s.bytes(k))
+                }
             }
             let slot = block == .iteration || key == .unknown ? 0 : Self.slotID(3, ctx, UInt64(which.rawValue), UInt64(key.rawValue))
             let mark = pendings.count
@@ -646,6 +661,15 @@ extension Slots {
 }
 
 // MARK: - Byte helpers
+
+/// Whether the bytes at `p` (`avail` of them readable) are `key` followed by `":`: a key written plainly,
+/// its value next (the in-place recognition of EventKeyTables.swift's `match...` functions).
+@inline(__always)
+func knownKey(_ p: UnsafePointer<UInt8>, _ avail: Int, _ key: StaticString) -> Bool {
+    let n = key.utf8CodeUnitCount
+    return avail >= n + 2 && p[n] == UInt8(ascii: "\"") && p[n + 1] == UInt8(ascii: ":")
+        && keyEquals(UnsafeRawBufferPointer(start: p, count: n), key)
+}
 
 /// `k` equals `s`; the caller has already checked that the lengths are equal.
 @inline(__always)

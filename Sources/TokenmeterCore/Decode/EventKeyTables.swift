@@ -27,7 +27,9 @@ enum DetailKey: UInt8, CaseIterable {
          inputTokens, outputTokens
 }
 
-/// Key classification: a switch on the key's length, then byte comparisons (`keyEquals`).
+/// Key classification: a switch on the key's length, then byte comparisons (`keyEquals`); and
+/// recognition in place (`match...`: the key and its length, when the bytes at `p` are a known key
+/// followed by `":`; `avail` bytes can be read from `p`).
 extension EventDecoder {
     @inline(__always)
     static func classifyEventKey(_ k: UnsafeRawBufferPointer) -> EventKey {
@@ -101,6 +103,112 @@ extension EventDecoder {
     }
 
     @inline(__always)
+    static func matchEventKey(_ p: UnsafePointer<UInt8>, _ avail: Int) -> (EventKey, Int)? {
+        // The shortest key and its `":` take 4 bytes.
+        guard avail >= 4 else { return nil }
+        switch p[0] {
+        case UInt8(ascii: "a"):
+            if knownKey(p, avail, "attributes") { return (.attributes, 10) }
+        case UInt8(ascii: "c"):
+            switch p[2] {
+            case UInt8(ascii: "c"):
+                if knownKey(p, avail, "cache_read_tokens") { return (.cacheReadTokens, 17) }
+                if knownKey(p, avail, "cache_write_tokens") { return (.cacheWriteTokens, 18) }
+            case UInt8(ascii: "s"):
+                if knownKey(p, avail, "cost_usd") { return (.costUSD, 8) }
+            case UInt8(ascii: "u"):
+                if knownKey(p, avail, "count") { return (.count, 5) }
+            default: break
+            }
+        case UInt8(ascii: "d"):
+            if knownKey(p, avail, "data") { return (.data, 4) }
+        case UInt8(ascii: "g"):
+            guard avail > 10 else { return nil }
+            switch p[10] {
+            case UInt8(ascii: "g"):
+                guard avail > 22 else { return nil }
+                switch p[22] {
+                case UInt8(ascii: "."):
+                    if knownKey(p, avail, "gen_ai.usage.reasoning.output_tokens") { return (.otelReasoning, 36) }
+                case UInt8(ascii: "_"):
+                    if knownKey(p, avail, "gen_ai.usage.reasoning_tokens") { return (.otelReasoningAlt, 29) }
+                case UInt8(ascii: "a"):
+                    if knownKey(p, avail, "gen_ai.usage.cache_creation.input_tokens") { return (.otelCacheWrite, 40) }
+                    if knownKey(p, avail, "gen_ai.usage.cache_creation_input_tokens") { return (.otelCacheWriteAlt, 40) }
+                case UInt8(ascii: "d"):
+                    if knownKey(p, avail, "gen_ai.usage.cache_read.input_tokens") { return (.otelCacheRead, 36) }
+                    if knownKey(p, avail, "gen_ai.usage.cache_read_input_tokens") { return (.otelCacheReadAlt, 36) }
+                case UInt8(ascii: "e"):
+                    if knownKey(p, avail, "gen_ai.usage.input_tokens") { return (.otelInput, 25) }
+                case UInt8(ascii: "k"):
+                    if knownKey(p, avail, "gen_ai.usage.output_tokens") { return (.otelOutput, 26) }
+                    if knownKey(p, avail, "gen_ai.usage.prompt_tokens") { return (.otelPromptTokens, 26) }
+                case UInt8(ascii: "n"):
+                    if knownKey(p, avail, "gen_ai.usage.completion_tokens") { return (.otelCompletionTokens, 30) }
+                default: break
+                }
+            case UInt8(ascii: "k"):
+                if knownKey(p, avail, "gen_ai.workflow.name") { return (.otelWorkflow, 20) }
+            case UInt8(ascii: "p"):
+                if knownKey(p, avail, "gen_ai.response.model") { return (.otelResponseModel, 21) }
+            case UInt8(ascii: "t"):
+                if knownKey(p, avail, "gen_ai.system") { return (.otelSystem, 13) }
+            case UInt8(ascii: "u"):
+                if knownKey(p, avail, "gen_ai.request.model") { return (.otelRequestModel, 20) }
+            case UInt8(ascii: "v"):
+                if knownKey(p, avail, "gen_ai.provider.name") { return (.otelProviderName, 20) }
+            default: break
+            }
+        case UInt8(ascii: "i"):
+            if knownKey(p, avail, "id") { return (.id, 2) }
+            if knownKey(p, avail, "input_tokens") { return (.inputTokens, 12) }
+        case UInt8(ascii: "m"):
+            if knownKey(p, avail, "model") { return (.model, 5) }
+        case UInt8(ascii: "o"):
+            if knownKey(p, avail, "owner") { return (.owner, 5) }
+            if knownKey(p, avail, "outcome") { return (.outcome, 7) }
+            if knownKey(p, avail, "output_tokens") { return (.outputTokens, 13) }
+        case UInt8(ascii: "p"):
+            if knownKey(p, avail, "provider") { return (.provider, 8) }
+        case UInt8(ascii: "r"):
+            if knownKey(p, avail, "reasoning_tokens") { return (.reasoningTokens, 16) }
+        case UInt8(ascii: "s"):
+            switch p[1] {
+            case UInt8(ascii: "e"):
+                if knownKey(p, avail, "service_tier") { return (.serviceTier, 12) }
+            case UInt8(ascii: "p"):
+                if knownKey(p, avail, "specversion") { return (.specversion, 11) }
+            case UInt8(ascii: "t"):
+                if knownKey(p, avail, "status") { return (.status, 6) }
+            case UInt8(ascii: "u"):
+                if knownKey(p, avail, "subject") { return (.subject, 7) }
+            default: break
+            }
+        case UInt8(ascii: "t"):
+            switch p[1] {
+            case UInt8(ascii: "a"):
+                if knownKey(p, avail, "tags") { return (.tags, 4) }
+            case UInt8(ascii: "i"):
+                if knownKey(p, avail, "time") { return (.time, 4) }
+                if knownKey(p, avail, "timestamp") { return (.timestamp, 9) }
+            case UInt8(ascii: "s"):
+                if knownKey(p, avail, "ts") { return (.ts, 2) }
+            case UInt8(ascii: "y"):
+                if knownKey(p, avail, "type") { return (.type, 4) }
+            default: break
+            }
+        case UInt8(ascii: "u"):
+            if knownKey(p, avail, "usage") { return (.usage, 5) }
+        case UInt8(ascii: "v"):
+            if knownKey(p, avail, "value_usd") { return (.valueUSD, 9) }
+        case UInt8(ascii: "w"):
+            if knownKey(p, avail, "workflow") { return (.workflow, 8) }
+        default: break
+        }
+        return nil
+    }
+
+    @inline(__always)
     static func classifyUsageKey(_ k: UnsafeRawBufferPointer) -> UsageKey {
         switch k.count {
         case 5:
@@ -155,6 +263,90 @@ extension EventDecoder {
     }
 
     @inline(__always)
+    static func matchUsageKey(_ p: UnsafePointer<UInt8>, _ avail: Int) -> (UsageKey, Int)? {
+        // The shortest key and its `":` take 4 bytes.
+        guard avail >= 4 else { return nil }
+        switch p[3] {
+        case UInt8(ascii: "a"):
+            guard avail > 10 else { return nil }
+            switch p[10] {
+            case UInt8(ascii: "_"):
+                if knownKey(p, avail, "total_tool_use_tokens") { return (.totalToolUseTokens, 21) }
+            case UInt8(ascii: "e"):
+                if knownKey(p, avail, "total_cached_tokens") { return (.totalCachedTokens, 19) }
+            case UInt8(ascii: "g"):
+                if knownKey(p, avail, "total_thought_tokens") { return (.totalThoughtTokens, 20) }
+            case UInt8(ascii: "n"):
+                if knownKey(p, avail, "total_tokens") { return (.totalTokens, 12) }
+            case UInt8(ascii: "t"):
+                if knownKey(p, avail, "total_input_tokens") { return (.totalInputTokens, 18) }
+            case UInt8(ascii: "u"):
+                if knownKey(p, avail, "total_output_tokens") { return (.totalOutputTokens, 19) }
+            default: break
+            }
+        case UInt8(ascii: "d"):
+            if knownKey(p, avail, "candidatesTokenCount") { return (.candidatesTokenCount, 20) }
+        case UInt8(ascii: "e"):
+            if knownKey(p, avail, "model") { return (.model, 5) }
+        case UInt8(ascii: "h"):
+            guard avail > 7 else { return nil }
+            switch p[7] {
+            case UInt8(ascii: "a"):
+                if knownKey(p, avail, "cacheReadInputTokens") { return (.converseCacheRead, 20) }
+            case UInt8(ascii: "e"):
+                if knownKey(p, avail, "cache_read_input_tokens") { return (.cacheReadInputTokens, 23) }
+            case UInt8(ascii: "i"):
+                if knownKey(p, avail, "cacheWriteInputTokens") { return (.converseCacheWrite, 21) }
+            case UInt8(ascii: "o"):
+                if knownKey(p, avail, "cachedContentTokenCount") { return (.cachedContentTokenCount, 23) }
+            case UInt8(ascii: "r"):
+                if knownKey(p, avail, "cache_creation_input_tokens") { return (.cacheCreationInputTokens, 27) }
+                if knownKey(p, avail, "cache_creation") { return (.cacheCreation, 14) }
+            default: break
+            }
+        case UInt8(ascii: "l"):
+            if knownKey(p, avail, "toolUsePromptTokenCount") { return (.toolUsePromptTokenCount, 23) }
+            if knownKey(p, avail, "billed_units") { return (.billedUnits, 12) }
+        case UInt8(ascii: "m"):
+            if knownKey(p, avail, "prompt_tokens") { return (.promptTokens, 13) }
+            if knownKey(p, avail, "prompt_tokens_details") { return (.promptTokensDetails, 21) }
+            if knownKey(p, avail, "promptTokenCount") { return (.promptTokenCount, 16) }
+        case UInt8(ascii: "p"):
+            guard avail > 6 else { return nil }
+            switch p[6] {
+            case UInt8(ascii: "T"):
+                if knownKey(p, avail, "outputTokens") { return (.converseOutput, 12) }
+            case UInt8(ascii: "_"):
+                if knownKey(p, avail, "output_tokens") { return (.outputTokens, 13) }
+                if knownKey(p, avail, "output_tokens_details") { return (.outputTokensDetails, 21) }
+            case UInt8(ascii: "t"):
+                if knownKey(p, avail, "completion_tokens") { return (.completionTokens, 17) }
+                if knownKey(p, avail, "completion_tokens_details") { return (.completionTokensDetails, 25) }
+            default: break
+            }
+        case UInt8(ascii: "r"):
+            if knownKey(p, avail, "iterations") { return (.iterations, 10) }
+        case UInt8(ascii: "u"):
+            guard avail > 5 else { return nil }
+            switch p[5] {
+            case UInt8(ascii: "T"):
+                if knownKey(p, avail, "inputTokens") { return (.converseInput, 11) }
+            case UInt8(ascii: "_"):
+                if knownKey(p, avail, "input_tokens") { return (.inputTokens, 12) }
+                if knownKey(p, avail, "input_tokens_details") { return (.inputTokensDetails, 20) }
+            case UInt8(ascii: "h"):
+                if knownKey(p, avail, "thoughtsTokenCount") { return (.thoughtsTokenCount, 18) }
+            default: break
+            }
+        case UInt8(ascii: "v"):
+            if knownKey(p, avail, "service_tier") { return (.serviceTier, 12) }
+            if knownKey(p, avail, "serviceTier") { return (.serviceTierCamel, 11) }
+        default: break
+        }
+        return nil
+    }
+
+    @inline(__always)
     static func classifyDetailKey(_ k: UnsafeRawBufferPointer) -> DetailKey {
         switch k.count {
         case 12:
@@ -174,5 +366,31 @@ extension EventDecoder {
         default: break
         }
         return .unknown
+    }
+
+    @inline(__always)
+    static func matchDetailKey(_ p: UnsafePointer<UInt8>, _ avail: Int) -> (DetailKey, Int)? {
+        // The shortest key and its `":` take 4 bytes.
+        guard avail >= 4 else { return nil }
+        guard avail > 11 else { return nil }
+        switch p[11] {
+        case UInt8(ascii: "_"):
+            if knownKey(p, avail, "cache_write_tokens") { return (.cacheWriteTokens, 18) }
+        case UInt8(ascii: "h"):
+            if knownKey(p, avail, "ephemeral_1h_input_tokens") { return (.ephemeral1h, 25) }
+        case UInt8(ascii: "k"):
+            if knownKey(p, avail, "thinking_tokens") { return (.thinkingTokens, 15) }
+        case UInt8(ascii: "m"):
+            if knownKey(p, avail, "ephemeral_5m_input_tokens") { return (.ephemeral5m, 25) }
+        case UInt8(ascii: "n"):
+            if knownKey(p, avail, "cached_tokens") { return (.cachedTokens, 13) }
+            if knownKey(p, avail, "output_tokens") { return (.outputTokens, 13) }
+        case UInt8(ascii: "o"):
+            if knownKey(p, avail, "reasoning_tokens") { return (.reasoningTokens, 16) }
+        case UInt8(ascii: "s"):
+            if knownKey(p, avail, "input_tokens") { return (.inputTokens, 12) }
+        default: break
+        }
+        return nil
     }
 }

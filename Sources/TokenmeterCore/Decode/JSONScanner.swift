@@ -148,6 +148,27 @@ public struct JSONScanner {
         return try nextKeyInGeneral()
     }
 
+    /// The next key, consumed with its `:`, when `match` recognises it where it stands: written plainly
+    /// (`"key":`, or `,"key":` after a member) with its value next. Nil, with nothing consumed, for
+    /// anything else (another key, whitespace, escapes, the end of the object): `nextKey` reads it then.
+    ///
+    /// `match` gets the bytes after the opening quote and how many can be read, and returns the key and its
+    /// length when they are a known key followed by `":`: a known key is recognised without first scanning
+    /// for its closing quote. Its bytes are the known key's, so they need no validation.
+    @inline(__always)
+    mutating func knownKey<K>(_ match: (UnsafePointer<UInt8>, Int) -> (K, Int)?) -> K? {
+        var q = position
+        if !afterOpen {
+            guard q < end && base[q] == UInt8(ascii: ",") else { return nil }
+            q += 1
+        }
+        guard q < end && base[q] == UInt8(ascii: "\"") else { return nil }
+        guard let (key, count) = match(base + q + 1, end - q - 1) else { return nil }
+        afterOpen = false
+        position = q + 1 + count + 2
+        return key
+    }
+
     @inline(never)
     mutating func nextKeyInGeneral() throws(JSONError) -> JSONSpan? {
         skipWhitespace()
