@@ -34,6 +34,9 @@ public struct JSONScanner {
     /// `buffer`'s bytes, never nil (every read is after a check against `end`): the scanner's reads are
     /// on the path of every byte of every message, and an optional base address costs a test at each.
     @usableFromInline let base: UnsafePointer<UInt8>
+    /// `buffer.count`, stored: every read checks against it, and a buffer pointer's count is computed from
+    /// its two optional addresses (a subtraction and a nil test each time).
+    @usableFromInline let end: Int
     /// Offset of the next unread byte.
     public private(set) var position: Int
     /// Current nesting depth (objects and arrays entered and not yet left).
@@ -46,6 +49,7 @@ public struct JSONScanner {
     public init(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = 64) {
         self.buffer = buffer
         self.base = buffer.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? JSONScanner.noBytes
+        self.end = buffer.count
         self.maxDepth = maxDepth
         var p = 0
         if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { p = 3 }
@@ -56,8 +60,6 @@ public struct JSONScanner {
 
     /// The base of an empty buffer without an address (never read: `end` is 0).
     @usableFromInline nonisolated(unsafe) static let noBytes = UnsafePointer<UInt8>(UnsafeMutablePointer<UInt8>.allocate(capacity: 1))
-
-    @inline(__always) var end: Int { buffer.count }
 
     @inline(__always) func byte(_ i: Int) -> UInt8 { base[i] }
 
@@ -138,7 +140,7 @@ public struct JSONScanner {
         if q < end && base[q] == UInt8(ascii: ",") && !afterOpen { q += 1 }
         if q < end && base[q] == UInt8(ascii: "\"") && (q > position || afterOpen) {
             let start = q + 1
-            let stop = JSONScanner.scanPlain(buffer, from: start)
+            let stop = scanPlain(from: start)
             if stop + 1 < end && base[stop] == UInt8(ascii: "\"") && base[stop + 1] == UInt8(ascii: ":") {
                 afterOpen = false
                 position = stop + 2
@@ -239,7 +241,7 @@ public struct JSONScanner {
     /// escapes, UTF-8 and errors go to `readStringRest`.
     @inline(__always) mutating func readStringAtQuote() throws(JSONError) -> JSONSpan {
         let start = position + 1
-        let stop = JSONScanner.scanPlain(buffer, from: start)
+        let stop = scanPlain(from: start)
         if stop < end && base[stop] == UInt8(ascii: "\"") {
             position = stop + 1
             return JSONSpan(start: start, end: stop, escaped: false)
@@ -253,7 +255,7 @@ public struct JSONScanner {
         var escaped = false
         while true {
             // Fast path: plain ASCII, 8 bytes at a time, then byte by byte.
-            position = JSONScanner.scanPlain(buffer, from: position)
+            position = scanPlain(from: position)
             guard position < end else { throw err(.unexpectedEnd) }
             let c = base[position]
             if c == UInt8(ascii: "\"") {
@@ -274,15 +276,14 @@ public struct JSONScanner {
     /// The offset of the first byte at or after `from` that is `"`, `\\`, a control character or non-ASCII
     /// (or the end of the buffer).
     @inline(__always)
-    static func scanPlain(_ buffer: UnsafeRawBufferPointer, from: Int) -> Int {
-        guard let base = buffer.baseAddress else { return from }
-        let end = buffer.count
+    func scanPlain(from: Int) -> Int {
+        let raw = UnsafeRawPointer(base)
         var i = from
         // SWAR: a byte b is "special" when b < 0x20, b >= 0x80, b == 0x22 or b == 0x5C.
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         while i + 8 <= end {
-            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             let lt20 = (w &- ones &* 0x20) & ~w
             let q = w ^ (ones &* 0x22)
             let hasQuote = (q &- ones) & ~q
@@ -295,7 +296,7 @@ public struct JSONScanner {
             i += 8
         }
         while i < end {
-            let c = base.load(fromByteOffset: i, as: UInt8.self)
+            let c = base[i]
             if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { return i }
             i += 1
         }
