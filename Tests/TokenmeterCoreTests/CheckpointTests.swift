@@ -2,6 +2,46 @@ import Testing
 @testable import TokenmeterCore
 
 @Suite struct CheckpointTests {
+    /// Records encoded in kept buffers (as the daemon's pipeline encodes every checkpoint) are the bytes a
+    /// fresh encoding gives; a record still held while the next is encoded keeps its bytes, and once let go
+    /// its memory is what the next record is written in.
+    @Test func recordsEncodedInKeptBuffersAreFreshRecordsAndReuseTheirMemory() {
+        var d = Dimensions(tagNames: [])
+        let make = { PartitionWindows(sizes: [60_000], grace: 0, lateHorizon: 86_400_000) }
+        var a = PartitionState(topic: "u", partition: 0, nextOffset: 0, windows: make(), dedup: DedupSet(window: 60_000), lastMessageWall: 0)
+        func add(_ n: Int) {
+            for i in 0..<n {
+                let key = SeriesKey(workflow: d.names.intern("wf-\(i)"), owner: d.names.intern("team"), model: d.names.intern("m"),
+                                    provider: SeriesKey.none, tags: Dimensions.noTags)
+                _ = a.windows.add(key: key, time: 1_800_000_000_000 + Int64(i)) { $0.addUsage(TokenCounts(input: 3, output: 1), cost: nil, isError: false) }
+                a.nextOffset += 1
+            }
+        }
+        func encode(_ buffers: inout Checkpoint.Buffers, _ sequence: UInt64) -> [UInt8] {
+            Checkpoint.encode([(a, .whole)], dimensions: d, alertState: [1, 2, 3], sequence: sequence, base: 0,
+                              includeDedup: true, buffers: &buffers)
+        }
+        var buffers = Checkpoint.Buffers()
+        add(50)
+        let first = encode(&buffers, 1)
+        let firstBytes = first.map { $0 }
+        #expect(first == Checkpoint.encode([a], dimensions: d, alertState: [1, 2, 3], sequence: 1))
+        add(200)
+        let second = encode(&buffers, 2)
+        #expect(first == firstBytes, "a record held by its writer is not overwritten by the next")
+        #expect(second == Checkpoint.encode([a], dimensions: d, alertState: [1, 2, 3], sequence: 2))
+        #expect(buffers.retainedBytes >= second.count)
+        func storage(_ b: [UInt8]) -> UnsafeRawPointer? { b.withUnsafeBytes { $0.baseAddress } }
+        do {
+            let third = encode(&buffers, 3)
+            #expect(storage(third) == storage(buffers.output), "the record is the kept buffer, not a copy")
+        }
+        let kept = storage(buffers.output)
+        let fourth = encode(&buffers, 4)
+        #expect(kept != nil && storage(fourth) == kept, "the record let go is the next one's memory")
+        #expect(fourth == Checkpoint.encode([a], dimensions: d, alertState: [1, 2, 3], sequence: 4))
+    }
+
     /// A base, then deltas written as the daemon writes them (rows changed since the last save), applied in
     /// order, give what a base of the final state gives: rows updated and added, a window opened, windows
     /// closed, a late bucket flushed and opened again, a partition listed unchanged, a partition gone.

@@ -476,8 +476,9 @@ public final class Pipeline {
                                 sequence: UInt64 = 0, includeDedup: Bool = true) -> [UInt8] {
         var alertState = BinaryWriter()
         alerts.encodeState(into: &alertState, names: dimensions.names)
-        return Checkpoint.encode((includeAssigned ? assigned.map(\.state) : []) + unassigned, dimensions: dimensions,
-                                 alertState: alertState.bytes, sequence: sequence, includeDedup: includeDedup)
+        return Checkpoint.encode(((includeAssigned ? assigned.map(\.state) : []) + unassigned).map { ($0, .whole) },
+                                 dimensions: dimensions, alertState: alertState.bytes, sequence: sequence, base: 0,
+                                 includeDedup: includeDedup, buffers: &checkpointBuffers)
     }
 
     /// A checkpoint record (see `Checkpoint`) of the assigned partitions (unless `includeAssigned` is false)
@@ -488,7 +489,7 @@ public final class Pipeline {
         alerts.encodeState(into: &alertState, names: dimensions.names)
         let states = (includeAssigned ? assigned.map(\.state) : []) + unassigned
         return Checkpoint.encode(states.map { ($0, entry($0)) }, dimensions: dimensions, alertState: alertState.bytes,
-                                 sequence: sequence, base: base, includeDedup: false)
+                                 sequence: sequence, base: base, includeDedup: false, buffers: &checkpointBuffers)
     }
 
     /// Reads one checkpoint record as stored, its names interned (see `Checkpoint.Chain` for putting a base
@@ -553,7 +554,12 @@ public final class Pipeline {
         for p in partitions { for case let s? in p { rows += s.windows.openRowCount; ids += s.dedup.count } }
         for s in held { rows += s.windows.openRowCount; ids += s.dedup.count }
         return rows * Pipeline.bytesPerOpenRow + ids * Pipeline.bytesPerDedupId + internedBytes
+            + checkpointBuffers.retainedBytes
     }
+
+    /// The memory checkpoint records are encoded in, kept from one to the next (see `Checkpoint.Buffers`);
+    /// counted in `estimatedStateBytes`.
+    @exclusivity(unchecked) private var checkpointBuffers = Checkpoint.Buffers()
 
     // MARK: Names
 
@@ -600,7 +606,9 @@ public final class Pipeline {
         alerts.forgetIdleState()
         var alertState = BinaryWriter()
         alerts.encodeState(into: &alertState, names: dimensions.names)
-        let bytes = Checkpoint.encode(live.map(\.state) + held, dimensions: dimensions, alertState: alertState.bytes)
+        let bytes = Checkpoint.encode((live.map(\.state) + held).map { ($0, .whole) }, dimensions: dimensions,
+                                      alertState: alertState.bytes, sequence: 0, base: 0, includeDedup: true,
+                                      buffers: &checkpointBuffers)
 
         var fresh = Dimensions(tagNames: rollups.tags)
         // The overflow row's key was interned first at start; it keeps its id.

@@ -2,6 +2,15 @@
 public struct BinaryWriter {
     public private(set) var bytes: [UInt8] = []
     public init() {}
+    /// A writer into `buffer`'s memory: emptied, its capacity kept (`buffer` is empty until `release`).
+    public init(reusing buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
+        bytes.removeAll(keepingCapacity: true)
+    }
+    /// Hands the written bytes' memory back to `buffer` (which the next `init(reusing:)` takes again).
+    public mutating func release(into buffer: inout [UInt8]) { swap(&bytes, &buffer) }
+    /// Room for `count` bytes in all, allocated at once.
+    public mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }

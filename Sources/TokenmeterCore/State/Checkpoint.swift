@@ -44,10 +44,32 @@ public enum Checkpoint {
                base: 0, includeDedup: includeDedup)
     }
 
+    /// Byte buffers a record is encoded in, kept from one record to the next by a writer that encodes
+    /// many (the daemon's pipeline). A record of a large state is tens of megabytes: in fresh arrays each
+    /// time, the kernel zeroed that many new pages, and the arrays' doublings copied it again, on the
+    /// polling thread at every checkpoint. The record returned shares the output buffer: once the caller
+    /// has written it and let it go, the next record reuses the memory.
+    public struct Buffers {
+        var records: [UInt8] = []
+        var output: [UInt8] = []
+        public init() {}
+        /// The memory the buffers hold between records.
+        public var retainedBytes: Int { records.capacity + output.capacity }
+    }
+
     /// A record of `parts`; `base` is the sequence of the base a delta builds on (0: this is a base, and
     /// every entry must be `.whole`).
     public static func encode(_ parts: [(state: PartitionState, entry: Entry)], dimensions d: Dimensions,
                               alertState: [UInt8], sequence: UInt64, base: UInt64, includeDedup: Bool) -> [UInt8] {
+        var buffers = Buffers()
+        return encode(parts, dimensions: d, alertState: alertState, sequence: sequence, base: base,
+                      includeDedup: includeDedup, buffers: &buffers)
+    }
+
+    /// As above, in `buffers` (see `Buffers`).
+    public static func encode(_ parts: [(state: PartitionState, entry: Entry)], dimensions d: Dimensions,
+                              alertState: [UInt8], sequence: UInt64, base: UInt64, includeDedup: Bool,
+                              buffers: inout Buffers) -> [UInt8] {
         var body = BinaryWriter()
         body.u64(sequence)
         body.u64(base)
@@ -59,7 +81,7 @@ public enum Checkpoint {
             w.string(name)
             return w.bytes
         }
-        var records = BinaryWriter()
+        var records = BinaryWriter(reusing: &buffers.records)
         records.count(parts.count)
         for (p, entry) in parts {
             records.string(p.topic)
@@ -112,16 +134,18 @@ public enum Checkpoint {
         body.count(refs.strings.count)
         for s in refs.strings { body.string(s) }
         // Header, then the payload (body and records) with its length and checksum, copied once.
-        var out = BinaryWriter()
+        var out = BinaryWriter(reusing: &buffers.output)
+        out.reserve(headerBytes + body.bytes.count + records.bytes.count)
         for b in magic { out.u8(b) }
         out.u32(version)
         out.u64(UInt64(body.bytes.count + records.bytes.count))
         let crc = records.bytes.withUnsafeBytes { r in body.bytes.withUnsafeBytes { b in CRC32.update(CRC32.update(0, b), r) } }
         out.u32(crc)
-        var result = out.bytes
-        result.reserveCapacity(result.count + body.bytes.count + records.bytes.count)
-        result += body.bytes
-        result += records.bytes
+        out.raw(body.bytes)
+        out.raw(records.bytes)
+        records.release(into: &buffers.records)
+        let result = out.bytes
+        out.release(into: &buffers.output)
         return result
     }
 
