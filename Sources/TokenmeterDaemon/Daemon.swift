@@ -135,12 +135,16 @@ public final class Daemon {
     ///    wake-up of the polling thread on both sides. 100 ms is the most it adds to an event's way in,
     ///    far below a window's grace and the alert latency that matters. With a backlog nothing changes:
     ///    responses are full anyway.
-    ///  - `queued.max.messages.kbytes` 32 MiB (librdkafka: 64 MiB): the prefetched messages held in
-    ///    memory beside the state. 32 MiB is over a second of input at the rates measured here, enough
-    ///    to keep the polling thread fed through a checkpoint; the other 32 MiB were resident memory that
-    ///    bought no throughput.
+    ///  - `queued.max.messages.kbytes` 64 MiB (librdkafka's own) with `queued.min.messages` 1,000,000
+    ///    (librdkafka: 100,000): the prefetched messages held in memory beside the state. Once the queue
+    ///    is over either limit, librdkafka stops fetching and its broker thread looks again only about a
+    ///    second later, so the queue must hold more than a second of what the polling thread consumes,
+    ///    or the thread runs dry (with 32 MiB and 100,000 messages, about 37 MB of these ~375-byte
+    ///    events, it waited on an empty queue 40% of the time, 100 ms polls in a row). The message count
+    ///    is raised so that the byte limit decides for events this small.
     public static let throughputDefaults: [(String, String)] = [
-        ("fetch.min.bytes", "65536"), ("fetch.wait.max.ms", "100"), ("queued.max.messages.kbytes", "32768"),
+        ("fetch.min.bytes", "65536"), ("fetch.wait.max.ms", "100"), ("queued.max.messages.kbytes", "65536"),
+        ("queued.min.messages", "1000000"),
     ]
 
     // MARK: The loop
