@@ -39,6 +39,8 @@ extension Daemon {
         if clock.monotonicMillis() - loop.lastCheckpoint >= config.state.checkpointInterval.millis {
             checkpoint(reason: "memory")
         }
+        // The memory the last checkpoint was encoded in is kept for the next one: not while over the ceiling.
+        pipeline.releaseCheckpointMemory()
         checkMemory()
     }
 }

@@ -37,5 +37,14 @@ import TokenmeterCore
         let grown = p.estimatedStateBytes() - empty
         #expect(grown >= 100 * (Pipeline.bytesPerOpenRow + Pipeline.bytesPerDedupId))
         #expect(grown < 100 * (Pipeline.bytesPerOpenRow + Pipeline.bytesPerDedupId + 200))
+
+        // The memory a checkpoint was encoded in is kept for the next one, and counted, until it is let go
+        // (the daemon does when paused over its memory ceiling).
+        let before = p.estimatedStateBytes()
+        let record = p.checkpointBytes()
+        let kept = p.estimatedStateBytes() - before
+        #expect(kept >= record.count, "the kept output buffer holds at least the record")
+        p.releaseCheckpointMemory()
+        #expect(p.estimatedStateBytes() == before)
     }
 }

@@ -561,6 +561,12 @@ public final class Pipeline {
     /// counted in `estimatedStateBytes`.
     @exclusivity(unchecked) private var checkpointBuffers = Checkpoint.Buffers()
 
+    /// Lets go of the kept checkpoint memory (the next checkpoint allocates afresh): for a daemon paused
+    /// over `state.max_memory`, where memory counts more than the next checkpoint's speed.
+    public func releaseCheckpointMemory() {
+        checkpointBuffers = Checkpoint.Buffers()
+    }
+
     // MARK: Names
 
     /// Names are interned once and looked up by id on the hot path; ids live in open rows, late buckets,
