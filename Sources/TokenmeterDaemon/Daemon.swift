@@ -137,9 +137,9 @@ public final class Daemon {
     ///    responses are full anyway.
     ///  - `queued.max.messages.kbytes` 64 MiB (librdkafka's own) with `queued.min.messages` 1,000,000
     ///    (librdkafka: 100,000): the prefetched messages held in memory beside the state. Once the queue
-    ///    is over either limit, librdkafka stops fetching and its broker thread looks again only about a
-    ///    second later, so the queue must hold more than a second of what the polling thread consumes,
-    ///    or the thread runs dry (with 32 MiB and 100,000 messages, about 37 MB of these ~375-byte
+    ///    is over either limit, librdkafka stops fetching, and in scheduler traces the next fetch came
+    ///    about a second later; so the queue must hold more than a second of what the polling thread
+    ///    consumes, or the thread runs dry (with 32 MiB and 100,000 messages, about 37 MB of these ~375-byte
     ///    events, it waited on an empty queue 40% of the time, 100 ms polls in a row). The message count
     ///    is raised so that the byte limit decides for events this small.
     public static let throughputDefaults: [(String, String)] = [
