@@ -41,6 +41,35 @@ import Testing
         }
     }
 
+    /// The rows of a rollup file are sorted by `precedes`: its word-at-a-time comparison must order names as
+    /// their bytes do, for every pair of lengths 0-20 and a difference at every position (bytes above 0x7F
+    /// included: a signed comparison would put them first).
+    @Test func orderIsTheBytesOrderAtEveryLengthAndPosition() {
+        var table = StringTable()
+        var names: [[UInt8]] = []
+        for length in 0...20 {
+            let base = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            names.append(base)
+            for position in 0..<length {
+                for delta: UInt8 in [1, 0x80] {
+                    var changed = base
+                    changed[position] &+= delta
+                    names.append(changed)
+                    changed[position] &-= 2 &* delta
+                    names.append(changed)
+                }
+            }
+        }
+        var unique: [[UInt8]] = []
+        for n in names where !unique.contains(n) { unique.append(n) }
+        let ids = unique.map { n in n.withUnsafeBytes { table.intern($0) } }
+        for (i, a) in unique.enumerated() {
+            for (j, b) in unique.enumerated() {
+                #expect(table.precedes(ids[i], ids[j]) == a.lexicographicallyPrecedes(b), "\(a) vs \(b)")
+            }
+        }
+    }
+
     /// De-duplication ids are saved by `StringTable.hash`: it must not change with the table's own hash.
     @Test func theSavedIdHashKeepsItsValues() {
         let h = [UInt8]("evt-0".utf8).withUnsafeBytes { StringTable.hash($0) }

@@ -52,12 +52,24 @@ public struct StringTable: Sendable {
 
     /// Byte-wise (UTF-8) order of two interned strings, without building `String`s: the order of rows
     /// in a rollup file. (For the NFC text names are in practice, the same order as `String`'s `<`.)
+    ///
+    /// Eight bytes at a time, as big-endian words (so that the first differing byte decides): a rollup file's
+    /// rows are sorted with this, and names sharing long prefixes (`customer-success`, `gpt-4.1-mini`)
+    /// made the byte loop a visible part of writing them.
     public func precedes(_ a: UInt32, _ b: UInt32) -> Bool {
         let sa = offsets[Int(a)], la = offsets[Int(a) + 1] - sa
         let sb = offsets[Int(b)], lb = offsets[Int(b) + 1] - sb
+        let n = min(la, lb)
+        if n == 0 { return la < lb }
         return arena.withUnsafeBytes { p in
+            let base = p.baseAddress!
             var i = 0
-            let n = min(la, lb)
+            while i + 8 <= n {
+                let x = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: sa + i, as: UInt64.self))
+                let y = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: sb + i, as: UInt64.self))
+                if x != y { return x < y }
+                i += 8
+            }
             while i < n {
                 let x = p[sa + i], y = p[sb + i]
                 if x != y { return x < y }
