@@ -474,22 +474,25 @@ public final class Pipeline {
     /// `includeDedup: false` leaves de-duplication ids out (the daemon saves each once, elsewhere).
     public func checkpointBytes(unassigned: [PartitionState] = [], includeAssigned: Bool = true,
                                 sequence: UInt64 = 0, includeDedup: Bool = true) -> [UInt8] {
-        var alertState = BinaryWriter()
-        alerts.encodeState(into: &alertState, names: dimensions.names)
-        return Checkpoint.encode(((includeAssigned ? assigned.map(\.state) : []) + unassigned).map { ($0, .whole) },
-                                 dimensions: dimensions, alertState: alertState.bytes, sequence: sequence, base: 0,
-                                 includeDedup: includeDedup, buffers: &checkpointBuffers)
+        record(((includeAssigned ? assigned.map(\.state) : []) + unassigned).map { ($0, .whole) },
+               sequence: sequence, base: 0, includeDedup: includeDedup)
     }
 
     /// A checkpoint record (see `Checkpoint`) of the assigned partitions (unless `includeAssigned` is false)
     /// and `unassigned`, each written as `entry` says; `base` 0 makes it a base (every entry must be `.whole`).
     public func checkpointRecord(unassigned: [PartitionState], includeAssigned: Bool, sequence: UInt64, base: UInt64,
                                  entry: (PartitionState) -> Checkpoint.Entry) -> [UInt8] {
+        let states = (includeAssigned ? assigned.map(\.state) : []) + unassigned
+        return record(states.map { ($0, entry($0)) }, sequence: sequence, base: base, includeDedup: false)
+    }
+
+    /// A checkpoint record of `parts` with the alert engine's state, encoded in the kept buffers.
+    private func record(_ parts: [(state: PartitionState, entry: Checkpoint.Entry)], sequence: UInt64, base: UInt64,
+                        includeDedup: Bool) -> [UInt8] {
         var alertState = BinaryWriter()
         alerts.encodeState(into: &alertState, names: dimensions.names)
-        let states = (includeAssigned ? assigned.map(\.state) : []) + unassigned
-        return Checkpoint.encode(states.map { ($0, entry($0)) }, dimensions: dimensions, alertState: alertState.bytes,
-                                 sequence: sequence, base: base, includeDedup: false, buffers: &checkpointBuffers)
+        return Checkpoint.encode(parts, dimensions: dimensions, alertState: alertState.bytes, sequence: sequence,
+                                 base: base, includeDedup: includeDedup, buffers: &checkpointBuffers)
     }
 
     /// Reads one checkpoint record as stored, its names interned (see `Checkpoint.Chain` for putting a base
@@ -610,11 +613,7 @@ public final class Pipeline {
         for i in live.indices { strip(&live[i].state) }
         for i in held.indices { strip(&held[i]) }
         alerts.forgetIdleState()
-        var alertState = BinaryWriter()
-        alerts.encodeState(into: &alertState, names: dimensions.names)
-        let bytes = Checkpoint.encode((live.map(\.state) + held).map { ($0, .whole) }, dimensions: dimensions,
-                                      alertState: alertState.bytes, sequence: 0, base: 0, includeDedup: true,
-                                      buffers: &checkpointBuffers)
+        let bytes = record((live.map(\.state) + held).map { ($0, .whole) }, sequence: 0, base: 0, includeDedup: true)
 
         var fresh = Dimensions(tagNames: rollups.tags)
         // The overflow row's key was interned first at start; it keeps its id.
