@@ -176,7 +176,7 @@ def swift_byte(b):
     return f'UInt8(ascii: "{chr(b)}")'
 
 
-def tree_lines(name, cands, indent, used):
+def tree_lines(cands, indent, used):
     """Tests for `cands` ((case, key bytes) pairs) at this depth: a switch on the byte that best splits them,
     or, for three or fewer (or keys no byte splits), each compared whole."""
     pad = " " * indent
@@ -198,14 +198,13 @@ def tree_lines(name, cands, indent, used):
         return [f'{pad}if knownKey(p, avail, "{k.decode()}") {{ return (.{c}, {len(k)}) }}' for c, k in cands]
     _, o, groups = best
     lines = []
-    inner = indent
     # Every key under this switch is longer than `o` and needs `":` after it, so a shorter rest cannot match.
     if o >= 4:
         lines.append(f"{pad}guard avail > {o} else {{ return nil }}")
     lines.append(f"{pad}switch p[{o}] {{")
     for b in sorted(groups):
         lines.append(f"{pad}case {swift_byte(b)}:")
-        lines += tree_lines(name, groups[b], inner + 4, used | {o})
+        lines += tree_lines(groups[b], indent + 4, used | {o})
     lines += [f"{pad}default: break", f"{pad}}}"]
     return lines
 
@@ -218,7 +217,7 @@ def match_lines(name, function, pairs):
         "        // The shortest key and its `\":` take 4 bytes.",
         "        guard avail >= 4 else { return nil }",
     ]
-    lines += tree_lines(name, cands, 8, frozenset())
+    lines += tree_lines(cands, 8, frozenset())
     lines += ["        return nil", "    }"]
     return lines
 

@@ -4,20 +4,29 @@ import Testing
 /// The name table's lookups compare raw bytes a word at a time, the last partial word as an overlapping
 /// load: every length and every position of a difference must still tell names apart.
 @Suite struct StringTableTests {
+    /// A name of every length 0 to `maximum` (`abc...`), each followed by its copies with the byte at one
+    /// position replaced by each of `changes(byte)`, for every position.
+    static func names(upTo maximum: Int, _ changes: (UInt8) -> [UInt8]) -> [[UInt8]] {
+        var names: [[UInt8]] = []
+        for length in 0...maximum {
+            let base = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            names.append(base)
+            for position in 0..<length {
+                for byte in changes(base[position]) {
+                    var changed = base
+                    changed[position] = byte
+                    names.append(changed)
+                }
+            }
+        }
+        return names
+    }
+
     /// Names of every length 0-40 and, for each, the same name with one byte changed at every position:
     /// all get distinct ids, and interning or looking any of them up again finds its own.
     @Test func namesDifferingInOneByteAtAnyPositionAndLengthStayApart() {
         var table = StringTable()
-        var names: [[UInt8]] = []
-        for length in 0...40 {
-            let base = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
-            names.append(base)
-            for position in 0..<length {
-                var changed = base
-                changed[position] ^= 0x20
-                names.append(changed)
-            }
-        }
+        let names = Self.names(upTo: 40) { [$0 ^ 0x20] }
         let ids = names.map { n in n.withUnsafeBytes { table.intern($0) } }
         #expect(Set(ids).count == names.count)
         for (n, id) in zip(names, ids) {
@@ -46,20 +55,7 @@ import Testing
     /// included: a signed comparison would put them first).
     @Test func orderIsTheBytesOrderAtEveryLengthAndPosition() {
         var table = StringTable()
-        var names: [[UInt8]] = []
-        for length in 0...20 {
-            let base = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
-            names.append(base)
-            for position in 0..<length {
-                for delta: UInt8 in [1, 0x80] {
-                    var changed = base
-                    changed[position] &+= delta
-                    names.append(changed)
-                    changed[position] &-= 2 &* delta
-                    names.append(changed)
-                }
-            }
-        }
+        let names = Self.names(upTo: 20) { [$0 &+ 1, $0 &- 1, $0 &+ 0x80, $0 &- 0x80] }
         var unique: [[UInt8]] = []
         for n in names where !unique.contains(n) { unique.append(n) }
         let ids = unique.map { n in n.withUnsafeBytes { table.intern($0) } }
