@@ -87,8 +87,14 @@ public final class EventDecoder {
     /// 9999-12-31T23:59:59.999Z
     static let maxEpochMillis: Int64 = 253_402_300_799_999
 
-    /// The last decoded message (valid when `decode` returned nil).
-    @exclusivity(unchecked) public internal(set) var event = DecodedEvent()
+    /// The last decoded message (valid when `decode` returned nil). Kept in memory of its own and reached
+    /// through addressors, so `withEvent` lends it to the pipeline in place: a stored property of the class
+    /// was copied (its two arrays retained and released) on every event.
+    public internal(set) var event: DecodedEvent {
+        unsafeAddress { UnsafePointer(eventStorage) }
+        unsafeMutableAddress { eventStorage }
+    }
+    private let eventStorage: UnsafeMutablePointer<DecodedEvent>
     /// Bytes of every string `event` keeps (`ScratchString` are offsets into them): a buffer managed by
     /// hand rather than a `[UInt8]`, because appending a short string to an array (uniqueness and
     /// capacity checks, the generic append path) cost more than the copy itself, about ten times an event.
@@ -139,6 +145,8 @@ public final class EventDecoder {
         for name in tagNames ?? [] { n += name.utf8.count; ends.append(n) }
         tagFilterEnds = ends
         self.providerPrefixes = providerPrefixes
+        eventStorage = .allocate(capacity: 1)
+        eventStorage.initialize(to: DecodedEvent())
         pendings.reserveCapacity(Self.maxPendings)
         scratchCapacity = 1024
         scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchCapacity, alignment: 8)
@@ -150,15 +158,21 @@ public final class EventDecoder {
         event.tags.reserveCapacity(8)
     }
 
-    deinit { scratchBase.deallocate() }
+    deinit {
+        scratchBase.deallocate()
+        eventStorage.deinitialize(count: 1)
+        eventStorage.deallocate()
+    }
 
     // MARK: - Public accessors
 
-    /// Calls `body` with the decoded event, read in place (no copy of its arrays), and the scratch bytes
-    /// its strings point into (`ScratchString.bytes(in:)`). Both are valid only inside `body`.
+    /// Calls `body` with the decoded event, read in place through a pointer, and the scratch bytes its
+    /// strings point into (`ScratchString.bytes(in:)`). Both are valid only inside `body`. A pointer rather
+    /// than a borrowed value: the compiler copied a borrowed event (two array retains and releases) around
+    /// every call that could reach the decoder, such as the de-duplication insert.
     @inline(__always)
-    public func withEvent<R>(_ body: (borrowing DecodedEvent, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(event, UnsafeRawBufferPointer(start: scratchBase, count: scratchCount))
+    public func withEvent<R>(_ body: (UnsafePointer<DecodedEvent>, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafePointer(eventStorage), UnsafeRawBufferPointer(start: scratchBase, count: scratchCount))
     }
 
     /// Calls `body` with the bytes of `s` (empty when absent). The pointer is valid only inside `body`.

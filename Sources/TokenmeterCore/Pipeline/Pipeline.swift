@@ -264,9 +264,9 @@ public final class Pipeline {
     }
 
     @inline(__always)
-    private func count(_ ev: borrowing DecodedEvent, _ scratch: UnsafeRawBufferPointer, state: inout PartitionState,
+    private func count(_ ev: UnsafePointer<DecodedEvent>, _ scratch: UnsafeRawBufferPointer, state: inout PartitionState,
                        messageTime: EpochMillis?, wallNow: EpochMillis) -> Result {
-        guard let time = ev.timestamp ?? messageTime else {
+        guard let time = ev.pointee.timestamp ?? messageTime else {
             return .rejected(RejectReason(.badTimestamp, "no timestamp in the event and none on the message"))
         }
         // An event time further ahead of the wall clock than `rollups.max_future` is bad input: one skewed
@@ -278,21 +278,21 @@ public final class Pipeline {
         if state.windows.isTooLate(time) {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
         }
-        if !ev.id.isAbsent {
-            let h = StringTable.hash(ev.id.bytes(in: scratch))
+        if !ev.pointee.id.isAbsent {
+            let h = StringTable.hash(ev.pointee.id.bytes(in: scratch))
             if !state.dedup.insert(h, time: time, streamTime: state.windows.streamTime) { return .duplicate }
         }
-        let workflow = intern(ev.workflow, scratch)
-        let owner = intern(ev.owner, scratch)
-        let provider = ev.provider.isAbsent ? SeriesKey.none : intern(ev.provider, scratch)
+        let workflow = intern(ev.pointee.workflow, scratch)
+        let owner = intern(ev.pointee.owner, scratch)
+        let provider = ev.pointee.provider.isAbsent ? SeriesKey.none : intern(ev.pointee.provider, scratch)
         let tags = tagTuple(ev, scratch)
-        let isError = ev.isError
+        let isError = ev.pointee.isError
         var late = false
-        if ev.kind == .outcome {
+        if ev.pointee.kind == .outcome {
             metrics.outcomeEvents &+= 1
-            let name = ev.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.outcome, scratch)
+            let name = ev.pointee.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.pointee.outcome, scratch)
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
-            let count = ev.outcomeCount, value = ev.outcomeValue
+            let count = ev.pointee.outcomeCount, value = ev.pointee.outcomeValue
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
             spendSeries.addOutcome(key, count: count) { dimensions }
             if spendMode {
@@ -303,12 +303,12 @@ public final class Pipeline {
             return r == .late ? .late : .counted
         }
         metrics.usageEvents &+= 1
-        let tier = ev.serviceTier.isAbsent ? prices.standardKey : prices.tierKey(utf8: ev.serviceTier.bytes(in: scratch))
-        let costOverride = ev.costOverride
+        let tier = ev.pointee.serviceTier.isAbsent ? prices.standardKey : prices.tierKey(utf8: ev.pointee.serviceTier.bytes(in: scratch))
+        let costOverride = ev.pointee.costOverride
         // A usage block no row reads: its tokens are unknown, so is its cost (unless the producer gave it).
-        let unrecognized = !ev.unrecognizedUsage.isAbsent
-        for i in 0..<ev.contributions.count {
-            let c = ev.contributions[i]
+        let unrecognized = !ev.pointee.unrecognizedUsage.isAbsent
+        for i in 0..<ev.pointee.contributions.count {
+            let c = ev.pointee.contributions[i]
             let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
             var cost: Money?
             if let override = costOverride {
@@ -327,7 +327,7 @@ public final class Pipeline {
             if r == .late { late = true }
             if unrecognized {
                 metrics.unrecognizedUsage &+= 1
-                let keys = ev.unrecognizedUsage
+                let keys = ev.pointee.unrecognizedUsage
                 if spendMode {
                     let note = keys.count > 0 ? intern(keys, scratch) : SeriesKey.none
                     state.spend.addUnrecognized(workflow: workflow, owner: owner, model: model, keys: note, time: time)
@@ -353,12 +353,12 @@ public final class Pipeline {
         dimensions.names.intern(s.bytes(in: scratch))
     }
 
-    private func tagTuple(_ ev: borrowing DecodedEvent, _ scratch: UnsafeRawBufferPointer) -> UInt32 {
-        if tagNameBytes.isEmpty || ev.tags.isEmpty { return Dimensions.noTags }
+    private func tagTuple(_ ev: UnsafePointer<DecodedEvent>, _ scratch: UnsafeRawBufferPointer) -> UInt32 {
+        if tagNameBytes.isEmpty || ev.pointee.tags.isEmpty { return Dimensions.noTags }
         var found = false
         for i in tagScratch.indices { tagScratch[i] = SeriesKey.none }
-        for k in 0..<ev.tags.count {
-            let t = ev.tags[k]
+        for k in 0..<ev.pointee.tags.count {
+            let t = ev.pointee.tags[k]
             if let j = tagIndex(t.name.bytes(in: scratch)) { tagScratch[j] = intern(t.value, scratch); found = true }
         }
         if !found { return Dimensions.noTags }
