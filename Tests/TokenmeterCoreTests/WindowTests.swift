@@ -52,19 +52,51 @@ import Testing
         // The 10:00 minute window has closed; the hour window has not.
         #expect(add(&w, at: t0 + 6_000, tokens: 3) == .late)
         #expect(w.late.count == 1)
-        _ = add(&w, at: t0 + 3 * Self.minute)
+        // The 10:02 window closes (the watermark reaches 10:03): the late rows leave with it.
+        _ = add(&w, at: t0 + 3 * Self.minute + 30_000)
         let closed = w.closeDue()
+        #expect(closed.filter { !$0.isLate }.map(\.start) == [t0 + 2 * Self.minute])
         let late = closed.filter(\.isLate)
         #expect(late.count == 1)
-        #expect(late[0].start == t0 && late[0].sizeIndex == 0)
-        #expect(late[0].rows[key]?.input == 3)
-        if case .late(let stamp) = late[0].kind { #expect(stamp == t0 + 3 * Self.minute - 30_000) } else { Issue.record("not late") }
+        #expect(late.first?.start == t0 && late.first?.sizeIndex == 0)
+        #expect(late.first?.rows[key]?.input == 3)
+        if case .late(let stamp)? = late.first?.kind { #expect(stamp == t0 + 3 * Self.minute) } else { Issue.record("not late") }
         // The hour window got the late event on time.
         _ = add(&w, at: t0 + Self.hour + Self.minute)
         let hours = w.closeDue().filter { $0.sizeIndex == 1 && !$0.isLate }
         #expect(hours.count == 1)
         let hourInput: Int64 = hours.first?.rows[key]?.input ?? -1
         #expect(hourInput == 10 + 10 + 3 + 10)
+    }
+
+    @Test func lateRowsWaitForTheNextCloseNotTheNextAdvance() {
+        var w = windows()
+        _ = add(&w, at: t0 + 5_000)
+        _ = add(&w, at: t0 + 2 * Self.minute)
+        #expect(w.closeDue().map(\.start) == [t0])
+        #expect(add(&w, at: t0 + 6_000, tokens: 3) == .late)
+        // The watermark moves (10:01:45) but no window ends before it: the late bucket stays.
+        _ = add(&w, at: t0 + 2 * Self.minute + 15_000)
+        #expect(w.closeDue().isEmpty)
+        #expect(add(&w, at: t0 + 7_000, tokens: 4) == .late)
+        #expect(w.late.count == 1)
+        // The 10:02 window closes: both late events leave in one late file.
+        _ = add(&w, at: t0 + 3 * Self.minute + 30_000)
+        let late = w.closeDue().filter(\.isLate)
+        #expect(late.count == 1)
+        #expect(late.first?.rows[key]?.input == 7)
+        #expect(w.late.isEmpty)
+    }
+
+    @Test func lateRowsLeaveAtOnceWhenNoWindowIsOpen() {
+        var w = windows()
+        _ = add(&w, at: t0 + 5_000)
+        #expect(w.advanceIdle(wallNow: t0 + 2 * Self.hour).count == 2)
+        #expect(add(&w, at: t0 + 6_000, tokens: 3) == .late)
+        // Nothing is open to close later: the next advance carries the late rows.
+        let closed = w.advanceIdle(wallNow: t0 + 2 * Self.hour + 1_000)
+        #expect(closed.filter(\.isLate).count == 2)
+        #expect(w.isEmpty)
     }
 
     @Test func eventsBeyondLateHorizonAreRefused() {

@@ -182,7 +182,13 @@ public struct PartitionWindows: Sendable {
                 }
             }
         }
-        if !out.isEmpty || !late.isEmpty { out.append(contentsOf: takeLate(stamp: watermark)) }
+        // Late rows wait for the partition's next close rather than leave at every advance of the
+        // watermark (which nearly every event makes): a flush per late event would write a file per late
+        // event and window size. With no window left open nothing would close to carry them, so they leave
+        // at once.
+        if !late.isEmpty && (!out.isEmpty || open.allSatisfy(\.isEmpty)) {
+            out.append(contentsOf: takeLate(stamp: watermark))
+        }
         return out
     }
 
