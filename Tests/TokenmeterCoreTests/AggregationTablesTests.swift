@@ -76,6 +76,44 @@ import Testing
         }
     }
 
+    /// Rows stay in insertion order across chunks (a chunk holds `RowTable.chunkSize` rows), reserved
+    /// room or not, and a save lists the rows changed since, each once, in the order of their first change.
+    @Test func rowTableKeepsOrderAndSavesAcrossChunks() {
+        var rng = SplitMix(seed: 5)
+        for reserved in [0, 1_000] {
+            var t = RowTable(minimumCapacity: reserved)
+            var order: [SeriesKey] = []
+            var ref: [SeriesKey: RollupCounters] = [:]
+            func add(_ k: SeriesKey, _ n: Int64) {
+                if ref[k] == nil { order.append(k) }
+                t.update(t.findOrInsert(k, hash: k.rowHash)) { $0.addUsage(TokenCounts(input: n), cost: nil, isError: false) }
+                ref[k, default: RollupCounters()].addUsage(TokenCounts(input: n), cost: nil, isError: false)
+            }
+            for _ in 0..<3_000 {
+                add(SeriesKey(workflow: UInt32(rng.next() % 1_500), owner: 1, model: 1, provider: SeriesKey.none, tags: 0), 1)
+            }
+            #expect(t.count > 3 * RowTable.chunkSize)
+            #expect(t.keys == order)
+            #expect(t.values == order.map { ref[$0]! })
+            t.markSaved()
+            var changed: [SeriesKey] = []
+            for _ in 0..<400 {
+                let k = SeriesKey(workflow: UInt32(rng.next() % 2_000), owner: 1, model: 1, provider: SeriesKey.none, tags: 0)
+                if !changed.contains(k) { changed.append(k) }
+                add(k, 2)
+            }
+            var listed: [SeriesKey] = []
+            t.forEachUnsaved { k, c in
+                listed.append(k)
+                #expect(c == ref[k])
+            }
+            #expect(listed == changed && t.unsavedCount == changed.count)
+            #expect(t.keys == order)
+            t.markSaved()
+            #expect(!t.hasUnsaved)
+        }
+    }
+
     @Test func tagTuplesInternToStableIds() {
         var d = Dimensions(tagNames: ["environment", "customer"])
         var ids: [[UInt32]: UInt32] = [[SeriesKey.none, SeriesKey.none]: Dimensions.noTags]
