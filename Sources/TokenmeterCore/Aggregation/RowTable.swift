@@ -71,7 +71,13 @@ public struct RowTable: Sendable {
     }
 
     @inlinable public var isEmpty: Bool { count == 0 }
-    public var keys: [SeriesKey] { map(\.key) }
+    /// The keys in insertion order.
+    public var keys: [SeriesKey] {
+        var out: [SeriesKey] = []
+        out.reserveCapacity(count)
+        for chunk in chunks { for r in chunk { out.append(r.key) } }
+        return out
+    }
     public var values: [RollupCounters] { map(\.value) }
 
     /// Row `i` (`0..<count`, in insertion order).

@@ -63,8 +63,9 @@ public final class Pipeline {
     private let sizes: [Int64]
     private let maxFutureMillis: Int64
     private let tagNameBytes: [[UInt8]]
-    /// One value id per configured tag, refilled per event (no array built per event).
-    @exclusivity(unchecked) private var tagScratch: [UInt32]
+    /// One value id per configured tag, refilled per event (no array built per event). Memory of its own
+    /// rather than an array: lending an array property to `internTags` retained and released it per event.
+    private let tagScratch: UnsafeMutableBufferPointer<UInt32>
     /// Where rows go once a window holds `rollups.max_keys_per_window` keys: workflow, owner and model
     /// `__overflow__`, so the spend stays in the totals while memory stays bounded.
     private let overflowKey: SeriesKey
@@ -95,13 +96,16 @@ public final class Pipeline {
         self.prices = PriceTable(config.prices)
         self.partitions = Array(repeating: [], count: max(config.kafka.topics.count, 1))
         self.writerNames = Array(repeating: [], count: max(config.kafka.topics.count, 1))
-        self.tagScratch = Array(repeating: SeriesKey.none, count: config.rollups.tags.count)
+        self.tagScratch = .allocate(capacity: config.rollups.tags.count)
+        self.tagScratch.initialize(repeating: SeriesKey.none)
         self.sizes = config.rollups.windows.map(\.millis)
         self.maxFutureMillis = config.rollups.maxFuture.millis
         self.tagNameBytes = config.rollups.tags.map { Array($0.utf8) }
         let overflow = dimensions.names.intern("__overflow__")
         self.overflowKey = SeriesKey(workflow: overflow, owner: overflow, model: overflow, provider: SeriesKey.none, tags: Dimensions.noTags)
     }
+
+    deinit { tagScratch.deallocate() }
 
     // MARK: Partitions
 
@@ -287,6 +291,9 @@ public final class Pipeline {
         let provider = ev.pointee.provider.isAbsent ? SeriesKey.none : intern(ev.pointee.provider, scratch)
         let tags = tagTuple(ev, scratch)
         let isError = ev.pointee.isError
+        // The name-table closures below capture the pipeline `unowned(unsafe)`: they run only inside these
+        // calls, while the pipeline is busy in this one, and a strong capture cost a retain and a release of
+        // it (atomic) at every rule the event reached.
         var late = false
         if ev.pointee.kind == .outcome {
             metrics.outcomeEvents &+= 1
@@ -294,11 +301,12 @@ public final class Pipeline {
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
             let count = ev.pointee.outcomeCount, value = ev.pointee.outcomeValue
             let r = state.windows.add(key: key, time: time) { $0.addOutcome(name: name, count: count, value: value) }
-            spendSeries.addOutcome(key, count: count) { dimensions }
+            spendSeries.addOutcome(key, count: count) { [unowned(unsafe) self] in self.dimensions }
             if spendMode {
                 state.spend.addOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time)
             } else {
-                alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time, names: { dimensions.names })
+                alerts.recordOutcome(workflow: workflow, owner: owner, outcome: name, count: count, time: time,
+                                     names: { [unowned(unsafe) self] in self.dimensions.names })
             }
             return r == .late ? .late : .counted
         }
@@ -317,13 +325,13 @@ public final class Pipeline {
             } else if unrecognized {
                 cost = nil
             } else if model != SeriesKey.none {
-                cost = priceCandidates(model: model, provider: provider).cost(of: c.tokens, at: time, tier: tier)
+                cost = price(c.tokens, model: model, provider: provider, at: time, tier: tier)
             }
             if cost == nil { metrics.unpricedRequests &+= 1 }
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
             let tokens = c.tokens
             let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
-            spendSeries.addUsage(key, tokens, cost: cost, isError: isError) { dimensions }
+            spendSeries.addUsage(key, tokens, cost: cost, isError: isError) { [unowned(unsafe) self] in self.dimensions }
             if r == .late { late = true }
             if unrecognized {
                 metrics.unrecognizedUsage &+= 1
@@ -334,7 +342,7 @@ public final class Pipeline {
                 } else {
                     alerts.recordUnrecognized(workflow: workflow, owner: owner, model: model,
                                               keys: { String(decoding: keys.bytes(in: scratch), as: UTF8.self) },
-                                              requests: 1, time: time, names: { dimensions.names })
+                                              requests: 1, time: time, names: { [unowned(unsafe) self] in self.dimensions.names })
                 }
                 // Its unknown cost is not an unpriced model: only a producer's own cost reaches the rules.
                 if cost == nil { continue }
@@ -342,7 +350,8 @@ public final class Pipeline {
             if spendMode {
                 state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
             } else {
-                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time, names: { dimensions.names })
+                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time,
+                                   names: { [unowned(unsafe) self] in self.dimensions.names })
             }
         }
         return late ? .late : .counted
@@ -362,7 +371,7 @@ public final class Pipeline {
             if let j = tagIndex(t.name.bytes(in: scratch)) { tagScratch[j] = intern(t.value, scratch); found = true }
         }
         if !found { return Dimensions.noTags }
-        return tagScratch.withUnsafeBufferPointer { dimensions.internTags($0) }
+        return dimensions.internTags(UnsafeBufferPointer(tagScratch))
     }
 
     @inline(__always)
@@ -376,11 +385,12 @@ public final class Pipeline {
     }
 
     @inline(__always)
-    private func priceCandidates(model: UInt32, provider: UInt32) -> PriceCandidates {
-        if let c = priceCache.get(model: model, provider: provider) { return c }
+    private func price(_ tokens: TokenCounts, model: UInt32, provider: UInt32, at time: EpochMillis,
+                       tier: ServiceTierKey) -> Money? {
+        if let cached = priceCache.cost(model: model, provider: provider, of: tokens, at: time, tier: tier) { return cached }
         let c = prices.candidates(model: dimensions.names[model], provider: dimensions.name(provider))
         priceCache.set(c, model: model, provider: provider)
-        return c
+        return c.cost(of: tokens, at: time, tier: tier)
     }
 
     /// New prices (a reload) apply from the next event on; open rows keep what they were priced at.
