@@ -208,6 +208,38 @@ import Testing
         #expect(Money.parse("4012.345")!.dollarsString() == "4012.34")
     }
 
+    /// Amounts that fit 64 bits are printed with 64-bit arithmetic: the text must be the one a plain
+    /// 128-bit rounding (half to even at nine decimals) gives, below, at and above the 64-bit limit.
+    @Test func printingAgreesWithPlain128BitRoundingAcrossTheSixtyFourBitLimit() {
+        func reference(_ femtos: Int128) -> String {
+            let m = femtos.magnitude
+            var q = m / 1_000_000
+            let r = m % 1_000_000
+            if r > 500_000 || (r == 500_000 && q % 2 == 1) { q += 1 }
+            let whole = q / 1_000_000_000, frac = q % 1_000_000_000
+            var f = String(frac)
+            f = String(repeating: "0", count: 9 - f.count) + f
+            while f.hasSuffix("0") { f.removeLast() }
+            let sign = femtos < 0 && q != 0 ? "-" : ""
+            return sign + String(whole) + (f.isEmpty ? "" : "." + f)
+        }
+        var rng = SplitMix(seed: 17)
+        let limit = Int128(UInt64.max)
+        var values: [Int128] = [0, 1, 499_999, 500_000, 1_500_000, 2_500_000, limit - 1, limit, limit + 1,
+                                limit + 500_000, Int128(Int64.max), 10 * limit]
+        for base in [Int128(1_000_000), limit - 10_000_000, limit, 1_000 * limit] {
+            for _ in 0..<2_000 {
+                let v = base + Int128(rng.next() % 20_000_000)
+                values.append(v)
+                values.append(-v)
+                values.append(v / 1_000_000 * 1_000_000 + 500_000)   // a tie
+            }
+        }
+        for v in values {
+            #expect(Money(femtos: v).decimalString() == reference(v), "\(v)")
+        }
+    }
+
     @Test func rfc3339ParsesOffsetsFractionsAndDates() {
         #expect(RFC3339.parse("2026-11-29T10:00:00Z") == 1_795_946_400_000)
         #expect(RFC3339.parse("2026-11-29T12:00:00.250+02:00") == 1_795_946_400_250)
