@@ -557,7 +557,7 @@ public final class Pipeline {
     /// About what one open row (a key in an open window or late bucket) costs in memory, measured with
     /// `tokenmeter bench --cardinality`, and one de-duplication id (a 64-bit hash, its event time and the
     /// table's slack).
-    public static let bytesPerOpenRow = 244
+    public static let bytesPerOpenRow = 215
     public static let bytesPerDedupId = 50
 
     /// The memory model of the state: open rows, dedup ids and interned names of the assigned partitions,
