@@ -257,6 +257,7 @@ public final class Daemon {
     public func finish() throws {
         operationsStopping()
         try failIfFatal()
+        try awaitUnreleasedCommit()
         shutdown()
         try failIfFatal()
     }

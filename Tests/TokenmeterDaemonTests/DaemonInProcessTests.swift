@@ -176,6 +176,26 @@ struct DaemonInProcessTests {
         #expect(h.daemon.ownership.unreleased.isEmpty)
     }
 
+    @Test func aStopDuringTheRebalanceWaitsForTheGroupToSendTheRefusedRelease() throws {
+        let h = DaemonHarness(partitions: [0, 1])
+        h.produceEvents(30)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        h.broker.refuseCommits = true
+        h.consumer.revoke([TopicPartition(topic: "usage", partition: 1)])
+        try h.iterate(limit: 1)
+        #expect(h.daemon.ownership.unreleased[TopicPartition(topic: "usage", partition: 1)] == 30)
+        // The stop comes before the group is back; the group completes the rebalance at the next poll.
+        h.broker.refuseCommits = false
+        h.consumer.assign([TopicPartition(topic: "usage", partition: 0)])
+        try h.daemon.finish()
+        h.daemon.operationsFinish()
+        #expect(h.committed(1)?.metadata == "released:t", "the next owner of partition 1 starts where its rows end")
+        #expect(h.committed(1)?.offset == 30)
+        #expect(h.daemon.ownership.unreleased.isEmpty)
+    }
+
     @Test func aRefusedCommitIsRetriedAtTheNextCheckpoint() throws {
         let h = DaemonHarness(partitions: [0])
         h.produceEvents(30)
