@@ -157,7 +157,9 @@ struct DaemonInProcessTests {
         #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
     }
 
-    @Test func aReleaseTheBrokerRefusedIsSentOnceTheGroupIsBack() throws {
+    /// Partition 1 of 30 events revoked while the broker refuses commits: its release waits, and the group
+    /// will be back (partition 0 assigned again) at the next poll.
+    private func revokedWithTheReleaseRefused() throws -> DaemonHarness {
         let h = DaemonHarness(partitions: [0, 1])
         h.produceEvents(30)
         try h.startDaemon()
@@ -170,6 +172,11 @@ struct DaemonInProcessTests {
         #expect(h.daemon.ownership.unreleased[TopicPartition(topic: "usage", partition: 1)] == 30)
         h.broker.refuseCommits = false
         h.consumer.assign([TopicPartition(topic: "usage", partition: 0)])
+        return h
+    }
+
+    @Test func aReleaseTheBrokerRefusedIsSentOnceTheGroupIsBack() throws {
+        let h = try revokedWithTheReleaseRefused()
         try h.iterate(limit: 1)
         #expect(h.committed(1)?.metadata == "released:t")
         #expect(h.committed(1)?.offset == 30)
@@ -177,18 +184,8 @@ struct DaemonInProcessTests {
     }
 
     @Test func aStopDuringTheRebalanceWaitsForTheGroupToSendTheRefusedRelease() throws {
-        let h = DaemonHarness(partitions: [0, 1])
-        h.produceEvents(30)
-        try h.startDaemon()
-        h.assignAll()
-        try h.consumeAll()
-        h.broker.refuseCommits = true
-        h.consumer.revoke([TopicPartition(topic: "usage", partition: 1)])
-        try h.iterate(limit: 1)
-        #expect(h.daemon.ownership.unreleased[TopicPartition(topic: "usage", partition: 1)] == 30)
-        // The stop comes before the group is back; the group completes the rebalance at the next poll.
-        h.broker.refuseCommits = false
-        h.consumer.assign([TopicPartition(topic: "usage", partition: 0)])
+        let h = try revokedWithTheReleaseRefused()
+        // The stop comes before the group is back.
         try h.daemon.finish()
         h.daemon.operationsFinish()
         #expect(h.committed(1)?.metadata == "released:t", "the next owner of partition 1 starts where its rows end")
