@@ -184,7 +184,7 @@ extension Daemon: RebalanceHandler {
         log.info("stopping once the partitions handed over during the rebalance are committed",
                  metadata: ["partitions": "\(ownership.unreleased.count)"])
         let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
-        // Rounds as well as time: a poll returns at once when messages wait, and a test clock stands still.
+        // A bound on rounds as well as on time: a test's clock stands still.
         var rounds = 0
         while !ownership.unreleased.isEmpty && consumer != nil && clock.monotonicMillis() < deadline && rounds < 1_000 {
             try iterate()
