@@ -176,6 +176,14 @@ public enum FixedDecimal {
     /// The most bytes `write` writes: a sign, 64 digits (see the buffer below) and the point.
     static let bound = 66
 
+    /// `v / d` rounded half to even (`d` at least 2, so the quotient has room for the carry).
+    @inline(__always)
+    static func roundedHalfToEven<T: FixedWidthInteger & UnsignedInteger>(_ v: T, dividedBy d: T) -> T {
+        let (q, r) = v.quotientAndRemainder(dividingBy: d)
+        let half = d / 2
+        return r > half || (r == half && q % 2 == 1) ? q + 1 : q
+    }
+
     /// `format` into any sink.
     static func write<S: ByteSink>(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0, to out: inout S) {
         precondition(scale >= 0 && scale <= 38 && maxDecimals >= 0 && minDecimals <= maxDecimals)
@@ -184,19 +192,11 @@ public enum FixedDecimal {
         if scale > maxDecimals {
             var div: UInt128 = 1
             for _ in 0..<(scale - maxDecimals) { div *= 10 }
-            if v <= UInt128(UInt64.max) && div <= UInt128(UInt64.max) {
-                // Nearly every amount (up to $18,446 in femtos): one 64-bit division instead of a call to
-                // the 128-bit one, for each cost on each rollup row.
-                let v64 = UInt64(v), d64 = UInt64(div)
-                let q = v64 / d64, r = v64 % d64, half = d64 / 2
-                v = UInt128(q)
-                if r > half || (r == half && q % 2 == 1) { v += 1 }
-            } else {
-                let (q, r) = v.quotientAndRemainder(dividingBy: div)
-                let half = div / 2
-                v = q
-                if r > half || (r == half && q % 2 == 1) { v += 1 }
-            }
+            // Nearly every amount (up to $18,446 in femtos) fits 64 bits: one 64-bit division instead of a
+            // call to the 128-bit one, for each cost on each rollup row.
+            v = v <= UInt128(UInt64.max) && div <= UInt128(UInt64.max)
+                ? UInt128(roundedHalfToEven(UInt64(v), dividedBy: UInt64(div)))
+                : roundedHalfToEven(v, dividedBy: div)
             s = maxDecimals
         }
         if value < 0 && v != 0 { out.put(UInt8(ascii: "-")) }
