@@ -114,6 +114,45 @@ import Testing
         }
     }
 
+    /// `PartitionWindows.prefetch` (called before pricing, with the hash `add` then gets) changes nothing:
+    /// the same events, in and out of order, late, into windows of a few rows (no index) and of thousands,
+    /// with prefetches for the right hash, another key's hash and times in no open window, leave the same
+    /// open rows and close the same windows as plain `add(key:time:)`.
+    @Test func prefetchingBeforeAddChangesNothing() {
+        let sizes: [Int64] = [60_000, 3_600_000]
+        var plain = PartitionWindows(sizes: sizes, grace: 5_000, lateHorizon: 86_400_000)
+        var fetched = plain
+        var rng = SplitMix(seed: 11)
+        var closedPlain: [ClosedWindow] = [], closedFetched: [ClosedWindow] = []
+        var time: EpochMillis = 1_800_000_000_000
+        for n in 0..<20_000 {
+            time += Int64(rng.next() % 40)
+            let at = rng.next() % 50 == 0 ? time - Int64(rng.next() % 600_000) : time
+            let range: UInt64 = n < 2_000 ? 3 : 5_000
+            let key = SeriesKey(workflow: UInt32(rng.next() % range), owner: 1, model: UInt32(rng.next() % 3),
+                                provider: SeriesKey.none, tags: 0)
+            let other = SeriesKey(workflow: UInt32(rng.next() % range), owner: 2, model: 0, provider: SeriesKey.none, tags: 0)
+            let tokens = TokenCounts(input: Int64(n % 97))
+            let a = plain.add(key: key, time: at) { $0.addUsage(tokens, cost: nil, isError: false) }
+            fetched.prefetch(hash: other.rowHash, time: at)
+            fetched.prefetch(hash: key.rowHash, time: at + 7_200_000)
+            fetched.prefetch(hash: key.rowHash, time: at)
+            let b = fetched.add(key: key, hash: key.rowHash, time: at) { $0.addUsage(tokens, cost: nil, isError: false) }
+            #expect(a == b)
+            if n % 500 == 0 {
+                closedPlain += plain.closeDue()
+                closedFetched += fetched.closeDue()
+            }
+        }
+        func rows(_ t: RowTable) -> [String] { (0..<t.count).map { "\(t.row($0).key) \(t.row($0).counters)" } }
+        #expect(closedPlain.count == closedFetched.count && closedPlain.count > 10)
+        for (x, y) in zip(closedPlain, closedFetched) {
+            #expect(x.start == y.start && x.sizeIndex == y.sizeIndex && x.kind == y.kind && rows(x.rows) == rows(y.rows))
+        }
+        #expect(plain.open.map { $0.map { rows($0.rows) } } == fetched.open.map { $0.map { rows($0.rows) } })
+        #expect(plain.openRowCount == fetched.openRowCount && plain.openRowCount > 1_000)
+    }
+
     @Test func tagTuplesInternToStableIds() {
         var d = Dimensions(tagNames: ["environment", "customer"])
         var ids: [[UInt32]: UInt32] = [[SeriesKey.none, SeriesKey.none]: Dimensions.noTags]

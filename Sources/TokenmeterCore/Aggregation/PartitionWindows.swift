@@ -68,12 +68,33 @@ public struct PartitionWindows: Sendable {
         streamTime != .min && time < streamTime &- lateHorizon
     }
 
+    /// Starts loading, in every window size, the index slot `add` will read for a key of this hash at this
+    /// time, when that window is the newest open one (the usual case): called as soon as the key is known,
+    /// before pricing and the alert rules, so the misses in tables far larger than the caches overlap
+    /// each other and that work instead of coming one after another inside `add`.
+    /// (`mutating`, though it changes nothing: read through the same in-place access as `add`, the window
+    /// is not copied; a read-only access copied it, retaining and releasing its four arrays.)
+    @inline(__always)
+    public mutating func prefetch(hash: UInt64, time: EpochMillis) {
+        for i in 0..<sizes.count {
+            let start = lastStart[i]
+            guard time >= start, time < start &+ sizes[i] else { continue }
+            let last = open[i].count - 1
+            if last >= 0 && open[i][last].start == start { open[i][last].rows.prefetch(hash: hash) }
+        }
+    }
+
     /// Adds one event's effect to every window size. `apply` is called once per size with the row to update.
     @inline(__always)
     public mutating func add(key: SeriesKey, time: EpochMillis, _ apply: (inout RollupCounters) -> Void) -> AddResult {
+        add(key: key, hash: key.rowHash, time: time, apply)
+    }
+
+    /// `add` with the key's `rowHash` already computed (for `prefetch`).
+    @inline(__always)
+    public mutating func add(key: SeriesKey, hash: UInt64, time: EpochMillis, _ apply: (inout RollupCounters) -> Void) -> AddResult {
         if isTooLate(time) { return .tooLate }
         var result = AddResult.onTime
-        let hash = key.rowHash
         for i in 0..<sizes.count {
             let size = sizes[i]
             var start = lastStart[i]

@@ -1,3 +1,5 @@
+import CSystem
+
 /// The rows of one window (or late bucket): `SeriesKey` -> `RollupCounters`, built for the per-event path.
 ///
 /// Why not a `Dictionary`: every event adds to one row in each window size, and most rows of a short
@@ -113,6 +115,16 @@ public struct RowTable: Sendable {
                 }
                 i = (i + 1) & mask
             }
+        }
+    }
+
+    /// Starts loading the index slot `find(_:hash:)` reads first (see `PartitionWindows.prefetch`).
+    /// `mutating` only to be reached in place, like `update` (see there): nothing changes.
+    @inline(__always)
+    mutating func prefetch(hash: UInt64) {
+        index.withUnsafeBufferPointer { slots in
+            guard let base = slots.baseAddress else { return }
+            tm_prefetch(base + (Int(truncatingIfNeeded: hash) & (slots.count - 1)))
         }
     }
 

@@ -36,7 +36,7 @@ extension EventDecoder {
                 }
             }
             // Not a `defer`: in a debug build that cost two allocations per event.
-            let mark = pendings.count
+            let mark = pendingCount
             currentSlot = Self.slotID(1, ctx, UInt64(key.rawValue))
             switch key {
             case .unknown:
@@ -319,7 +319,7 @@ extension EventDecoder {
             }
             // A repeated tag name keeps its last value, so a problem is tied to the tag's name (hashed only
             // when there is a problem to tie or to drop).
-            let mark = pendings.count
+            let mark = pendingCount
             let vkind = try s.peekKind()
             let start = s.position
             let value: ScratchString
@@ -449,7 +449,7 @@ extension EventDecoder {
                 }
             }
             let slot = iteration || key == .unknown ? 0 : Self.slotID(2, ctx, UInt64(key.rawValue))
-            let mark = pendings.count
+            let mark = pendingCount
             currentSlot = slot
             switch key {
             case .unknown:
@@ -574,7 +574,7 @@ extension EventDecoder {
                 }
             }
             let slot = block == .iteration || key == .unknown ? 0 : Self.slotID(3, ctx, UInt64(which.rawValue), UInt64(key.rawValue))
-            let mark = pendings.count
+            let mark = pendingCount
             currentSlot = slot
             switch (which, key) {
             case (.prompt, .cachedTokens):

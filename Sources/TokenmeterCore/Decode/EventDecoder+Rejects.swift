@@ -30,7 +30,7 @@ extension EventDecoder {
     /// After a key's value was read: when it added no problem (valid or null), it replaces what an earlier
     /// value of the same key left. (Written without `&&`: its autoclosures allocated in a debug build.)
     func dropIfRepeated(_ mark: Int, _ slot: UInt64) {
-        if pendings.count != mark { return }
+        if pendingCount != mark { return }
         if slot == 0 { return }
         dropRepeated(slot)
     }

@@ -122,7 +122,12 @@ public final class EventDecoder {
     /// Field problems found so far, in message order (at most `maxPendings`; `morePendings` says more were
     /// found). A later valid value of the same key drops its problems: the last value of a repeated key is
     /// the one that counts. The first problem left when the message ends is the reject reason.
-    @exclusivity(unchecked) var pendings: [Pending] = []
+    @exclusivity(unchecked) var pendings: [Pending] = [] {
+        didSet { pendingCount = pendings.count }
+    }
+    /// `pendings.count`, stored: every key's read compares it before and after (a repeated key's problems
+    /// are dropped only when its new value added none), and the array's count was an outlined call there.
+    @exclusivity(unchecked) var pendingCount = 0
     @exclusivity(unchecked) var morePendings = false
     /// The key whose value is being read, as `Pending.slot` (0: problems here are never dropped by a
     /// repeated key, e.g. inside `usage.iterations`, where each element is a separate call).

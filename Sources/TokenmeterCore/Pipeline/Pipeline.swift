@@ -318,6 +318,10 @@ public final class Pipeline {
         for i in 0..<ev.pointee.contributions.count {
             let c = ev.pointee.contributions[i]
             let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
+            let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
+            // The rows this adds to are looked up after pricing and the rules: start loading them now.
+            let hash = key.rowHash
+            state.windows.prefetch(hash: hash, time: time)
             var cost: Money?
             if let override = costOverride {
                 // The producer's cost is the whole event's: it goes to the first billed call.
@@ -328,9 +332,8 @@ public final class Pipeline {
                 cost = price(c.tokens, model: model, provider: provider, at: time, tier: tier)
             }
             if cost == nil { metrics.unpricedRequests &+= 1 }
-            let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
             let tokens = c.tokens
-            let r = state.windows.add(key: key, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
+            let r = state.windows.add(key: key, hash: hash, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
             spendSeries.addUsage(key, tokens, cost: cost, isError: isError) { [unowned(unsafe) self] in self.dimensions }
             if r == .late { late = true }
             if unrecognized {
