@@ -1,3 +1,5 @@
+import CSystem
+
 /// Event ids seen within `dedup.window` of event time, per partition: a repeated id is counted once.
 ///
 /// Memory is bounded by the number of distinct ids inside one window: each is kept as a 64-bit hash
@@ -29,6 +31,9 @@ public struct DedupSet: Sendable {
     }
 
     private static let free = EpochMillis.min
+    /// How far ahead of the next expiry `insert` prefetches (a few events: far enough for the load to finish,
+    /// near enough that the line is still cached when its turn comes).
+    static let lookahead = 4
 
     public init(window: Int64) {
         self.window = window
@@ -39,6 +44,17 @@ public struct DedupSet: Sendable {
 
     /// Records `hash` at `time`; returns false when it was already seen inside the window (a duplicate).
     public mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
+        // The set of a busy partition is far larger than the caches: its slot for this id, and the slot of
+        // the id that will expire a few events from now, start loading before the expiry runs, so that
+        // neither waits on memory after the other (ids expire in arrival order, so the one `lookahead`
+        // places ahead in `order` is, in steady state, what a later call's `expire` will look up).
+        slots.withUnsafeBufferPointer { s in
+            let mask = s.count - 1
+            tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: hash) & mask))
+            if head &+ DedupSet.lookahead < order.count {
+                tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: order[head &+ DedupSet.lookahead].0) & mask))
+            }
+        }
         expire(before: max(time, streamTime) &- window)
         // `free` marks empty slots; no real event time is that far back, but keep it unambiguous.
         let time = time == DedupSet.free ? DedupSet.free + 1 : time
