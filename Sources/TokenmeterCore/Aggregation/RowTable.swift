@@ -119,7 +119,8 @@ public struct RowTable: Sendable {
     }
 
     /// Starts loading the index slot `find(_:hash:)` reads first (see `PartitionWindows.prefetch`).
-    /// `mutating` only to be reached in place, like `update` (see there): nothing changes.
+    /// `mutating` only so that a caller holding the table inside nested arrays reaches it in place, as
+    /// for `update`, instead of through a copy: nothing changes.
     @inline(__always)
     mutating func prefetch(hash: UInt64) {
         index.withUnsafeBufferPointer { slots in
