@@ -33,7 +33,11 @@ public struct Dimensions: Sendable {
             let slot = tupleSlots[i]
             if slot == 0 { break }
             let id = Int(slot - 1)
-            if tagTuples[id].elementsEqual(values) { return UInt32(id) }
+            // Compared as memory (the generic `elementsEqual` cost more than the rest of the lookup).
+            let same = tagTuples[id].withUnsafeBufferPointer { t in
+                t.count == values.count && (t.isEmpty || memcmpBytes(UnsafeRawPointer(t.baseAddress!), UnsafeRawPointer(values.baseAddress!), t.count * 4))
+            }
+            if same { return UInt32(id) }
             i = (i + 1) & mask
         }
         let id = tagTuples.count
