@@ -319,7 +319,8 @@ public final class Pipeline {
             let c = ev.pointee.contributions[i]
             let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
-            // The rows this adds to are looked up after pricing and the rules: start loading them now.
+            // The windows look this key up after pricing: start loading their index slots now (see
+            // `PartitionWindows.prefetch`).
             let hash = key.rowHash
             state.windows.prefetch(hash: hash, time: time)
             var cost: Money?
