@@ -326,6 +326,15 @@ def run_daemon(args, brokers, work, prices_path):
     }
 
 
+def run_consumer(command):
+    """Runs one `consume`; when it fails, ends the comparison with what it said (a stall, a broker error)
+    rather than a bare exit status."""
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"the Python consumer failed (exit {out.returncode}): {out.stderr.strip()[-2000:]}")
+    return out
+
+
 def compare(args):
     tm = os.path.abspath(args.tokenmeter)
     work = tempfile.mkdtemp(prefix="tokenmeter-compare-")
@@ -348,15 +357,14 @@ def compare(args):
         print(f"filled {args.topic} with {args.events} events; measuring", file=sys.stderr)
         results = []
         for i in range(args.runs):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "consume", "--brokers", brokers, "--topic", args.topic,
-                                  "--group", f"compare-python-{os.getpid()}-{i}", "--events", str(args.events), "--prices", prices_path],
-                                 capture_output=True, text=True, check=True)
+            out = run_consumer([sys.executable, os.path.abspath(__file__), "consume", "--brokers", brokers, "--topic", args.topic,
+                                "--group", f"compare-python-{os.getpid()}-{i}", "--events", str(args.events), "--prices", prices_path])
             results.append(json.loads(out.stdout))
             print(out.stdout.strip(), file=sys.stderr)
             # The floor of any Python consumer of this topic: the same loop doing nothing but parse.
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "consume", "--brokers", brokers, "--topic", args.topic,
-                                  "--group", f"compare-parse-{os.getpid()}-{i}", "--events", str(args.events), "--prices", prices_path,
-                                  "--parse-only"], capture_output=True, text=True, check=True)
+            out = run_consumer([sys.executable, os.path.abspath(__file__), "consume", "--brokers", brokers, "--topic", args.topic,
+                                "--group", f"compare-parse-{os.getpid()}-{i}", "--events", str(args.events), "--prices", prices_path,
+                                "--parse-only"])
             results.append(json.loads(out.stdout))
             print(out.stdout.strip(), file=sys.stderr)
             d = run_daemon(args, brokers, os.path.join(work, f"daemon-{i}"), prices_path)
