@@ -35,7 +35,7 @@ public struct Dimensions: Sendable {
             let id = Int(slot - 1)
             // Compared as memory (the generic `elementsEqual` cost more than the rest of the lookup).
             let same = tagTuples[id].withUnsafeBufferPointer { t in
-                t.count == values.count && (t.isEmpty || memcmpBytes(UnsafeRawPointer(t.baseAddress!), UnsafeRawPointer(values.baseAddress!), t.count * 4))
+                t.count == values.count && (t.isEmpty || memcmpBytes(UnsafeRawPointer(t.baseAddress!), UnsafeRawPointer(values.baseAddress!), t.count * MemoryLayout<UInt32>.stride))
             }
             if same { return UInt32(id) }
             i = (i + 1) & mask
