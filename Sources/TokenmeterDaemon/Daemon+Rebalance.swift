@@ -147,24 +147,22 @@ extension Daemon: RebalanceHandler {
                 }
             } else {
                 var fresh = pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow)
-                if let o = handedOver[tp] {
+                // What this process kept of the partition when a rebalance took it away: its ids (duplicates
+                // straddling the rebalance are caught) and its event time (windows it closed stay closed).
+                if let kept = ownership.retained.removeValue(forKey: tp) { fresh = kept.resume(fresh) }
+                // Our own hand-over whose `released` commit the broker refused (the group was rebalancing):
+                // our rows up to it are in partial files, while the group's committed offset is older and
+                // still carries our claim. The partition continues where our rows end; starting from the
+                // committed offset would count that stretch again. Never committed later either: from now
+                // on this state's checkpoints commit the partition, and an older `released` would move it back.
+                let ownHandover = ownership.unreleased.removeValue(forKey: tp)
+                if let o = handedOver[tp] ?? ownHandover {
                     // Start exactly where the previous owner's rows end (it may have committed after we
                     // read the group's offsets for this assignment).
                     fresh.nextOffset = o
                     pipeline.assign(fresh, topicIndex: t)
-                    if var d = ownership.retainedDedup.removeValue(forKey: tp) {
-                        // Its saved copies went with the hand-over: save them again with this state.
-                        d.markUnsaved()
-                        pipeline.replaceDedup(d, topicIndex: t, partition: tp.partition)
-                    }
                     starts.append(o)
                     continue
-                }
-                // Ids this process saw on the partition before a rebalance took it away are still "seen":
-                // keeping them catches duplicates that straddle the rebalance.
-                if var d = ownership.retainedDedup.removeValue(forKey: tp) {
-                    d.markUnsaved()
-                    fresh.dedup = d
                 }
                 pipeline.assign(fresh, topicIndex: t)
                 starts.append(nil)
@@ -282,7 +280,7 @@ extension Daemon: RebalanceHandler {
             guard let t = pipeline.topicIndex(tp.topic), pipeline.state(topicIndex: t, partition: tp.partition) != nil else { continue }
             if let s = pipeline.release(topicIndex: t, partition: tp.partition, handover: true) {
                 released.append((t, s))
-                ownership.retainedDedup[tp] = s.dedup
+                ownership.retained[tp] = RetainedPartition(s)
             }
         }
         flushFiles()

@@ -60,6 +60,33 @@ public struct HandoverView: Equatable {
     public init() {}
 }
 
+/// What stays of a partition this process handed over on a rebalance, for when the group gives it back.
+struct RetainedPartition {
+    /// Its de-duplication ids: a duplicate straddling the rebalance is still caught.
+    var dedup: DedupSet
+    /// Where its event time stood: the windows this writer closed then stay closed (see
+    /// `PartitionWindows.resume`).
+    var streamTime: EpochMillis
+    var watermark: EpochMillis
+
+    init(_ s: PartitionState) {
+        dedup = s.dedup
+        streamTime = s.windows.streamTime
+        watermark = s.windows.watermark
+    }
+
+    /// A state for the partition starting over at `nextOffset`, with what was kept.
+    func resume(_ fresh: PartitionState) -> PartitionState {
+        var s = fresh
+        var d = dedup
+        // Its saved copies went with the hand-over: saved again with this state.
+        d.markUnsaved()
+        s.dedup = d
+        s.windows.resume(streamTime: streamTime, watermark: watermark)
+        return s
+    }
+}
+
 /// The partitions this instance holds or may be handed, outside the pipeline: the checkpoint's states not
 /// yet assigned, the hand-overs awaited, what was committed, and what must still be committed.
 struct PartitionOwnership {
@@ -70,8 +97,8 @@ struct PartitionOwnership {
     var localCache: [TopicPartition: PartitionState] = [:]
     /// The offsets this instance committed last, per partition (to skip commits that would not move).
     var committed: [TopicPartition: Int64] = [:]
-    /// Dedup memory of partitions handed over on a rebalance, reused if they come back.
-    var retainedDedup: [TopicPartition: DedupSet] = [:]
+    /// What this process keeps of partitions it handed over on a rebalance, reused if they come back.
+    var retained: [TopicPartition: RetainedPartition] = [:]
     /// Offsets of partitions handed over on a revoke whose commit the broker refused.
     var unreleased: [TopicPartition: Int64] = [:]
     /// Assigned partitions not yet fetched, with the monotonic deadline for their previous owner's hand-over.

@@ -193,6 +193,77 @@ struct DaemonInProcessTests {
         #expect(h.daemon.ownership.unreleased.isEmpty)
     }
 
+    /// The group gives a partition back while the broker still refuses the `released` commit of its hand-over
+    /// (the mock broker refuses commits during a rebalance; seen in the three-instance test): the group's
+    /// committed offset is older and still carries our claim, but our rows up to the hand-over are in
+    /// partial files. The partition continues where they end, and nothing is read twice.
+    @Test func aPartitionBackBeforeItsReleaseIsCommittedContinuesWhereItsRowsEnd() throws {
+        let h = DaemonHarness(partitions: [0, 1])
+        let p1 = TopicPartition(topic: "usage", partition: 1)
+        var produced = h.produceEvents(30)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        try h.iterate(until: { h.committed(1)?.offset == 30 }, stepMs: 500, limit: 4)
+        h.broker.refuseCommits = true
+        produced = Self.sum(produced, h.produceEvents(30, startIndex: 30))
+        try h.consumeAll()
+        // An eager rebalance: everything is revoked, then assigned again.
+        let both = [TopicPartition(topic: "usage", partition: 0), p1]
+        h.consumer.revoke(both)
+        try h.iterate(limit: 1)
+        #expect(h.committed(1)?.offset == 30 && h.committed(1)?.metadata == "owned:t", "the release was refused")
+        #expect(h.daemon.ownership.unreleased[p1] == 60)
+        h.consumer.assign(both)
+        try h.iterate(limit: 1)
+        #expect(h.daemon.pipeline.state(topicIndex: 0, partition: 1)?.nextOffset == 60)
+        #expect(h.daemon.ownership.unreleased.isEmpty, "an older release committed now would move the partition back")
+        produced = Self.sum(produced, h.produceEvents(30, startIndex: 60))
+        h.broker.refuseCommits = false
+        try h.drainAndStop()
+        #expect(h.daemon.pipeline.metrics.duplicates == 0, "nothing read twice (the retained ids would hide it in the totals)")
+        #expect(h.daemon.pipeline.metrics.messages == 180)
+        #expect(h.committed(1)?.offset == 90)
+        #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
+        #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
+    }
+
+    /// A partition handed over and given back to the same process continues its event time: an
+    /// out-of-order event first in the new stretch, of a minute closed in the first one, is a late row. It
+    /// must not reopen that minute and close it again into a final file of the same name, which would
+    /// replace the first one's rows.
+    @Test func aPartitionBackInTheSameProcessKeepsItsClosedWindowsClosed() throws {
+        let h = DaemonHarness(partitions: [0])
+        let p0 = TopicPartition(topic: "usage", partition: 0)
+        var produced = h.produceEvents(90)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        h.consumer.revoke([p0])
+        try h.iterate(limit: 1)
+        #expect(h.committed(0)?.offset == 90 && h.committed(0)?.metadata == "released:t")
+        let before = h.rollupFiles()
+        let finals = before.filter { $0.key.hasPrefix("1m/") && !$0.key.contains("-part-") && !$0.key.contains("-late") }
+        #expect(finals.count >= 1, "minutes closed before the hand-over")
+        // The second event's time (in the first minute, closed), with an id of its own; then one on time.
+        produced = Self.sum(produced, h.produceEvents(1, startIndex: 1_000, firstMs: h.firstEventMs + 1_000 - 1_000_000))
+        produced = Self.sum(produced, h.produceEvents(1, startIndex: 95))
+        h.consumer.assign([p0])
+        try h.drainAndStop()
+        let after = h.rollupFiles()
+        for (name, bytes) in finals {
+            #expect(after[name].map { String(decoding: $0, as: UTF8.self) } == String(decoding: bytes, as: UTF8.self), "\(name) was replaced")
+        }
+        #expect(after.keys.contains { $0.hasPrefix("1m/") && $0.contains("-late") }, "the out-of-order event is a late row")
+        #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
+        #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
+    }
+
+    private static func sum(_ a: (requests: Int, input: Int64, output: Int64), _ b: (requests: Int, input: Int64, output: Int64))
+        -> (requests: Int, input: Int64, output: Int64) {
+        (a.requests + b.requests, a.input + b.input, a.output + b.output)
+    }
+
     @Test func aRefusedCommitIsRetriedAtTheNextCheckpoint() throws {
         let h = DaemonHarness(partitions: [0])
         h.produceEvents(30)

@@ -239,6 +239,18 @@ public struct PartitionWindows: Sendable {
         for k in Array(late.keys) { late[k]!.markSaved() }
     }
 
+    /// Continues the event time of an earlier stretch of this partition written under the same writer name
+    /// (the partition was handed over on a rebalance and came back to this process): the windows closed
+    /// then stay closed. Without it the new stretch would have no watermark, and an out-of-order event
+    /// first in it would reopen a window closed then and close it again, into a second final file of the
+    /// same name that replaces the first (a rollup file is never modified once it appears). With it that
+    /// event is late: a late file, named by a later watermark. Only raises: the times are lower bounds of
+    /// the partition's, since another owner may have moved them on meanwhile.
+    public mutating func resume(streamTime: EpochMillis, watermark: EpochMillis) {
+        if streamTime > self.streamTime { self.streamTime = streamTime }
+        if watermark > self.watermark { self.watermark = watermark }
+    }
+
     /// Rebuilds from a checkpoint.
     public mutating func restore(streamTime: EpochMillis, watermark: EpochMillis, open: [[Window]],
                                  late: [LateKey: [SeriesKey: RollupCounters]]) {

@@ -151,11 +151,6 @@ public final class Pipeline {
         return taken
     }
 
-    public func replaceDedup(_ d: DedupSet, topicIndex: Int, partition: Int32) {
-        let p = Int(partition)
-        if p < partitions[topicIndex].count, partitions[topicIndex][p] != nil { partitions[topicIndex][p]!.dedup = d }
-    }
-
     public func state(topicIndex: Int, partition: Int32) -> PartitionState? {
         let p = Int(partition)
         return p < partitions[topicIndex].count ? partitions[topicIndex][p] : nil
