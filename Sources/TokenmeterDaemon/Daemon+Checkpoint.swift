@@ -171,32 +171,34 @@ extension Daemon {
         }
     }
 
-    /// Every partition this instance consumes, with its next offset (-1: not known yet): the usage
-    /// partitions in the pipeline and, in spend mode, the spend-topic partitions of its alert shards.
-    var heldPartitions: [(tp: TopicPartition, next: Int64)] {
+    /// Every partition this instance consumes, with its next offset (-1: not known yet) and its windows'
+    /// watermark (`.min` for the spend topic, which has no windows): the usage partitions in the pipeline
+    /// and, in spend mode, the spend-topic partitions of its alert shards.
+    var heldPartitions: [(tp: TopicPartition, next: Int64, watermark: EpochMillis)] {
         var out = pipeline.assigned.map { (TopicPartition(topic: config.kafka.topics[$0.topicIndex], partition: $0.state.partition),
-                                           $0.state.nextOffset) }
+                                           $0.state.nextOffset, $0.state.windows.watermark) }
         if let spendTopic = config.kafka.spendTopic {
-            for s in alerting.shards.byIndex.values { out.append((TopicPartition(topic: spendTopic, partition: s.index), s.nextOffset)) }
+            for s in alerting.shards.byIndex.values { out.append((TopicPartition(topic: spendTopic, partition: s.index), s.nextOffset, .min)) }
         }
         return out
     }
 
-    /// Our claim on the partitions we consume (see `OwnershipClaim`).
-    var ownedMetadata: String { OwnershipClaim.owned(pipeline.instance).metadata }
-
     func commitAssigned(only: Set<TopicPartition>? = nil) {
         guard let consumer else { return }
         var offsets: [TopicPartitionOffset] = []
-        for (tp, next) in heldPartitions {
+        var metadata: [String] = []
+        // At shutdown the claim says the rows wait in our checkpoint.
+        let claim = loop.shuttingDown ? OwnershipClaim.checkpointed(pipeline.instance) : .owned(pipeline.instance)
+        for (tp, next, watermark) in heldPartitions {
             if let only, !only.contains(tp) { continue }
             // At shutdown the metadata changes to "checkpointed" even when the offset did not move.
             guard next >= 0, loop.shuttingDown || ownership.committed[tp] != next else { continue }
             offsets.append(TopicPartitionOffset(tp, offset: next))
+            metadata.append(claim.metadata(watermark: watermark))
         }
         guard !offsets.isEmpty else { return }
         do {
-            try consumer.commit(offsets, metadata: loop.shuttingDown ? OwnershipClaim.checkpointed(pipeline.instance).metadata : ownedMetadata)
+            try consumer.commit(offsets, metadata: metadata)
             for o in offsets { ownership.committed[TopicPartition(topic: o.topic, partition: o.partition)] = o.offset }
         } catch {
             log.warning("offset commit failed; retried at the next checkpoint", metadata: ["error": "\(error)"])

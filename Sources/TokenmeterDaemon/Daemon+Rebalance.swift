@@ -12,7 +12,7 @@ extension Daemon: RebalanceHandler {
         commitUnreleased()
         ownership.awaitingHandover.removeAll()
         let view = handoverState(partitions)
-        let (handedOver, waiting, committedNow, mine) = (view.released, view.waiting, view.committed, view.mine)
+        let (waiting, mine) = (view.waiting, view.mine)
         let deadline = clock.monotonicMillis() + config.kafka.handoverTimeout.millis
         // Only partitions whose committed metadata already names us start now. Every other one is first
         // claimed (`owned:<us>` committed, see `resolveHandovers`) and only then fetched: a member that
@@ -28,7 +28,7 @@ extension Daemon: RebalanceHandler {
             log.info("waiting for the previous owner to hand over; other partitions start now",
                      metadata: ["partitions": "\(waiting.map(\.description).sorted().joined(separator: ","))"])
         }
-        let starts = startPartitions(partitions.filter { !deferred.contains($0) }, handedOver: handedOver, committed: committedNow)
+        let starts = startPartitions(partitions.filter { !deferred.contains($0) }, view: view)
         var out: [Int64?] = []
         var it = starts.makeIterator()
         for tp in partitions { out.append(deferred.contains(tp) ? KafkaConsumer.deferAssignment : it.next()!) }
@@ -56,20 +56,23 @@ extension Daemon: RebalanceHandler {
         // fetched. Nothing committed yet (a new group): at the position `auto.offset.reset` names, see
         // `resetPosition`. Refused (the group is rebalancing again) or the position unknown: retried at the
         // next check, nothing fetched meanwhile.
+        // The claim carries the watermark read with the offsets, so the chain of owners keeps it.
         var claims: [TopicPartitionOffset] = []
+        var metadata: [String] = []
         for tp in ready {
             guard let offset = handedOver[tp] ?? committedNow[tp] ?? resetPosition(tp, consumer) else { return }
             claims.append(TopicPartitionOffset(tp, offset: offset))
+            metadata.append(OwnershipClaim.owned(pipeline.instance).metadata(watermark: view.watermarks[tp] ?? .min))
         }
         do {
-            try consumer.commit(claims, metadata: ownedMetadata)
+            try consumer.commit(claims, metadata: metadata)
             for c in claims { ownership.committed[c.topicPartition] = c.offset }
         } catch {
             log.debug("claim of assigned partitions refused; retrying", metadata: ["error": "\(error)"])
             return
         }
         for tp in ready { ownership.awaitingHandover[tp] = nil }
-        _ = startPartitions(ready, handedOver: handedOver, committed: committedNow, records: records)
+        _ = startPartitions(ready, view: view, records: records)
         // A record that cannot be read stops the daemon: nothing of it may be fetched.
         guard loop.fatal == nil else { return }
         let offsets = heldPartitions.map { TopicPartitionOffset($0.tp, offset: $0.next >= 0 ? $0.next : KafkaConsumer.storedOffset) }
@@ -98,11 +101,11 @@ extension Daemon: RebalanceHandler {
     }
 
     /// Takes ownership of `partitions` in the pipeline; returns the start offset of each (nil = committed).
-    /// `committed` holds the group's committed offsets as read for the hand-over check.
+    /// `view` holds the group's committed offsets and claims as read for the hand-over check.
     /// `records`: the partitions' newest changelog records (changelog mode), which decide over everything else.
-    func startPartitions(_ partitions: [TopicPartition], handedOver: [TopicPartition: Int64],
-                         committed committedNow: [TopicPartition: Int64],
+    func startPartitions(_ partitions: [TopicPartition], view: HandoverView,
                          records: [TopicPartition: ChangelogRecord] = [:]) -> [Int64?] {
+        let (handedOver, committedNow) = (view.released, view.committed)
         let wallNow = clock.now()
         var starts: [Int64?] = []
         for tp in partitions {
@@ -136,7 +139,10 @@ extension Daemon: RebalanceHandler {
                     pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
                     log.info("checkpointed partition moved on without us; its rows written as partial files",
                              metadata: ["partition": "\(tp)", "checkpoint_offset": "\(s.nextOffset)", "committed": "\(c)"])
-                    pipeline.assign(pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow), topicIndex: t)
+                    // The windows we closed before the checkpoint, and those the others closed since, stay closed.
+                    var fresh = pipeline.freshState(topicIndex: t, partition: tp.partition, nextOffset: -1, wallNow: wallNow)
+                    fresh.windows.resume(streamTime: s.windows.streamTime, watermark: max(s.windows.watermark, view.watermarks[tp] ?? .min))
+                    pipeline.assign(fresh, topicIndex: t)
                     starts.append(nil)
                 } else {
                     // Our checkpoint is at or past the committed offset (a crash between checkpoint and
@@ -156,7 +162,9 @@ extension Daemon: RebalanceHandler {
                 // committed offset would count that stretch again. Never committed later either: from now
                 // on this state's checkpoints commit the partition, and an older `released` would move it back.
                 let ownHandover = ownership.unreleased.removeValue(forKey: tp)
-                if let o = handedOver[tp] ?? ownHandover {
+                // Windows the previous owners closed (as their last commit says) stay closed too.
+                fresh.windows.resume(streamTime: .min, watermark: max(view.watermarks[tp] ?? .min, ownHandover?.watermark ?? .min))
+                if let o = handedOver[tp] ?? ownHandover?.offset {
                     // Start exactly where the previous owner's rows end (it may have committed after we
                     // read the group's offsets for this assignment).
                     fresh.nextOffset = o
@@ -199,9 +207,11 @@ extension Daemon: RebalanceHandler {
         guard !ownership.unreleased.isEmpty, let consumer else { return }
         flushFiles()
         guard pipeline.pending.isEmpty else { return }
-        let offsets = ownership.unreleased.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        let releases = ownership.unreleased.sorted { TopicPartition.ordered($0.key, $1.key) }
+        let offsets = releases.map { TopicPartitionOffset($0.key, offset: $0.value.offset) }
+        let claim = OwnershipClaim.released(pipeline.instance)
         do {
-            try consumer.commit(offsets, metadata: OwnershipClaim.released(pipeline.instance).metadata)
+            try consumer.commit(offsets, metadata: releases.map { claim.metadata(watermark: $0.value.watermark) })
             log.info("committed the offsets of partitions handed over during the rebalance", metadata: ["partitions": "\(offsets.count)"])
             ownership.unreleased.removeAll()
         } catch {
@@ -285,24 +295,25 @@ extension Daemon: RebalanceHandler {
         }
         flushFiles()
         // The checkpoint now lacks the released partitions; commit their offsets after it is durable.
+        // Each release carries the partition's watermark: its next owner keeps the windows closed here closed.
+        let releases = released.filter { $0.1.nextOffset >= 0 && set.contains(TopicPartition(topic: $0.1.topic, partition: $0.1.partition)) }
+            .map { (TopicPartition(topic: $0.1.topic, partition: $0.1.partition), Release(offset: $0.1.nextOffset, watermark: $0.1.windows.watermark)) }
         if checkpoint(reason: "rebalance"), let consumer {
-            let offsets = released.filter { $0.1.nextOffset >= 0 && set.contains(TopicPartition(topic: $0.1.topic, partition: $0.1.partition)) }
-                .map { TopicPartitionOffset(topic: $0.1.topic, partition: $0.1.partition, offset: $0.1.nextOffset) }
-            if !offsets.isEmpty {
+            if !releases.isEmpty {
+                let claim = OwnershipClaim.released(pipeline.instance)
                 do {
-                    try consumer.commit(offsets, metadata: OwnershipClaim.released(pipeline.instance).metadata)
+                    try consumer.commit(releases.map { TopicPartitionOffset($0.0, offset: $0.1.offset) },
+                                        metadata: releases.map { claim.metadata(watermark: $0.1.watermark) })
                 } catch {
                     // Some brokers (the mock among them) refuse commits while the group rebalances. The new
                     // owner waits for our "released" commit (awaitHandover), which we send as soon as we
                     // are back in the group.
                     log.info("commit on revoke refused; it is sent once the rebalance completes", metadata: ["error": "\(error)"])
-                    for o in offsets { ownership.unreleased[o.topicPartition] = o.offset }
+                    for (tp, r) in releases { ownership.unreleased[tp] = r }
                 }
             }
         } else {
-            for (_, st) in released where st.nextOffset >= 0 {
-                ownership.unreleased[TopicPartition(topic: st.topic, partition: st.partition)] = st.nextOffset
-            }
+            for (tp, r) in releases { ownership.unreleased[tp] = r }
         }
         for tp in partitions { ownership.committed[tp] = nil; ownership.awaitingHandover[tp] = nil }
     }

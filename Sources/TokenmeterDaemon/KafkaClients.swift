@@ -13,7 +13,8 @@ public protocol GroupConsumer: AnyObject {
     var rebalanceCount: Int { get }
     /// Runs the rebalance handler's callbacks and hands up to `maxMessages` messages to `body`.
     func poll(maxMessages: Int, timeoutMs: Int32, _ body: (KafkaMessage) -> Void) -> Int
-    func commit(_ offsets: [TopicPartitionOffset], metadata: String?) throws
+    /// Commits `offsets[i]` with `metadata[i]` (see `OwnershipClaim`).
+    func commit(_ offsets: [TopicPartitionOffset], metadata: [String]) throws
     func committedWithMetadata(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [(offset: Int64?, metadata: String?)]
     func assignment() -> [TopicPartition]
     /// Replaces the assignment; an offset of `KafkaConsumer.storedOffset` resumes from the committed one.
@@ -89,8 +90,8 @@ public struct LibrdkafkaClients: KafkaClients {
 
 // The conformances forward to the methods that also take the caller's file and line (for error messages).
 extension KafkaConsumer: GroupConsumer {
-    public func commit(_ offsets: [TopicPartitionOffset], metadata: String?) throws {
-        try commit(offsets, metadata: metadata, file: #fileID, line: #line)
+    public func commit(_ offsets: [TopicPartitionOffset], metadata: [String]) throws {
+        try commit(offsets, metadataEach: metadata, file: #fileID, line: #line)
     }
     public func committedWithMetadata(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [(offset: Int64?, metadata: String?)] {
         try committedWithMetadata(partitions, timeoutMs: timeoutMs, file: #fileID, line: #line)

@@ -5,6 +5,10 @@ import TokenmeterKafka
 /// instances: `owned:<instance>` while it consumes (the claim), `released:<instance>` once a revoked
 /// partition's rows are in partial files, `checkpointed:<instance>` after a shutdown (the rows wait in that
 /// instance's checkpoint).
+///
+/// The daemon appends `;watermark=<epoch ms>`: how far the partition's windows were closed when the offset
+/// was committed, so that whoever continues the partition keeps them closed (see `HandoverView.watermarks`).
+/// Instance names never contain `;` (letters, digits, `.`, `_`, `-`).
 public enum OwnershipClaim: Equatable, Sendable {
     case owned(String)
     case released(String)
@@ -12,7 +16,8 @@ public enum OwnershipClaim: Equatable, Sendable {
     case none
 
     public init(metadata: String?) {
-        let m = metadata ?? ""
+        var m = Substring(metadata ?? "")
+        if let semicolon = m.firstIndex(of: ";") { m = m[..<semicolon] }
         if m.hasPrefix("owned:") { self = .owned(String(m.dropFirst(6))) }
         else if m.hasPrefix("released:") { self = .released(String(m.dropFirst(9))) }
         else if m.hasPrefix("checkpointed:") { self = .checkpointed(String(m.dropFirst(13))) }
@@ -27,6 +32,18 @@ public enum OwnershipClaim: Equatable, Sendable {
         case .none: ""
         }
     }
+
+    /// The metadata with the partition's watermark (none before any window closed).
+    public func metadata(watermark: EpochMillis) -> String {
+        watermark == .min ? metadata : metadata + ";watermark=\(watermark)"
+    }
+
+    /// The watermark a claim's metadata carries, if any.
+    public static func watermark(in metadata: String?) -> EpochMillis? {
+        guard let m = metadata, let r = m.range(of: ";watermark=") else { return nil }
+        let digits = m[r.upperBound...].prefix { $0 != ";" }
+        return EpochMillis(digits)
+    }
 }
 
 /// What the group's committed offsets say about partitions just assigned to `instance` (the daemon's, and
@@ -40,11 +57,17 @@ public struct HandoverView: Equatable {
     public var committed: [TopicPartition: Int64] = [:]
     /// Our own claim is on record: safe to start at once.
     public var mine: Set<TopicPartition> = []
+    /// The watermark the last commit carried, whoever made it: windows ending at or before it were closed
+    /// (their final files written) by the partition's previous owners. A fresh state for the partition
+    /// starts from it, so a window closed then is never closed again into a final file of the same name
+    /// (an instance that had the partition before, in an earlier run, would replace its own file).
+    public var watermarks: [TopicPartition: EpochMillis] = [:]
 
     /// Classifies `partitions` from their committed offsets and metadata, in the same order.
     public init(_ partitions: [TopicPartition], committed got: [(offset: Int64?, metadata: String?)], instance: String) {
         for (tp, c) in zip(partitions, got) {
             if let o = c.offset, o >= 0 { committed[tp] = o }
+            if let w = OwnershipClaim.watermark(in: c.metadata) { watermarks[tp] = w }
             switch OwnershipClaim(metadata: c.metadata) {
             case .owned(let who) where who == instance: mine.insert(tp)
             case .owned: waiting.insert(tp)
@@ -58,6 +81,12 @@ public struct HandoverView: Equatable {
     public init(unreadable partitions: [TopicPartition]) { mine = Set(partitions) }
 
     public init() {}
+}
+
+/// A hand-over to commit: where the partition's rows end and how far its windows were closed.
+struct Release: Equatable {
+    var offset: Int64
+    var watermark: EpochMillis
 }
 
 /// What stays of a partition this process handed over on a rebalance, for when the group gives it back.
@@ -99,8 +128,8 @@ struct PartitionOwnership {
     var committed: [TopicPartition: Int64] = [:]
     /// What this process keeps of partitions it handed over on a rebalance, reused if they come back.
     var retained: [TopicPartition: RetainedPartition] = [:]
-    /// Offsets of partitions handed over on a revoke whose commit the broker refused.
-    var unreleased: [TopicPartition: Int64] = [:]
+    /// Partitions handed over on a revoke whose `released` commit the broker refused: offset and watermark.
+    var unreleased: [TopicPartition: Release] = [:]
     /// Assigned partitions not yet fetched, with the monotonic deadline for their previous owner's hand-over.
     var awaitingHandover: [TopicPartition: Int64] = [:]
     var lastHandoverCheck: Int64 = 0

@@ -145,13 +145,20 @@ public final class KafkaConsumer {
     public func commit(
         _ offsets: [TopicPartitionOffset], metadata: String? = nil, file: String = #fileID, line: Int = #line
     ) throws {
+        try commit(offsets, metadataEach: Array(repeating: metadata, count: offsets.count), file: file, line: line)
+    }
+
+    /// As `commit(_:metadata:)`, with `metadataEach[i]` stored with `offsets[i]`.
+    public func commit(
+        _ offsets: [TopicPartitionOffset], metadataEach: [String?], file: String = #fileID, line: Int = #line
+    ) throws {
         guard !offsets.isEmpty else { return }
         try checkOpen(file: file, line: line)
         if context.revokingLost {
             // Another member may already own these partitions; a commit now could move its offsets back.
             throw KafkaError(code: KafkaError.state, reason: "assignment lost: commit refused", file: file, line: line)
         }
-        let list = RDKafkaPartitionList.make(offsets, metadata: metadata)
+        let list = RDKafkaPartitionList.make(offsets, metadataEach: metadataEach)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_commit(handle, list, 0)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -31,8 +31,14 @@ enum RDKafkaPartitionList {
 
     /// Caller destroys the list; `metadata` is malloc'ed per element because the list frees it.
     static func make(_ offsets: [TopicPartitionOffset], metadata: String?) -> Pointer {
+        make(offsets, metadataEach: Array(repeating: metadata, count: offsets.count))
+    }
+
+    /// As `make(_:metadata:)`, with `metadataEach[i]` for `offsets[i]`.
+    static func make(_ offsets: [TopicPartitionOffset], metadataEach: [String?]) -> Pointer {
+        precondition(metadataEach.count == offsets.count)
         let list = rd_kafka_topic_partition_list_new(Int32(max(offsets.count, 1)))!
-        for tpo in offsets {
+        for (tpo, metadata) in zip(offsets, metadataEach) {
             let e = rd_kafka_topic_partition_list_add(list, tpo.topic, tpo.partition)!
             e.pointee.offset = tpo.offset
             if let metadata {

@@ -49,7 +49,8 @@ final class Handover {
     }
 
     /// Inside the assign callback: partitions whose metadata already names this instance start now at
-    /// their committed offset; every other one waits for `resolve` (its claim, and any release awaited).
+    /// their committed offset (or where this instance's own refused release ended); every other one waits
+    /// for `resolve` (its claim, and any release awaited).
     func assigned(_ partitions: [Int32], consumer: KafkaConsumer, log: NotifyLog, now: EpochMillis) -> [Int64?] {
         commitUnreleased(consumer, log: log, now: now)
         awaiting.removeAll()
@@ -59,8 +60,16 @@ final class Handover {
             let tp = TopicPartition(topic: topic, partition: p)
             if let v, v.mine.contains(tp), let c = v.committed[tp] {
                 consuming.insert(p)
-                committed[p] = c
-                out.append(nil)
+                // Our own release the broker refused (the group was rebalancing) is past the committed
+                // offset, which still carries our claim: what was delivered up to it is not sent again.
+                // Never committed afterwards either: an older release would move the partition back.
+                if let own = unreleased.removeValue(forKey: p), own > c {
+                    committed[p] = own
+                    out.append(own)
+                } else {
+                    committed[p] = c
+                    out.append(nil)
+                }
             } else {
                 awaiting[p] = now + timeoutMillis
                 out.append(KafkaConsumer.deferAssignment)

@@ -227,6 +227,11 @@ final class DaemonHarness {
     func committed(_ p: Int32, group: String = "g") -> (offset: Int64, metadata: String?)? {
         broker.committed[group]?[TopicPartition(topic: topic, partition: p)]
     }
+
+    /// The claim the partition's committed metadata makes (whatever watermark it carries).
+    func claim(_ p: Int32, group: String = "g") -> OwnershipClaim {
+        OwnershipClaim(metadata: committed(p, group: group)?.metadata)
+    }
 }
 
 /// Stops the daemon right after the `nth` completion of `step`.

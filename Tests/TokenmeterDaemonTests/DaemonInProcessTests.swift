@@ -21,7 +21,7 @@ struct DaemonInProcessTests {
         #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
         for p in h.partitions {
             #expect(h.committed(p)?.offset == 150)
-            #expect(h.committed(p)?.metadata == "checkpointed:t")
+            #expect(h.claim(p) == .checkpointed("t"))
         }
     }
 
@@ -70,7 +70,7 @@ struct DaemonInProcessTests {
         d.faults = CrashAfter(.alertsInOutbox, nth: 1)
         h.assignAll()
         #expect(throws: DaemonFailure.injectedCrash(after: .alertsInOutbox)) { try h.consumeAll() }
-        #expect(h.committed(0)?.metadata == "owned:t", "only the claim was committed")
+        #expect(h.claim(0) == .owned("t"), "only the claim was committed")
         h.crash()
         try h.startDaemon()
         h.assignAll()
@@ -110,7 +110,7 @@ struct DaemonInProcessTests {
         #expect(h.daemon.pipeline.assigned.isEmpty, "not fetched while the other instance may still hand over")
         #expect(h.consumer.positions.isEmpty)
         try h.iterate(stepMs: 1_000, limit: 2)
-        #expect(h.committed(0)?.metadata == "owned:t", "claimed once the previous owner is taken for dead")
+        #expect(h.claim(0) == .owned("t"), "claimed once the previous owner is taken for dead")
         try h.consumeAll()
         #expect(h.daemon.pipeline.metrics.messages == 15, "started at the committed offset")
     }
@@ -126,7 +126,7 @@ struct DaemonInProcessTests {
         // The previous owner wrote its partial rows and commits `released` at 7.
         try h.broker.commit(group: "g", [TopicPartitionOffset(topic: "usage", partition: 0, offset: 7)], metadata: "released:other")
         try h.iterate(stepMs: 100, limit: 5)
-        #expect(h.committed(0)?.metadata == "owned:t")
+        #expect(h.claim(0) == .owned("t"))
         try h.consumeAll()
         #expect(h.daemon.pipeline.metrics.messages == 13)
     }
@@ -150,7 +150,7 @@ struct DaemonInProcessTests {
         try h.consumeAll()
         h.consumer.revoke([TopicPartition(topic: "usage", partition: 1)])
         try h.iterate(limit: 1)
-        #expect(h.committed(1)?.metadata == "released:t")
+        #expect(h.claim(1) == .released("t"))
         #expect(h.committed(1)?.offset == 40)
         #expect(h.rollupFiles().keys.contains { $0.contains("-part-o40") }, "the open windows of the partition as partial rows")
         try h.drainAndStop()
@@ -168,8 +168,8 @@ struct DaemonInProcessTests {
         h.broker.refuseCommits = true
         h.consumer.revoke([TopicPartition(topic: "usage", partition: 1)])
         try h.iterate(limit: 1)
-        #expect(h.committed(1)?.metadata == "owned:t", "the release was refused")
-        #expect(h.daemon.ownership.unreleased[TopicPartition(topic: "usage", partition: 1)] == 30)
+        #expect(h.claim(1) == .owned("t"), "the release was refused")
+        #expect(h.daemon.ownership.unreleased[TopicPartition(topic: "usage", partition: 1)]?.offset == 30)
         h.broker.refuseCommits = false
         h.consumer.assign([TopicPartition(topic: "usage", partition: 0)])
         return h
@@ -178,7 +178,7 @@ struct DaemonInProcessTests {
     @Test func aReleaseTheBrokerRefusedIsSentOnceTheGroupIsBack() throws {
         let h = try revokedWithTheReleaseRefused()
         try h.iterate(limit: 1)
-        #expect(h.committed(1)?.metadata == "released:t")
+        #expect(h.claim(1) == .released("t"))
         #expect(h.committed(1)?.offset == 30)
         #expect(h.daemon.ownership.unreleased.isEmpty)
     }
@@ -188,7 +188,7 @@ struct DaemonInProcessTests {
         // The stop comes before the group is back.
         try h.daemon.finish()
         h.daemon.operationsFinish()
-        #expect(h.committed(1)?.metadata == "released:t", "the next owner of partition 1 starts where its rows end")
+        #expect(h.claim(1) == .released("t"), "the next owner of partition 1 starts where its rows end")
         #expect(h.committed(1)?.offset == 30)
         #expect(h.daemon.ownership.unreleased.isEmpty)
     }
@@ -212,8 +212,8 @@ struct DaemonInProcessTests {
         let both = [TopicPartition(topic: "usage", partition: 0), p1]
         h.consumer.revoke(both)
         try h.iterate(limit: 1)
-        #expect(h.committed(1)?.offset == 30 && h.committed(1)?.metadata == "owned:t", "the release was refused")
-        #expect(h.daemon.ownership.unreleased[p1] == 60)
+        #expect(h.committed(1)?.offset == 30 && h.claim(1) == .owned("t"), "the release was refused")
+        #expect(h.daemon.ownership.unreleased[p1]?.offset == 60)
         h.consumer.assign(both)
         try h.iterate(limit: 1)
         #expect(h.daemon.pipeline.state(topicIndex: 0, partition: 1)?.nextOffset == 60)
@@ -241,7 +241,7 @@ struct DaemonInProcessTests {
         try h.consumeAll()
         h.consumer.revoke([p0])
         try h.iterate(limit: 1)
-        #expect(h.committed(0)?.offset == 90 && h.committed(0)?.metadata == "released:t")
+        #expect(h.committed(0)?.offset == 90 && h.claim(0) == .released("t"))
         let before = h.rollupFiles()
         let finals = before.filter { $0.key.hasPrefix("1m/") && !$0.key.contains("-part-") && !$0.key.contains("-late") }
         #expect(finals.count >= 1, "minutes closed before the hand-over")
@@ -249,6 +249,39 @@ struct DaemonInProcessTests {
         produced = Self.sum(produced, h.produceEvents(1, startIndex: 1_000, firstMs: h.firstEventMs + 1_000 - 1_000_000))
         produced = Self.sum(produced, h.produceEvents(1, startIndex: 95))
         h.consumer.assign([p0])
+        try h.drainAndStop()
+        let after = h.rollupFiles()
+        for (name, bytes) in finals {
+            #expect(after[name].map { String(decoding: $0, as: UTF8.self) } == String(decoding: bytes, as: UTF8.self), "\(name) was replaced")
+        }
+        #expect(after.keys.contains { $0.hasPrefix("1m/") && $0.contains("-late") }, "the out-of-order event is a late row")
+        #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
+        #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
+    }
+
+    /// The same in a later run: the first handed the partition over (its release carries the watermark)
+    /// and its checkpoint no longer holds it, so the only memory of the windows it closed is that watermark,
+    /// which the claim of the next run passes on and its fresh state starts from.
+    @Test func aPartitionBackInALaterRunKeepsTheWindowsClosedByTheFirst() throws {
+        let h = DaemonHarness(partitions: [0])
+        let p0 = TopicPartition(topic: "usage", partition: 0)
+        var produced = h.produceEvents(90)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        let watermark = try #require(h.daemon.pipeline.state(topicIndex: 0, partition: 0)?.windows.watermark)
+        h.consumer.revoke([p0])
+        try h.iterate(limit: 1)
+        #expect(h.committed(0)?.offset == 90 && h.committed(0)?.metadata == "released:t;watermark=\(watermark)")
+        let finals = h.rollupFiles().filter { $0.key.hasPrefix("1m/") && !$0.key.contains("-part-") && !$0.key.contains("-late") }
+        #expect(finals.count >= 1, "minutes closed before the hand-over")
+        h.crash()
+        produced = Self.sum(produced, h.produceEvents(1, startIndex: 1_000, firstMs: h.firstEventMs + 1_000 - 1_000_000))
+        produced = Self.sum(produced, h.produceEvents(1, startIndex: 95))
+        try h.startDaemon()
+        h.assignAll()
+        try h.iterate(limit: 2)
+        #expect(h.committed(0)?.metadata == "owned:t;watermark=\(watermark)", "the claim passes the watermark on")
         try h.drainAndStop()
         let after = h.rollupFiles()
         for (name, bytes) in finals {
@@ -278,7 +311,7 @@ struct DaemonInProcessTests {
         h.broker.refuseCommits = false
         try h.iterate(until: { h.committed(0)?.offset == 30 }, stepMs: 500, limit: 4)
         #expect(h.committed(0)?.offset == 30)
-        #expect(h.committed(0)?.metadata == "owned:t")
+        #expect(h.claim(0) == .owned("t"))
     }
 
     @Test func aLostAssignmentCommitsNothingAndResumesFromTheCheckpoint() throws {
@@ -500,7 +533,7 @@ struct DaemonInProcessTests {
         do { try h.iterate(limit: 10) } catch let f as DaemonFailure { failure = f }
         #expect(failure?.exitCode == 75)
         #expect(h.daemon.pipeline.metrics.messages == 0, "nothing of the partition was fetched")
-        #expect(h.committed(0)?.offset == nil || h.committed(0)?.metadata == "owned:t")
+        #expect(h.committed(0)?.offset == nil || h.claim(0) == .owned("t"))
     }
 
     @Test func aChangelogRestoreTakesTheRecordWithTheHighestOffset() throws {

@@ -93,15 +93,27 @@ struct DaemonPartsTests {
         #expect(OwnershipClaim(metadata: "something else") == OwnershipClaim.none)
     }
 
+    @Test func aClaimCarriesTheWatermarkAfterTheInstance() {
+        let m = OwnershipClaim.released("b-1").metadata(watermark: 1_795_251_600_000)
+        #expect(m == "released:b-1;watermark=1795251600000")
+        #expect(OwnershipClaim(metadata: m) == .released("b-1"))
+        #expect(OwnershipClaim.watermark(in: m) == 1_795_251_600_000)
+        #expect(OwnershipClaim.owned("a").metadata(watermark: .min) == "owned:a", "no window closed yet: no watermark")
+        #expect(OwnershipClaim.watermark(in: "owned:a") == nil)
+        #expect(OwnershipClaim.watermark(in: "owned:a;watermark=x") == nil)
+        #expect(OwnershipClaim.watermark(in: "owned:a;watermark=-5;later=1") == -5)
+    }
+
     @Test func theHandoverViewSortsPartitionsByWhoseClaimIsOnRecord() {
         let tps = (0..<5).map { TopicPartition(topic: "u", partition: Int32($0)) }
         let view = HandoverView(tps, committed: [
-            (10, "owned:me"), (20, "owned:other"), (30, "released:other"), (40, "checkpointed:other"), (nil, nil),
+            (10, "owned:me;watermark=7"), (20, "owned:other"), (30, "released:other;watermark=9"), (40, "checkpointed:other"), (nil, nil),
         ], instance: "me")
         #expect(view.mine == [tps[0]])
         #expect(view.waiting == [tps[1]])
         #expect(view.released == [tps[2]: 30])
         #expect(view.committed == [tps[0]: 10, tps[1]: 20, tps[2]: 30, tps[3]: 40])
+        #expect(view.watermarks == [tps[0]: 7, tps[2]: 9])
     }
 
     @Test func unreadableCommittedOffsetsLeaveTheCheckpointToDecide() {

@@ -51,9 +51,13 @@ final class InMemoryBroker {
     func partitionCount(_ topic: String) -> Int { topics[topic]?.count ?? 0 }
 
     func commit(group: String, _ offsets: [TopicPartitionOffset], metadata: String?) throws {
+        try commit(group: group, offsets, metadataEach: offsets.map { _ in metadata })
+    }
+
+    func commit(group: String, _ offsets: [TopicPartitionOffset], metadataEach: [String?]) throws {
         commitAttempts += 1
         if refuseCommits { throw KafkaError(code: KafkaError.state, reason: "commit refused (test)") }
-        for o in offsets { committed[group, default: [:]][o.topicPartition] = (o.offset, metadata) }
+        for (o, m) in zip(offsets, metadataEach) { committed[group, default: [:]][o.topicPartition] = (o.offset, m) }
     }
 }
 
@@ -157,8 +161,8 @@ final class InMemoryConsumer: GroupConsumer {
         return delivered
     }
 
-    func commit(_ offsets: [TopicPartitionOffset], metadata: String?) throws {
-        try broker.commit(group: group, offsets, metadata: metadata)
+    func commit(_ offsets: [TopicPartitionOffset], metadata: [String]) throws {
+        try broker.commit(group: group, offsets, metadataEach: metadata)
     }
 
     func committedWithMetadata(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [(offset: Int64?, metadata: String?)] {
