@@ -239,16 +239,34 @@ extension Daemon: RebalanceHandler {
     /// partial files now, so that nothing counted before the committed offset is lost.
     /// Partitions assigned to us but not started yet (awaiting their claim or hand-over) keep their
     /// checkpoint state: `startPartitions` decides for them once they start.
+    ///
+    /// Where the group's commit still carries our claim at or before the checkpoint's offset, the stop that
+    /// wrote the checkpoint could not commit it (the broker refused commits during a rebalance): the new
+    /// owner is waiting for us, and would otherwise start from the older offset after
+    /// `kafka.handover_timeout` and count again what the partial rows hold (seen in the three-instance
+    /// test). So those are released at the checkpoint's offset, once a checkpoint without them is durable,
+    /// as on a revoke.
     func handOverUnassignedRestored() {
-        let elsewhere = ownership.restored.keys.filter { ownership.awaitingHandover[$0] == nil }
+        let elsewhere = ownership.restored.keys.filter { ownership.awaitingHandover[$0] == nil }.sorted(by: TopicPartition.ordered)
         guard !elsewhere.isEmpty else { return }
+        let view = handoverState(elsewhere)
+        var releases: [(TopicPartition, Release)] = []
         for tp in elsewhere {
             guard let s = ownership.restored.removeValue(forKey: tp), let t = pipeline.topicIndex(tp.topic) else { continue }
             pipeline.assign(s, topicIndex: t)
             pipeline.release(topicIndex: t, partition: tp.partition, handover: true)
+            if s.nextOffset >= 0, view.mine.contains(tp), let c = view.committed[tp], c <= s.nextOffset {
+                releases.append((tp, Release(offset: s.nextOffset, watermark: s.windows.watermark)))
+            }
         }
         log.info("wrote partial rows of checkpointed partitions now owned elsewhere", metadata: ["partitions": "\(elsewhere.count)"])
         flushFiles()
+        guard !releases.isEmpty else { return }
+        for (tp, r) in releases { ownership.unreleased[tp] = r }
+        // Not committed unless the checkpoint without them is durable: a restart from the older one would
+        // resume them at their checkpoint offset, next to their partial rows. Retried at the next assignment
+        // (and before a stop) otherwise, like a release the broker refused.
+        if checkpoint(reason: "rebalance") { commitUnreleased() }
     }
 
     public func partitionsRevoked(_ partitions: [TopicPartition], lost: Bool) {

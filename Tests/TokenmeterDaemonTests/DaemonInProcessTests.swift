@@ -292,6 +292,50 @@ struct DaemonInProcessTests {
         #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
     }
 
+    /// A stop while the broker refuses commits (a rebalance under way) leaves the group's commit at our
+    /// claim's older offset while the checkpoint holds rows up to a later one. Restarted and given other
+    /// partitions, the instance writes those rows as partial files and releases the partition at the
+    /// checkpoint's offset: the instance the group gave it to starts there, instead of waiting for
+    /// `kafka.handover_timeout` and counting the stretch in between a second time.
+    @Test func aRestartReleasesTheCheckpointedPartitionsItsStopCouldNotCommit() throws {
+        let h = DaemonHarness(partitions: [0, 1])
+        let p0 = TopicPartition(topic: "usage", partition: 0), p1 = TopicPartition(topic: "usage", partition: 1)
+        var produced = h.produceEvents(30)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        try h.iterate(until: { h.committed(1)?.offset == 30 }, stepMs: 500, limit: 4)
+        h.broker.refuseCommits = true
+        produced = Self.sum(produced, h.produceEvents(30, startIndex: 30))
+        try h.consumeAll()
+        try h.daemon.finish()
+        h.daemon.operationsFinish()
+        #expect(h.committed(1)?.offset == 30 && h.claim(1) == .owned("t"), "the stop's commit was refused")
+        h.broker.refuseCommits = false
+
+        // The other instance is given partition 1 and waits for the claim on record to be released.
+        let other = DaemonHarness(partitions: [0, 1], broker: h.broker, clock: h.clock)
+        try other.startDaemon(instance: "u")
+        other.consumer.assign([p1])
+        try other.iterate(limit: 2)
+        #expect(other.daemon.pipeline.assigned.isEmpty)
+        // We restart and are given partition 0 only.
+        try h.startDaemon()
+        h.consumer.assign([p0])
+        try h.iterate(limit: 1)
+        #expect(h.committed(1)?.offset == 60 && h.claim(1) == .released("t"))
+        #expect(h.rollupFiles().keys.contains { $0.contains("-t-p1-part-o60") })
+        produced = Self.sum(produced, h.produceEvents(30, startIndex: 60))
+        try other.iterate(limit: 3)
+        #expect(other.daemon.pipeline.state(topicIndex: 0, partition: 1)?.nextOffset ?? -1 >= 60, "started where the rows end, at once")
+        try other.drainAndStop()
+        try h.drainAndStop()
+        #expect(other.daemon.pipeline.metrics.messages == 30)
+        let files = h.rollupFiles().merging(other.rollupFiles()) { a, _ in a }
+        #expect(DaemonHarness.totals(of: files, window: "1h") == DaemonHarness.expected(produced))
+        #expect(DaemonHarness.totals(of: files, window: "1m") == DaemonHarness.expected(produced))
+    }
+
     private static func sum(_ a: (requests: Int, input: Int64, output: Int64), _ b: (requests: Int, input: Int64, output: Int64))
         -> (requests: Int, input: Int64, output: Int64) {
         (a.requests + b.requests, a.input + b.input, a.output + b.output)
