@@ -106,6 +106,37 @@ import Testing
         #expect(try listing(dir).filter { $0.hasSuffix(".jsonl") }.count == files)
     }
 
+    /// Paths are built as bytes: every kind of file, and a late stamp's milliseconds zero-padded.
+    @Test func rollupFileNamesSpellEveryKindOfFile() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = RollupFileWriter(dir: dir, windows: [DurationSpec(millis: 60_000, label: "1m"), DurationSpec(millis: 3_600_000, label: "1h")])
+        let start = try #require(RFC3339.parse("2026-11-29T10:00:00Z"))
+        let stamp = try #require(RFC3339.parse("2026-11-29T12:00:00Z"))
+        func name(_ kind: ClosedWindow.Kind, size: Int = 1) -> String {
+            writer.relativePath(ClosedWindow(sizeIndex: size, start: start, rows: RowTable(), kind: kind), writer: "host1-p3")
+        }
+        let base = "1h/2026-11-29/20261129T100000Z-host1-p3"
+        #expect(name(.final) == base + ".jsonl")
+        #expect(name(.final, size: 0) == "1m/2026-11-29/20261129T100000Z-host1-p3.jsonl")
+        #expect(name(.late(stamp: stamp)) == base + "-late-20261129T120000Z.jsonl")
+        #expect(name(.late(stamp: stamp + 5)) == base + "-late-20261129T120000.005Z.jsonl")
+        #expect(name(.late(stamp: stamp + 50)) == base + "-late-20261129T120000.050Z.jsonl")
+        #expect(name(.late(stamp: stamp + 999)) == base + "-late-20261129T120000.999Z.jsonl")
+        #expect(name(.lateIdle(offset: 9)) == base + "-late-idle-o9.jsonl")
+        #expect(name(.partial(offset: 12_501)) == base + "-part-o12501.jsonl")
+        #expect(name(.latePartial(offset: 0)) == base + "-late-part-o0.jsonl")
+        // The file is written where the name says.
+        var rows = [SeriesKey: RollupCounters]()
+        var d = Dimensions(tagNames: [])
+        rows[SeriesKey(workflow: d.names.intern("wf"), owner: d.names.intern("team"), model: SeriesKey.none, provider: SeriesKey.none,
+                       tags: Dimensions.noTags)] = RollupCounters()
+        let w = ClosedWindow(sizeIndex: 1, start: start, rows: RowTable(rows), kind: .late(stamp: stamp + 5))
+        let path = try writer.write(w, writer: "host1-p3", dimensions: d)
+        #expect(path == dir + "/" + base + "-late-20261129T120000.005Z.jsonl")
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func aFailedStageLeavesNoTemporaryFilesAndNothingRenamed() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -8,23 +8,41 @@ public struct RollupFileWriter: Sendable {
     public let dir: String
     public let windows: [DurationSpec]
     private let encoder = RollupEncoder()
+    /// `dir` and each window's label as UTF-8, for paths built as bytes (see `appendPath`).
+    private let dirBytes: [UInt8]
+    private let labelBytes: [[UInt8]]
 
     public init(dir: String, windows: [DurationSpec]) {
         self.dir = dir
         self.windows = windows
+        dirBytes = Array(dir.utf8)
+        labelBytes = windows.map { Array($0.label.utf8) }
     }
 
     public func relativePath(_ w: ClosedWindow, writer: String) -> String {
-        let label = windows[w.sizeIndex].label
-        var name = RFC3339.compact(w.start) + "-" + writer
+        var out: [UInt8] = []
+        appendRelativePath(w, writer: writer, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `<label>/<day>/<start>-<writer><suffix>.jsonl`, as bytes: a file's path is built once per file, and
+    /// assembling it from `String`s (interpolations, concatenations) cost more than encoding a small file.
+    func appendRelativePath(_ w: ClosedWindow, writer: String, to out: inout [UInt8]) {
+        out += labelBytes[w.sizeIndex]
+        out.append(UInt8(ascii: "/"))
+        RFC3339.appendDay(w.start, to: &out)
+        out.append(UInt8(ascii: "/"))
+        RFC3339.appendCompact(w.start, to: &out)
+        out.append(UInt8(ascii: "-"))
+        out += writer.utf8
         switch w.kind {
         case .final: break
-        case .late(let stamp): name += "-late-" + RollupFileWriter.stamp(stamp)
-        case .lateIdle(let offset): name += "-late-idle-o\(offset)"
-        case .partial(let offset): name += "-part-o\(offset)"
-        case .latePartial(let offset): name += "-late-part-o\(offset)"
+        case .late(let stamp): out += "-late-".utf8; RollupFileWriter.appendStamp(stamp, to: &out)
+        case .lateIdle(let offset): out += "-late-idle-o".utf8; out += String(offset).utf8
+        case .partial(let offset): out += "-part-o".utf8; out += String(offset).utf8
+        case .latePartial(let offset): out += "-late-part-o".utf8; out += String(offset).utf8
         }
-        return label + "/" + RFC3339.day(w.start) + "/" + name + ".jsonl"
+        out += ".jsonl".utf8
     }
 
     /// Writes one file durably; returns its path.
@@ -32,29 +50,39 @@ public struct RollupFileWriter: Sendable {
     public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions) throws(FileError) -> String {
         let batch = DurableBatch()
         var buffer: [UInt8] = []
-        let path = try stage(w, writer: writer, dimensions: dimensions, in: batch, buffer: &buffer)
+        try stage(w, writer: writer, dimensions: dimensions, in: batch, buffer: &buffer)
         try batch.commit()
-        return path
+        return dir + "/" + relativePath(w, writer: writer)
     }
 
     /// Encodes the window into `buffer` (reused between files) and stages its file in `batch`.
-    @discardableResult
     public func stage(_ w: ClosedWindow, writer: String, dimensions: Dimensions, in batch: DurableBatch,
-                      buffer: inout [UInt8]) throws(FileError) -> String {
-        let path = dir + "/" + relativePath(w, writer: writer)
+                      buffer: inout [UInt8]) throws(FileError) {
+        var path = dirBytes
+        path.append(UInt8(ascii: "/"))
+        appendRelativePath(w, writer: writer, to: &path)
         let size = windows[w.sizeIndex]
         buffer.removeAll(keepingCapacity: true)
         encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions, into: &buffer)
-        try batch.stage(buffer, to: path)
-        return path
+        try batch.stage(buffer, toPath: path)
     }
 
     /// `20261129T120000.500Z`: millisecond precision, since two late flushes can fall in one second.
     static func stamp(_ ms: EpochMillis) -> String {
-        let c = RFC3339.compact(ms)
+        var out: [UInt8] = []
+        appendStamp(ms, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendStamp(_ ms: EpochMillis, to out: inout [UInt8]) {
+        RFC3339.appendCompact(ms, to: &out)
         let frac = Int(ms - floorDiv(ms, 1000) * 1000)
-        guard frac != 0 else { return c }
-        let f = String(frac)
-        return String(c.dropLast()) + "." + String(repeating: "0", count: 3 - f.count) + f + "Z"
+        guard frac != 0 else { return }
+        out.removeLast()   // the "Z"
+        out.append(UInt8(ascii: "."))
+        out.append(UInt8(ascii: "0") + UInt8(frac / 100))
+        out.append(UInt8(ascii: "0") + UInt8(frac / 10 % 10))
+        out.append(UInt8(ascii: "0") + UInt8(frac % 10))
+        out.append(UInt8(ascii: "Z"))
     }
 }
