@@ -135,8 +135,12 @@ public final class DurableBatch {
         let dir: ArraySlice<UInt8> = slash.map { $0 == 0 ? path[...0] : path[..<$0] } ?? [UInt8(ascii: ".")][...]
         if !dir.elementsEqual(lastDir) {
             lastDir = Array(dir)
-            try DurableFile.makeDirectories(String(decoding: lastDir, as: UTF8.self))
-            if !folders.contains(lastDir) { folders.append(lastDir) }
+            // A folder this batch staged into before exists: rollup files alternate between a dozen
+            // folders (window sizes, days), and a `stat` at every change showed in the daemon's profile.
+            if !folders.contains(lastDir) {
+                try DurableFile.makeDirectories(String(decoding: lastDir, as: UTF8.self))
+                folders.append(lastDir)
+            }
         }
         let name = slash.map { path[($0 + 1)...] } ?? path[...]
         var tmp: [UInt8] = []
