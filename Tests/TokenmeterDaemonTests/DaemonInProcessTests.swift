@@ -233,36 +233,20 @@ struct DaemonInProcessTests {
     /// must not reopen that minute and close it again into a final file of the same name, which would
     /// replace the first one's rows.
     @Test func aPartitionBackInTheSameProcessKeepsItsClosedWindowsClosed() throws {
-        let h = DaemonHarness(partitions: [0])
-        let p0 = TopicPartition(topic: "usage", partition: 0)
-        var produced = h.produceEvents(90)
-        try h.startDaemon()
-        h.assignAll()
-        try h.consumeAll()
-        h.consumer.revoke([p0])
-        try h.iterate(limit: 1)
-        #expect(h.committed(0)?.offset == 90 && h.claim(0) == .released("t"))
-        let before = h.rollupFiles()
-        let finals = before.filter { $0.key.hasPrefix("1m/") && !$0.key.contains("-part-") && !$0.key.contains("-late") }
-        #expect(finals.count >= 1, "minutes closed before the hand-over")
-        // The second event's time (in the first minute, closed), with an id of its own; then one on time.
-        produced = Self.sum(produced, h.produceEvents(1, startIndex: 1_000, firstMs: h.firstEventMs + 1_000 - 1_000_000))
-        produced = Self.sum(produced, h.produceEvents(1, startIndex: 95))
-        h.consumer.assign([p0])
-        try h.drainAndStop()
-        let after = h.rollupFiles()
-        for (name, bytes) in finals {
-            #expect(after[name].map { String(decoding: $0, as: UTF8.self) } == String(decoding: bytes, as: UTF8.self), "\(name) was replaced")
-        }
-        #expect(after.keys.contains { $0.hasPrefix("1m/") && $0.contains("-late") }, "the out-of-order event is a late row")
-        #expect(h.totals(window: "1m") == DaemonHarness.expected(produced))
-        #expect(h.totals(window: "1h") == DaemonHarness.expected(produced))
+        try handOverAndGetBackWithAnOutOfOrderEventFirst(laterRun: false)
     }
 
     /// The same in a later run: the first handed the partition over (its release carries the watermark)
     /// and its checkpoint no longer holds it, so the only memory of the windows it closed is that watermark,
     /// which the claim of the next run passes on and its fresh state starts from.
     @Test func aPartitionBackInALaterRunKeepsTheWindowsClosedByTheFirst() throws {
+        try handOverAndGetBackWithAnOutOfOrderEventFirst(laterRun: true)
+    }
+
+    /// Partition 0 consumed (minutes closed), revoked and released; `laterRun`: the process is then
+    /// dropped and a new one started on the same folder. Given the partition back, its next events are one
+    /// in the first (closed) minute and one on time.
+    private func handOverAndGetBackWithAnOutOfOrderEventFirst(laterRun: Bool) throws {
         let h = DaemonHarness(partitions: [0])
         let p0 = TopicPartition(topic: "usage", partition: 0)
         var produced = h.produceEvents(90)
@@ -275,11 +259,12 @@ struct DaemonInProcessTests {
         #expect(h.committed(0)?.offset == 90 && h.committed(0)?.metadata == "released:t;watermark=\(watermark)")
         let finals = h.rollupFiles().filter { $0.key.hasPrefix("1m/") && !$0.key.contains("-part-") && !$0.key.contains("-late") }
         #expect(finals.count >= 1, "minutes closed before the hand-over")
-        h.crash()
+        if laterRun { h.crash() }
+        // The second event's time (in the first minute, closed), with an id of its own; then one on time.
         produced = Self.sum(produced, h.produceEvents(1, startIndex: 1_000, firstMs: h.firstEventMs + 1_000 - 1_000_000))
         produced = Self.sum(produced, h.produceEvents(1, startIndex: 95))
-        try h.startDaemon()
-        h.assignAll()
+        if laterRun { try h.startDaemon() }
+        h.consumer.assign([p0])
         try h.iterate(limit: 2)
         #expect(h.committed(0)?.metadata == "owned:t;watermark=\(watermark)", "the claim passes the watermark on")
         try h.drainAndStop()
