@@ -198,16 +198,8 @@ struct DaemonInProcessTests {
     /// committed offset is older and still carries our claim, but our rows up to the hand-over are in
     /// partial files. The partition continues where they end, and nothing is read twice.
     @Test func aPartitionBackBeforeItsReleaseIsCommittedContinuesWhereItsRowsEnd() throws {
-        let h = DaemonHarness(partitions: [0, 1])
+        var (h, produced) = try Self.consumedPastARefusedCommit()
         let p1 = TopicPartition(topic: "usage", partition: 1)
-        var produced = h.produceEvents(30)
-        try h.startDaemon()
-        h.assignAll()
-        try h.consumeAll()
-        try h.iterate(until: { h.committed(1)?.offset == 30 }, stepMs: 500, limit: 4)
-        h.broker.refuseCommits = true
-        produced = Self.sum(produced, h.produceEvents(30, startIndex: 30))
-        try h.consumeAll()
         // An eager rebalance: everything is revoked, then assigned again.
         let both = [TopicPartition(topic: "usage", partition: 0), p1]
         h.consumer.revoke(both)
@@ -283,16 +275,8 @@ struct DaemonInProcessTests {
     /// checkpoint's offset: the instance the group gave it to starts there, instead of waiting for
     /// `kafka.handover_timeout` and counting the stretch in between a second time.
     @Test func aRestartReleasesTheCheckpointedPartitionsItsStopCouldNotCommit() throws {
-        let h = DaemonHarness(partitions: [0, 1])
+        var (h, produced) = try Self.consumedPastARefusedCommit()
         let p0 = TopicPartition(topic: "usage", partition: 0), p1 = TopicPartition(topic: "usage", partition: 1)
-        var produced = h.produceEvents(30)
-        try h.startDaemon()
-        h.assignAll()
-        try h.consumeAll()
-        try h.iterate(until: { h.committed(1)?.offset == 30 }, stepMs: 500, limit: 4)
-        h.broker.refuseCommits = true
-        produced = Self.sum(produced, h.produceEvents(30, startIndex: 30))
-        try h.consumeAll()
         try h.daemon.finish()
         h.daemon.operationsFinish()
         #expect(h.committed(1)?.offset == 30 && h.claim(1) == .owned("t"), "the stop's commit was refused")
@@ -319,6 +303,21 @@ struct DaemonInProcessTests {
         let files = h.rollupFiles().merging(other.rollupFiles()) { a, _ in a }
         #expect(DaemonHarness.totals(of: files, window: "1h") == DaemonHarness.expected(produced))
         #expect(DaemonHarness.totals(of: files, window: "1m") == DaemonHarness.expected(produced))
+    }
+
+    /// Partitions 0 and 1: 30 events each consumed and committed, then 30 more consumed while the broker
+    /// refuses commits (left refusing). Returns the harness and what was produced.
+    private static func consumedPastARefusedCommit() throws -> (DaemonHarness, (requests: Int, input: Int64, output: Int64)) {
+        let h = DaemonHarness(partitions: [0, 1])
+        var produced = h.produceEvents(30)
+        try h.startDaemon()
+        h.assignAll()
+        try h.consumeAll()
+        try h.iterate(until: { h.committed(1)?.offset == 30 }, stepMs: 500, limit: 4)
+        h.broker.refuseCommits = true
+        produced = sum(produced, h.produceEvents(30, startIndex: 30))
+        try h.consumeAll()
+        return (h, produced)
     }
 
     private static func sum(_ a: (requests: Int, input: Int64, output: Int64), _ b: (requests: Int, input: Int64, output: Int64))
