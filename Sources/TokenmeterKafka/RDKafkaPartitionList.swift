@@ -29,12 +29,8 @@ enum RDKafkaPartitionList {
         return list
     }
 
-    /// Caller destroys the list; `metadata` is malloc'ed per element because the list frees it.
-    static func make(_ offsets: [TopicPartitionOffset], metadata: String?) -> Pointer {
-        make(offsets, metadataEach: Array(repeating: metadata, count: offsets.count))
-    }
-
-    /// As `make(_:metadata:)`, with `metadataEach[i]` for `offsets[i]`.
+    /// Caller destroys the list; `metadataEach[i]` goes with `offsets[i]`, malloc'ed per element because the
+    /// list frees it.
     static func make(_ offsets: [TopicPartitionOffset], metadataEach: [String?]) -> Pointer {
         precondition(metadataEach.count == offsets.count)
         let list = rd_kafka_topic_partition_list_new(Int32(max(offsets.count, 1)))!

@@ -8,7 +8,7 @@ public struct RollupFileWriter: Sendable {
     public let dir: String
     public let windows: [DurationSpec]
     private let encoder = RollupEncoder()
-    /// `dir` and each window's label as UTF-8, for paths built as bytes (see `appendPath`).
+    /// `dir` and each window's label as UTF-8, for paths built as bytes (see `appendRelativePath`).
     private let dirBytes: [UInt8]
     private let labelBytes: [[UInt8]]
 
@@ -50,17 +50,28 @@ public struct RollupFileWriter: Sendable {
     public func write(_ w: ClosedWindow, writer: String, dimensions: Dimensions) throws(FileError) -> String {
         let batch = DurableBatch()
         var buffer: [UInt8] = []
-        try stage(w, writer: writer, dimensions: dimensions, in: batch, buffer: &buffer)
+        let p = path(w, writer: writer)
+        try stage(w, at: p, dimensions: dimensions, in: batch, buffer: &buffer)
         try batch.commit()
-        return dir + "/" + relativePath(w, writer: writer)
+        return String(decoding: p, as: UTF8.self)
     }
 
     /// Encodes the window into `buffer` (reused between files) and stages its file in `batch`.
     public func stage(_ w: ClosedWindow, writer: String, dimensions: Dimensions, in batch: DurableBatch,
                       buffer: inout [UInt8]) throws(FileError) {
-        var path = dirBytes
-        path.append(UInt8(ascii: "/"))
-        appendRelativePath(w, writer: writer, to: &path)
+        try stage(w, at: path(w, writer: writer), dimensions: dimensions, in: batch, buffer: &buffer)
+    }
+
+    /// The file's full path, as bytes.
+    private func path(_ w: ClosedWindow, writer: String) -> [UInt8] {
+        var p = dirBytes
+        p.append(UInt8(ascii: "/"))
+        appendRelativePath(w, writer: writer, to: &p)
+        return p
+    }
+
+    private func stage(_ w: ClosedWindow, at path: [UInt8], dimensions: Dimensions, in batch: DurableBatch,
+                       buffer: inout [UInt8]) throws(FileError) {
         let size = windows[w.sizeIndex]
         buffer.removeAll(keepingCapacity: true)
         encoder.encode(w, label: size.label, size: size.millis, dimensions: dimensions, into: &buffer)
