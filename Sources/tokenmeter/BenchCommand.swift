@@ -194,7 +194,8 @@ struct BenchCommand: ParsableCommand {
                              Self.spread(r.cpuSecondsPerMillionEvents, "%.2f"), String(format: "%.0f", Double(r.peakRSSBytes) / 1_048_576)])
             }
             out += Self.render(header: header, rows: rows)
-            out += "\ntokenmeter / raw: events/s " + Self.spread(ratio, "%.3f") + "; CPU s per event " + Self.spread(cpuRatio, "%.1f") + "\n"
+            out += "\n" + [coreCanonical, coreProviderShaped].compactMap { $0?.checkpointLine }.joined()
+            out += "tokenmeter / raw: events/s " + Self.spread(ratio, "%.3f") + "; CPU s per event " + Self.spread(cpuRatio, "%.1f") + "\n"
             let cpu = tokenmeter.cpuSecondsPerMillionEvents.median
             out += "targets: tokenmeter / raw events/s >= \(Self.targetThroughputRatio): " + String(format: "%.3f", ratio.median)
                 + (ratio.median >= Self.targetThroughputRatio ? " (met)" : " (missed)")
@@ -545,11 +546,20 @@ struct BenchCommand: ParsableCommand {
                     start = end
                 }
             }
+            // A whole checkpoint of the state, left out of the measured time, CPU and peak RSS.
+            let u1 = Usage.now(), c0 = monotonicSeconds()
+            let checkpoint = pipeline.checkpointBytes(includeDedup: false)
+            let c1 = monotonicSeconds(), u2 = Usage.now()
             pipeline.closeAll()
-            let t1 = monotonicSeconds(), u1 = Usage.now()
+            let t1 = monotonicSeconds(), u3 = Usage.now()
             progress.end()
             if counted < n / 2 { throw BenchError("\(label): only \(counted) of \(n) events were counted") }
-            out.append(BenchRun(events: n, bytes: totalBytes, seconds: t1 - t0, cpuSeconds: u1.cpuSeconds - u0.cpuSeconds, peakRSSBytes: u1.maxRSSBytes))
+            let checkpointCPU = u2.cpuSeconds - u1.cpuSeconds
+            var run = BenchRun(events: n, bytes: totalBytes, seconds: t1 - t0 - (c1 - c0),
+                               cpuSeconds: u3.cpuSeconds - u0.cpuSeconds - checkpointCPU, peakRSSBytes: u1.maxRSSBytes)
+            run.checkpointBytes = checkpoint.count
+            run.checkpointEncodeSeconds = checkpointCPU
+            out.append(run)
             progress.line(String(format: "  core       %@ run %d/%d: %.0f events/s", label, i, runs, Double(n) / (t1 - t0)))
         }
         let what = shapes == .only(canonical: 1) ? "canonical events" : "provider-shaped events (OpenAI, Anthropic, Gemini, Bedrock usage blocks)"

@@ -27,7 +27,8 @@ extension BenchCommand {
                 [r.name, ThroughputReport.spread(r.eventsPerSecond, "%.0f"), ThroughputReport.spread(r.megabytesPerSecond, "%.1f"),
                  ThroughputReport.spread(r.cpuSecondsPerMillionEvents, "%.2f"), String(format: "%.0f", Double(r.peakRSSBytes) / 1_048_576)]
             }
-            return out + ThroughputReport.render(header: header, rows: rows)
+            return out + ThroughputReport.render(header: header, rows: rows) + "\n"
+                + [coreCanonical, coreProviderShaped].compactMap(\.checkpointLine).joined()
         }
     }
 

@@ -56,6 +56,11 @@ struct BenchRun: Codable {
     var longestPollGapMs: Double? = nil
     /// tokenmeter runs: the longest checkpoint (encode and write the state, commit), in milliseconds.
     var longestCheckpointMs: Double? = nil
+    /// core runs: a whole checkpoint of the state the events left (open windows of every partition, no
+    /// de-duplication ids, as the daemon writes its records), encoded after the measured part: its size and
+    /// the encoder's CPU seconds, the cost of a checkpoint when every row changed since the last one.
+    var checkpointBytes: Int? = nil
+    var checkpointEncodeSeconds: Double? = nil
 }
 
 /// Median and spread (min-max) of a value over the runs.
@@ -91,6 +96,14 @@ struct BenchResult: Codable {
         megabytesPerSecond = Spread(runs.map(\.megabytesPerSecond))
         cpuSecondsPerMillionEvents = Spread(runs.map(\.cpuSecondsPerMillion))
         peakRSSBytes = runs.map(\.peakRSSBytes).max() ?? 0
+    }
+
+    /// Core rows: the whole checkpoint of the state each run left, as one line (nil for other rows).
+    var checkpointLine: String? {
+        let seconds = runs.compactMap(\.checkpointEncodeSeconds), bytes = runs.compactMap(\.checkpointBytes)
+        guard !seconds.isEmpty, let size = bytes.max() else { return nil }
+        return "\(name): a whole checkpoint of the state after the run (\(String(format: "%.1f", Double(size) / 1e6)) MB) "
+            + "encoded in " + BenchCommand.ThroughputReport.spread(Spread(seconds), "%.3f") + " CPU s\n"
     }
 }
 
