@@ -183,6 +183,23 @@ public struct RowTable: Sendable {
         }
     }
 
+    /// Every row (or with `unsavedOnly` the rows the next save writes, as `forEachUnsaved`), read in place:
+    /// no copy of a row's counters (and no retain of its outcomes) per row.
+    func forEachRow(unsavedOnly: Bool, _ body: (UnsafePointer<Row>) -> Void) {
+        if unsavedOnly && !isNew {
+            for i in unsavedRows {
+                let row = Int(i)
+                chunks[row &>> RowTable.chunkShift].withUnsafeBufferPointer { body($0.baseAddress! + (row & RowTable.chunkMask)) }
+            }
+        } else {
+            for c in chunks.indices {
+                chunks[c].withUnsafeBufferPointer { rows in
+                    for j in rows.indices { body(rows.baseAddress! + j) }
+                }
+            }
+        }
+    }
+
     /// How many rows the next save writes.
     public var unsavedCount: Int { isNew ? count : unsavedRows.count }
 

@@ -10,9 +10,9 @@ public struct RollupEncoder: Sendable {
     }
 
     /// Appends the window's rows to `out` (a buffer reused across files). Rows are written through a
-    /// pointer into a scratch block sized for them beforehand (`rowBound`) and copied to `out` a block at a
-    /// time: appending field by field to an array (a capacity and uniqueness check and a call per field,
-    /// some twenty per row) was most of the encoder's time. No `String` per field.
+    /// pointer into a scratch block (`BlockWriter`), each bounded beforehand (`rowBound`): appending field
+    /// by field to an array (a capacity and uniqueness check and a call per field, some twenty per row)
+    /// was most of the encoder's time. No `String` per field.
     public func encode(_ window: ClosedWindow, label: String, size: Int64, dimensions d: Dimensions, into out: inout [UInt8]) {
         var prefix: [UInt8] = []   // `{"window":…,"window_end":"…"` is the same on every row
         prefix += #"{"window":"#.utf8
@@ -32,27 +32,17 @@ public struct RollupEncoder: Sendable {
             order.sort { a, b in RollupEncoder.precedes(k[Int(a)], k[Int(b)], d) }
         }
         out.reserveCapacity(out.count + rows.count * 420)
-        var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
-        defer { scratch.deallocate() }
-        var used = 0
+        var block = BlockWriter()
         prefix.withUnsafeBytes { prefix in
             for i in order {
                 let row = rows.row(Int(i))
                 let bound = RollupEncoder.rowBound(row.key, row.counters, prefix: prefix.count, tagNames: tagNames, d)
-                if used + bound > scratch.count {
-                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<used]))
-                    used = 0
-                    if bound > scratch.count {
-                        scratch.deallocate()
-                        scratch = .allocate(byteCount: bound, alignment: 16)
-                    }
+                block.write(bound: bound, flushingInto: &out) { c in
+                    RollupEncoder.writeRow(row.key, row.counters, prefix: prefix, tagNames: tagNames, late: late, d, to: &c)
                 }
-                var c = ByteCursor(scratch, from: used, count: bound)
-                RollupEncoder.writeRow(row.key, row.counters, prefix: prefix, tagNames: tagNames, late: late, d, to: &c)
-                used = c.at - scratch.baseAddress!
             }
         }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<used]))
+        block.flush(into: &out)
     }
 
     /// The row's literal text (field names, braces, commas: about 240 bytes), with room to spare.
@@ -102,8 +92,10 @@ public struct RollupEncoder: Sendable {
         out.put(#","unpriced_requests":"#); writeInteger(c.unpricedRequests, to: &out)
         out.put(#","outcomes":{"#)
         if !c.outcomes.isEmpty {
-            // By name as `String`s compare (rare: only outcome rows have any).
-            let outcomes = c.outcomes.sorted { d.names[$0.name] < d.names[$1.name] }
+            // By name as `String`s compare (rare: only outcome rows have any, nearly always one; a sort
+            // of one would still copy the dimensions into its closure).
+            let names = d.names
+            let outcomes = c.outcomes.count == 1 ? c.outcomes : c.outcomes.sorted { names[$0.name] < names[$1.name] }
             for (i, o) in outcomes.enumerated() {
                 if i > 0 { out.put(UInt8(ascii: ",")) }
                 d.names.writeJSON(o.name, to: &out); out.put(UInt8(ascii: ":")); writeInteger(o.count, to: &out)

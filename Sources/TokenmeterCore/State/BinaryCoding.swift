@@ -27,16 +27,15 @@ public struct BinaryWriter {
     public mutating func zigzag(_ v: Int64) { writeZigzag(v, to: &bytes) }
     public mutating func zigzag(_ v: Int128) { writeZigzag(v, to: &bytes) }
 
-    /// Up to `bound` bytes written by `body` through a cursor on the stack, then appended at once: a
-    /// checkpoint row is some twenty varints, and appending them byte by byte to the array (a capacity
-    /// and uniqueness check each) was most of the checkpoint encoder's time.
-    mutating func write(bound: Int, _ body: (inout ByteCursor) -> Void) {
-        withUnsafeTemporaryAllocation(byteCount: bound, alignment: 16) { scratch in
-            var c = ByteCursor(scratch)
-            body(&c)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: scratch.baseAddress, count: c.at - scratch.baseAddress!))
-        }
+    /// Up to `bound` bytes written by `body` through a cursor into `block`, which appends to these bytes a
+    /// block at a time (`flush` when the records end): a checkpoint row is some twenty varints, and
+    /// appending them byte by byte to the array (a capacity and uniqueness check each) was most of the
+    /// checkpoint encoder's time.
+    mutating func write(through block: inout BlockWriter, bound: Int, _ body: (inout ByteCursor) -> Void) {
+        block.write(bound: bound, flushingInto: &bytes, body)
     }
+    /// What `block` still holds, appended.
+    mutating func flush(_ block: inout BlockWriter) { block.flush(into: &bytes) }
     public mutating func string(_ s: String) {
         count(s.utf8.count)
         bytes += s.utf8
@@ -56,6 +55,7 @@ public struct BinaryWriter {
 }
 
 /// LEB128: 7 bits a byte, low bits first; at most `leb128Bound(T.self)` bytes.
+@inline(__always)
 func writeLEB128<T: FixedWidthInteger & UnsignedInteger, S: ByteSink>(_ v: T, to out: inout S) {
     var v = v
     while v >= 0x80 { out.put(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
@@ -63,7 +63,9 @@ func writeLEB128<T: FixedWidthInteger & UnsignedInteger, S: ByteSink>(_ v: T, to
 }
 
 /// Zigzag then LEB128: small negative numbers stay short too.
+@inline(__always)
 func writeZigzag<S: ByteSink>(_ v: Int64, to out: inout S) { writeLEB128(UInt64(bitPattern: (v << 1) ^ (v >> 63)), to: &out) }
+@inline(__always)
 func writeZigzag<S: ByteSink>(_ v: Int128, to out: inout S) { writeLEB128(UInt128(bitPattern: (v << 1) ^ (v >> 127)), to: &out) }
 
 /// The most bytes `writeLEB128` writes for a `T`: 7 bits a byte.

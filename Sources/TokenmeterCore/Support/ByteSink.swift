@@ -49,3 +49,40 @@ struct ByteCursor: ByteSink {
         at += bytes.count
     }
 }
+
+/// Many small records (rollup rows, checkpoint rows) written through a `ByteCursor` into a scratch block,
+/// and appended to an array a block at a time. Appending each record to the array instead costs a copy
+/// call, a capacity and a uniqueness check per record, and over the million rows of a large state that
+/// was a visible share of encoding it.
+struct BlockWriter: ~Copyable {
+    private var scratch: UnsafeMutableRawBufferPointer
+    private var used = 0
+
+    init(blockBytes: Int = 65_536) {
+        scratch = .allocate(byteCount: blockBytes, alignment: 16)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Writes one record of at most `bound` bytes; `out` receives the block first if it has no room left.
+    @inline(__always)
+    mutating func write(bound: Int, flushingInto out: inout [UInt8], _ body: (inout ByteCursor) -> Void) {
+        if used + bound > scratch.count {
+            flush(into: &out)
+            if bound > scratch.count {
+                scratch.deallocate()
+                scratch = .allocate(byteCount: bound, alignment: 16)
+            }
+        }
+        var c = ByteCursor(scratch, from: used, count: bound)
+        body(&c)
+        used = c.at - scratch.baseAddress!
+    }
+
+    /// Appends what the block holds to `out` (call before `out` is written otherwise, and at the end).
+    mutating func flush(into out: inout [UInt8]) {
+        guard used > 0 else { return }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<used]))
+        used = 0
+    }
+}
