@@ -207,7 +207,7 @@ extension Daemon {
 
     func publishProgress() {
         let metrics = pipeline.metrics
-        let assigned = pipeline.assigned.count
+        let assigned = pipeline.assignedCount
         let open = pipeline.openRowCount
         let internedNames = pipeline.internedNames, internedBytes = pipeline.internedBytes, dedupIds = pipeline.dedupIdCount
         let stateBytes = loop.stateBytes, memoryPaused = flow.memoryOver
@@ -219,7 +219,7 @@ extension Daemon {
         let spilled = spill.spilled, spillDropped = spill.dropped, spillBytes = spill.bytes
         let outboxDepth = publisher.outboxDepth, lastAlert = publisher.lastAlert
         let alertLatency = publisher.latency
-        let openWindows = openWindowCount
+        let openWindows = pipeline.openWindowCount
         let clRecords = changelog?.store.recordsWritten ?? 0, clBytes = changelog?.store.bytesWritten ?? 0
         let shards = alerting.shards
         let flow = flow

@@ -179,7 +179,7 @@ extension Daemon {
     func operationsTick() {
         let o = ops
         let mono = clock.monotonicMillis()
-        let problem = o.readiness.problem(held: pipeline.assigned.count + alerting.shards.byIndex.count, mono: mono,
+        let problem = o.readiness.problem(held: pipeline.assignedCount + alerting.shards.byIndex.count, mono: mono,
                                           grace: config.kafka.readyGrace.millis, graceLabel: "\(config.kafka.readyGrace)")
         if (problem == nil) != o.readiness.ready {
             o.readiness.ready = problem == nil
@@ -234,10 +234,6 @@ extension Daemon {
         s.reload.wall = o.reload.wall
         s.reload.count = o.reload.count
         s.pipeline.eventsPerSecond = o.pacing.eventsPerSecond
-    }
-
-    var openWindowCount: Int {
-        pipeline.assigned.reduce(0) { $0 + $1.state.windows.open.reduce(0) { $0 + $1.count } }
     }
 
     /// The one-line STATUS systemctl shows: rate, lag, open windows, last alert, reload trouble.
