@@ -6,6 +6,7 @@ import Testing
     @Test(.timeLimit(.minutes(3)))
     func smallRunPrintsJSON() throws {
         let dir = try Harness.tempDir("bench")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = Pipe()
         let p = try Harness.start(["bench", "--events", "2000", "--runs", "1", "--partitions", "8", "--json"],
                                   log: dir + "/bench.log", stdout: out)

@@ -27,6 +27,7 @@ import TrafficGenerator
 
     @Test func badConfigGivesEveryProblemWithPositionAndExit78() throws {
         let dir = try Harness.tempDir("badconfig")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/bad.toml"
         try """
         [kafka]

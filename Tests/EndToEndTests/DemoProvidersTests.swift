@@ -9,6 +9,7 @@ import TokenmeterCore
 @Suite struct DemoProvidersTests {
     @Test func replayOfTheDemosTrafficNamesAProviderForEveryKnownModel() throws {
         let dir = try Harness.tempDir("demoproviders")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let events = dir + "/events.jsonl"
         let gen = try runTokenmeter(["generate", "--events", "3000", "--seed", "7", "--start", "2026-11-20T00:00:00Z", "--span", "6h"])
         #expect(gen.status == 0, "\(gen.stderr)")
@@ -50,6 +51,7 @@ import TokenmeterCore
     /// `FILE:LINE:COL` problem and exit 78.
     @Test func checkConfigPrintsTheEffectiveProviderTable() throws {
         let dir = try Harness.tempDir("prefixes")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/t.toml"
         try "[provider_prefixes]\n\"llama-\" = \"meta\"\n\"grok-\" = \"x-ai\"\n\n[kafka]\nbrokers = \"127.0.0.1:9092\"\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
@@ -74,6 +76,7 @@ import TokenmeterCore
     @Test(.timeLimit(.minutes(3)))
     func madeUpBlockRaisesTheAlertOncePerModelPerDayWithTheMetricAndUnpricedRequests() throws {
         let dir = try Harness.tempDir("unrecognized")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let broker = try Harness.Broker(partitions: 1, topics: ["llm-usage", "llm-usage-dlq", "llm-alerts"], log: dir + "/broker.log")
         defer { broker.stop() }
         let configPath = dir + "/tokenmeter.toml"

@@ -11,6 +11,8 @@ enum Harness {
         return dir.appendingPathComponent("tokenmeter").path
     }
 
+    /// A new folder under the temporary directory; the test removes it when done (or keeps it, for its
+    /// logs, when the scenario failed).
     static func tempDir(_ name: String) throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("tokenmeter-\(name)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)

@@ -57,6 +57,7 @@ import Glibc
             return
         }
         let dir = try Harness.tempDir("notify")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let (am, amURL) = try Self.startAlertmanager(amBinary, dir: dir)
         defer { am.terminate(); am.waitUntilExit() }
 
@@ -284,6 +285,7 @@ import Glibc
         let windowStart = now - now % window
 
         let dir = try Harness.tempDir("notify-daemon")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let (am, amURL) = try Self.startAlertmanager(amBinary, dir: dir)
         defer { am.terminate(); am.waitUntilExit() }
         let receiver = try Receiver()
@@ -547,6 +549,7 @@ import Glibc
     @Test(.timeLimit(.minutes(2)))
     func givenUpAlertsGoToTheDeadLetterTopic() throws {
         let dir = try Harness.tempDir("notify-dlq")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let receiver = try Receiver()
         defer { receiver.stop() }
         receiver.script("/gone", Array(repeating: .status(410), count: 100))
@@ -632,6 +635,7 @@ import Glibc
     @Test(.timeLimit(.minutes(2)))
     func twoInstancesShareTheAlertsAcrossARebalance() throws {
         let dir = try Harness.tempDir("notify-pair")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let receiver = try Receiver()
         defer { receiver.stop() }
         receiver.script("/slow", Array(repeating: .slow(seconds: 0.1), count: 1000))
@@ -733,6 +737,7 @@ import Glibc
     @Test func theUnitVerifiesAndIsHardened() throws {
         let analyze = try SystemdTests.systemdAnalyze()
         let dir = try Harness.tempDir("notify-unit")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/tokenmeter-notify.service"
         let text = try String(contentsOfFile: CommandLineTests.repoRoot + "/systemd/tokenmeter-notify.service", encoding: .utf8)
         try text.replacingOccurrences(of: "/usr/local/bin/tokenmeter", with: Harness.binary).write(toFile: path, atomically: true, encoding: .utf8)
@@ -750,6 +755,7 @@ import Glibc
     /// A `--check` of a file with mistakes exits 78 with FILE:LINE:COL diagnostics.
     @Test func aBadConfigExits78() throws {
         let dir = try Harness.tempDir("notify-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = dir + "/notify.toml"
         try """
         [kafka]

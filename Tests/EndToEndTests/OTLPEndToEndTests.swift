@@ -115,6 +115,7 @@ import TrafficGenerator
           .timeLimit(.minutes(2)))
     func collectorPayloadsInBothEncodingsAreCountedOnce() throws {
         let dir = try Harness.tempDir("otlp")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let messages = try Self.fixtures(dir + "/payloads")
         #expect(messages.count >= 3)
         let broker = try Harness.Broker(partitions: 1, topics: ["spans-proto", "spans-json", "spans-dlq", "llm-alerts"],
@@ -217,6 +218,7 @@ import TrafficGenerator
     @Test(.timeLimit(.minutes(1)))
     func produceWritesEventsAsTraceMessages() throws {
         let dir = try Harness.tempDir("otlp-produce")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         var c = TrafficConfig(seed: 22, start: 1_795_996_800_000, events: 300, spanMillis: 3_600_000)
         c.badFraction = 0
         c.costOverrideFraction = 0

@@ -25,6 +25,7 @@ import TokenmeterCore
 
     @Test func importPrintsTOMLThatLoads() throws {
         let dir = try Harness.tempDir("pricesimport")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let src = dir + "/model_prices_and_context_window.json"
         try Self.litellm.write(toFile: src, atomically: true, encoding: .utf8)
         let r = try runTokenmeter(["prices", "import", "--from", "litellm", "--effective-from", "2025-10-01", src])
@@ -64,6 +65,7 @@ import TokenmeterCore
 
     @Test func checkNamesUnpricedModelsAndStrictFails() throws {
         let dir = try Harness.tempDir("pricescheck")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = dir + "/prices.toml"
         try """
         [[price]]

@@ -50,6 +50,7 @@ func runTokenmeter(_ args: [String]) throws -> (status: Int32, stdout: String, s
     func replayOfAllRealPayloadsGivesTheExpectedRollups(_ setIndex: Int) throws {
         let (set, events, contributions, unpriced) = Self.sets[setIndex]
         let dir = try Harness.tempDir("realreplay")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let prices = try String(contentsOfFile: sharedTestdataPath("\(set)/prices.toml"), encoding: .utf8)
         let config = dir + "/tokenmeter.toml"
         try """

@@ -31,7 +31,8 @@ import TokenmeterDaemon
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// The unit with its binary path pointing at the tokenmeter under test (verify checks it is executable).
+    /// The unit with its binary path pointing at the tokenmeter under test (verify checks it is executable), in
+    /// a temporary folder of its own: the caller removes the folder.
     static func unitUnderTest() throws -> String {
         let dir = try Harness.tempDir("unit")
         let text = try String(contentsOfFile: unitPath, encoding: .utf8)
@@ -43,7 +44,9 @@ import TokenmeterDaemon
 
     @Test func unitVerifiesWithoutWarnings() throws {
         let analyze = try Self.systemdAnalyze()
-        let r = try Self.capture(analyze, ["verify", try Self.unitUnderTest()])
+        let unit = try Self.unitUnderTest()
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: unit).deletingLastPathComponent().path) }
+        let r = try Self.capture(analyze, ["verify", unit])
         #expect(r.status == 0, "systemd-analyze verify failed: \(r.output)")
         #expect(r.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "systemd-analyze verify warned:\n\(r.output)")
         let text = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
@@ -58,7 +61,9 @@ import TokenmeterDaemon
 
     @Test func securityExposureIsAtMostTwo() throws {
         let analyze = try Self.systemdAnalyze()
-        let r = try Self.capture(analyze, ["security", "--offline=true", try Self.unitUnderTest()])
+        let unit = try Self.unitUnderTest()
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: unit).deletingLastPathComponent().path) }
+        let r = try Self.capture(analyze, ["security", "--offline=true", unit])
         let line = r.output.split(separator: "\n").first { $0.contains("Overall exposure level") }
         let score = line.flatMap { l in l.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) } }
         #expect(score != nil, "no score in: \(r.output.suffix(500))")

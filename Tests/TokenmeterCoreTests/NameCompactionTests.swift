@@ -136,9 +136,11 @@ import TrafficGenerator
     /// A period keeps at most 1,000 workflows' shares; the rest is summed under "(other workflows)", which
     /// an alert's top workflows show like any other share and which survives the state's round trip.
     @Test func aBudgetPeriodKeepsAThousandWorkflowSharesAndSumsTheRest() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tm-shares-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let text = """
             [rollups]
-            dir = "\(FileManager.default.temporaryDirectory.path)/tm-shares-\(UUID().uuidString.prefix(8))"
+            dir = "\(root)"
             windows = ["1h"]
             [[budget]]
             name = "all"

@@ -97,6 +97,7 @@ import TokenmeterTOML
 
     @Test func secretFilesAreReadAtStartAndNeverShown() throws {
         let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try "https://hooks.example/services/T/B/SECRETTOKEN\n".write(toFile: dir + "/slack-url", atomically: true, encoding: .utf8)
         chmod(dir + "/slack-url", 0o600)
         var c = NotifyConfig()

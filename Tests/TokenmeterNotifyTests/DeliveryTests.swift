@@ -112,6 +112,7 @@ import TokenmeterKafka
 @Suite struct DeliveredLogTests {
     @Test func deliveriesSurviveARestartAndExpire() throws {
         let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let now: Int64 = 1_000_000
         do {
             let log = try DeliveredLog(dir: dir, retentionMillis: 1000, maxPerSink: 10, now: now)
@@ -136,7 +137,9 @@ import TokenmeterKafka
     }
 
     @Test func rememberedIdsAreBoundedPerSink() throws {
-        let log = try DeliveredLog(dir: try Sample.tempDir(), retentionMillis: 0, maxPerSink: 3, now: 0)
+        let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try DeliveredLog(dir: dir, retentionMillis: 0, maxPerSink: 3, now: 0)
         for i in 0..<10 { try log.record(sink: "s", id: "id\(i)", periodEnd: Int64(100 + i), now: 0) }
         #expect(log.count(sink: "s") == 3)
         #expect(log.contains(sink: "s", id: "id9", now: 0))
@@ -164,6 +167,7 @@ import TokenmeterKafka
     /// the offset moves; a restart with the same state sends nothing again; a duplicate message is not sent.
     @Test func aHangingSinkDelaysOnlyItselfAndDeliveriesAreRememberedAcrossRestarts() throws {
         let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let gate = DispatchSemaphore(value: 0)
         let slow = ScriptedTransport(gate: gate), fast = ScriptedTransport()
         let d = try make(dir: dir, transports: ["fast": fast, "slow": slow])
@@ -196,7 +200,9 @@ import TokenmeterKafka
     @Test func aPartitionGivenBackMidDeliveryIsTrackedAfresh() throws {
         let gateA = DispatchSemaphore(value: 0), gateC = DispatchSemaphore(value: 0)
         let a = ScriptedTransport(gate: gateA), c = ScriptedTransport(gate: gateC)
-        let d = try make(dir: try Sample.tempDir(), transports: ["a": a, "c": c])
+        let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try make(dir: dir, transports: ["a": a, "c": c])
         d.start()
         let x = Sample.alert(id: "77").jsonBytes
         try d.handle(partition: 0, offset: 0, value: x)
@@ -214,6 +220,7 @@ import TokenmeterKafka
 
     @Test func aFullQueueAndANonAlertGoToTheDeadLetters() throws {
         let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let gate = DispatchSemaphore(value: 0)
         let stuck = ScriptedTransport(gate: gate)
         let d = try make(dir: dir, transports: ["stuck": stuck], queue: 1)
@@ -241,6 +248,7 @@ import TokenmeterKafka
     /// does not acknowledge, and one it refuses outright, go to the file, and their offsets move on.
     @Test func givenUpAlertsGoToTheDeadLetterTopicAndWaitForItsAcknowledgement() throws {
         let dir = try Sample.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let refusing = ScriptedTransport((0..<3).map { _ in .success(HTTPResponse(status: 400)) })
         let producer = HeldProducer()
         let sinks = [Sink(name: "hook", kind: .webhook, url: "http://127.0.0.1/hook")]

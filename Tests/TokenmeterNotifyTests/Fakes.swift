@@ -61,6 +61,7 @@ enum Sample {
 
     static func notifyAlert(_ a: Alert = alert()) throws -> NotifyAlert { try NotifyAlert.parse(a.jsonBytes) }
 
+    /// A new folder under the temporary directory; the test removes it when done.
     static func tempDir() throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
