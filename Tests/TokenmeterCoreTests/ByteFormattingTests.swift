@@ -162,14 +162,17 @@ import Testing
 
 @Suite struct RollupRowOrderTests {
     /// Rows come out in the order of (workflow, owner, model, provider, tag pairs) compared as text, which
-    /// for ASCII names is `[String]`'s lexicographic order; a missing model sorts first.
-    @Test func rowsAreOrderedByTheirNamesNotByTheirIds() {
+    /// for ASCII names is `[String]`'s lexicographic order; a missing model sorts first. The same whether
+    /// the name table's order is up to date (rows sorted by ranks, the order brought up to date once in the
+    /// middle and once at the end, as the pipeline does between batches) or not (names' bytes compared).
+    @Test(arguments: [false, true]) func rowsAreOrderedByTheirNamesNotByTheirIds(ranked: Bool) {
         var d = Dimensions(tagNames: ["environment", "team"])
         var rng = SystemRandomNumberGenerator()
-        let words = ["b", "a", "B", "ab", "a-b", "zz", "a0", "Z", "aa", "b-"]
+        let words = ["b", "a", "B", "ab", "a-b", "zz", "a0", "Z", "aa", "b-", "aaaaaaaaab", "aaaaaaaaa", "é", ""]
         var rows: [SeriesKey: RollupCounters] = [:]
         var expectedKeys: [[String]] = []
-        for _ in 0..<300 {
+        for i in 0..<300 {
+            if ranked && i == 150 { d.names.updateOrder() }
             let w = words.randomElement(using: &rng)!, o = words.randomElement(using: &rng)!
             let model = Bool.random(using: &rng) ? words.randomElement(using: &rng)! : nil
             let env = Bool.random(using: &rng) ? words.randomElement(using: &rng)! : nil
@@ -189,6 +192,8 @@ import Testing
             if let team { k += ["team", team] }
             expectedKeys.append(k)
         }
+        if ranked { d.names.updateOrder() }
+        #expect(d.names.isOrdered == ranked)
         let window = ClosedWindow(sizeIndex: 0, start: 0, rows: RowTable(rows), kind: .final)
         let text = String(decoding: RollupEncoder().encode(window, label: "1h", size: 3_600_000, dimensions: d), as: UTF8.self)
         let got: [[String]] = text.split(separator: "\n").map { line in

@@ -37,6 +37,29 @@ import Testing
         #expect([UInt8]("zz-not-interned".utf8).withUnsafeBytes { table.lookup($0) } == nil)
     }
 
+    /// The table's order, brought up to date after each of several rounds of new names (some sorting
+    /// before every old one, some after, some between), ranks names exactly as their bytes compare.
+    @Test func ranksFollowTheBytesAcrossRoundsOfNewNames() {
+        var table = StringTable()
+        var rng = SystemRandomNumberGenerator()
+        let all = Self.names(upTo: 12) { [$0 &+ 1, 0x21, 0x7E] }.shuffled(using: &rng)
+        var start = 0
+        for round in [0, 1, 5, 200, 1_000, all.count] where round > start {
+            for n in all[start..<min(round, all.count)] { _ = n.withUnsafeBytes { table.intern($0) } }
+            start = round
+            #expect(!table.isOrdered)
+            table.updateOrder()
+            #expect(table.isOrdered)
+            let ids = (0..<UInt32(table.count)).map { $0 }
+            let byRank = ids.sorted { table.rank($0) < table.rank($1) }
+            let byBytes = ids.sorted { Array(table[$0].utf8).lexicographicallyPrecedes(Array(table[$1].utf8)) }
+            #expect(byRank == byBytes)
+            #expect(Set(ids.map { table.rank($0) }).count == ids.count)
+        }
+        table.updateOrder()   // nothing new: unchanged
+        #expect(table.isOrdered)
+    }
+
     @Test func byteComparisonAgreesWithArrayEqualityAtEveryLengthAndPosition() {
         for length in 0...40 {
             let a = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }

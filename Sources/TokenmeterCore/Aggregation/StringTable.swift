@@ -8,6 +8,11 @@ public struct StringTable: Sendable {
     /// Open addressing; 0 = empty, otherwise id + 1.
     private var slots: [UInt32] = Array(repeating: 0, count: 1024)
     public private(set) var strings: [String] = []
+    /// The ids in byte order (`precedes`), and each id's place in it: kept up to date by `updateOrder`
+    /// (between batches of rollup files, not per event), so that sorting a window's rows compares integers
+    /// instead of names' bytes.
+    private var ordered: [UInt32] = []
+    private var ranks: [UInt32] = []
 
     public init() {}
 
@@ -15,7 +20,42 @@ public struct StringTable: Sendable {
 
     /// About how much memory the table holds: the names' bytes twice (the arena and the `String`s), and per
     /// name its offset, hash, `String` header and probe slots. What `tokenmeter_interned_bytes` reports.
-    public var approximateBytes: Int { 2 * arena.count + strings.count * (8 + 8 + 16) + slots.count * 4 }
+    public var approximateBytes: Int { 2 * arena.count + strings.count * (8 + 8 + 16) + slots.count * 4 + ranks.count * 8 }
+
+    /// Whether `rank` covers every name (`updateOrder` was called since the last one was interned).
+    public var isOrdered: Bool { ranks.count == strings.count }
+
+    /// The place of `id` among all names in byte order (`precedes`): `rank(a) < rank(b)` exactly when
+    /// `precedes(a, b)`. Only while `isOrdered`.
+    @inline(__always) public func rank(_ id: UInt32) -> UInt32 { ranks[Int(id)] }
+
+    /// Brings the order up to date with the names interned since the last call: the new ones are sorted
+    /// and each placed by binary search among the old, then every rank is renumbered. So the bytes of k
+    /// new names are compared k log k + k log n times, and a table that did not grow costs nothing.
+    public mutating func updateOrder() {
+        let n = strings.count, had = ranks.count
+        guard n > had else { return }
+        var fresh = Array(UInt32(had)..<UInt32(n))
+        fresh.sort { precedes($0, $1) }
+        var merged: [UInt32] = []
+        merged.reserveCapacity(n)
+        var i = 0
+        for id in fresh {
+            // Old names before the new one: those that precede it (ids are distinct names, never equal).
+            var lo = i, hi = ordered.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if precedes(ordered[mid], id) { lo = mid + 1 } else { hi = mid }
+            }
+            merged += ordered[i..<lo]
+            merged.append(id)
+            i = lo
+        }
+        merged += ordered[i...]
+        ordered = merged
+        ranks = [UInt32](repeating: 0, count: n)
+        for (r, id) in ordered.enumerated() { ranks[Int(id)] = UInt32(r) }
+    }
 
     @inlinable public subscript(id: UInt32) -> String { strings[Int(id)] }
 

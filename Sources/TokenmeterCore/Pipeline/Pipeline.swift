@@ -479,6 +479,9 @@ public final class Pipeline {
     /// try (rewriting a file that did land is harmless, it gets the same content).
     public func writePending() throws(FileError) {
         guard !pending.isEmpty else { return }
+        // Names interned since the last batch take their place in the table's order once per batch, so
+        // each file's rows sort by integer ranks (see `RollupEncoder.rowOrder`).
+        dimensions.names.updateOrder()
         let batch = DurableBatch()
         for p in pending {
             try writer.stage(p.window, writer: p.writer, dimensions: dimensions, in: batch, buffer: &encodeBuffer)
