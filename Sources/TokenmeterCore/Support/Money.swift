@@ -187,6 +187,9 @@ public enum FixedDecimal {
     /// `format` into any sink.
     static func write<S: ByteSink>(_ value: Int128, scale: Int, maxDecimals: Int, minDecimals: Int = 0, to out: inout S) {
         precondition(scale >= 0 && scale <= 38 && maxDecimals >= 0 && minDecimals <= maxDecimals)
+        // Zero is most rows' outcome value (and an unpriced row's cost): what the general path writes
+        // for it, without its divisions and loops.
+        if value == 0 && minDecimals == 0 { out.put(UInt8(ascii: "0")); return }
         var v = value.magnitude
         var s = scale
         if scale > maxDecimals {
