@@ -147,6 +147,7 @@ public struct StringTable: Sendable {
         return nil
     }
 
+    @inline(__always)
     private func equals(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         let start = offsets[id], end = offsets[id + 1]
         guard end - start == bytes.count else { return false }
