@@ -200,8 +200,10 @@ extension Daemon {
         do {
             try consumer.commit(offsets, metadata: metadata)
             for o in offsets { ownership.committed[TopicPartition(topic: o.topic, partition: o.partition)] = o.offset }
+            if loop.shuttingDown { loop.refusedShutdownCommit = nil }
         } catch {
             log.warning("offset commit failed; retried at the next checkpoint", metadata: ["error": "\(error)"])
+            if loop.shuttingDown { loop.refusedShutdownCommit = (offsets, metadata) }
         }
     }
 

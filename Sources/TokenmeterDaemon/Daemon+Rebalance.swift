@@ -7,6 +7,9 @@ import TokenmeterKafka
 extension Daemon: RebalanceHandler {
 
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
+        // A shutdown waiting for its refused commit (`awaitRefusedShutdownCommit`): its last checkpoint is
+        // written and nothing more is counted, so the assignment is left alone (no state, no checkpoint).
+        if loop.shuttingDown { return [] }
         ops.readiness.joinedGroup = true
         ops.readiness.brokersDown = false
         commitUnreleased()
@@ -200,6 +203,36 @@ extension Daemon: RebalanceHandler {
             log.warning("stopping with partitions handed over but not committed; their next owner resumes after kafka.handover_timeout",
                         metadata: ["partitions": "\(ownership.unreleased.count)"])
         }
+    }
+
+    /// A shutdown whose commit the broker refused (a rebalance under way: another instance joining) would
+    /// leave our older claim on record: the partitions' next owner would wait `kafka.handover_timeout`, then
+    /// start from that older offset, and whatever our checkpoint holds past it would be counted again once
+    /// we restart. So the consumer stays in the group until the commit is taken, at most
+    /// `kafka.handover_timeout` or 10 s, as for a `released` commit (`awaitUnreleasedCommit`). Polling serves
+    /// the rebalance; messages polled now are not counted (the next owner reads them from the checkpoint's
+    /// offsets), and the assignment it brings is ignored (`partitionsAssigned`).
+    func awaitRefusedShutdownCommit() {
+        guard let consumer, let refused = loop.refusedShutdownCommit else { return }
+        log.info("stopping once the shutdown commit is taken (refused during a rebalance)",
+                 metadata: ["partitions": "\(refused.offsets.count)"])
+        let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
+        // A bound on rounds as well as on time: a test's clock stands still.
+        var rounds = 0
+        while clock.monotonicMillis() < deadline && rounds < 1_000 {
+            rounds += 1
+            _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { _ in }
+            do {
+                try consumer.commit(refused.offsets, metadata: refused.metadata)
+                loop.refusedShutdownCommit = nil
+                log.info("committed the shutdown's offsets", metadata: ["partitions": "\(refused.offsets.count)"])
+                return
+            } catch {
+                continue
+            }
+        }
+        log.warning("stopping with the shutdown commit refused; the partitions' next owner resumes after kafka.handover_timeout",
+                    metadata: ["partitions": "\(refused.offsets.count)"])
     }
 
     /// Commits the offsets of partitions we handed over while the broker refused commits.

@@ -362,6 +362,7 @@ public final class Daemon {
         log.info("stopping: writing checkpoint and committing offsets")
         loop.shuttingDown = true
         checkpoint(reason: "shutdown")
+        awaitRefusedShutdownCommit()
         consumer?.close()
         consumer = nil
         alerting.publisher.flush(timeoutMs: 5_000)
@@ -394,6 +395,9 @@ struct LoopState {
     var lastOverflowEvents: Int64 = 0
     let overflowLog = RateLimitedLog(perMinute: 1, what: "rollups.max_keys_per_window warnings")
     var shuttingDown = false
+    /// The shutdown's commit (`checkpointed:<instance>` at the checkpoint's offsets) when the broker refused
+    /// it: sent again until taken, before the consumer leaves the group (see `awaitRefusedShutdownCommit`).
+    var refusedShutdownCommit: (offsets: [TopicPartitionOffset], metadata: [String])? = nil
     /// A checkpoint is waiting for dead letters or changelog records to be acknowledged (said once).
     var checkpointPostponed = false
     /// `auto.offset.reset` is `latest`: a partition the group never committed starts at its end.

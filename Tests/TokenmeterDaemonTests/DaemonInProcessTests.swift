@@ -305,6 +305,23 @@ struct DaemonInProcessTests {
         #expect(DaemonHarness.totals(of: files, window: "1m") == DaemonHarness.expected(produced))
     }
 
+    /// A stop whose commit is refused (a rebalance under way) stays in the group and sends it again until the
+    /// broker takes it: the claim on record then says where the checkpoint's rows end, and the partitions'
+    /// next owner starts there at once instead of taking the stopped instance for dead and counting again
+    /// what its checkpoint holds. Nothing polled while it waits is counted.
+    @Test func aStopWhoseCommitIsRefusedStaysUntilTheBrokerTakesIt() throws {
+        let (h, _) = try Self.consumedPastARefusedCommit()
+        let counted = h.daemon.pipeline.metrics.messages
+        h.produceEvents(20, startIndex: 60)
+        // The rebalance completes a few attempts later: from then on commits are taken.
+        h.broker.acceptCommitsFromAttempt = h.broker.commitAttempts + 4
+        try h.daemon.finish()
+        h.daemon.operationsFinish()
+        #expect(h.committed(0)?.offset == 60 && h.claim(0) == .checkpointed("t"))
+        #expect(h.committed(1)?.offset == 60 && h.claim(1) == .checkpointed("t"))
+        #expect(h.daemon.pipeline.metrics.messages == counted, "nothing counted after the shutdown checkpoint")
+    }
+
     /// Partitions 0 and 1: 30 events each consumed and committed, then 30 more consumed while the broker
     /// refuses commits (left refusing). Returns the harness and what was produced.
     private static func consumedPastARefusedCommit() throws -> (DaemonHarness, (requests: Int, input: Int64, output: Int64)) {

@@ -20,6 +20,8 @@ final class InMemoryBroker {
     var committed: [String: [TopicPartition: (offset: Int64, metadata: String?)]] = [:]
     /// Faults.
     var refuseCommits = false
+    /// With `refuseCommits`: commits are taken again from this attempt on (a rebalance that completes).
+    var acceptCommitsFromAttempt: Int? = nil
     var holdAcknowledgements = false
     var failDeliveries: Set<String> = []
     /// At most this many messages per poll, so that consuming takes several turns of the loop (and
@@ -56,7 +58,9 @@ final class InMemoryBroker {
 
     func commit(group: String, _ offsets: [TopicPartitionOffset], metadataEach: [String?]) throws {
         commitAttempts += 1
-        if refuseCommits { throw KafkaError(code: KafkaError.state, reason: "commit refused (test)") }
+        if refuseCommits && commitAttempts < (acceptCommitsFromAttempt ?? .max) {
+            throw KafkaError(code: KafkaError.state, reason: "commit refused (test)")
+        }
         for (o, m) in zip(offsets, metadataEach) { committed[group, default: [:]][o.topicPartition] = (o.offset, m) }
     }
 }
