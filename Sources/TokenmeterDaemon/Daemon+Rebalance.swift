@@ -9,7 +9,10 @@ extension Daemon: RebalanceHandler {
     public func partitionsAssigned(_ partitions: [TopicPartition]) -> [Int64?] {
         // A shutdown waiting for its refused commit (`awaitRefusedShutdownCommit`): its last checkpoint is
         // written and nothing more is counted, so the assignment is left alone (no state, no checkpoint).
-        if loop.shuttingDown { return [] }
+        if loop.shuttingDown {
+            retryRefusedShutdownCommit()
+            return []
+        }
         ops.readiness.joinedGroup = true
         ops.readiness.brokersDown = false
         commitUnreleased()
@@ -211,7 +214,9 @@ extension Daemon: RebalanceHandler {
     /// we restart. So the consumer stays in the group until the commit is taken, at most
     /// `kafka.handover_timeout` or 10 s, as for a `released` commit (`awaitUnreleasedCommit`). Polling serves
     /// the rebalance; messages polled now are not counted (the next owner reads them from the checkpoint's
-    /// offsets), and the assignment it brings is ignored (`partitionsAssigned`).
+    /// offsets). The commit is sent again from the assign callback (`partitionsAssigned`), once we are back
+    /// in the group: one sent while the group still joins is refused, and one answered after the join moved
+    /// the generation on makes librdkafka take the assignment for lost and join again.
     func awaitRefusedShutdownCommit() {
         guard let consumer, let refused = loop.refusedShutdownCommit else { return }
         log.info("stopping once the shutdown commit is taken (refused during a rebalance)",
@@ -219,20 +224,26 @@ extension Daemon: RebalanceHandler {
         let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
         // A bound on rounds as well as on time: a test's clock stands still.
         var rounds = 0
-        while clock.monotonicMillis() < deadline && rounds < 1_000 {
+        while loop.refusedShutdownCommit != nil && clock.monotonicMillis() < deadline && rounds < 1_000 {
             rounds += 1
             _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { _ in }
-            do {
-                try consumer.commit(refused.offsets, metadata: refused.metadata)
-                loop.refusedShutdownCommit = nil
-                log.info("committed the shutdown's offsets", metadata: ["partitions": "\(refused.offsets.count)"])
-                return
-            } catch {
-                continue
-            }
         }
-        log.warning("stopping with the shutdown commit refused; the partitions' next owner resumes after kafka.handover_timeout",
-                    metadata: ["partitions": "\(refused.offsets.count)"])
+        if let refused = loop.refusedShutdownCommit {
+            log.warning("stopping with the shutdown commit refused; the partitions' next owner resumes after kafka.handover_timeout",
+                        metadata: ["partitions": "\(refused.offsets.count)"])
+        }
+    }
+
+    /// From the assign callback while a shutdown waits (`awaitRefusedShutdownCommit`): back in the group.
+    private func retryRefusedShutdownCommit() {
+        guard let refused = loop.refusedShutdownCommit, let consumer else { return }
+        do {
+            try consumer.commit(refused.offsets, metadata: refused.metadata)
+            loop.refusedShutdownCommit = nil
+            log.info("committed the shutdown's offsets", metadata: ["partitions": "\(refused.offsets.count)"])
+        } catch {
+            log.warning("shutdown commit refused again", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Commits the offsets of partitions we handed over while the broker refused commits.

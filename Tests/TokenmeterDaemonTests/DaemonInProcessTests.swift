@@ -313,8 +313,12 @@ struct DaemonInProcessTests {
         let (h, _) = try Self.consumedPastARefusedCommit()
         let counted = h.daemon.pipeline.metrics.messages
         h.produceEvents(20, startIndex: 60)
-        // The rebalance completes a few attempts later: from then on commits are taken.
-        h.broker.acceptCommitsFromAttempt = h.broker.commitAttempts + 4
+        // The shutdown's commit is refused; the rebalance under way then revokes both partitions and gives
+        // one back, and from then on (the next attempt) commits are taken.
+        h.broker.acceptCommitsFromAttempt = h.broker.commitAttempts + 2
+        let p0 = TopicPartition(topic: "usage", partition: 0)
+        h.consumer.revoke([p0, TopicPartition(topic: "usage", partition: 1)])
+        h.consumer.assign([p0])
         try h.daemon.finish()
         h.daemon.operationsFinish()
         #expect(h.committed(0)?.offset == 60 && h.claim(0) == .checkpointed("t"))
