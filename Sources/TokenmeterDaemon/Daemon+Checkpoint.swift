@@ -203,7 +203,11 @@ extension Daemon {
             if loop.shuttingDown { loop.refusedShutdownCommit = nil }
         } catch {
             log.warning("offset commit failed; retried at the next checkpoint", metadata: ["error": "\(error)"])
-            if loop.shuttingDown { loop.refusedShutdownCommit = (offsets, metadata) }
+            // Only a refusal for a rebalance is worth staying in the group for: the member takes part in it
+            // and commits once it rejoined. With the brokers out of reach, waiting would only delay the stop.
+            if loop.shuttingDown && (error as? KafkaError)?.code == KafkaError.rebalanceInProgress {
+                loop.refusedShutdownCommit = (offsets, metadata)
+            }
         }
     }
 

@@ -35,6 +35,8 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let timedOut: Int32 = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
     public static let messageTimedOut: Int32 = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue
     public static let state: Int32 = RD_KAFKA_RESP_ERR__STATE.rawValue
+    /// A commit refused while the group rebalances (the broker takes it again once the member rejoined).
+    public static let rebalanceInProgress: Int32 = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue
     public static let allBrokersDown: Int32 = RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
 
     /// Whether the error is about the message itself and producing it again can never succeed: larger

@@ -59,7 +59,8 @@ final class InMemoryBroker {
     func commit(group: String, _ offsets: [TopicPartitionOffset], metadataEach: [String?]) throws {
         commitAttempts += 1
         if refuseCommits && commitAttempts < (acceptCommitsFromAttempt ?? .max) {
-            throw KafkaError(code: KafkaError.state, reason: "commit refused (test)")
+            // What the mock broker answers while the group rebalances.
+            throw KafkaError(code: KafkaError.rebalanceInProgress, reason: "commit refused (test)")
         }
         for (o, m) in zip(offsets, metadataEach) { committed[group, default: [:]][o.topicPartition] = (o.offset, m) }
     }
