@@ -11,8 +11,10 @@ import Glibc
 /// - a strict request line: `METHOD SP /path SP HTTP/1.x` with single spaces, versions 1.0 and 1.1 only
 ///   (400 for a malformed line, 505 for another version); only GET and HEAD (405 otherwise); bodies are
 ///   not read; one request per connection (`Connection: close`);
-/// - at most 64 open connections: beyond that the oldest one still waiting for its request is dropped,
-///   never one being answered; 5 s per connection from accept to the last byte written;
+/// - at most 256 open connections: beyond that the oldest one still waiting for its request is dropped,
+///   never one being answered (a scrape whose request trails its connect, its thread descheduled on a busy
+///   machine, is dropped only if 256 newer connections arrive meanwhile: with 64 a crowd of 16 clients on
+///   two cores did that to one scrape in a few thousand); 5 s per connection from accept to the last byte written;
 /// - file descriptors: the process's last `fileReserve` (32) below `RLIMIT_NOFILE` are kept for
 ///   checkpoints, rollup files and Kafka connections. When a connection is accepted on one of them, the
 ///   connections then open become the cap (at least one; learnt again every 10 s), and the oldest one
@@ -42,7 +44,7 @@ public final class HTTPServer: @unchecked Sendable {
     private var started = false
 
     static let maxHead = 8192
-    static let maxConnections = 64
+    static let maxConnections = 256
     static let connectionTimeoutMs: Int64 = 5000
     /// File descriptors below the process's limit that a connection never takes.
     static let fileReserve: Int32 = 32
@@ -173,9 +175,10 @@ public final class HTTPServer: @unchecked Sendable {
                 connectionCap = Self.maxConnections
             }
             var keep: [Connection] = []
-            for var c in conns {
-                let i = fds.firstIndex { $0.fd == c.fd } ?? -1
-                let ev = i >= 0 ? fds[i].revents : 0
+            // `fds` lists the connections in the order of `conns`, after the listener when it was polled.
+            let first = listening ? 1 : 0
+            for (n, var c) in conns.enumerated() {
+                let ev = fds[first + n].revents
                 if serveTurn(&c, readable: ev & Int16(POLLIN | POLLHUP | POLLERR) != 0,
                              writable: ev & Int16(POLLOUT | POLLHUP | POLLERR) != 0, now: now, buffer: &buffer) {
                     keep.append(c)

@@ -378,7 +378,9 @@ func fuzzSecret(_ bytes: UnsafeRawBufferPointer) {
     if fd < 0 { fail("cannot write the secret file", bytes) }
     _ = write(fd, bytes.baseAddress, bytes.count)
     close(fd)
-    switch SecretFile.read(secretPath) {
+    let read = SecretFile.read(secretPath)
+    unlink(secretPath)  // nothing left in the temporary folder when the run ends, however it ends
+    switch read {
     case .success(let contents):
         var expected = Array(bytes)
         while expected.last == UInt8(ascii: "\n") || expected.last == UInt8(ascii: "\r") { expected.removeLast() }

@@ -86,6 +86,62 @@ struct HTTPChurnTests {
     }
 }
 
+extension HTTPChurnTests {
+    /// Opens `count` connections that each send half a request and hold them.
+    static func crowd(_ address: String, _ count: Int) -> [Int32] {
+        (0..<count).compactMap { _ in
+            guard let fd = Client.connect(address) else { return nil }
+            _ = Array("GET /metrics HTTP/1.1\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            return fd
+        }
+    }
+
+    static func readAll(_ fd: Int32) -> String {
+        var answer: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buf[0..<n]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    /// A scrape whose request trails its connection (its thread descheduled between `connect` and `send`)
+    /// keeps its slot while up to `maxConnections - 1` newer connections arrive and wait. With 64 slots,
+    /// as before, it was closed here.
+    @Test(.timeLimit(.minutes(1))) func aScrapeWhoseRequestTrailsItsConnectionKeepsItsSlot() throws {
+        let server = try HTTPServer(listen: "127.0.0.1:0") { _ in .init(status: 200, body: "ok\n") }
+        server.start()
+        defer { server.stop() }
+        let scrape = try #require(Client.connect(server.boundAddress))
+        defer { close(scrape) }
+        let held = Self.crowd(server.boundAddress, HTTPServer.maxConnections - 2)
+        defer { for fd in held { close(fd) } }
+        // Answered in accept order: once this one is, the server holds the whole crowd.
+        let other = Client.exchange(server.boundAddress, Array("GET /metrics HTTP/1.1\r\n\r\n".utf8))
+        #expect(other?.hasPrefix("HTTP/1.1 200 OK\r\n") == true)
+        _ = Array("GET /metrics HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { send(scrape, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(Self.readAll(scrape).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(server.connectionsShed == 0)
+    }
+
+    /// Past the cap, the oldest connection still waiting for its request makes room.
+    @Test(.timeLimit(.minutes(1))) func theOldestWaitingConnectionMakesRoom() throws {
+        let server = try HTTPServer(listen: "127.0.0.1:0") { _ in .init(status: 200, body: "ok\n") }
+        server.start()
+        defer { server.stop() }
+        let silent = try #require(Client.connect(server.boundAddress))
+        defer { close(silent) }
+        let held = Self.crowd(server.boundAddress, HTTPServer.maxConnections)
+        defer { for fd in held { close(fd) } }
+        var byte: UInt8 = 0
+        let got = recv(silent, &byte, 1, 0)  // SO_RCVTIMEO is 10 s: -1 if it stayed open
+        #expect(got == 0, "the oldest waiting connection must be closed (recv returned \(got))")
+        #expect(server.connectionsShed == 1)
+    }
+}
+
 @Suite("HTTP server out of file descriptors")
 struct HTTPFileShortageTests {
     /// While `accept` fails with EMFILE, the waiting connection is closed with the spare descriptor (the
