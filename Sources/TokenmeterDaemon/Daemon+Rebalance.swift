@@ -195,13 +195,7 @@ extension Daemon: RebalanceHandler {
         guard consumer != nil, !ownership.unreleased.isEmpty else { return }
         log.info("stopping once the partitions handed over during the rebalance are committed",
                  metadata: ["partitions": "\(ownership.unreleased.count)"])
-        let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
-        // A bound on rounds as well as on time: a test's clock stands still.
-        var rounds = 0
-        while !ownership.unreleased.isEmpty && consumer != nil && clock.monotonicMillis() < deadline && rounds < 1_000 {
-            try iterate()
-            rounds += 1
-        }
+        try stayInGroup(while: { !ownership.unreleased.isEmpty && consumer != nil }) { try iterate() }
         if !ownership.unreleased.isEmpty {
             log.warning("stopping with partitions handed over but not committed; their next owner resumes after kafka.handover_timeout",
                         metadata: ["partitions": "\(ownership.unreleased.count)"])
@@ -221,16 +215,25 @@ extension Daemon: RebalanceHandler {
         guard let consumer, let refused = loop.refusedShutdownCommit else { return }
         log.info("stopping once the shutdown commit is taken (refused during a rebalance)",
                  metadata: ["partitions": "\(refused.offsets.count)"])
-        let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
-        // A bound on rounds as well as on time: a test's clock stands still.
-        var rounds = 0
-        while loop.refusedShutdownCommit != nil && clock.monotonicMillis() < deadline && rounds < 1_000 {
-            rounds += 1
+        stayInGroup(while: { loop.refusedShutdownCommit != nil }) {
             _ = consumer.poll(maxMessages: 2000, timeoutMs: 100) { _ in }
         }
         if let refused = loop.refusedShutdownCommit {
             log.warning("stopping with the shutdown commit refused; the partitions' next owner resumes after kafka.handover_timeout",
                         metadata: ["partitions": "\(refused.offsets.count)"])
+        }
+    }
+
+    /// A stop that still owes the group a commit polls on (`step`) while `waiting` holds, for at most
+    /// `kafka.handover_timeout` or 10 s, whichever is shorter: long enough for a rebalance to finish, short
+    /// enough to stay inside the stop's deadline. A bound on rounds as well as on time: a test's clock
+    /// stands still.
+    private func stayInGroup(while waiting: () -> Bool, _ step: () throws -> Void) rethrows {
+        let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
+        var rounds = 0
+        while waiting() && clock.monotonicMillis() < deadline && rounds < 1_000 {
+            rounds += 1
+            try step()
         }
     }
 
