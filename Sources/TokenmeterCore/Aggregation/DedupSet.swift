@@ -42,6 +42,14 @@ public struct DedupSet: Sendable {
 
     public var count: Int { live }
 
+    /// Starts loading the slot `insert` will probe first for `hash`: called as soon as the id's hash is
+    /// known, so that the miss overlaps the name lookups that come before the insert. (`mutating`, though
+    /// it changes nothing: reached in place inside the partition state, not through a copy.)
+    @inline(__always)
+    public mutating func prefetch(_ hash: UInt64) {
+        slots.withUnsafeBufferPointer { s in tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: hash) & (s.count - 1))) }
+    }
+
     /// Records `hash` at `time`; returns false when it was already seen inside the window (a duplicate).
     public mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
         // The set of a busy partition is far larger than the caches: its slot for this id, and the slot of

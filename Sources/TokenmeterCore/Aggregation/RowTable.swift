@@ -124,7 +124,7 @@ public struct RowTable: Sendable {
     @inline(__always)
     mutating func prefetch(hash: UInt64) {
         index.withUnsafeBufferPointer { slots in
-            guard let base = slots.baseAddress else { return }
+            guard slots.count > 0, let base = slots.baseAddress else { return }
             tm_prefetch(base + (Int(truncatingIfNeeded: hash) & (slots.count - 1)))
         }
     }

@@ -291,20 +291,32 @@ public final class Pipeline {
         if state.windows.isTooLate(time) {
             return .rejected(RejectReason(.tooLate, "event time \(RFC3339.format(time, fraction: true)) is older than rollups.late_horizon (\(rollups.lateHorizon)) behind the partition's stream time \(RFC3339.format(state.windows.streamTime, fraction: true))"))
         }
-        if !ev.pointee.id.isAbsent {
-            let h = StringTable.hash(ev.pointee.id.bytes(in: scratch))
-            if !state.dedup.insert(h, time: time, streamTime: state.windows.streamTime) { return .duplicate }
-        }
+        // The de-duplication set and the windows' tables of a busy partition are far larger than the
+        // caches. Their loads start as soon as their keys are known and are used as late as the order of
+        // the work allows: the id's slot loads while the names are looked up (names of a duplicate are
+        // looked up too: they are its original's), the first row's index slots while the id is inserted,
+        // the call priced and the alert rules run.
+        let idHash = ev.pointee.id.isAbsent ? nil : Optional(StringTable.hash(ev.pointee.id.bytes(in: scratch)))
+        if let idHash { state.dedup.prefetch(idHash) }
         let workflow = intern(ev.pointee.workflow, scratch)
         let owner = intern(ev.pointee.owner, scratch)
         let provider = ev.pointee.provider.isAbsent ? SeriesKey.none : intern(ev.pointee.provider, scratch)
         let tags = tagTuple(ev, scratch)
         let isError = ev.pointee.isError
+        let isUsage = ev.pointee.kind != .outcome
+        var firstModel = SeriesKey.none, firstHash: UInt64 = 0
+        if isUsage && ev.pointee.contributions.count > 0 {
+            let m = ev.pointee.contributions[0].model
+            firstModel = m.isAbsent ? SeriesKey.none : intern(m, scratch)
+            firstHash = SeriesKey(workflow: workflow, owner: owner, model: firstModel, provider: provider, tags: tags).rowHash
+            state.windows.prefetch(hash: firstHash, time: time)
+        }
+        if let idHash, !state.dedup.insert(idHash, time: time, streamTime: state.windows.streamTime) { return .duplicate }
         // The name-table closures below capture the pipeline `unowned(unsafe)`: they run only inside these
         // calls, while the pipeline is busy in this one, and a strong capture cost a retain and a release of
         // it (atomic) at every rule the event reached.
         var late = false
-        if ev.pointee.kind == .outcome {
+        if !isUsage {
             metrics.outcomeEvents &+= 1
             let name = ev.pointee.outcome.isAbsent ? dimensions.names.intern("outcome") : intern(ev.pointee.outcome, scratch)
             let key = SeriesKey(workflow: workflow, owner: owner, model: SeriesKey.none, provider: SeriesKey.none, tags: tags)
@@ -326,12 +338,12 @@ public final class Pipeline {
         let unrecognized = !ev.pointee.unrecognizedUsage.isAbsent
         for i in 0..<ev.pointee.contributions.count {
             let c = ev.pointee.contributions[i]
-            let model = c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
+            let model = i == 0 ? firstModel : c.model.isAbsent ? SeriesKey.none : intern(c.model, scratch)
             let key = SeriesKey(workflow: workflow, owner: owner, model: model, provider: provider, tags: tags)
-            // The windows look this key up after pricing: start loading their index slots now (see
-            // `PartitionWindows.prefetch`).
-            let hash = key.rowHash
-            state.windows.prefetch(hash: hash, time: time)
+            // The windows look this key up after pricing and the rules: the first call's index slots are
+            // already loading, the others' start now (see `PartitionWindows.prefetch`).
+            let hash = i == 0 ? firstHash : key.rowHash
+            if i > 0 { state.windows.prefetch(hash: hash, time: time) }
             var cost: Money?
             if let override = costOverride {
                 // The producer's cost is the whole event's: it goes to the first billed call.
@@ -343,9 +355,9 @@ public final class Pipeline {
             }
             if cost == nil { metrics.unpricedRequests &+= 1 }
             let tokens = c.tokens
-            let r = state.windows.add(key: key, hash: hash, time: time) { $0.addUsage(tokens, cost: cost, isError: isError) }
+            // The windows, the spend series and the alert rules keep separate state, so the order among
+            // them is free: the windows come last, their index slots having loaded meanwhile.
             spendSeries.addUsage(key, tokens, cost: cost, isError: isError) { [unowned(unsafe) self] in self.dimensions }
-            if r == .late { late = true }
             if unrecognized {
                 metrics.unrecognizedUsage &+= 1
                 let keys = ev.pointee.unrecognizedUsage
@@ -357,14 +369,19 @@ public final class Pipeline {
                                               keys: { String(decoding: keys.bytes(in: scratch), as: UTF8.self) },
                                               requests: 1, time: time, names: { [unowned(unsafe) self] in self.dimensions.names })
                 }
-                // Its unknown cost is not an unpriced model: only a producer's own cost reaches the rules.
-                if cost == nil { continue }
             }
-            if spendMode {
-                state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
-            } else {
-                alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time,
-                                   names: { [unowned(unsafe) self] in self.dimensions.names })
+            // An unrecognized block's unknown cost is not an unpriced model: only a producer's own cost
+            // reaches the rules.
+            if !unrecognized || cost != nil {
+                if spendMode {
+                    state.spend.addUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time)
+                } else {
+                    alerts.recordUsage(workflow: workflow, owner: owner, model: model, cost: cost, requests: 1, time: time,
+                                       names: { [unowned(unsafe) self] in self.dimensions.names })
+                }
+            }
+            if state.windows.add(key: key, hash: hash, time: time, { $0.addUsage(tokens, cost: cost, isError: isError) }) == .late {
+                late = true
             }
         }
         return late ? .late : .counted
