@@ -32,6 +32,11 @@ enum Client {
             if n <= 0 { break }
             sent += n
         }
+        return readToClose(fd)
+    }
+
+    /// Reads until the server closes; nil when the connection was reset or timed out.
+    static func readToClose(_ fd: Int32) -> String? {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -96,23 +101,18 @@ extension HTTPChurnTests {
         }
     }
 
-    static func readAll(_ fd: Int32) -> String {
-        var answer: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            answer += buf[0..<n]
-        }
-        return String(decoding: answer, as: UTF8.self)
+    /// A server answering every path with 200, started.
+    static func startedServer() throws -> HTTPServer {
+        let server = try HTTPServer(listen: "127.0.0.1:0") { _ in .init(status: 200, body: "ok\n") }
+        server.start()
+        return server
     }
 
     /// A scrape whose request trails its connection (its thread descheduled between `connect` and `send`)
     /// keeps its slot while up to `maxConnections - 1` newer connections arrive and wait. With 64 slots,
     /// as before, it was closed here.
     @Test(.timeLimit(.minutes(1))) func aScrapeWhoseRequestTrailsItsConnectionKeepsItsSlot() throws {
-        let server = try HTTPServer(listen: "127.0.0.1:0") { _ in .init(status: 200, body: "ok\n") }
-        server.start()
+        let server = try Self.startedServer()
         defer { server.stop() }
         let scrape = try #require(Client.connect(server.boundAddress))
         defer { close(scrape) }
@@ -122,14 +122,13 @@ extension HTTPChurnTests {
         let other = Client.exchange(server.boundAddress, Array("GET /metrics HTTP/1.1\r\n\r\n".utf8))
         #expect(other?.hasPrefix("HTTP/1.1 200 OK\r\n") == true)
         _ = Array("GET /metrics HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { send(scrape, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        #expect(Self.readAll(scrape).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(Client.readToClose(scrape)?.hasPrefix("HTTP/1.1 200 OK\r\n") == true)
         #expect(server.connectionsShed == 0)
     }
 
     /// Past the cap, the oldest connection still waiting for its request makes room.
     @Test(.timeLimit(.minutes(1))) func theOldestWaitingConnectionMakesRoom() throws {
-        let server = try HTTPServer(listen: "127.0.0.1:0") { _ in .init(status: 200, body: "ok\n") }
-        server.start()
+        let server = try Self.startedServer()
         defer { server.stop() }
         let silent = try #require(Client.connect(server.boundAddress))
         defer { close(silent) }
