@@ -28,6 +28,9 @@ final class Handover {
     var committed: [Int32: Int64] = [:]
     /// Releases the broker refused during a rebalance, committed once back in the group.
     private(set) var unreleased: [Int32: Int64] = [:]
+    /// The stop's release was refused during a rebalance: this member stays in the group only to commit
+    /// it, and takes no partition meanwhile.
+    private(set) var leaving = false
     private var lastCheck: EpochMillis = 0
 
     init(instance: String, topic: String, timeoutMillis: Int64, startAtEnd: Bool) {
@@ -53,6 +56,7 @@ final class Handover {
     /// for `resolve` (its claim, and any release awaited).
     func assigned(_ partitions: [Int32], consumer: KafkaConsumer, log: NotifyLog, now: EpochMillis) -> [Int64?] {
         commitUnreleased(consumer, log: log, now: now)
+        if leaving { return partitions.map { _ in KafkaConsumer.deferAssignment } }
         awaiting.removeAll()
         let v = view(partitions, consumer, log: log, now: now)
         var out: [Int64?] = []
@@ -147,6 +151,10 @@ final class Handover {
     }
 
     /// At shutdown: releases every partition consumed, at `positions`, so the next owner starts at once.
+    /// A release refused during a rebalance (another instance joining) is kept for the assign callback
+    /// once this member is back in the group (`leaving`; see `NotifyService.awaitRefusedRelease`): left on
+    /// record, our `owned` claim would make the next owner wait `kafka.handover_timeout` and then send again
+    /// what we delivered since our last commit.
     func releaseAll(positions: (Int32) -> Int64?, consumer: KafkaConsumer, log: NotifyLog, now: EpochMillis) {
         let release = consuming.sorted().compactMap { p in
             (positions(p) ?? committed[p]).map { TopicPartitionOffset(TopicPartition(topic: topic, partition: p), offset: $0) }
@@ -154,6 +162,11 @@ final class Handover {
         guard !release.isEmpty else { return }
         do { try consumer.commit(release, metadata: released) } catch {
             log.log("release at shutdown: \(error)", now: now)
+            guard (error as? KafkaError)?.code == KafkaError.rebalanceInProgress else { return }
+            for r in release { unreleased[r.partition] = r.offset }
+            // Nothing is consumed any more: a revoke meanwhile has nothing of ours to release again.
+            consuming.removeAll()
+            leaving = true
         }
     }
 

@@ -133,10 +133,29 @@ public final class NotifyService {
             commit(force: true)
             // Released, so that the next owner of each partition starts at once.
             handover.releaseAll(positions: dispatcher.position, consumer: consumer, log: log, now: clock.nowMillis())
+            if handover.leaving { awaitRefusedRelease() }
         }
         dispatcher.stop(timeoutMillis: 1_000)
         consumer.close()
         if let failure { throw failure }
+    }
+
+    /// The stop's release was refused during a rebalance: the consumer stays in the group, polling (the
+    /// assign callback takes no partition, so nothing is delivered), until the release is committed from
+    /// the assign callback once back in the group, at most `kafka.handover_timeout` or 10 s, as the daemon
+    /// does. A bound on rounds as well as on time: a test's clock may stand still.
+    private func awaitRefusedRelease() {
+        log.log("stopping once the release refused during the rebalance is committed", now: clock.nowMillis())
+        let deadline = clock.nowMillis() + min(config.handoverTimeoutMillis, 10_000)
+        var rounds = 0
+        while !handover.unreleased.isEmpty && clock.nowMillis() < deadline && rounds < 1_000 {
+            rounds += 1
+            consumer.poll(maxMessages: 200, timeoutMs: 100) { _ in }
+        }
+        if !handover.unreleased.isEmpty {
+            log.log("stopping with the release refused; the partitions' next owner resumes after kafka.handover_timeout",
+                    now: clock.nowMillis())
+        }
     }
 
     /// Commits what is finished, at most every 500 ms unless `force`.
