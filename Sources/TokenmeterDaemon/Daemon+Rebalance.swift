@@ -224,17 +224,10 @@ extension Daemon: RebalanceHandler {
         }
     }
 
-    /// A stop that still owes the group a commit polls on (`step`) while `waiting` holds, for at most
-    /// `kafka.handover_timeout` or 10 s, whichever is shorter: long enough for a rebalance to finish, short
-    /// enough to stay inside the stop's deadline. A bound on rounds as well as on time: a test's clock
-    /// stands still.
+    /// `stayInGroup` with this daemon's hand-over timeout and monotonic clock.
     private func stayInGroup(while waiting: () -> Bool, _ step: () throws -> Void) rethrows {
-        let deadline = clock.monotonicMillis() + min(config.kafka.handoverTimeout.millis, 10_000)
-        var rounds = 0
-        while waiting() && clock.monotonicMillis() < deadline && rounds < 1_000 {
-            rounds += 1
-            try step()
-        }
+        try TokenmeterDaemon.stayInGroup(handoverTimeoutMillis: config.kafka.handoverTimeout.millis,
+                                         now: { clock.monotonicMillis() }, while: waiting, step)
     }
 
     /// From the assign callback while a shutdown waits (`awaitRefusedShutdownCommit`): back in the group.

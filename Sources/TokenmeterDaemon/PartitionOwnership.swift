@@ -46,6 +46,21 @@ public enum OwnershipClaim: Equatable, Sendable {
     }
 }
 
+/// A stop that still owes the group a commit (a release or a checkpoint claim the broker refused during a
+/// rebalance) stays in the group, running `step` (a poll, which serves the rebalance) while `waiting`
+/// holds, for at most `handoverTimeoutMillis` or 10 s, whichever is shorter: long enough for a rebalance to
+/// finish, short enough to stay inside a stop's deadline. A bound on rounds as well as on time: a test's
+/// clock may stand still. The daemon's and `tokenmeter notify`'s stops both wait this way.
+public func stayInGroup(handoverTimeoutMillis: Int64, now: () -> Int64, while waiting: () -> Bool,
+                        _ step: () throws -> Void) rethrows {
+    let deadline = now() + min(handoverTimeoutMillis, 10_000)
+    var rounds = 0
+    while waiting() && now() < deadline && rounds < 1_000 {
+        rounds += 1
+        try step()
+    }
+}
+
 /// What the group's committed offsets say about partitions just assigned to `instance` (the daemon's, and
 /// `tokenmeter notify`'s, whose deliveries are handed over the same way).
 public struct HandoverView: Equatable {

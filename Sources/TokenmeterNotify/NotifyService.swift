@@ -142,14 +142,11 @@ public final class NotifyService {
 
     /// The stop's release was refused during a rebalance: the consumer stays in the group, polling (the
     /// assign callback takes no partition, so nothing is delivered), until the release is committed from
-    /// the assign callback once back in the group, at most `kafka.handover_timeout` or 10 s, as the daemon
-    /// does. A bound on rounds as well as on time: a test's clock may stand still.
+    /// the assign callback once back in the group (`stayInGroup`, as the daemon's stop does).
     private func awaitRefusedRelease() {
         log.log("stopping once the release refused during the rebalance is committed", now: clock.nowMillis())
-        let deadline = clock.nowMillis() + min(config.handoverTimeoutMillis, 10_000)
-        var rounds = 0
-        while !handover.unreleased.isEmpty && clock.nowMillis() < deadline && rounds < 1_000 {
-            rounds += 1
+        stayInGroup(handoverTimeoutMillis: config.handoverTimeoutMillis, now: { clock.nowMillis() },
+                    while: { !handover.unreleased.isEmpty }) {
             consumer.poll(maxMessages: 200, timeoutMs: 100) { _ in }
         }
         if !handover.unreleased.isEmpty {
