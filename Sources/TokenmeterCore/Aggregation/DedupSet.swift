@@ -42,20 +42,14 @@ public struct DedupSet: Sendable {
 
     public var count: Int { live }
 
-    /// Starts loading the slot `insert` will probe first for `hash`: called as soon as the id's hash is
-    /// known, so that the miss overlaps the name lookups that come before the insert. (`mutating`, though
-    /// it changes nothing: reached in place inside the partition state, not through a copy.)
+    /// Starts loading what `insert(hash, ...)` will read: called as soon as the id's hash is known, so that
+    /// the misses overlap the work that comes before the insert (the pipeline's name lookups). The set of a
+    /// busy partition is far larger than the caches: its slot for this id, and the slot of the id that will
+    /// expire a few events from now (ids expire in arrival order, so the one `lookahead` places ahead in
+    /// `order` is, in steady state, what a later call's `expire` will look up). (`mutating`, though it
+    /// changes nothing: reached in place inside the partition state, not through a copy.)
     @inline(__always)
     public mutating func prefetch(_ hash: UInt64) {
-        slots.withUnsafeBufferPointer { s in tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: hash) & (s.count - 1))) }
-    }
-
-    /// Records `hash` at `time`; returns false when it was already seen inside the window (a duplicate).
-    public mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
-        // The set of a busy partition is far larger than the caches: its slot for this id, and the slot of
-        // the id that will expire a few events from now, start loading before the expiry runs, so that
-        // neither waits on memory after the other (ids expire in arrival order, so the one `lookahead`
-        // places ahead in `order` is, in steady state, what a later call's `expire` will look up).
         slots.withUnsafeBufferPointer { s in
             let mask = s.count - 1
             tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: hash) & mask))
@@ -63,6 +57,11 @@ public struct DedupSet: Sendable {
                 tm_prefetch(s.baseAddress! + (Int(truncatingIfNeeded: order[head &+ DedupSet.lookahead].0) & mask))
             }
         }
+    }
+
+    /// Records `hash` at `time`; returns false when it was already seen inside the window (a duplicate).
+    /// Call `prefetch(hash)` a little before, on a hot path.
+    public mutating func insert(_ hash: UInt64, time: EpochMillis, streamTime: EpochMillis) -> Bool {
         expire(before: max(time, streamTime) &- window)
         // `free` marks empty slots; no real event time is that far back, but keep it unambiguous.
         let time = time == DedupSet.free ? DedupSet.free + 1 : time
